@@ -1,0 +1,162 @@
+"""The audit interface: every fidelity, utility and memorization check is an ``Audit``.
+
+An audit *measures* (``Audit.measure`` returns a ``Measurement``: a value, its 95% interval, aggregate
+details and figures); the gate (``evaluation.gates``) turns a measurement and a threshold into an
+``AuditResult`` with a verdict.  Adding an audit is one module plus one line in ``evaluation.registry``.
+
+Privacy caveat: audits read the private training and holdout data.  Their outputs are reported outside the
+DP guarantee, so ``details`` and figures must hold aggregates only (counts, scores, histograms with small
+cells suppressed), never a real record.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+
+Category = Literal["fidelity", "utility", "memorization"]
+Direction = Literal["at_most", "at_least"]
+
+# Any count of real records below this is merged or hidden in reports and metadata.
+MIN_CELL_COUNT = 10
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """Sizes and seed the audits use; all public."""
+
+    max_rows: int = 5000  # rows per side for the slower audits (stated in the report)
+    seed: int = 0
+    bootstrap: int = 200
+
+
+@dataclass
+class AuditContext:
+    """What an audit may read: real train / holdout and synthetic data of one modality.
+
+    For tables, ``train``, ``holdout`` and ``synthetic`` are pandas frames holding the modelled columns
+    (identifiers dropped), nulls as None/NaN, categoricals as strings; ``schema`` is the resolved public
+    ``TableSchema``.
+    """
+
+    modality: str
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    synthetic: pd.DataFrame
+    schema: Any
+    target: str | None = None
+    settings: AuditSettings = field(default_factory=AuditSettings)
+
+    def rng(self, salt: str) -> np.random.Generator:
+        """A generator for audit subsampling: public randomness, reproducible from the seed."""
+        return np.random.default_rng([self.settings.seed, *salt.encode()])
+
+    @cached_property
+    def cache(self) -> dict[str, Any]:
+        """Shared intermediate results (e.g. encoded matrices) so audits don't redo each other's work."""
+        return {}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What an audit measured.  ``interval`` is a 95% interval (low, high) when one exists.
+
+    ``not_informative`` carries the reason when the figure cannot support a verdict (e.g. the real-data
+    model does not beat the majority-class baseline); such a result never blocks a release.
+    """
+
+    value: float
+    interval: tuple[float, float] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, str] = field(default_factory=dict)  # title -> base64 PNG (aggregates only)
+    not_informative: str | None = None
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.value):
+            raise ValueError(f"audit value must be finite, got {self.value}")
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """A measurement with its gate verdict.  ``passed`` is None for informative (non-gating) audits."""
+
+    name: str
+    category: Category
+    title: str
+    value: float
+    interval: tuple[float, float] | None
+    threshold: float | None
+    direction: Direction
+    passed: bool | None
+    explanation: str
+    details: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, str] = field(default_factory=dict)
+    note: str | None = None
+
+    @property
+    def blocks(self) -> bool:
+        return self.passed is False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form for audit.json and the manifest (figures excluded)."""
+        return {
+            "name": self.name,
+            "category": self.category,
+            "title": self.title,
+            "value": self.value,
+            "interval": list(self.interval) if self.interval else None,
+            "threshold": self.threshold,
+            "direction": self.direction,
+            "passed": self.passed,
+            "explanation": self.explanation,
+            "note": self.note,
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "AuditResult":
+        interval = data.get("interval")
+        return cls(
+            name=data["name"],
+            category=data["category"],
+            title=data.get("title", data["name"]),
+            value=float(data["value"]),
+            interval=tuple(interval) if interval else None,
+            threshold=data.get("threshold"),
+            direction=data.get("direction", "at_least"),
+            passed=data.get("passed"),
+            explanation=data.get("explanation", ""),
+            details=data.get("details", {}),
+            note=data.get("note"),
+        )
+
+
+class Audit(ABC):
+    """One audit.  Subclasses set the class attributes and implement ``measure``.
+
+    ``default_threshold`` None makes the audit informative: it is reported but never blocks.
+    ``direction`` says which side of the threshold passes; the gate tests the pessimistic end of the
+    interval (the upper end for ``at_most``, the lower end for ``at_least``).
+    """
+
+    name: ClassVar[str]
+    category: ClassVar[Category]
+    title: ClassVar[str]
+    explanation: ClassVar[str]  # what it tests, in plain words for a non-expert
+    direction: ClassVar[Direction]
+    default_threshold: ClassVar[float | None]
+    modalities: ClassVar[tuple[str, ...]] = ("table",)
+
+    def applies_to(self, context: AuditContext) -> bool:
+        """Whether this audit can run on the context (e.g. utility needs a target)."""
+        return context.modality in self.modalities
+
+    @abstractmethod
+    def measure(self, context: AuditContext) -> Measurement:
+        """Measure on the context; must not write anything that reproduces a real record."""

@@ -1,0 +1,171 @@
+"""The release spec: one YAML file (or CLI flags) that says everything a release does.
+
+Relative paths in a spec file are resolved against the file's folder.  The spec, with every default filled
+in, is recorded in the release manifest, so a release can be audited and repeated.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from synthdata.errors import BadInputError
+
+PRESETS: dict[str, dict[str, float | int]] = {
+    # A short training for smoke tests and previews.  Still DP: the stated epsilon holds.
+    "fast": {"epochs": 8, "batch_size": 256, "hidden": 256, "depth": 3, "lr": 2e-3, "augmentation": 4},
+    # The default for real releases.
+    "standard": {"epochs": 40, "batch_size": 1024, "hidden": 512, "depth": 3, "lr": 2e-3, "augmentation": 4},
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetSpec(_Strict):
+    """Where the private data is and how to read it."""
+
+    path: Path
+    modality: Literal["table"] = "table"
+    schema_path: Path | None = Field(default=None, alias="schema")
+    target: str | None = Field(default=None, description="column the utility audit predicts")
+    licence: str | None = None
+    attribution: str | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class PrivacySpec(_Strict):
+    """The privacy budget of this release.
+
+    ``epsilon`` is the total spent by this release (DP preprocessing plus training, composed).  ``delta``
+    defaults to a value well below 1/n (see ``default_delta``).  ``preprocessing_share`` is the part of
+    epsilon spent learning missing column domains with DP (only spent when a domain must be learned).
+    ``reproducible`` makes every random draw replay from the seed: useful for debugging, but such a run is
+    NOT differentially private and its manifest says so.
+    """
+
+    epsilon: float = Field(gt=0)
+    delta: float | None = Field(default=None, gt=0, lt=1)
+    preprocessing_share: float = Field(default=0.1, gt=0, lt=1)
+    max_rows_per_subject: int = Field(default=3, ge=1, le=64)
+    total_epsilon: float | None = Field(default=None, gt=0, description="dataset budget, first use only")
+    accountant: Literal["prv", "rdp"] = "prv"
+    reproducible: bool = False
+
+    @field_validator("epsilon")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if value != value or value == float("inf"):
+            raise ValueError("epsilon must be a finite number > 0")
+        return value
+
+
+class ModelSpec(_Strict):
+    """Denoiser size and DP-SGD plan.  Unset fields take the preset's value."""
+
+    preset: Literal["fast", "standard"] = "standard"
+    epochs: int | None = Field(default=None, ge=1)
+    batch_size: int | None = Field(default=None, ge=1, description="expected Poisson batch size")
+    hidden: int | None = Field(default=None, ge=8)
+    depth: int | None = Field(default=None, ge=1)
+    lr: float | None = Field(default=None, gt=0)
+    augmentation: int | None = Field(default=None, ge=1, description="noise draws averaged per record")
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    timesteps: int = Field(default=1000, ge=10)
+    sampler: Literal["ddim", "ddpm"] = "ddim"
+    sample_steps: int = Field(default=50, ge=2)
+
+    def resolved(self, name: str) -> int | float:
+        value = getattr(self, name)
+        return PRESETS[self.preset][name] if value is None else value
+
+
+class AuditSpec(_Strict):
+    """Audit settings and gate threshold overrides, keyed by audit name."""
+
+    holdout_fraction: float = Field(default=0.2, gt=0, lt=0.9)
+    gates: dict[str, float] = Field(default_factory=dict)
+    max_rows: int = Field(default=5000, ge=100, description="rows per side used by the slower audits")
+
+
+class OutputSpec(_Strict):
+    """Where the release goes and how many synthetic records it holds."""
+
+    out: Path
+    records: int | None = Field(default=None, ge=1, description="default: size of the training split")
+
+
+class ReleaseSpec(_Strict):
+    """Everything one release does."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=64)
+    dataset: DatasetSpec
+    privacy: PrivacySpec
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    audits: AuditSpec = Field(default_factory=AuditSpec)
+    output: OutputSpec
+    seed: int = Field(default_factory=lambda: secrets.randbelow(2**31), ge=0)
+
+    @model_validator(mode="after")
+    def _output_not_input(self) -> "ReleaseSpec":
+        if self.output.out.resolve() == self.dataset.path.resolve().parent:
+            raise ValueError("output.out must not be the folder that holds the private data")
+        return self
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", by_alias=True), sort_keys=False)
+
+
+def default_delta(n_units: int) -> float:
+    """delta well below 1/n: min(1e-5, 1/(10 n)) for n privacy units."""
+    return min(1e-5, 1.0 / (10.0 * max(n_units, 1)))
+
+
+def name_from_path(path: Path) -> str:
+    """A spec name derived from a data file name (``diabetes-130.csv`` -> ``diabetes_130``)."""
+    stem = re.sub(r"[^A-Za-z0-9_]+", "_", Path(path).name.split(".")[0]).strip("_") or "release"
+    return stem if stem[0].isalpha() else f"d_{stem}"
+
+
+def _resolve_paths(raw: dict, base: Path) -> dict:
+    dataset = raw.get("dataset")
+    if isinstance(dataset, dict):
+        for key in ("path", "schema"):
+            if isinstance(dataset.get(key), str):
+                dataset[key] = str((base / dataset[key]).resolve()) if not Path(dataset[key]).is_absolute() else dataset[key]
+    output = raw.get("output")
+    if isinstance(output, dict) and isinstance(output.get("out"), str) and not Path(output["out"]).is_absolute():
+        output["out"] = str((base / output["out"]).resolve())
+    return raw
+
+
+def parse_spec(raw: dict, *, source: str = "spec") -> ReleaseSpec:
+    """Validate a spec mapping; problems become one BadInputError naming each field."""
+    try:
+        return ReleaseSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()[:8]
+        )
+        raise BadInputError(f"{source} is not a valid release spec: {problems}") from None
+
+
+def load_spec(path: Path) -> ReleaseSpec:
+    """Read a release spec YAML file; relative paths resolve against its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"spec file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise BadInputError(f"spec file {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise BadInputError(f"spec file {path} must be a mapping (name, dataset, privacy, output, ...)")
+    return parse_spec(_resolve_paths(raw, path.resolve().parent), source=str(path))
