@@ -115,12 +115,22 @@ class ReleaseSpec(_Strict):
 
     @model_validator(mode="after")
     def _output_not_input(self) -> "ReleaseSpec":
-        if self.output.out.resolve() == self.dataset.path.resolve().parent:
+        if "{" not in str(self.output.out) and self.output.out.resolve() == self.dataset.path.resolve().parent:
             raise ValueError("output.out must not be the folder that holds the private data")
         return self
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", by_alias=True), sort_keys=False)
+
+    def output_folder(self, *, run_id: str, home: Path) -> Path:
+        """``output.out`` with ``{home}``, ``{name}`` and ``{run_id}`` filled in."""
+        text = str(self.output.out)
+        try:
+            return Path(text.format(home=home, name=self.name, run_id=run_id))
+        except (KeyError, IndexError, ValueError):
+            raise BadInputError(
+                f"output.out '{text}' has an unknown placeholder; use {{home}}, {{name}} or {{run_id}}"
+            ) from None
 
 
 def default_delta(n_units: int) -> float:
@@ -141,7 +151,8 @@ def _resolve_paths(raw: dict, base: Path) -> dict:
             if isinstance(dataset.get(key), str):
                 dataset[key] = str((base / dataset[key]).resolve()) if not Path(dataset[key]).is_absolute() else dataset[key]
     output = raw.get("output")
-    if isinstance(output, dict) and isinstance(output.get("out"), str) and not Path(output["out"]).is_absolute():
+    out = output.get("out") if isinstance(output, dict) else None
+    if isinstance(out, str) and not Path(out).is_absolute() and not out.startswith("{home}"):
         output["out"] = str((base / output["out"]).resolve())
     return raw
 

@@ -1,0 +1,22 @@
+"""Registered modalities: adding one is a module plus one line here."""
+
+from __future__ import annotations
+
+from synthdata.errors import BadInputError
+from synthdata.modalities.base import Modality
+
+
+def _table() -> Modality:
+    from synthdata.modalities.table.modality import TableModality
+
+    return TableModality()
+
+
+MODALITIES = {"table": _table}
+
+
+def get_modality(name: str) -> Modality:
+    try:
+        return MODALITIES[name]()
+    except KeyError:
+        raise BadInputError(f"unknown modality '{name}'; known: {', '.join(MODALITIES)}") from None

@@ -1,0 +1,125 @@
+"""One Dagster asset graph per release spec: raw -> prepared -> model -> synthetic -> audits -> export.
+
+Assets hand each other the *path* of the run's private work area, never private rows (Dagster's IO manager
+pickles outputs into the instance storage).  Every audit is a blocking asset check on the synthetic data:
+a failing gate (ERROR severity) stops ``export``, and ``export`` checks the audit record again itself.
+Metadata carries aggregates only: counts, epsilon, audit figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+
+from evaluation.base import AuditResult
+from evaluation.registry import AUDITS
+from pipelines.resources import LedgerResource, WorkAreaResource
+from synthdata import stages
+from synthdata.config import ReleaseSpec
+from synthdata.modalities import get_modality
+
+
+def check_name(audit_name: str) -> str:
+    return audit_name.replace(".", "__")
+
+
+@dataclass(frozen=True)
+class ReleaseGraph:
+    spec: ReleaseSpec
+    assets: list
+    checks: list
+    job: dg.UnresolvedAssetJobDefinition
+
+
+def _audit_metadata(result: AuditResult) -> dict:
+    metadata = {
+        "value": dg.MetadataValue.float(float(result.value)),
+        "threshold": dg.MetadataValue.text("none (informative)" if result.threshold is None else f"{result.threshold:g}"),
+        "verdict": dg.MetadataValue.text({True: "pass", False: "FAIL", None: "informative"}[result.passed]),
+        "explanation": dg.MetadataValue.text(result.explanation),
+    }
+    if result.interval:
+        metadata["interval_95"] = dg.MetadataValue.text(f"[{result.interval[0]:.4g}, {result.interval[1]:.4g}]")
+    if result.note:
+        metadata["note"] = dg.MetadataValue.text(result.note)
+    return metadata
+
+
+def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
+    """Assets, checks and a job for one spec, keyed and grouped by the spec's name."""
+    prefix = spec.name
+
+    @dg.asset(key=[prefix, "raw"], group_name=prefix, description=f"The private source data {spec.dataset.path}, validated.")
+    def raw(context: dg.AssetExecutionContext) -> dg.Output[str]:
+        modality = get_modality(spec.dataset.modality)
+        source = modality.load(dataset=spec.dataset, privacy=spec.privacy)
+        return dg.Output(
+            str(spec.dataset.path),
+            metadata={"privacy_units": modality.count_units(source=source),
+                      "fingerprint": modality.fingerprint(source=source)[:16]},
+        )
+
+    @dg.asset(key=[prefix, "prepared"], group_name=prefix, ins={"raw": dg.AssetIn(key=[prefix, "raw"])},
+              description="Train/holdout split by privacy unit, public encoding (DP where learned), encoded units.")
+    def prepared(context: dg.AssetExecutionContext, raw: str, work_area: WorkAreaResource,
+                 ledger: LedgerResource) -> dg.Output[str]:
+        area = work_area.for_run(context.run_id)
+        info = stages.prepare(spec=spec, area=area, ledger=ledger.ledger(), run_id=context.run_id)
+        return dg.Output(str(area.root), metadata={
+            k: info[k] for k in ("units", "train_records", "holdout_records", "encoded_width",
+                                 "epsilon_preprocessing", "privacy_unit")})
+
+    @dg.asset(key=[prefix, "model"], group_name=prefix, ins={"prepared": dg.AssetIn(key=[prefix, "prepared"])},
+              description="The denoiser trained with DP-SGD (Opacus); epsilon spent is charged to the ledger.")
+    def model(context: dg.AssetExecutionContext, prepared: str, work_area: WorkAreaResource,
+              ledger: LedgerResource) -> dg.Output[str]:
+        area = work_area.at(prepared)
+        info = stages.train(spec=spec, area=area, ledger=ledger.ledger(), run_id=context.run_id,
+                            progress=work_area.progress)
+        remaining = ledger.ledger().state(fingerprint=stages._read_json(area.prepared / "prepared.json")["fingerprint"])
+        return dg.Output(prepared, metadata={
+            "epsilon": info["epsilon"], "epsilon_training": info["epsilon_training"],
+            "delta": info["delta_total"], "noise_multiplier": info["noise_multiplier"], "steps": info["steps"],
+            "records_per_second": info["records_per_second"], "dp_valid": info["dp_valid"],
+            "budget_remaining": remaining.remaining if remaining else None})
+
+    @dg.asset(key=[prefix, "synthetic"], group_name=prefix, ins={"model": dg.AssetIn(key=[prefix, "model"])},
+              description="Synthetic records sampled from the trained denoiser (private until the gates pass).")
+    def synthetic(context: dg.AssetExecutionContext, model: str, work_area: WorkAreaResource) -> dg.Output[str]:
+        info = stages.sample(spec=spec, area=work_area.at(model))
+        return dg.Output(model, metadata={"records": info["records"], "sampler": info["sampler"]})
+
+    specs = [
+        dg.AssetCheckSpec(check_name(name), asset=dg.AssetKey([prefix, "synthetic"]),
+                          blocking=cls.default_threshold is not None, description=cls.title)
+        for name, cls in AUDITS.items()
+    ]
+
+    @dg.multi_asset_check(specs=specs, name=f"{prefix}_audits", can_subset=False,
+                          ins={"synthetic": dg.AssetIn(key=[prefix, "synthetic"])})
+    def audits(context: dg.AssetCheckExecutionContext, synthetic: str, work_area: WorkAreaResource):
+        area = work_area.at(synthetic)
+        results = {r.name: r for r in stages.audit(spec=spec, area=area, on_progress=context.log.info)}
+        context.log.info(f"audit report: {area.report}")
+        for name, cls in AUDITS.items():
+            result = results.get(name)
+            if result is None:
+                yield dg.AssetCheckResult(check_name=check_name(name), asset_key=dg.AssetKey([prefix, "synthetic"]),
+                                          passed=True, metadata={"verdict": "not applicable"})
+                continue
+            severity = dg.AssetCheckSeverity.ERROR if result.threshold is not None else dg.AssetCheckSeverity.WARN
+            yield dg.AssetCheckResult(check_name=check_name(name), asset_key=dg.AssetKey([prefix, "synthetic"]),
+                                      passed=result.passed is not False, severity=severity,
+                                      metadata=_audit_metadata(result))
+
+    @dg.asset(key=[prefix, "export"], group_name=prefix, ins={"synthetic": dg.AssetIn(key=[prefix, "synthetic"])},
+              description="The released folder: synthetic data, manifest.json, report.html (only if every gate passed).")
+    def export(context: dg.AssetExecutionContext, synthetic: str, work_area: WorkAreaResource) -> dg.MaterializeResult:
+        info = stages.export(spec=spec, area=work_area.at(synthetic), run_id=context.run_id)
+        return dg.MaterializeResult(metadata={"out": dg.MetadataValue.path(info["out"]), "records": info["records"],
+                                              "files": info["files"]})
+
+    job = dg.define_asset_job(f"{prefix}_release", selection=dg.AssetSelection.groups(prefix),
+                              description=f"Release {prefix}: train, audit and (if every gate passes) export.")
+    return ReleaseGraph(spec=spec, assets=[raw, prepared, model, synthetic, export], checks=[audits], job=job)

@@ -1,0 +1,35 @@
+"""Dagster resources: the private work area and the privacy ledger, both under ``$SYNTHDATA_HOME``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from synthdata import home
+from synthdata.privacy.ledger import Ledger
+from synthdata.stages import RunArea
+
+
+class WorkAreaResource(dg.ConfigurableResource):
+    """Private work areas of runs (``$SYNTHDATA_HOME/runs/<run_id>``); assets pass only their paths.
+
+    ``progress`` shows a training progress bar on the terminal (the CLI turns it on).
+    """
+
+    progress: bool = False
+
+    def for_run(self, run_id: str) -> RunArea:
+        return RunArea(home.run_dir(run_id))
+
+    def at(self, path: str) -> RunArea:
+        return RunArea(Path(path))
+
+
+class LedgerResource(dg.ConfigurableResource):
+    """The privacy budget ledger (SQLite in ``$SYNTHDATA_HOME`` unless ``path`` is given)."""
+
+    path: str | None = None
+
+    def ledger(self) -> Ledger:
+        return Ledger(path=Path(self.path) if self.path else home.home() / "ledger.sqlite")

@@ -1,0 +1,200 @@
+"""The ``synthdata`` command line.
+
+Exit codes: 0 released (or command succeeded); 2 bad input (nothing written); 3 a gate failed (report
+written, no data exported); 4 privacy budget refused; 1 an unexpected error.
+
+This is the only module of the library that imports the Dagster pipelines: ``release`` runs the release's
+Dagster job in-process, so CLI runs show in the UI's run history and share its ledger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from synthdata import home
+from synthdata.config import ReleaseSpec, load_spec, name_from_path, parse_spec
+from synthdata.errors import BadInputError, SynthdataError
+
+
+def _fail(error: SynthdataError) -> int:
+    print(f"error: {error.message}", file=sys.stderr)
+    if error.hint:
+        print(f"hint: {error.hint}", file=sys.stderr)
+    return error.exit_code
+
+
+def spec_from_args(args: argparse.Namespace) -> ReleaseSpec:
+    """A release spec from ``--config`` or from the short form's flags."""
+    if args.config:
+        if args.data:
+            raise BadInputError("give either --config SPEC.yaml or DATA with flags, not both")
+        return load_spec(Path(args.config))
+    if not args.data or args.epsilon is None or not args.out:
+        raise BadInputError("release needs --config SPEC.yaml, or DATA --epsilon E --out DIR")
+    data = Path(args.data).resolve()
+    raw = {
+        "name": args.name or name_from_path(data),
+        "dataset": {"path": str(data), "modality": args.modality, "target": args.target,
+                    "schema": str(Path(args.schema).resolve()) if args.schema else None},
+        "privacy": {"epsilon": args.epsilon, "delta": args.delta, "total_epsilon": args.total_epsilon},
+        "model": {"preset": args.preset},
+        "output": {"out": str(Path(args.out).resolve()), "records": args.records},
+    }
+    if args.seed is not None:
+        raw["seed"] = args.seed
+    return parse_spec(raw, source="command line")
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from synthdata import stages
+
+    spec = spec_from_args(args)
+    stages.validate(spec=spec)  # bad input -> exit 2 before anything is written
+
+    from pipelines.runner import run_release
+
+    print(f"release {spec.name}: epsilon {spec.privacy.epsilon:g}, seed {spec.seed}, home {home.home()}", file=sys.stderr)
+    outcome = run_release(spec, progress=not args.quiet)
+    if outcome.exit_code == 0:
+        print(f"released: {outcome.out}")
+        print(f"report:   {outcome.report}")
+        return 0
+    print(f"error: {outcome.message}", file=sys.stderr)
+    if outcome.report is not None:
+        print(f"report (not exported): {outcome.report}", file=sys.stderr)
+    print(f"run {outcome.run_id}; private work area {outcome.work_area} (delete with `synthdata purge {outcome.run_id}`)",
+          file=sys.stderr)
+    return outcome.exit_code
+
+
+def cmd_schema_draft(args: argparse.Namespace) -> int:
+    from synthdata.modalities.table.infer import draft_schema, render_draft
+    from synthdata.modalities.table.reader import read_table
+
+    data = Path(args.data)
+    out = Path(args.out) if args.out else data.with_name(f"{data.name.split('.')[0]}.schema.yaml")
+    if out.exists() and not args.force:
+        raise BadInputError(f"{out} already exists; pass --force to overwrite it")
+    frame = read_table(path=data, schema=None)
+    text = render_draft(schema=draft_schema(frame=frame), source=str(data))
+    out.write_text(text, encoding="utf-8")
+    bar = "!" * 78
+    print(bar, file=sys.stderr)
+    print(f"DRAFT schema written to {out}.\nIts bounds and category lists were READ FROM THE PRIVATE DATA. Before a release,\n"
+          "replace them with public knowledge, or write `categories: discover` / remove `min`/`max`\n"
+          "so synthdata learns them with DP from the budget. Otherwise the DP guarantee does not cover them.",
+          file=sys.stderr)
+    print(bar, file=sys.stderr)
+    print(out)
+    return 0
+
+
+def _ledger():
+    from synthdata.privacy.ledger import Ledger
+
+    return Ledger(path=home.home() / "ledger.sqlite")
+
+
+def _fingerprint_of(dataset: str) -> str:
+    ledger = _ledger()
+    path = Path(dataset)
+    if path.is_file():
+        from synthdata.privacy.fingerprint import file_fingerprint
+
+        return file_fingerprint(path=path)
+    matches = [s.fingerprint for s in ledger.datasets() if s.fingerprint.startswith(dataset) or s.name == dataset]
+    if len(matches) != 1:
+        raise BadInputError(f"'{dataset}' matches {len(matches)} datasets in the ledger; give a data file or a longer fingerprint")
+    return matches[0]
+
+
+def cmd_budget_show(args: argparse.Namespace) -> int:
+    ledger = _ledger()
+    states = ledger.datasets() if not args.dataset else [ledger.state(fingerprint=_fingerprint_of(args.dataset))]
+    states = [s for s in states if s is not None]
+    if not states:
+        print("the ledger holds no datasets yet")
+        return 0
+    for state in states:
+        print(state.describe())
+        for charge in ledger.history(fingerprint=state.fingerprint):
+            print(f"  {charge['created']}  {charge['status']:<9}  eps {charge['epsilon']:<8.4g} delta {charge['delta']:.2g}"
+                  f"  release {charge['release']}  run {charge['run_id']}  by {charge['who']}")
+    return 0
+
+
+def cmd_budget_set(args: argparse.Namespace) -> int:
+    state = _ledger().set_total(fingerprint=_fingerprint_of(args.dataset), total_epsilon=args.total_epsilon)
+    print(state.describe())
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    runs = home.list_runs() if args.all else args.run_ids
+    if not runs:
+        raise BadInputError("name the run ids to purge, or pass --all")
+    for run_id in runs:
+        print(f"{'purged' if home.purge_run(run_id) else 'no work area for'} {run_id}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="synthdata", description="Differentially private synthetic clinical data.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    release = sub.add_parser("release", help="train, audit and (if every gate passes) export a synthetic release")
+    release.add_argument("data", nargs="?", help="CSV or Parquet file (short form)")
+    release.add_argument("--config", help="release spec YAML (long form)")
+    release.add_argument("--modality", default="table", choices=["table"])
+    release.add_argument("--epsilon", type=float, help="total epsilon of this release")
+    release.add_argument("--delta", type=float, default=None, help="default: min(1e-5, 1/(10 n))")
+    release.add_argument("--out", help="export folder (must not exist)")
+    release.add_argument("--target", help="column the utility audit predicts")
+    release.add_argument("--schema", help="table schema YAML (without it, types are inferred and domains learned with DP)")
+    release.add_argument("--preset", choices=["fast", "standard"], default="standard")
+    release.add_argument("--records", type=int, default=None, help="synthetic records (default: training split size)")
+    release.add_argument("--seed", type=int, default=None, help="recorded seed (model init, sampling; never DP noise)")
+    release.add_argument("--name", help="release name (default: from the data file name)")
+    release.add_argument("--total-epsilon", type=float, default=None, help="dataset budget when first seen (default 10)")
+    release.add_argument("--quiet", action="store_true", help="no progress bar")
+    release.set_defaults(func=cmd_release)
+
+    schema = sub.add_parser("schema", help="table schema tools").add_subparsers(dest="schema_command", required=True)
+    draft = schema.add_parser("draft", help="write a draft schema read from the data, for the steward to review")
+    draft.add_argument("data")
+    draft.add_argument("--out")
+    draft.add_argument("--force", action="store_true")
+    draft.set_defaults(func=cmd_schema_draft)
+
+    budget = sub.add_parser("budget", help="the privacy budget ledger").add_subparsers(dest="budget_command", required=True)
+    show = budget.add_parser("show", help="budget and audit trail per dataset")
+    show.add_argument("dataset", nargs="?", help="data file, ledger name or fingerprint prefix")
+    show.set_defaults(func=cmd_budget_show)
+    setter = budget.add_parser("set", help="change a dataset's total budget (logged in the ledger)")
+    setter.add_argument("dataset")
+    setter.add_argument("--total-epsilon", type=float, required=True)
+    setter.set_defaults(func=cmd_budget_set)
+
+    purge = sub.add_parser("purge", help="delete runs' private work areas under $SYNTHDATA_HOME/runs")
+    purge.add_argument("run_ids", nargs="*")
+    purge.add_argument("--all", action="store_true")
+    purge.set_defaults(func=cmd_purge)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SynthdataError as error:
+        return _fail(error)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

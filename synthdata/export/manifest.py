@@ -1,0 +1,44 @@
+"""The release manifest: what was released, under which guarantee, with which evidence.
+
+``manifest.json`` lists every file with its SHA-256, the privacy figures (epsilon composed over DP
+preprocessing and training, delta, privacy unit, accountant), each audit with its verdict, the spec, the
+seed and the package versions.  It carries aggregates only, never a record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PACKAGES = ("synthdata", "torch", "opacus", "numpy", "pandas", "polars", "pyarrow", "sdmetrics", "scikit-learn", "dagster")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def file_entries(*, folder: Path, names: list[str]) -> list[dict[str, str]]:
+    return [{"path": name, "sha256": sha256_file(folder / name)} for name in names]
+
+
+def write_manifest(*, folder: Path, manifest: dict[str, Any]) -> Path:
+    path = folder / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    return path

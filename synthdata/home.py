@@ -1,0 +1,77 @@
+"""Where synthdata keeps its state: ``$SYNTHDATA_HOME`` (default ``~/.synthdata``).
+
+Layout::
+
+    $SYNTHDATA_HOME/
+      dagster/        DAGSTER_HOME: the Dagster instance (run history, event log)
+      ledger.sqlite   the privacy budget ledger
+      specs/          release specs registered for the Dagster UI
+      runs/<run_id>/  private work area of one run: prepared data, model, synthetic data, audits, report
+
+Privacy caveat: ``runs/`` holds private data (the training and holdout splits) and models trained on it.
+Keep ``$SYNTHDATA_HOME`` on storage approved for the source data; ``synthdata purge`` deletes a run's
+private work area (retention: until purged; the export folder never contains private data).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from synthdata.errors import BadInputError
+
+DEFAULT_HOME = Path("~/.synthdata")
+
+
+def home() -> Path:
+    """The synthdata home folder (created on first use)."""
+    path = Path(os.environ.get("SYNTHDATA_HOME") or DEFAULT_HOME).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def dagster_home() -> Path:
+    path = home() / "dagster"
+    path.mkdir(parents=True, exist_ok=True)
+    yaml_file = path / "dagster.yaml"
+    if not yaml_file.exists():
+        # Local SQLite storage; telemetry off (the machine may have no network).
+        yaml_file.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    return path
+
+
+def specs_dir() -> Path:
+    path = home() / "specs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def runs_dir() -> Path:
+    path = home() / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_dir(run_id: str) -> Path:
+    """The private work area of one run."""
+    if not run_id or "/" in run_id or run_id.startswith("."):
+        raise BadInputError(f"'{run_id}' is not a valid run id")
+    path = runs_dir() / run_id
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def purge_run(run_id: str) -> bool:
+    """Delete a run's private work area; returns whether there was one."""
+    if not run_id or "/" in run_id or run_id.startswith("."):
+        raise BadInputError(f"'{run_id}' is not a valid run id")
+    path = runs_dir() / run_id
+    if not path.exists():
+        return False
+    shutil.rmtree(path)
+    return True
+
+
+def list_runs() -> list[str]:
+    return sorted(p.name for p in runs_dir().iterdir() if p.is_dir())

@@ -1,0 +1,123 @@
+"""The modality interface: what differs between tables, signals and images.
+
+A modality reads and validates its input, splits it into train and holdout by privacy unit, learns the
+public parts of its encoding (declared, or with DP from the preprocessing budget), turns the training split
+into privacy units of fixed-size rows for the DP trainer, decodes model output back into native data, builds
+its denoiser and writes its release files.  The diffusion process, the DP trainer, the sampler, the audits,
+the gate, the ledger and the export are shared (``synthdata.stages``).
+
+Privacy caveats every implementation must keep: nothing read from the private data before training may
+shape the encoding unless it is declared public or computed with DP inside ``resolve`` (and reported in its
+``Preprocessing``); the holdout split never reaches ``units``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from synthdata.config import DatasetSpec, ModelSpec, PrivacySpec
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What the DP preprocessing spent and what it means (plain words, no values)."""
+
+    epsilon: float = 0.0
+    delta: float = 0.0
+    columns: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Units:
+    """The training split as the DP trainer sees it: ``data`` (N, R, d) and ``mask`` (N, R)."""
+
+    data: torch.Tensor
+    mask: torch.Tensor
+
+    @property
+    def count(self) -> int:
+        return int(self.data.shape[0])
+
+
+class Modality(ABC):
+    """One data modality.  ``Source`` and ``Codec`` types are the modality's own."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def load(self, *, dataset: DatasetSpec, privacy: PrivacySpec) -> Any:
+        """Read and validate the input; raise BadInputError naming the file/column on bad input."""
+
+    @abstractmethod
+    def fingerprint(self, *, source: Any) -> str:
+        """Content hash of the source, independent of file name and record order."""
+
+    @abstractmethod
+    def privacy_unit(self, *, source: Any, privacy: PrivacySpec) -> str:
+        """Plain-words description of the privacy unit (e.g. 'one patient (patient_nbr), at most 3 rows')."""
+
+    @abstractmethod
+    def count_units(self, *, source: Any) -> int:
+        """Number of privacy units in the source (treated as public, as DP-SGD's sample rate does)."""
+
+    @abstractmethod
+    def split(self, *, source: Any, holdout_fraction: float, seed: int) -> tuple[Any, Any]:
+        """Train / holdout split by privacy unit (subject), never mixing one unit's records."""
+
+    @abstractmethod
+    def resolve(
+        self, *, train: Any, epsilon: float, delta: float, privacy: PrivacySpec, rng: np.random.Generator
+    ) -> tuple[Any, Preprocessing]:
+        """Learn the codec's public parameters: declared, or with DP spending at most (epsilon, delta)."""
+
+    @abstractmethod
+    def needs_preprocessing(self, *, source: Any) -> bool:
+        """Whether ``resolve`` will spend budget (some public domain is missing)."""
+
+    @abstractmethod
+    def records(self, *, source: Any, codec: Any, privacy: PrivacySpec, seed: int) -> Any:
+        """The records as the model sees them: bounded per privacy unit, typed by the resolved codec."""
+
+    @abstractmethod
+    def to_units(self, *, data: Any, codec: Any) -> Units:
+        """Encode ``records`` output and group it into privacy units for the DP trainer."""
+
+    @abstractmethod
+    def decode(self, *, codec: Any, array: np.ndarray) -> Any:
+        """Model output (n, d) in [-1, 1] back to native synthetic data."""
+
+    @abstractmethod
+    def build_denoiser(self, *, codec: Any, model: ModelSpec) -> nn.Module:
+        """The denoiser network for this modality's encoded shape."""
+
+    # Private storage inside the run's work area, and the release's native files.
+    @abstractmethod
+    def save_data(self, *, data: Any, path: Path) -> Path: ...
+
+    @abstractmethod
+    def read_data(self, *, path: Path, codec: Any) -> Any: ...
+
+    @abstractmethod
+    def save_codec(self, *, codec: Any, path: Path) -> Path: ...
+
+    @abstractmethod
+    def read_codec(self, *, path: Path) -> Any: ...
+
+    @abstractmethod
+    def count_records(self, *, data: Any) -> int: ...
+
+    @abstractmethod
+    def audit_frames(self, *, data: Any, codec: Any) -> Any:
+        """The view of the data that audits read (for tables: a pandas frame of the modelled columns)."""
+
+    @abstractmethod
+    def write_release(self, *, data: Any, folder: Path, provenance: dict[str, str]) -> list[str]:
+        """Write the synthetic data in native formats marked as synthetic; return the file names."""

@@ -1,0 +1,197 @@
+"""Tables (EHR extracts): CSV or Parquet in, Parquet and CSV out.
+
+The privacy unit is the patient when the schema names a ``subject`` column: each patient contributes at
+most ``privacy.max_rows_per_subject`` rows (extra rows are sampled away, per patient), the train/holdout
+split is by patient, and the DP guarantee is stated per patient.  Without a subject column the unit is the
+row.  Identifier columns are dropped before modelling and never released.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow.parquet as pq
+import torch
+from torch import nn
+
+from synthdata.config import DatasetSpec, ModelSpec, PrivacySpec
+from synthdata.diffusion.denoisers.mlp import MLPDenoiser
+from synthdata.errors import BadInputError
+from synthdata.modalities.base import Modality, Preprocessing, Units
+from synthdata.modalities.table.discovery import resolve_schema
+from synthdata.modalities.table.encoding import TableCodec
+from synthdata.modalities.table.infer import InferenceReport, infer_schema
+from synthdata.modalities.table.reader import read_table, type_frame
+from synthdata.modalities.table.schema import TableSchema, load_schema
+from synthdata.privacy.fingerprint import table_fingerprint
+
+MIN_TRAINING_UNITS = 50
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """A validated table: typed frame (text when the schema is still inferred), its schema, provenance."""
+
+    frame: pl.DataFrame
+    schema: TableSchema
+    path: Path
+    inference: InferenceReport | None = None
+
+
+class TableModality(Modality):
+    name = "table"
+
+    def load(self, *, dataset: DatasetSpec, privacy: PrivacySpec) -> TableSource:
+        if dataset.schema_path is not None:
+            schema = load_schema(dataset.schema_path)
+            frame = read_table(path=dataset.path, schema=schema)
+            inference = None
+        else:
+            frame = read_table(path=dataset.path, schema=None)
+            inference = infer_schema(frame=frame)
+            schema = inference.schema
+        if dataset.target is not None and dataset.target not in schema.modelled_columns:
+            known = ", ".join(schema.modelled_columns[:12])
+            raise BadInputError(
+                f"target column '{dataset.target}' is not a modelled column of {dataset.path.name} "
+                f"(modelled columns: {known}{', ...' if len(schema.modelled_columns) > 12 else ''})"
+            )
+        return TableSource(frame=frame, schema=schema, path=Path(dataset.path), inference=inference)
+
+    def fingerprint(self, *, source: TableSource) -> str:
+        return table_fingerprint(frame=source.frame)
+
+    def privacy_unit(self, *, source: TableSource, privacy: PrivacySpec) -> str:
+        subject = source.schema.subject
+        if subject is None:
+            return "one row (no subject column declared: a person with several rows is protected per row only)"
+        cap = privacy.max_rows_per_subject
+        return f"one patient (column '{subject}'), at most {cap} row{'s' if cap > 1 else ''} each"
+
+    def _unit_ids(self, source: TableSource) -> pl.Series:
+        if source.schema.subject is None:
+            return pl.Series("unit", np.arange(source.frame.height))
+        ids = source.frame[source.schema.subject]
+        if ids.null_count():
+            raise BadInputError(
+                f"subject column '{source.schema.subject}' of {source.path.name} has {ids.null_count()} "
+                "empty values: every row must name its patient"
+            )
+        return ids.alias("unit")
+
+    def count_units(self, *, source: TableSource) -> int:
+        return int(self._unit_ids(source).n_unique())
+
+    def split(self, *, source: TableSource, holdout_fraction: float, seed: int) -> tuple[TableSource, TableSource]:
+        ids = self._unit_ids(source)
+        units = ids.unique().sort()
+        n_holdout = int(round(len(units) * holdout_fraction))
+        if n_holdout < 1 or len(units) - n_holdout < MIN_TRAINING_UNITS:
+            raise BadInputError(
+                f"{source.path.name} has {len(units)} privacy units: too few to hold out "
+                f"{holdout_fraction:.0%} and train on at least {MIN_TRAINING_UNITS}"
+            )
+        rng = np.random.default_rng([seed, 1])
+        holdout_units = units.gather(rng.choice(len(units), size=n_holdout, replace=False))
+        in_holdout = ids.is_in(holdout_units.implode())
+        return (
+            TableSource(source.frame.filter(~in_holdout), source.schema, source.path, source.inference),
+            TableSource(source.frame.filter(in_holdout), source.schema, source.path, source.inference),
+        )
+
+    def needs_preprocessing(self, *, source: TableSource) -> bool:
+        return bool(source.schema.needs_discovery)
+
+    def resolve(
+        self, *, train: TableSource, epsilon: float, delta: float, privacy: PrivacySpec, rng: np.random.Generator
+    ) -> tuple[TableCodec, Preprocessing]:
+        sensitivity = privacy.max_rows_per_subject if train.schema.subject else 1
+        frame = self._capped(train, privacy=privacy, seed=int(rng.integers(2**31))).frame
+        schema, report = resolve_schema(
+            frame=frame, schema=train.schema, epsilon=epsilon, delta=delta, sensitivity=sensitivity, rng=rng
+        )
+        notes = list(report.notes)
+        if train.inference is not None:
+            notes = [*train.inference.notes, *notes]
+        return TableCodec(schema=schema), Preprocessing(report.epsilon, report.delta, list(report.columns), notes)
+
+    def _capped(self, source: TableSource, *, privacy: PrivacySpec, seed: int) -> TableSource:
+        """Keep at most ``max_rows_per_subject`` rows per patient, chosen at random per patient."""
+        if source.schema.subject is None:
+            return source
+        cap = privacy.max_rows_per_subject
+        rank = pl.Series("_rank", np.random.default_rng([seed, 2]).permutation(source.frame.height))
+        capped = (
+            source.frame.with_columns(rank)
+            .filter(pl.col("_rank").rank("ordinal").over(source.schema.subject) <= cap)
+            .drop("_rank")
+        )
+        return TableSource(capped, source.schema, source.path, source.inference)
+
+    def records(self, *, source: TableSource, codec: TableCodec, privacy: PrivacySpec, seed: int) -> pl.DataFrame:
+        capped = self._capped(source, privacy=privacy, seed=seed)
+        if capped.inference is None:
+            return capped.frame
+        return type_frame(frame=capped.frame, schema=codec.schema, source=capped.path.name)
+
+    def to_units(self, *, data: pl.DataFrame, codec: TableCodec) -> Units:
+        encoded = torch.from_numpy(codec.encode(data))
+        subject = codec.schema.subject
+        if subject is None:
+            return Units(data=encoded[:, None, :], mask=torch.ones(len(encoded), 1, dtype=torch.bool))
+        codes = data[subject].rank("dense").cast(pl.Int64).to_numpy() - 1
+        order = np.argsort(codes, kind="stable")
+        sorted_codes = codes[order]
+        n_units = int(sorted_codes[-1]) + 1
+        starts = np.searchsorted(sorted_codes, np.arange(n_units))
+        slot = np.arange(len(order)) - starts[sorted_codes]
+        data_tensor = torch.zeros(n_units, int(slot.max()) + 1, codec.width)
+        mask = torch.zeros(n_units, int(slot.max()) + 1, dtype=torch.bool)
+        data_tensor[sorted_codes, slot] = encoded[order]
+        mask[sorted_codes, slot] = True
+        return Units(data=data_tensor, mask=mask)
+
+    def decode(self, *, codec: TableCodec, array: np.ndarray) -> pl.DataFrame:
+        return codec.decode(array)
+
+    def build_denoiser(self, *, codec: TableCodec, model: ModelSpec) -> nn.Module:
+        return MLPDenoiser(
+            data_dim=codec.width, hidden=int(model.resolved("hidden")), depth=int(model.resolved("depth"))
+        )
+
+    def save_data(self, *, data: pl.DataFrame, path: Path) -> Path:
+        data.write_parquet(path)
+        return path
+
+    def read_data(self, *, path: Path, codec: TableCodec) -> pl.DataFrame:
+        return pl.read_parquet(path)
+
+    def save_codec(self, *, codec: TableCodec, path: Path) -> Path:
+        path.write_text(json.dumps(codec.to_dict(), indent=1, default=str), encoding="utf-8")
+        return path
+
+    def read_codec(self, *, path: Path) -> TableCodec:
+        return TableCodec.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+    def count_records(self, *, data: pl.DataFrame) -> int:
+        return data.height
+
+    def audit_frames(self, *, data: pl.DataFrame, codec: TableCodec) -> pd.DataFrame:
+        return data.select(codec.schema.modelled_columns).to_pandas()
+
+    def write_release(self, *, data: pl.DataFrame, folder: Path, provenance: dict[str, str]) -> list[str]:
+        table = data.to_arrow()
+        metadata = {**(table.schema.metadata or {}), **{f"synthdata.{k}".encode(): v.encode() for k, v in provenance.items()}}
+        pq.write_table(table.replace_schema_metadata(metadata), folder / "synthetic.parquet")
+        data.write_csv(folder / "synthetic.csv")
+        (folder / "synthetic.csv.README.txt").write_text(
+            "synthetic.csv holds SYNTHETIC records generated by a differentially private model; no row "
+            "describes a real person. See manifest.json for the privacy guarantee and the audits.\n",
+            encoding="utf-8",
+        )
+        return ["synthetic.parquet", "synthetic.csv", "synthetic.csv.README.txt"]

@@ -1,0 +1,39 @@
+from pathlib import Path
+
+import pytest
+
+from synthdata.config import default_delta, load_spec, parse_spec
+from synthdata.errors import BadInputError
+
+
+def _raw(**privacy):
+    return {"name": "x", "dataset": {"path": "/tmp/x.csv"}, "privacy": {"epsilon": 1, **privacy},
+            "output": {"out": "/tmp/out"}}
+
+
+@pytest.mark.parametrize("epsilon", [0, -1, float("inf"), float("nan")])
+def test_epsilon_must_be_positive_and_finite(epsilon: float) -> None:
+    with pytest.raises(BadInputError, match="privacy.epsilon"):
+        parse_spec(_raw(epsilon=epsilon))
+
+
+def test_unknown_keys_are_refused() -> None:
+    with pytest.raises(BadInputError, match="privacy.epsilonn"):
+        parse_spec(_raw(epsilonn=1))
+
+
+def test_relative_paths_resolve_against_the_spec_folder(tmp_path: Path) -> None:
+    spec_file = tmp_path / "specs" / "s.yaml"
+    spec_file.parent.mkdir()
+    spec_file.write_text("name: s\ndataset: {path: ../data/d.csv, schema: d.yaml}\nprivacy: {epsilon: 1}\n"
+                         "output: {out: '{home}/releases/{run_id}'}\n")
+    spec = load_spec(spec_file)
+    assert spec.dataset.path == (tmp_path / "data" / "d.csv").resolve()
+    assert spec.dataset.schema_path == (tmp_path / "specs" / "d.yaml").resolve()
+    assert spec.output_folder(run_id="r1", home=Path("/h")) == Path("/h/releases/r1")
+
+
+def test_default_delta_is_well_below_one_over_n() -> None:
+    assert default_delta(1000) == 1e-5
+    assert default_delta(10**6) == pytest.approx(1e-7)
+    assert default_delta(10**6) < 1 / 10**6

@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import pytest
+
+from synthdata.errors import BudgetRefusedError
+from synthdata.privacy.ledger import DEFAULT_TOTAL_EPSILON, Ledger
+
+
+def test_reserve_settle_and_refuse_without_writing(tmp_path: Path) -> None:
+    ledger = Ledger(path=tmp_path / "ledger.sqlite")
+    state = ledger.reserve(fingerprint="f" * 64, name="d.csv", run_id="r1", release="a", epsilon=3, delta=1e-6,
+                           total_epsilon=5)
+    assert (state.total, state.reserved, state.spent) == (5, 3, 0)
+    state = ledger.settle(fingerprint="f" * 64, run_id="r1", epsilon=2.5, delta=1e-6, mechanisms=[{"stage": "t"}])
+    assert (state.reserved, state.spent) == (0, 2.5)
+    before = ledger.history(fingerprint="f" * 64)
+    with pytest.raises(BudgetRefusedError) as refused:
+        ledger.reserve(fingerprint="f" * 64, name="d.csv", run_id="r2", release="b", epsilon=3, delta=1e-6)
+    assert "spent 2.5" in refused.value.message and "remaining 2.5" in refused.value.message
+    assert ledger.history(fingerprint="f" * 64) == before
+    assert ledger.history(fingerprint="f" * 64)[0]["mechanisms"] == [{"stage": "t"}]
+
+
+def test_total_is_set_once_and_default(tmp_path: Path) -> None:
+    ledger = Ledger(path=tmp_path / "ledger.sqlite")
+    ledger.reserve(fingerprint="a", name="d", run_id="r1", release="x", epsilon=1, delta=1e-6)
+    state = ledger.reserve(fingerprint="a", name="d", run_id="r2", release="x", epsilon=1, delta=1e-6,
+                           total_epsilon=100)
+    assert state.total == DEFAULT_TOTAL_EPSILON
+    assert ledger.set_total(fingerprint="a", total_epsilon=20).remaining == pytest.approx(18)
+
+
+def test_crashed_run_keeps_its_reservation(tmp_path: Path) -> None:
+    ledger = Ledger(path=tmp_path / "ledger.sqlite")
+    ledger.reserve(fingerprint="a", name="d", run_id="crashed", release="x", epsilon=9, delta=1e-6)
+    reopened = Ledger(path=tmp_path / "ledger.sqlite")
+    with pytest.raises(BudgetRefusedError):
+        reopened.reserve(fingerprint="a", name="d", run_id="next", release="x", epsilon=2, delta=1e-6)
+    reopened.cancel(fingerprint="a", run_id="crashed")
+    assert reopened.state(fingerprint="a").remaining == pytest.approx(DEFAULT_TOTAL_EPSILON)
