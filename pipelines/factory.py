@@ -6,8 +6,8 @@ a failing gate (ERROR severity) stops ``export``, and ``export`` checks the audi
 Metadata carries aggregates only: counts, epsilon, audit figures.
 """
 
-from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import dagster as dg
@@ -29,7 +29,7 @@ class ReleaseGraph:
     spec: ReleaseSpec
     assets: list
     checks: list
-    job: dg.UnresolvedAssetJobDefinition
+    job: object  # an unresolved asset job (dg.define_asset_job)
 
 
 def _audit_metadata(result: AuditResult) -> dict:
@@ -44,6 +44,12 @@ def _audit_metadata(result: AuditResult) -> dict:
     if result.note:
         metadata["note"] = dg.MetadataValue.text(result.note)
     return metadata
+
+
+def _both(context, message: str) -> None:
+    """Progress to the Dagster event log (the UI) and to synthdata's logger (the CLI's terminal)."""
+    context.log.info(message)
+    logging.getLogger("synthdata").info(message)
 
 
 def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
@@ -64,8 +70,8 @@ def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
               description="Train/holdout split by privacy unit, public encoding (DP where learned), encoded units.")
     def prepared(context: dg.AssetExecutionContext, raw: str, work_area: WorkAreaResource,
                  ledger: LedgerResource) -> dg.Output[str]:
-        area = work_area.for_run(context.run_id)
-        info = stages.prepare(spec=spec, area=area, ledger=ledger.ledger(), run_id=context.run_id)
+        area = work_area.for_run(context.run.run_id)
+        info = stages.prepare(spec=spec, area=area, ledger=ledger.ledger(), run_id=context.run.run_id)
         return dg.Output(str(area.root), metadata={
             k: info[k] for k in ("units", "train_records", "holdout_records", "encoded_width",
                                  "epsilon_preprocessing", "privacy_unit")})
@@ -75,7 +81,7 @@ def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
     def model(context: dg.AssetExecutionContext, prepared: str, work_area: WorkAreaResource,
               ledger: LedgerResource) -> dg.Output[str]:
         area = work_area.at(prepared)
-        info = stages.train(spec=spec, area=area, ledger=ledger.ledger(), run_id=context.run_id,
+        info = stages.train(spec=spec, area=area, ledger=ledger.ledger(), run_id=context.run.run_id,
                             progress=work_area.progress)
         remaining = ledger.ledger().state(fingerprint=stages._read_json(area.prepared / "prepared.json")["fingerprint"])
         return dg.Output(prepared, metadata={
@@ -100,7 +106,7 @@ def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
                           ins={"synthetic": dg.AssetIn(key=[prefix, "synthetic"])})
     def audits(context: dg.AssetCheckExecutionContext, synthetic: str, work_area: WorkAreaResource):
         area = work_area.at(synthetic)
-        results = {r.name: r for r in stages.audit(spec=spec, area=area, on_progress=context.log.info)}
+        results = {r.name: r for r in stages.audit(spec=spec, area=area, on_progress=lambda name: _both(context, f"audit: {name}"))}
         context.log.info(f"audit report: {area.report}")
         for name, cls in AUDITS.items():
             result = results.get(name)
@@ -116,7 +122,7 @@ def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
     @dg.asset(key=[prefix, "export"], group_name=prefix, ins={"synthetic": dg.AssetIn(key=[prefix, "synthetic"])},
               description="The released folder: synthetic data, manifest.json, report.html (only if every gate passed).")
     def export(context: dg.AssetExecutionContext, synthetic: str, work_area: WorkAreaResource) -> dg.MaterializeResult:
-        info = stages.export(spec=spec, area=work_area.at(synthetic), run_id=context.run_id)
+        info = stages.export(spec=spec, area=work_area.at(synthetic), run_id=context.run.run_id)
         return dg.MaterializeResult(metadata={"out": dg.MetadataValue.path(info["out"]), "records": info["records"],
                                               "files": info["files"]})
 

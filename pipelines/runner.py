@@ -67,7 +67,8 @@ def run_release(spec: ReleaseSpec, *, progress: bool = False) -> RunOutcome:
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance, raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO" if progress else "WARNING"}}}},
+            # Dagster's own console log stays quiet; synthdata's logger and the training bar tell the progress.
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         )
     area = home.runs_dir() / result.run_id
     report = area / "synthetic" / "report.html"
@@ -76,6 +77,12 @@ def run_release(spec: ReleaseSpec, *, progress: bool = False) -> RunOutcome:
         return RunOutcome(result.run_id, 0, f"released to {out}", out, out / "report.html", area)
     code, message = _classify(result)
     audit_file = area / "synthetic" / "audit.json"
-    if code in (1, 3) and audit_file.is_file() and not json.loads(audit_file.read_text())["passed"]:
-        code = 3
+    if code in (1, 3) and audit_file.is_file():
+        record = json.loads(audit_file.read_text())
+        failed = [a for a in record["audits"] if a["passed"] is False]
+        if failed:
+            code = 3
+            message = "gates failed, nothing exported: " + "; ".join(
+                f"{a['name']} = {a['value']:.3g} ({'needs at most' if a['direction'] == 'at_most' else 'needs at least'} "
+                f"{a['threshold']:g}; {a['note'] or ''})".replace("; )", ")") for a in failed)
     return RunOutcome(result.run_id, code, message, None, report if report.is_file() else None, area)

@@ -10,6 +10,7 @@ Dagster job in-process, so CLI runs show in the UI's run history and share its l
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -187,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logger = logging.getLogger("synthdata")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
     try:
         return int(args.func(args))
     except SynthdataError as error:

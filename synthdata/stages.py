@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import secrets
 import shutil
 from dataclasses import asdict, dataclass
@@ -40,6 +41,8 @@ from synthdata.modalities.base import Units
 from synthdata.privacy.ledger import Ledger
 from synthdata.privacy.training import TrainingPlan, train_private
 from synthdata.versions import __version__
+
+log = logging.getLogger("synthdata")
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger, run_id: str) ->
     """Load and validate, reserve the budget, split, learn the public encoding (DP if needed), encode."""
     check_gate_names(spec.audits.gates)
     modality = get_modality(spec.dataset.modality)
+    log.info("prepare: reading and validating %s", spec.dataset.path.name)
     source = modality.load(dataset=spec.dataset, privacy=spec.privacy)
     fingerprint = modality.fingerprint(source=source)
     train, holdout = modality.split(source=source, holdout_fraction=spec.audits.holdout_fraction, seed=spec.seed)
@@ -112,6 +116,7 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger, run_id: str) ->
         delta=delta,
         total_epsilon=spec.privacy.total_epsilon,
     )
+    log.info("prepare: reserved epsilon %g on the ledger; %d privacy units in training", spec.privacy.epsilon, n_units)
     share = spec.privacy.preprocessing_share if modality.needs_preprocessing(source=train) else 0.0
     dp_rng = (
         np.random.default_rng([spec.seed, 3]) if spec.privacy.reproducible else np.random.default_rng(secrets.randbits(128))
@@ -181,6 +186,8 @@ def train(
         max_grad_norm=spec.model.max_grad_norm,
         augmentation=int(spec.model.resolved("augmentation")),
     )
+    log.info("train: DP-SGD for epsilon %.4g, delta %.2g (%d units, %d epochs)", epsilon_train, delta_train,
+             units.count, plan.epochs)
     try:
         outcome = train_private(
             model=model, diffusion=diffusion, units=units.data, mask=units.mask, plan=plan,
@@ -238,6 +245,7 @@ def sample(*, spec: ReleaseSpec, area: RunArea) -> dict[str, Any]:
     model.load_state_dict(torch.load(weights, weights_only=True))
     diffusion = GaussianDiffusion(timesteps=spec.model.timesteps)
     n = spec.output.records or prepared["train_records"]
+    log.info("sample: %d synthetic records with %s", n, spec.model.sampler.upper())
     generator = torch.Generator().manual_seed(spec.seed)
     kwargs = {"steps": spec.model.sample_steps} if spec.model.sampler == "ddim" else {}
     array = SAMPLERS[spec.model.sampler](
@@ -301,7 +309,7 @@ def audit(
         modality=prepared["modality"], **frames, schema=codec.schema, target=spec.dataset.target,
         settings=AuditSettings(max_rows=spec.audits.max_rows, seed=spec.seed),
     )
-    results = run_audits(context=context, gates=spec.audits.gates, on_progress=on_progress)
+    results = run_audits(context=context, gates=spec.audits.gates, on_progress=on_progress or (lambda n: log.info("audit: %s", n)))
     failed = blocking(results)
     _write_json(
         area.synthetic / "audit.json",
@@ -378,6 +386,7 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
         "privacy_unit": privacy["privacy_unit"],
         "dp_valid": str(privacy["dp_valid"]).lower(),
     }
+    log.info("export: every gate passed; writing %s", out)
     with atomic_folder(out) as staging:
         names = modality.write_release(data=data, folder=staging, provenance=provenance)
         shutil.copyfile(area.report, staging / "report.html")

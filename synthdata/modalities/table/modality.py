@@ -135,8 +135,10 @@ class TableModality(Modality):
 
     def records(self, *, source: TableSource, codec: TableCodec, privacy: PrivacySpec, seed: int) -> pl.DataFrame:
         capped = self._capped(source, privacy=privacy, seed=seed)
-        if capped.inference is None:
+        if capped.inference is None and not capped.schema.needs_discovery:
             return capped.frame
+        # Type by the resolved schema: text of an inferred schema gets its types, and values outside the
+        # domains learned with DP fold into '(other)' / clip, exactly as the encoder sees them.
         return type_frame(frame=capped.frame, schema=codec.schema, source=capped.path.name)
 
     def to_units(self, *, data: pl.DataFrame, codec: TableCodec) -> Units:

@@ -97,6 +97,7 @@ class DatetimeColumn(_Column):
     max: dt.datetime | None = None
     resolution: Literal["day", "second"] = "second"
     format: str | None = Field(default=None, description="strptime format of the text, if not ISO 8601")
+    clip: bool = Field(default=False, description="clip datetimes outside the range instead of refusing them")
 
     @model_validator(mode="after")
     def _range_ordered(self) -> "DatetimeColumn":

@@ -1,0 +1,100 @@
+"""The gate: turns measurements into verdicts, and runs every registered audit that applies.
+
+A gated audit passes when the *pessimistic* end of its 95% interval clears the threshold: the upper end for
+``at_most`` audits, the lower end for ``at_least`` audits (the value itself when there is no interval).  An
+audit without a threshold is informative and never blocks; neither does a measurement marked
+``not_informative`` (the note says why).
+
+Privacy caveat: the decision is computed from private data outside the DP guarantee.  It is a single bit per
+audit plus the audits' aggregate details, which is what the release report states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from evaluation.base import Audit, AuditContext, AuditResult, Measurement
+from evaluation.registry import AUDITS
+from synthdata.errors import BadInputError
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def decide(*, audit: Audit, measurement: Measurement, threshold: float | None) -> AuditResult:
+    """The verdict on one measurement at ``threshold`` (None: informative only)."""
+    at_most = audit.direction == "at_most"
+    if measurement.interval is not None:
+        pessimistic = measurement.interval[1] if at_most else measurement.interval[0]
+        which = "upper" if at_most else "lower"
+        judged = f"{which} end of the 95% interval ({_fmt(pessimistic)})"
+    else:
+        pessimistic = measurement.value
+        judged = f"value ({_fmt(pessimistic)})"
+    if measurement.not_informative:
+        passed, note = None, f"Not informative, does not gate: {measurement.not_informative}"
+    elif threshold is None:
+        passed, note = None, "Informative only: no threshold is set, so this audit does not gate."
+    else:
+        passed = pessimistic <= threshold if at_most else pessimistic >= threshold
+        relation = ("at most" if at_most else "at least")
+        note = (f"{'Passed' if passed else 'FAILED'}: the {judged} must be {relation} {_fmt(threshold)}.")
+    return AuditResult(
+        name=audit.name,
+        category=audit.category,
+        title=audit.title,
+        value=measurement.value,
+        interval=measurement.interval,
+        threshold=threshold,
+        direction=audit.direction,
+        passed=passed,
+        explanation=audit.explanation,
+        details=dict(measurement.details),
+        figures=dict(measurement.figures),
+        note=note,
+    )
+
+
+def check_gate_names(names: Iterable[str]) -> None:
+    """Refuse gate names (from a spec) that are not registered audits."""
+    unknown = sorted(set(names).difference(AUDITS))
+    if unknown:
+        raise BadInputError(
+            f"unknown audit name(s) in gates: {', '.join(unknown)}; known audits: {', '.join(sorted(AUDITS))}"
+        )
+
+
+def run_audits(
+    *,
+    context: AuditContext,
+    gates: Mapping[str, float] | None = None,
+    names: Sequence[str] | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> list[AuditResult]:
+    """Measure and decide every registered audit (or those in ``names``) that applies to the context.
+
+    ``gates`` overrides default thresholds by audit name.  An audit that raises propagates its error: a
+    crashed audit must stop the release, not pass silently.
+    """
+    gates = dict(gates or {})
+    check_gate_names(gates)
+    if names is not None:
+        check_gate_names(names)
+    results: list[AuditResult] = []
+    for name, audit_type in AUDITS.items():
+        if names is not None and name not in names:
+            continue
+        audit = audit_type()
+        if not audit.applies_to(context):
+            continue
+        if on_progress is not None:
+            on_progress(name)
+        threshold = gates.get(name, audit.default_threshold)
+        results.append(decide(audit=audit, measurement=audit.measure(context), threshold=threshold))
+    return results
+
+
+def blocking(results: Iterable[AuditResult]) -> list[AuditResult]:
+    """The results that block a release (``passed is False``)."""
+    return [result for result in results if result.passed is False]

@@ -1,0 +1,16 @@
+"""Every audit synthdata runs, by name.  Adding an audit is one module plus one line here."""
+
+from __future__ import annotations
+
+from evaluation.base import Audit
+from evaluation.fidelity.quality import QualityAudit
+from evaluation.memorization.dcr import DCRShareAudit
+from evaluation.memorization.exact_copies import ExactCopiesAudit
+from evaluation.utility.tstr import TSTRAudit
+
+AUDITS: dict[str, type[Audit]] = {
+    QualityAudit.name: QualityAudit,
+    TSTRAudit.name: TSTRAudit,
+    DCRShareAudit.name: DCRShareAudit,
+    ExactCopiesAudit.name: ExactCopiesAudit,
+}

@@ -1,0 +1,241 @@
+"""Train on synthetic, test on real (TSTR) vs. train on real, test on real (TRTR).
+
+Two identical gradient-boosted classifiers (scikit-learn's HistGradientBoostingClassifier) predict the
+categorical target: one trained on synthetic rows, one on real training rows, both trained on the same
+number of rows (capped at 2 x ``settings.max_rows``) with the same preprocessing, both scored on the real
+holdout (capped likewise).  The score is the macro one-vs-rest ROC AUC (macro-F1 is reported too; plain
+accuracy is not, as it rewards predicting the majority class).  The value is AUC(TSTR) / AUC(TRTR), with a
+paired bootstrap 95% interval over holdout rows.
+
+Caveat on the scale: an AUC of 0.5 is chance, so a TSTR model that learned nothing still scores
+0.5 / AUC(TRTR) (0.8 when TRTR reaches 0.625).  The details therefore also give the ratio of the AUCs' lift
+above chance, (AUC(TSTR) - 0.5) / (AUC(TRTR) - 0.5), which is 0 for a useless synthetic set.
+
+Not informative when the real-data model does not beat the majority-class baseline (the lower end of its
+AUC interval is not above 0.5, or its macro-F1 is not above that of always predicting the majority class):
+then the data cannot tell good synthetic data from bad.  Only categorical targets are supported; a numeric
+target makes the audit not applicable.
+
+Preprocessing is public: category codes follow the schema's public category order (values outside the
+list, seen in the audited frames, are appended); missing values are left to the model's native handling;
+categorical columns with more levels than the model's 255 bins are passed as ordinal codes.
+
+Privacy caveat: the models and scores are computed from private records outside the DP guarantee; only
+scores and per-class F1 (aggregates) are reported.  The models are discarded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import f1_score
+from threadpoolctl import threadpool_limits
+
+from evaluation.base import Audit, AuditContext, Measurement
+from evaluation.memorization.encoding import as_float, as_strings, modelled_columns
+from synthdata.modalities.table.schema import CategoricalColumn, TableSchema
+
+_MAX_NATIVE_CATEGORIES = 255
+
+
+def _sample(frame: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    if n >= len(frame):
+        return frame
+    return frame.iloc[np.sort(rng.choice(len(frame), size=n, replace=False))]
+
+
+def _vocabulary(name: str, schema: TableSchema, frames: Sequence[pd.DataFrame]) -> list[str]:
+    column = schema.columns[name]
+    public = list(column.categories) if isinstance(column.categories, list) else []
+    seen: set[str] = set()
+    for frame in frames:
+        seen.update(v for v in as_strings(frame[name]).unique() if v is not None)
+    return [*public, *sorted(seen.difference(public))]
+
+
+class _Features:
+    """Same public preprocessing for both arms: numbers as float, categories as codes, missing as NaN."""
+
+    def __init__(self, *, schema: TableSchema, columns: list[str], frames: Sequence[pd.DataFrame]) -> None:
+        self.schema = schema
+        self.columns = columns
+        self.vocabularies = {
+            name: _vocabulary(name, schema, frames)
+            for name in columns if isinstance(schema.columns[name], CategoricalColumn)
+        }
+        self.native = np.array(
+            [len(self.vocabularies.get(name, ())) in range(1, _MAX_NATIVE_CATEGORIES + 1) for name in columns],
+            dtype=bool,
+        )
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        out = np.empty((len(frame), len(self.columns)), dtype=np.float64)
+        for j, name in enumerate(self.columns):
+            if name in self.vocabularies:
+                codes = pd.Categorical(as_strings(frame[name]), categories=self.vocabularies[name]).codes
+                out[:, j] = np.where(codes < 0, np.nan, codes)
+            else:
+                out[:, j] = as_float(frame[name], self.schema.columns[name])
+        return out
+
+
+def _fit_predict(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, n_classes: int, native: np.ndarray,
+    seed: int,
+) -> np.ndarray:
+    """Class probabilities (n_test, n_classes); a single-class training set predicts that class."""
+    present = np.unique(y_train)
+    proba = np.zeros((len(x_test), n_classes))
+    if present.size < 2:
+        proba[:, present] = 1.0
+        return proba
+    model = HistGradientBoostingClassifier(
+        categorical_features=native if native.any() else None, max_iter=200, learning_rate=0.1,
+        early_stopping=True, validation_fraction=0.1, n_iter_no_change=10, random_state=seed,
+    )
+    # One OpenMP thread: the models are small, and spinning OpenMP threads slow down by 10-30x when other
+    # processes (the pipeline, tests) share the cores.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        model.fit(x_train, y_train)
+        proba[:, model.classes_] = model.predict_proba(x_test)
+    return proba
+
+
+def macro_auc(y: np.ndarray, proba: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Macro one-vs-rest ROC AUC for each row of ``index`` (bootstrap draws of holdout rows).
+
+    Classes without both positives and negatives in a draw are left out of that draw's mean.
+    """
+    aucs = []
+    y_draw = y[index]
+    for k in range(proba.shape[1]):
+        positive = y_draw == k
+        n_pos = positive.sum(axis=1)
+        n_neg = positive.shape[1] - n_pos
+        ranks = rankdata(proba[:, k][index], axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            auc = ((ranks * positive).sum(axis=1) - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+        aucs.append(np.where((n_pos > 0) & (n_neg > 0), auc, np.nan))
+    with np.errstate(all="ignore"):
+        return np.nanmean(np.vstack(aucs), axis=0)
+
+
+class TSTRAudit(Audit):
+    """AUC ratio of a classifier trained on synthetic vs. on real data, both tested on real holdout data."""
+
+    name = "utility.tstr"
+    category = "utility"
+    title = "Machine-learning utility (train on synthetic, test on real)"
+    explanation = (
+        "Trains the same prediction model for the target column twice, once on synthetic data and once on "
+        "the same number of real records, and tests both on real records that neither model saw. The value "
+        "is how much of the real-data model's predictive power (ROC AUC) the synthetic-data model keeps: "
+        "1 means as useful as the real data."
+    )
+    direction = "at_least"
+    default_threshold = 0.80
+
+    def applies_to(self, context: AuditContext) -> bool:
+        target = context.target
+        return (
+            super().applies_to(context)
+            and target is not None
+            and isinstance(context.schema.columns.get(target), CategoricalColumn)
+            and all(target in f.columns for f in (context.train, context.holdout, context.synthetic))
+        )
+
+    def measure(self, context: AuditContext) -> Measurement:
+        started = time.perf_counter()
+        target = context.target
+        schema = context.schema
+        frames = [f[as_strings(f[target]).notna().to_numpy()] for f in (context.train, context.holdout,
+                                                                         context.synthetic)]
+        train, holdout, synthetic = frames
+        classes = _vocabulary(target, schema, frames)
+        features = [c for c in modelled_columns(schema, context.train) if c != target]
+        rng = context.rng(self.name)
+        cap = 2 * context.settings.max_rows
+        n_fit = min(len(train), len(synthetic), cap)
+        if n_fit < 10 or len(holdout) < 10 or not features:
+            return Measurement(value=0.0, not_informative="too few rows or no feature columns to train on")
+        train = _sample(train, n_fit, rng)
+        synthetic = _sample(synthetic, n_fit, rng)
+        holdout = _sample(holdout, min(len(holdout), cap), rng)
+
+        prep = _Features(schema=schema, columns=features, frames=[train, holdout, synthetic])
+        label = {c: i for i, c in enumerate(classes)}
+
+        def codes(frame: pd.DataFrame) -> np.ndarray:
+            return as_strings(frame[target]).map(label).to_numpy(dtype=np.int64)
+
+        y_train, y_synthetic, y_holdout = codes(train), codes(synthetic), codes(holdout)
+        x_holdout = prep.transform(holdout)
+        seed = context.settings.seed
+        kwargs = {"n_classes": len(classes), "native": prep.native, "seed": seed}
+        p_real = _fit_predict(prep.transform(train), y_train, x_holdout, **kwargs)
+        p_synthetic = _fit_predict(prep.transform(synthetic), y_synthetic, x_holdout, **kwargs)
+
+        everything = np.arange(len(holdout))[None, :]
+        auc_real = float(macro_auc(y_holdout, p_real, everything)[0])
+        auc_synthetic = float(macro_auc(y_holdout, p_synthetic, everything)[0])
+        draws = rng.integers(0, len(holdout), size=(context.settings.bootstrap, len(holdout)))
+        boot_real = macro_auc(y_holdout, p_real, draws)
+        boot_synthetic = macro_auc(y_holdout, p_synthetic, draws)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            boot_ratio = boot_synthetic / boot_real
+            boot_lift = (boot_synthetic - 0.5) / (boot_real - 0.5)
+        boot_ratio = boot_ratio[np.isfinite(boot_ratio)]
+        boot_lift = boot_lift[np.isfinite(boot_lift) & (boot_real > 0.5)]
+        real_interval = (float(np.nanquantile(boot_real, 0.025)), float(np.nanquantile(boot_real, 0.975)))
+
+        present = np.unique(y_holdout)
+        majority = np.bincount(y_train, minlength=len(classes)).argmax()
+        f1 = {
+            arm: f1_score(y_holdout, proba.argmax(axis=1), labels=present, average=None, zero_division=0)
+            for arm, proba in (("trtr", p_real), ("tstr", p_synthetic))
+        }
+        baseline_f1 = float(np.mean(f1_score(y_holdout, np.full(len(y_holdout), majority), labels=present,
+                                             average=None, zero_division=0)))
+        macro = {arm: float(np.mean(scores)) for arm, scores in f1.items()}
+
+        value = auc_synthetic / auc_real if auc_real > 0 else 0.0
+        lift = auc_real - 0.5
+        details = {
+            "target": target,
+            "trtr_auc": round(auc_real, 4),
+            "trtr_auc_interval": [round(real_interval[0], 4), round(real_interval[1], 4)],
+            "tstr_auc": round(auc_synthetic, 4),
+            "trtr_macro_f1": round(macro["trtr"], 4),
+            "tstr_macro_f1": round(macro["tstr"], 4),
+            "baseline_auc": 0.5,
+            "baseline_macro_f1": round(baseline_f1, 4),
+            "auc_lift_ratio": round((auc_synthetic - 0.5) / lift, 4) if lift > 0 else None,
+            "auc_lift_ratio_interval": (
+                [round(float(np.quantile(boot_lift, q)), 4) for q in (0.025, 0.975)] if boot_lift.size else None
+            ),
+            "per_class_f1": {
+                classes[k]: {"trtr": round(float(f1["trtr"][i]), 4), "tstr": round(float(f1["tstr"][i]), 4)}
+                for i, k in enumerate(present)
+            },
+            "model": "HistGradientBoostingClassifier(max_iter=200, early_stopping, same settings both arms)",
+            "sizes": {"train": n_fit, "synthetic": n_fit, "holdout": len(holdout),
+                      "native_categorical_features": int(prep.native.sum()), "features": len(features)},
+            "bootstrap": context.settings.bootstrap,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        reason = None
+        if real_interval[0] <= 0.5:
+            reason = (f"the real-data model's AUC interval reaches chance level (lower end "
+                      f"{real_interval[0]:.3f} <= 0.5): the target is not predictable enough to judge")
+        elif macro["trtr"] <= baseline_f1:
+            reason = (f"the real-data model's macro-F1 ({macro['trtr']:.3f}) does not beat always predicting "
+                      f"the majority class ({baseline_f1:.3f})")
+        interval = None
+        if boot_ratio.size:
+            interval = (float(np.quantile(boot_ratio, 0.025)), float(np.quantile(boot_ratio, 0.975)))
+        return Measurement(value=float(value), interval=interval, details=details, not_informative=reason)

@@ -1,0 +1,141 @@
+"""The Gaussian diffusion process and its per-record training loss.
+
+The process is a plain object built from a schedule; the network is passed in by whoever trains or samples.
+The loss returns one value per record (privacy unit) so that DP-SGD can clip each record's gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from synthdata.diffusion.schedules import cosine_alphas_cumprod
+
+
+class GaussianDiffusion:
+    """Forward (noising) process ``x_t = sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps`` with a cosine schedule.
+
+    Attributes:
+        timesteps: number of diffusion steps ``T``; timesteps are indexed ``0 .. T-1``.
+        alphas_cumprod: float32 tensor ``(T,)`` of ``ab_t``.
+        alphas_cumprod64: the same in float64, used by the samplers for their coefficients.
+    """
+
+    def __init__(self, *, timesteps: int = 1000) -> None:
+        self.timesteps = timesteps
+        self.alphas_cumprod64 = cosine_alphas_cumprod(timesteps=timesteps)
+        self.alphas_cumprod = self.alphas_cumprod64.to(torch.float32)
+        self._sqrt_ab = self.alphas_cumprod64.sqrt().to(torch.float32)
+        self._sqrt_one_minus_ab = (1 - self.alphas_cumprod64).sqrt().to(torch.float32)
+
+    def _coef(self, table: Tensor, t: Tensor, like: Tensor) -> Tensor:
+        """``table[t]`` with a trailing axis, on ``like``'s device and dtype, ready to broadcast."""
+        return table.to(like.device)[t].to(like.dtype).unsqueeze(-1)
+
+    def _check_t(self, t: Tensor, x: Tensor) -> None:
+        if t.dtype != torch.long:
+            raise TypeError(f"t must be a LongTensor, got {t.dtype}")
+        if tuple(t.shape) != tuple(x.shape[:-1]):
+            raise ValueError(f"t has shape {tuple(t.shape)}, expected {tuple(x.shape[:-1])} (x.shape[:-1])")
+
+    def q_sample(self, *, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
+        """Noise clean data ``x0`` to level ``t`` (shape ``x0.shape[:-1]``) with the given ``noise``."""
+        self._check_t(t, x0)
+        if noise.shape != x0.shape:
+            raise ValueError(f"noise has shape {tuple(noise.shape)}, expected {tuple(x0.shape)}")
+        return self._coef(self._sqrt_ab, t, x0) * x0 + self._coef(self._sqrt_one_minus_ab, t, x0) * noise
+
+    def draw_training_inputs(self, *, x0: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+        """Draw ``t ~ U{0..T-1}`` for every entry of ``x0.shape[:-1]`` and ``noise ~ N(0, I)``.
+
+        Both are drawn only from ``generator`` (never torch's global RNG) and never depend on past losses,
+        as the privacy rules require.  Returns ``(x_t, t, noise)``.
+        """
+        t = torch.randint(0, self.timesteps, x0.shape[:-1], generator=generator, device=x0.device)
+        noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
+        return self.q_sample(x0=x0, t=t, noise=noise), t, noise
+
+    def predict_x0(self, *, x_t: Tensor, t: Tensor, eps: Tensor) -> Tensor:
+        """Invert ``q_sample`` given a (predicted) noise: ``x0 = (x_t - sqrt(1 - ab_t) eps) / sqrt(ab_t)``."""
+        self._check_t(t, x_t)
+        return (x_t - self._coef(self._sqrt_one_minus_ab, t, x_t) * eps) / self._coef(self._sqrt_ab, t, x_t)
+
+
+def pack_target(*, noise: Tensor, weight: Tensor) -> Tensor:
+    """Build the ``(..., d+1)`` target of :class:`DenoisingLoss`: the true noise plus a per-row weight.
+
+    Args:
+        noise: ``(B, L, d)`` noise that produced ``x_t``.
+        weight: ``(B, L)`` row weights (1 for real rows, 0 for padding); any real dtype.
+    """
+    if tuple(weight.shape) != tuple(noise.shape[:-1]):
+        raise ValueError(f"weight has shape {tuple(weight.shape)}, expected {tuple(noise.shape[:-1])}")
+    return torch.cat([noise, weight.to(noise.dtype).unsqueeze(-1)], dim=-1)
+
+
+class DenoisingLoss(nn.Module):
+    """Per-record noise-prediction loss, usable as an Opacus ghost-clipping criterion.
+
+    ``forward(prediction, target)`` takes ``prediction`` of shape ``(B, L, d)`` and ``target`` of shape
+    ``(B, L, d+1)`` (see :func:`pack_target`): ``target[..., :d]`` is the true noise and ``target[..., d]``
+    a per-row weight.  The loss of record ``b`` is
+
+        ``sum_l w_bl * mean_d (prediction - noise)^2 / max(sum_l w_bl, tiny)``
+
+    so padding rows (weight 0) contribute nothing, and a record whose rows were repeated for augmentation
+    multiplicity gets the average over all its noise draws.  ``reduction`` is ``"none"`` (shape ``(B,)``),
+    ``"mean"`` or ``"sum"``; Opacus switches it to ``"none"`` to get per-record losses.
+    """
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__()
+        if reduction not in ("none", "mean", "sum"):
+            raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+        self.reduction = reduction
+
+    def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
+        d = prediction.shape[-1]
+        if prediction.dim() < 2 or target.shape != (*prediction.shape[:-1], d + 1):
+            raise ValueError(
+                f"target must have shape {(*prediction.shape[:-1], d + 1)} for prediction {tuple(prediction.shape)}, "
+                f"got {tuple(target.shape)}"
+            )
+        noise, weight = target[..., :d], target[..., d]
+        per_row = (prediction - noise).pow(2).mean(dim=-1)
+        per_row = per_row.flatten(1) if per_row.dim() > 1 else per_row.unsqueeze(1)  # (B, rows)
+        weight = weight.reshape(per_row.shape)
+        tiny = torch.finfo(weight.dtype).tiny
+        per_record = (per_row * weight).sum(dim=1) / weight.sum(dim=1).clamp(min=tiny)
+        if self.reduction == "none":
+            return per_record
+        if self.reduction == "sum":
+            return per_record.sum()
+        if self.reduction == "mean":
+            return per_record.mean()
+        raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {self.reduction!r}")
+
+
+def denoising_objective(
+    *,
+    model: nn.Module,
+    diffusion: GaussianDiffusion,
+    criterion: Callable[[Tensor, Tensor], Tensor],
+    units: Tensor,
+    mask: Tensor,
+    augmentation: int,
+    generator: torch.Generator,
+):
+    """One training step's loss for a batch of privacy units (shared by the private and non-private trainers).
+
+    ``units`` is ``(B, R, d)`` with ``mask`` ``(B, R)``.  Each unit's rows are repeated ``augmentation``
+    (K) times along dim 1 (``(B, R*K, d)``: augmentation multiplicity), every entry gets its own timestep
+    and noise from ``generator``, and ``criterion`` (a :class:`DenoisingLoss`, possibly wrapped by Opacus)
+    averages each unit's weighted row losses, padding rows weighing 0.  So one unit yields one loss, hence
+    one gradient to clip, however many rows and noise draws it has.  Returns what ``criterion`` returns.
+    """
+    x0 = units.repeat(1, augmentation, 1)
+    weight = mask.repeat(1, augmentation).to(units.dtype)
+    x_t, t, noise = diffusion.draw_training_inputs(x0=x0, generator=generator)
+    return criterion(model(x_t, t), pack_target(noise=noise, weight=weight))

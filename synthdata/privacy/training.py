@@ -1,0 +1,406 @@
+"""DP-SGD training of a denoiser with Opacus (Poisson sampling, ghost clipping, Gaussian noise).
+
+What the guarantee covers: ``train_private`` makes the trained weights (epsilon, delta)-differentially
+private with respect to adding or removing ONE item of ``units`` (one privacy unit: a patient with all
+their rows, or a single row when each unit holds one row).  It says nothing about:
+
+* anything derived from the data outside this function (schema bounds, category sets, encodings): the
+  caller must declare those public or pay for them with DP elsewhere;
+* correlated units (the same person appearing in two units is protected only at twice the budget);
+* the training loss shown on the progress bar and returned as ``final_loss``: these are NOT privatised and
+  are for local diagnostics only; do not publish them;
+* runs with ``reproducible_seed`` set: those replay their DP noise from a recorded seed and are NOT DP;
+* the randomness itself: see :mod:`synthdata.privacy.randomness` (OS-entropy-seeded Mersenne Twister,
+  not a CSPRNG; Opacus ``secure_mode`` is unavailable).
+
+``train_non_private`` is an epsilon = infinity baseline for benchmarks.  It gives no privacy guarantee
+at all and must never be used to produce a release.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from opacus import PrivacyEngine
+from opacus.accountants.utils import get_noise_multiplier
+from opacus.utils.uniform_sampler import UniformWithReplacementSampler
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, TensorDataset
+from tqdm import tqdm
+
+from synthdata.diffusion.process import DenoisingLoss, GaussianDiffusion, denoising_objective
+from synthdata.errors import BadInputError
+from synthdata.privacy.randomness import DPRandomness, dp_randomness
+
+MIN_UNITS = 10
+ACCOUNTANTS = ("prv", "rdp")
+GRAD_SAMPLE_MODE = "ghost"
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """How to train: ``batch_size`` is the EXPECTED Poisson batch size (clamped to the number of units);
+    ``augmentation`` is the number of (timestep, noise) draws averaged per record before clipping."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    max_grad_norm: float
+    augmentation: int
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """What a training run did.  ``epsilon`` is the accountant's figure after the last step; ``dp_valid``
+    is False for non-private runs and for DP runs whose randomness was replayable.  ``seconds`` is the wall
+    time of the training loop (noise calibration excluded) and ``records_per_second`` is
+    ``N * epochs / seconds`` (privacy units processed).  ``final_loss`` (mean loss over the last epoch) is a
+    non-private diagnostic: keep it out of published artefacts."""
+
+    private: bool
+    epsilon: float | None
+    delta: float | None
+    noise_multiplier: float | None
+    sample_rate: float
+    steps: int
+    epochs: int
+    accountant: str | None
+    grad_sample_mode: str | None
+    noise_source: str
+    dp_valid: bool
+    seconds: float
+    records_per_second: float
+    final_loss: float
+
+
+def _check_data(units: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    if not (torch.is_tensor(units) and torch.is_tensor(mask)):
+        raise BadInputError("units and mask must be torch tensors")
+    if units.dim() != 3 or not units.is_floating_point():
+        raise BadInputError(f"units must be a float tensor of shape (units, rows, features), got {units.dim()}-D")
+    if mask.dtype != torch.bool or tuple(mask.shape) != tuple(units.shape[:2]):
+        raise BadInputError(f"mask must be a bool tensor of shape {tuple(units.shape[:2])} (units, rows)")
+    if units.shape[0] < MIN_UNITS:
+        raise BadInputError(f"DP training needs at least {MIN_UNITS} privacy units, got {units.shape[0]}")
+    empty = int((~mask.any(dim=1)).sum())
+    if empty:
+        raise BadInputError(f"{empty} privacy units have no rows (mask all False); drop them before training")
+    # Padding values never reach the loss (weight 0) but must not be NaN (0 * NaN = NaN): zero them.
+    units = units.to(torch.float32).masked_fill(~mask.unsqueeze(-1), 0.0)
+    if not bool(torch.isfinite(units).all()):
+        raise BadInputError("units contains non-finite values (NaN or infinity) in real rows")
+    return units.contiguous(), mask
+
+
+def _check_plan(plan: TrainingPlan) -> None:
+    for name in ("epochs", "batch_size", "augmentation"):
+        value = getattr(plan, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise BadInputError(f"plan.{name} must be an integer >= 1, got {value!r}")
+    for name in ("lr", "max_grad_norm"):
+        value = getattr(plan, name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise BadInputError(f"plan.{name} must be a finite number > 0, got {value!r}")
+
+
+def _check_budget(epsilon: float, delta: float, accountant: str, n_units: int) -> None:
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not (
+        math.isfinite(epsilon) and epsilon > 0
+    ):
+        raise BadInputError(f"epsilon must be a finite number > 0, got {epsilon!r}")
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 < delta < 1:
+        raise BadInputError(f"delta must be in (0, 1), got {delta!r}")
+    if delta >= 1 / n_units:
+        raise BadInputError(f"delta={delta:g} is not below 1/n for n={n_units} privacy units; use a smaller delta")
+    if accountant not in ACCOUNTANTS:
+        raise BadInputError(f"accountant must be one of {ACCOUNTANTS}, got {accountant!r}")
+
+
+def poisson_schedule(*, n_units: int, batch_size: int, epochs: int) -> tuple[int, float, int, int]:
+    """``(batch_size, sample_rate, steps_per_epoch, total_steps)`` exactly as Opacus will run them.
+
+    Opacus sets ``sample_rate = 1 / len(data_loader)`` and its Poisson sampler yields ``int(1 / sample_rate)``
+    batches per epoch.  ``make_private_with_epsilon`` calibrates the noise for ``int(epochs / sample_rate)``
+    steps, which float rounding can make one step short (e.g. 75 batches x 3 epochs -> 224, not 225), so we
+    calibrate for the steps we actually take.
+    """
+    batch = min(batch_size, n_units)
+    sample_rate = 1 / math.ceil(n_units / batch)
+    steps_per_epoch = len(UniformWithReplacementSampler(num_samples=n_units, sample_rate=sample_rate))
+    return batch, sample_rate, steps_per_epoch, epochs * steps_per_epoch
+
+
+def _epsilon_spent(engine: PrivacyEngine, delta: float) -> float:
+    with warnings.catch_warnings():
+        # "Optimal order is the largest alpha": the RDP bound (also used to size PRV's domain) stays a valid
+        # upper bound, just possibly a loose one; nothing a user could act on.
+        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        return float(engine.get_epsilon(delta))
+
+
+@functools.lru_cache(maxsize=64)
+def calibrate_noise(*, epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str) -> float:
+    """The smallest noise multiplier (to within 0.5 % of epsilon) whose ``steps`` Poisson-subsampled Gaussian
+    steps at ``sample_rate`` spend at most ``(epsilon, delta)`` under ``accountant``.  A pure function of
+    public numbers, so it is cached (a PRV or RDP binary search takes seconds)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")  # see _epsilon_spent
+            return get_noise_multiplier(
+                target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate, steps=steps,
+                accountant=accountant, epsilon_tolerance=min(0.01, 0.005 * epsilon),
+            )
+    except ValueError as err:
+        raise BadInputError(
+            f"epsilon={epsilon:g} is too small for {steps} DP-SGD steps with the {accountant} accountant ({err}); "
+            "raise epsilon or train fewer epochs"
+        ) from err
+
+
+def _run_epochs(
+    *,
+    model: nn.Module,
+    diffusion: GaussianDiffusion,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    criterion: Callable[[Tensor, Tensor], Tensor],
+    plan: TrainingPlan,
+    generator: torch.Generator,
+    total_steps: int,
+    progress: bool,
+    desc: str,
+    spent: Callable[[], float] | None = None,
+) -> tuple[int, float, float]:
+    """The training loop shared by both trainers: returns ``(steps, final_loss, seconds)``."""
+    steps, final_loss, shown_loss, next_eps = 0, math.nan, math.nan, -math.inf
+    postfix: dict[str, str] = {}
+    with tqdm(total=total_steps, desc=desc, unit="step", file=sys.stderr, disable=not progress) as bar, \
+            warnings.catch_warnings():
+        # Opacus' hooks on the first layers fire on outputs only (their inputs need no grad): harmless.
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")
+        start = time.perf_counter()
+        for _ in range(plan.epochs):
+            loss_sum, loss_count = 0.0, 0
+            for units_b, mask_b in loader:
+                optimizer.zero_grad(set_to_none=True)
+                loss = denoising_objective(
+                    model=model, diffusion=diffusion, criterion=criterion, units=units_b, mask=mask_b,
+                    augmentation=plan.augmentation, generator=generator,
+                )
+                loss.backward()  # with Opacus: per-unit norms, clipping coefficients, clipped sum
+                optimizer.step()  # with Opacus: Gaussian noise, division by expected batch, accountant
+                steps += 1
+                if units_b.shape[0]:  # a Poisson batch may be empty: it still stepped (noise only)
+                    batch_loss = float(loss.detach())
+                    loss_sum, loss_count = loss_sum + batch_loss * units_b.shape[0], loss_count + units_b.shape[0]
+                    shown_loss = batch_loss if math.isnan(shown_loss) else 0.9 * shown_loss + 0.1 * batch_loss
+                if progress:
+                    postfix["loss"] = f"{shown_loss:.4f}"
+                    if spent is not None and (time.monotonic() >= next_eps or steps == total_steps):
+                        # At most once a second, and at most ~10 % of the time (accounting can be slow).
+                        asked = time.monotonic()
+                        postfix["eps"] = f"{spent():.3f}"
+                        next_eps = time.monotonic() + max(1.0, 10 * (time.monotonic() - asked))
+                    bar.set_postfix(postfix, refresh=False)
+                bar.update(1)
+            if loss_count:
+                final_loss = loss_sum / loss_count
+        seconds = time.perf_counter() - start
+    if steps != total_steps:
+        raise RuntimeError(f"trained {steps} steps but planned {total_steps}")
+    return steps, final_loss, seconds
+
+
+def make_private_ghost(
+    *,
+    model: nn.Module,
+    units: Tensor,
+    mask: Tensor,
+    plan: TrainingPlan,
+    noise_multiplier: float,
+    rand: DPRandomness,
+    accountant: str,
+):
+    """Wrap model, Adam, data loader and loss with Opacus (ghost clipping, Poisson sampling).
+
+    Returns ``(engine, dp_model, dp_optimizer, dp_criterion, dp_loader)``.  Checks that Opacus really
+    draws its Poisson batches from ``rand.sampling`` and its gradient noise from ``rand.noise``: with
+    ``secure_mode`` off, ``DPDataLoader.from_data_loader`` takes our DataLoader's generator and the
+    optimizer takes ``noise_generator``; neither may fall back to torch's global RNG, which the recorded
+    seed drives (model initialisation).
+    """
+    with warnings.catch_warnings():
+        # The caveat this warning states is in our privacy statement (DPRandomness.source).
+        warnings.filterwarnings("ignore", message="Secure RNG turned off")
+        engine = PrivacyEngine(accountant=accountant)
+    batch = min(plan.batch_size, units.shape[0])
+    dp_model, optimizer, criterion, dp_loader = engine.make_private(
+        module=model,
+        optimizer=torch.optim.Adam(model.parameters(), lr=plan.lr),
+        data_loader=DataLoader(TensorDataset(units, mask), batch_size=batch, generator=rand.sampling),
+        criterion=DenoisingLoss(),
+        noise_multiplier=noise_multiplier,
+        max_grad_norm=plan.max_grad_norm,
+        grad_sample_mode=GRAD_SAMPLE_MODE,
+        poisson_sampling=True,
+        noise_generator=rand.noise,
+    )
+    sampler = dp_loader.batch_sampler
+    if not (
+        isinstance(sampler, UniformWithReplacementSampler)
+        and sampler.generator is rand.sampling
+        and dp_loader.generator is rand.sampling
+        and optimizer.generator is rand.noise
+        and not optimizer.secure_mode
+    ):
+        _strip_opacus(dp_model, model)
+        raise RuntimeError("Opacus did not wire our sampling and noise generators as expected")
+    return engine, dp_model, optimizer, criterion, dp_loader
+
+
+def _strip_opacus(dp_model, model: nn.Module) -> None:
+    """Remove Opacus' hooks and the attributes it put on parameters and layers, leaving a plain module."""
+    dp_model._close()  # removes hooks; deletes grad_sample, _norm_sample, _forward_counter, ...
+    for p in model.parameters():
+        p.grad = None
+        if hasattr(p, "summed_grad"):
+            del p.summed_grad
+    for module in model.modules():
+        for attr in ("activations", "max_batch_len"):
+            if attr in module.__dict__:
+                delattr(module, attr)
+        if not module._backward_hooks:
+            module._is_full_backward_hook = None  # lets plain backward hooks be registered again
+
+
+def train_private(
+    *,
+    model: nn.Module,
+    diffusion: GaussianDiffusion,
+    units: Tensor,
+    mask: Tensor,
+    plan: TrainingPlan,
+    epsilon: float,
+    delta: float,
+    accountant: str = "prv",
+    reproducible_seed: int | None = None,
+    progress: bool = True,
+) -> TrainingOutcome:
+    """Train ``model`` in place with DP-SGD so the weights are (epsilon, delta)-DP per privacy unit.
+
+    Args:
+        model: the denoiser; its (data-independent) initial weights come from the caller.  On return it
+            holds the trained weights, has no Opacus hooks left and keeps its train/eval mode.
+        diffusion: the forward process that noises the data.
+        units: ``(N, R, d)`` float tensor, one item per privacy unit, rows padded to ``R``; values in the
+            data space ``[-1, 1]``.
+        mask: ``(N, R)`` bool, True for real rows.  Every unit needs at least one real row.
+        plan: epochs, expected batch size, learning rate, clipping norm, augmentation multiplicity.
+        epsilon, delta: the training budget; delta must be below ``1 / N``.
+        accountant: ``"prv"`` (tighter) or ``"rdp"``.
+        reproducible_seed: None for a DP-valid run; an integer replays the run and voids the guarantee.
+        progress: show a progress bar (step, non-private loss, epsilon spent) on stderr.
+
+    Poisson sampling picks each unit independently with rate ``1 / ceil(N / batch)``; each unit's loss
+    (averaged over its rows and ``augmentation`` noise draws) gives one gradient, clipped to
+    ``max_grad_norm`` by ghost clipping; Gaussian noise of std ``noise_multiplier * max_grad_norm`` from
+    an unrecorded generator is added to the sum.  The noise is calibrated for exactly the
+    ``epochs * ceil(N / batch)`` steps taken, empty batches included.  See the module docstring for what
+    the guarantee does not cover.
+
+    Raises:
+        BadInputError: bad data, plan or budget (checked before any training), or a budget too small for
+            the accountant to certify.
+        RuntimeError: Opacus did not run what the noise was calibrated for (wrong generators, step count,
+            or spent epsilon above target).  The model was modified and must be discarded.
+    """
+    units, mask = _check_data(units, mask)
+    _check_plan(plan)
+    n_units = units.shape[0]
+    _check_budget(epsilon, delta, accountant, n_units)
+    _, sample_rate, steps_per_epoch, total_steps = poisson_schedule(
+        n_units=n_units, batch_size=plan.batch_size, epochs=plan.epochs
+    )
+    noise_multiplier = calibrate_noise(
+        epsilon=float(epsilon), delta=float(delta), sample_rate=sample_rate, steps=total_steps, accountant=accountant
+    )
+
+    rand = dp_randomness(reproducible_seed=reproducible_seed)
+    was_training, dp_model = model.training, None
+    model.train()
+    try:
+        engine, dp_model, optimizer, criterion, dp_loader = make_private_ghost(
+            model=model, units=units, mask=mask, plan=plan, noise_multiplier=noise_multiplier, rand=rand,
+            accountant=accountant,
+        )
+        if len(dp_loader) != steps_per_epoch or dp_loader.sample_rate != sample_rate:
+            raise RuntimeError("Opacus' Poisson schedule differs from the one the noise was calibrated for")
+        steps, final_loss, seconds = _run_epochs(
+            model=dp_model, diffusion=diffusion, loader=dp_loader, optimizer=optimizer, criterion=criterion,
+            plan=plan, generator=rand.diffusion, total_steps=total_steps, progress=progress,
+            desc="DP training", spent=lambda: _epsilon_spent(engine, delta),
+        )
+    finally:
+        if dp_model is not None:
+            _strip_opacus(dp_model, model)
+        model.train(was_training)
+
+    accounted = sum(entry[2] for entry in engine.accountant.history)
+    spent = _epsilon_spent(engine, delta)
+    if accounted != total_steps or not spent <= epsilon * (1 + 1e-6):
+        raise RuntimeError(f"privacy accounting mismatch: {accounted} steps accounted, epsilon {spent:.6g}")
+    return TrainingOutcome(
+        private=True, epsilon=float(spent), delta=float(delta), noise_multiplier=float(noise_multiplier),
+        sample_rate=sample_rate, steps=steps, epochs=plan.epochs, accountant=accountant,
+        grad_sample_mode=GRAD_SAMPLE_MODE, noise_source=rand.source, dp_valid=rand.dp_valid,
+        seconds=seconds, records_per_second=n_units * plan.epochs / seconds, final_loss=final_loss,
+    )
+
+
+def train_non_private(
+    *,
+    model: nn.Module,
+    diffusion: GaussianDiffusion,
+    units: Tensor,
+    mask: Tensor,
+    plan: TrainingPlan,
+    seed: int,
+    progress: bool = True,
+) -> TrainingOutcome:
+    """Epsilon = infinity baseline: the same objective and loop, no clipping, no noise, shuffled batches.
+
+    For benchmarks only.  It gives NO privacy guarantee and must never be used by a release.
+    ``plan.max_grad_norm`` is ignored; shuffling and diffusion draws are seeded from ``seed``.
+    """
+    units, mask = _check_data(units, mask)
+    _check_plan(plan)
+    n_units = units.shape[0]
+    batch = min(plan.batch_size, n_units)
+    rand = dp_randomness(reproducible_seed=seed)
+    loader = DataLoader(TensorDataset(units, mask), batch_size=batch, shuffle=True, generator=rand.sampling)
+    was_training = model.training
+    model.train()
+    try:
+        steps, final_loss, seconds = _run_epochs(
+            model=model, diffusion=diffusion, loader=loader,
+            optimizer=torch.optim.Adam(model.parameters(), lr=plan.lr), criterion=DenoisingLoss(), plan=plan,
+            generator=rand.diffusion, total_steps=plan.epochs * len(loader), progress=progress,
+            desc="non-private training",
+        )
+    finally:
+        for p in model.parameters():
+            p.grad = None
+        model.train(was_training)
+    return TrainingOutcome(
+        private=False, epsilon=None, delta=None, noise_multiplier=None, sample_rate=batch / n_units,
+        steps=steps, epochs=plan.epochs, accountant=None, grad_sample_mode=None,
+        noise_source=f"none: non-private baseline, no DP noise and no guarantee (seed {seed})", dp_valid=False,
+        seconds=seconds, records_per_second=n_units * plan.epochs / seconds, final_loss=final_loss,
+    )

@@ -1,0 +1,33 @@
+"""Helpers shared by the tests (importable as `helpers`: pytest's pythonpath includes tests/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+DATA = Path(__file__).resolve().parent.parent / "synthdata" / "data"
+TINY_COLUMNS = ["encounter_id", "patient_nbr", "race", "gender", "age", "time_in_hospital",
+                "num_lab_procedures", "num_medications", "number_inpatient", "A1Cresult", "insulin",
+                "diabetesMed", "readmitted"]
+
+
+def tiny_schema() -> dict:
+    full = yaml.safe_load((DATA / "diabetes_demo.schema.yaml").read_text())
+    return {"subject": "patient_nbr", "missing_values": ["?"],
+            "columns": {name: full["columns"][name] for name in TINY_COLUMNS}}
+
+
+def tiny_spec_dict(data: Path, schema: Path | None, out: Path, **privacy) -> dict:
+    return {
+        "name": "tiny",
+        "dataset": {"path": str(data), "schema": str(schema) if schema else None, "target": "readmitted"},
+        "privacy": {"epsilon": 4.0, **privacy},
+        "model": {"preset": "fast", "epochs": 2, "batch_size": 64, "hidden": 32, "depth": 1, "sample_steps": 10,
+                  "timesteps": 100},
+        # A 600-row table trained for seconds: the gates are loosened so these tests check the mechanics
+        # (the audit suite's own tests check that the default gates catch copies and bad fidelity).
+        "audits": {"max_rows": 300, "gates": {"fidelity.quality": 0.3, "memorization.dcr_share": 0.8}},
+        "output": {"out": str(out)},
+        "seed": 7,
+    }

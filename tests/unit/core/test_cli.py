@@ -1,0 +1,116 @@
+"""The CLI's contract with a data steward: clear errors, exit codes, and nothing written on bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from synthdata.cli import main
+
+
+def _release(data: Path, schema: Path | None, out: Path, *extra: str) -> list[str]:
+    args = ["release", str(data), "--epsilon", "2", "--out", str(out), "--target", "readmitted", "--quiet"]
+    return args + (["--schema", str(schema)] if schema else []) + list(extra)
+
+
+def _assert_nothing_written(home: Path, out: Path) -> None:
+    assert not out.exists()
+    assert not home.exists() or not (home / "runs").exists() or not any((home / "runs").iterdir())
+
+
+def _edit(data: Path, edit) -> None:
+    frame = pl.read_csv(data, infer_schema=False)
+    edit(frame).write_csv(data)
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("unknown column", "not declared in the schema"),
+        ("wrong type", "num_lab_procedures"),
+        ("empty file", "no rows"),
+        ("nan in non-nullable", "gender"),
+        ("missing file", "does not exist"),
+    ],
+)
+def test_bad_input_exits_2_names_the_problem_and_writes_nothing(
+    case: str, expected: str, tiny_table, synthdata_home: Path, tmp_path: Path, capsys
+) -> None:
+    data, schema = tiny_table
+    if case == "unknown column":
+        _edit(data, lambda f: f.with_columns(pl.lit("1").alias("shoe_size")))
+    elif case == "wrong type":
+        _edit(data, lambda f: f.with_columns(pl.when(pl.int_range(pl.len()) == 5).then(pl.lit("many"))
+                                             .otherwise(pl.col("num_lab_procedures")).alias("num_lab_procedures")))
+    elif case == "empty file":
+        data.write_text(data.read_text().splitlines()[0] + "\n")
+    elif case == "nan in non-nullable":
+        _edit(data, lambda f: f.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("?"))
+                                             .otherwise(pl.col("gender")).alias("gender")))
+    elif case == "missing file":
+        data = data.with_name("absent.csv")
+    out = tmp_path / "release"
+    code = main(_release(data, schema, out))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert expected in err
+    _assert_nothing_written(synthdata_home, out)
+
+
+@pytest.mark.parametrize("epsilon", ["0", "-1"])
+def test_non_positive_epsilon_is_refused(epsilon: str, tiny_table, synthdata_home: Path, tmp_path: Path, capsys) -> None:
+    data, schema = tiny_table
+    out = tmp_path / "release"
+    args = _release(data, schema, out)
+    args[args.index("--epsilon") + 1] = epsilon
+    assert main(args) == 2
+    assert "epsilon" in capsys.readouterr().err
+    _assert_nothing_written(synthdata_home, out)
+
+
+def test_unknown_target_is_refused(tiny_table, synthdata_home: Path, tmp_path: Path, capsys) -> None:
+    data, schema = tiny_table
+    args = _release(data, schema, tmp_path / "release")
+    args[args.index("--target") + 1] = "outcome"
+    assert main(args) == 2
+    assert "target column 'outcome'" in capsys.readouterr().err
+
+
+def test_budget_refused_exits_4_before_training(tiny_table, synthdata_home: Path, tmp_path: Path, capsys) -> None:
+    data, schema = tiny_table
+    out = tmp_path / "release"
+    code = main(_release(data, schema, out, "--total-epsilon", "1"))
+    err = capsys.readouterr().err
+    assert code == 4, err
+    assert "budget refused" in err and "remaining 1" in err
+    assert not out.exists()
+    runs = list((synthdata_home / "runs").iterdir())
+    assert all(not (run / "model").exists() or not any((run / "model").iterdir()) for run in runs)
+    assert main(["budget", "show"]) == 0  # the refused run wrote nothing to the ledger
+    assert "no datasets" in capsys.readouterr().out
+
+
+def test_schema_draft_warns_and_round_trips(tiny_table, tmp_path: Path, capsys) -> None:
+    from synthdata.modalities.table.schema import load_schema
+
+    data, _ = tiny_table
+    out = tmp_path / "draft.yaml"
+    assert main(["schema", "draft", str(data), "--out", str(out)]) == 0
+    assert "READ FROM THE PRIVATE DATA" in capsys.readouterr().err
+    schema = load_schema(out)
+    assert schema.columns["encounter_id"].type == "identifier"
+    assert "private data" in out.read_text().lower()
+    assert main(["schema", "draft", str(data), "--out", str(out)]) == 2
+
+
+def test_purge_deletes_a_run_work_area(synthdata_home: Path, capsys) -> None:
+    from synthdata import home
+
+    area = home.run_dir("run-1")
+    (area / "secret.parquet").write_text("x")
+    assert main(["purge", "run-1"]) == 0
+    assert not area.exists()
+    assert main(["purge", "../etc"]) == 2

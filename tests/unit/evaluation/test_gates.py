@@ -1,0 +1,87 @@
+"""Gate logic: pessimistic interval ends, non-blocking informative results, registry names."""
+
+from __future__ import annotations
+
+import pytest
+
+from evaluation.base import Measurement
+from evaluation.fidelity.quality import QualityAudit
+from evaluation.gates import blocking, check_gate_names, decide, run_audits
+from evaluation.memorization.dcr import DCRShareAudit
+from evaluation.registry import AUDITS
+from synthdata.errors import BadInputError
+
+
+def test_at_most_uses_upper_end_of_interval():
+    audit = DCRShareAudit()
+    passing_value = Measurement(value=0.52, interval=(0.49, 0.56))
+    result = decide(audit=audit, measurement=passing_value, threshold=0.55)
+    assert result.passed is False and result.blocks
+    assert "upper end" in result.note
+    ok = decide(audit=audit, measurement=Measurement(value=0.52, interval=(0.49, 0.549)), threshold=0.55)
+    assert ok.passed is True and not ok.blocks
+
+
+def test_at_least_uses_lower_end_of_interval():
+    audit = QualityAudit(replicates=0)
+    result = decide(audit=audit, measurement=Measurement(value=0.75, interval=(0.69, 0.8)), threshold=0.70)
+    assert result.passed is False
+    assert "lower end" in result.note
+    assert decide(audit=audit, measurement=Measurement(value=0.75, interval=(0.71, 0.8)),
+                  threshold=0.70).passed is True
+
+
+def test_value_is_judged_when_there_is_no_interval():
+    audit = DCRShareAudit()
+    assert decide(audit=audit, measurement=Measurement(value=0.55), threshold=0.55).passed is True
+    assert decide(audit=audit, measurement=Measurement(value=0.5501), threshold=0.55).passed is False
+
+
+def test_informative_and_not_informative_never_block():
+    audit = DCRShareAudit()
+    terrible = Measurement(value=0.99, interval=(0.98, 1.0))
+    informative = decide(audit=audit, measurement=terrible, threshold=None)
+    assert informative.passed is None and not informative.blocks and "Informative" in informative.note
+    useless = Measurement(value=0.99, interval=(0.98, 1.0), not_informative="holdout too small")
+    result = decide(audit=audit, measurement=useless, threshold=0.55)
+    assert result.passed is None and "holdout too small" in result.note
+    assert blocking([informative, result]) == []
+
+
+def test_unknown_gate_names_raise_bad_input_listing_known_names():
+    with pytest.raises(BadInputError) as excinfo:
+        check_gate_names(["memorization.dcr_share", "fidelity.qualty"])
+    message = str(excinfo.value)
+    assert "fidelity.qualty" in message
+    assert all(name in message for name in AUDITS)
+    check_gate_names(AUDITS)  # every registered name is accepted
+
+
+def test_run_audits_overrides_thresholds_and_reports_progress(demo, copies):
+    seen: list[str] = []
+    names = ["memorization.exact_copies", "memorization.dcr_share"]
+    results = run_audits(context=demo.context(copies), gates={"memorization.exact_copies": 10_000},
+                         names=names, on_progress=seen.append)
+    assert [r.name for r in results] == [n for n in AUDITS if n in names] == seen
+    by_name = {r.name: r for r in results}
+    assert by_name["memorization.exact_copies"].threshold == 10_000
+    assert by_name["memorization.exact_copies"].passed is True  # the override lets the copies through
+    assert by_name["memorization.dcr_share"].threshold == DCRShareAudit.default_threshold
+    assert [r.name for r in blocking(results)] == ["memorization.dcr_share"]
+    with pytest.raises(BadInputError):
+        run_audits(context=demo.context(copies), gates={"no.such_audit": 1.0})
+
+
+def test_run_audits_skips_audits_that_do_not_apply(demo):
+    context = demo.context(demo.fresh)
+    context.target = None
+    results = run_audits(context=context, names=["utility.tstr", "memorization.exact_copies"])
+    assert [r.name for r in results] == ["memorization.exact_copies"]
+
+
+def test_registry_is_consistent():
+    assert len(AUDITS) == 4
+    for name, audit_type in AUDITS.items():
+        assert audit_type.name == name
+        assert audit_type.direction in {"at_most", "at_least"}
+        assert audit_type.explanation and audit_type.title

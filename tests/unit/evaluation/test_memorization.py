@@ -1,0 +1,124 @@
+"""Memorization audits on the real demo slice: a copying generator fails, fresh real records pass."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation.gates import decide
+from evaluation.memorization.dcr import DCRShareAudit
+from evaluation.memorization.encoding import RowEncoder, nearest_distances
+from evaluation.memorization.exact_copies import ExactCopiesAudit, row_hashes
+
+
+def _gate(audit, context):
+    measurement = audit.measure(context)
+    return measurement, decide(audit=audit, measurement=measurement, threshold=audit.default_threshold)
+
+
+def test_copy_generator_fails_dcr_share(demo, copies):
+    measurement, result = _gate(DCRShareAudit(), demo.context(copies))
+    # Half the copies come from the train subsample (same size as the holdout, half of train): ~0.75.
+    assert measurement.value > 0.65
+    assert result.passed is False and result.blocks
+    assert measurement.details["median_dcr_train"] == 0.0
+    assert measurement.details["sizes"]["train"] == measurement.details["sizes"]["holdout"] == len(demo.holdout)
+    assert "Distance to closest record" in measurement.figures
+
+
+def test_fresh_real_records_pass_dcr_share(demo):
+    measurement, result = _gate(DCRShareAudit(), demo.context(demo.fresh))
+    assert abs(measurement.value - 0.5) < 0.05
+    low, high = measurement.interval
+    assert low < 0.5 < high
+    assert result.passed is True
+    assert measurement.details["share_at_distance_zero_from_train"] == 0.0
+
+
+def test_copy_generator_fails_exact_copies(demo, copies):
+    measurement, result = _gate(ExactCopiesAudit(), demo.context(copies))
+    assert measurement.value == len(copies)
+    assert measurement.details["synthetic_rows_matching_train"] == len(copies)
+    assert result.passed is False
+
+
+def test_fresh_real_records_pass_exact_copies(demo):
+    measurement, result = _gate(ExactCopiesAudit(), demo.context(demo.fresh))
+    assert measurement.value == 0.0
+    assert result.passed is True
+
+
+def test_row_in_holdout_too_is_a_common_profile_not_a_copy(demo):
+    shared = demo.holdout.iloc[:5]
+    train = pd.concat([demo.train, shared], ignore_index=True)
+    synthetic = pd.concat([shared, demo.train.iloc[:3]], ignore_index=True)
+    context = demo.context(synthetic)
+    context.train = train
+    measurement = ExactCopiesAudit().measure(context)
+    assert measurement.value == 3
+    assert measurement.details["synthetic_rows_matching_holdout"] == 5
+    assert measurement.details["synthetic_rows_matching_both"] == 5
+
+
+def test_row_hashes_normalise_types_and_missing(demo):
+    rows = demo.train.iloc[:50].copy()
+    retyped = rows.copy()
+    retyped["num_procedures"] = rows["num_procedures"].astype("Int64")  # ints vs floats: same values
+    retyped["race"] = rows["race"].astype(object).where(rows["race"].notna(), np.nan)  # NaN vs None
+    columns = demo.schema.modelled_columns
+    assert np.array_equal(row_hashes(rows, schema=demo.schema, columns=columns),
+                          row_hashes(retyped, schema=demo.schema, columns=columns))
+    changed = rows.copy()
+    changed.loc[changed.index[0], "num_procedures"] += 1
+    differ = row_hashes(rows, schema=demo.schema, columns=columns) != row_hashes(
+        changed, schema=demo.schema, columns=columns)
+    assert differ.tolist() == [True] + [False] * 49
+
+
+def test_encoding_costs_one_per_categorical_mismatch_and_scales_numbers_by_public_bounds(demo):
+    base = demo.train.iloc[[0]].reset_index(drop=True)
+    other = base.copy()
+    other.loc[0, "gender"] = "Male" if base.loc[0, "gender"] == "Female" else "Female"
+    other.loc[0, "num_lab_procedures"] = base.loc[0, "num_lab_procedures"] + 30  # bounds 0..150: 0.2
+    encoder = RowEncoder(schema=demo.schema, frames=[base, other])
+    a, b = encoder.encode(base), encoder.encode(other)
+    distance = nearest_distances(a, b)[0, 0]
+    assert distance == pytest.approx(math.sqrt(1.0 + 0.2**2), abs=1e-5)
+    assert nearest_distances(a, a)[0, 0] == 0.0
+    # The explicit embedding (one-hot entries 1/sqrt(2)) gives the same Euclidean distance.
+    assert np.linalg.norm(a.embedding() - b.embedding()) == pytest.approx(distance, abs=1e-5)
+
+
+def test_nearest_distances_match_brute_force(demo):
+    frames = [demo.train.iloc[:300], demo.holdout.iloc[:200]]
+    encoder = RowEncoder(schema=demo.schema, frames=frames)
+    query, reference = encoder.encode(frames[0]), encoder.encode(frames[1])
+    fast = nearest_distances(query, reference, k=2, chunk=64)
+    brute = np.sort(np.linalg.norm(query.embedding()[:, None, :].astype(np.float64)
+                                   - reference.embedding()[None, :, :], axis=2), axis=1)[:, :2]
+    assert np.allclose(fast, brute, atol=1e-4)
+
+
+def test_datetime_columns_scale_by_public_range_and_hash_consistently():
+    from evaluation.report.plots import Histogram, column_plot_data
+    from synthdata.modalities.table.schema import parse_schema
+
+    schema = parse_schema({"columns": {
+        "admitted": {"type": "datetime", "min": "2000-01-01", "max": "2020-01-01", "resolution": "day",
+                     "nullable": True},
+        "ward": {"type": "categorical", "categories": ["A", "B"]},
+    }})
+    frame = pd.DataFrame({"admitted": pd.to_datetime(["2000-01-01", "2010-01-01", None] * 10),
+                          "ward": ["A", "B", "A"] * 10})
+    as_text = frame.assign(admitted=frame["admitted"].dt.strftime("%Y-%m-%d"))
+    encoded = RowEncoder(schema=schema, frames=[frame]).encode(frame)
+    assert encoded.numeric[:3, 0] == pytest.approx([0.0, 0.5, 0.0], abs=1e-3)
+    assert encoded.codes[:3, 0].tolist() == [0, 0, 1]  # the missing-indicator column
+    columns = ["admitted", "ward"]
+    assert np.array_equal(row_hashes(frame, schema=schema, columns=columns),
+                          row_hashes(as_text, schema=schema, columns=columns))
+    plot = column_plot_data(train=frame, synthetic=frame, schema=schema)["admitted"]
+    assert isinstance(plot, Histogram) and plot.real.sum() == 20 and plot.real_missing == 10

@@ -1,0 +1,77 @@
+"""TSTR utility audit on the real demo slice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evaluation.base import AuditContext
+from evaluation.gates import decide
+from evaluation.utility.tstr import TSTRAudit, macro_auc
+
+
+@pytest.fixture(scope="module")
+def fresh_tstr(demo):
+    return TSTRAudit().measure(demo.context(demo.fresh))
+
+
+def test_independent_columns_have_lower_tstr_ratio(demo, independent, fresh_tstr):
+    independent_tstr = TSTRAudit().measure(demo.context(independent))
+    assert fresh_tstr.not_informative is None and independent_tstr.not_informative is None
+    assert fresh_tstr.value > 0.9
+    assert independent_tstr.value < fresh_tstr.value - 0.05
+    # The synthetic target is independent of the features, so the TSTR model keeps little of the real
+    # model's lift above chance.  (The plain AUC ratio compresses this: chance is 0.5 / AUC(TRTR).)
+    assert independent_tstr.details["auc_lift_ratio"] < fresh_tstr.details["auc_lift_ratio"] - 0.3
+    assert independent_tstr.details["tstr_macro_f1"] < fresh_tstr.details["tstr_macro_f1"]
+
+
+def test_tstr_details_and_interval(demo, fresh_tstr):
+    d = fresh_tstr.details
+    assert d["trtr_auc"] > 0.5 and d["trtr_auc_interval"][0] > 0.5
+    assert d["trtr_macro_f1"] > d["baseline_macro_f1"]
+    assert fresh_tstr.value == pytest.approx(d["tstr_auc"] / d["trtr_auc"], abs=1e-3)
+    low, high = fresh_tstr.interval
+    assert low < fresh_tstr.value < high
+    lift_low, lift_high = d["auc_lift_ratio_interval"]
+    assert lift_low < d["auc_lift_ratio"] < lift_high
+    assert set(d["per_class_f1"]) == {"NO", ">30", "<30"}
+    assert d["sizes"]["train"] == d["sizes"]["synthetic"] == min(len(demo.train), len(demo.fresh))
+    assert d["sizes"]["holdout"] == len(demo.holdout)
+
+
+def test_unpredictable_target_is_not_informative_and_does_not_block(demo):
+    rng = np.random.default_rng(5)
+    shuffled = {}
+    for name in ("train", "holdout", "fresh"):
+        frame = getattr(demo, name).copy()
+        frame["readmitted"] = frame["readmitted"].to_numpy()[rng.permutation(len(frame))]
+        shuffled[name] = frame
+    context = AuditContext(modality="table", train=shuffled["train"], holdout=shuffled["holdout"],
+                           synthetic=shuffled["fresh"], schema=demo.schema, target="readmitted")
+    audit = TSTRAudit()
+    measurement = audit.measure(context)
+    assert measurement.not_informative is not None
+    result = decide(audit=audit, measurement=measurement, threshold=audit.default_threshold)
+    assert result.passed is None and not result.blocks
+
+
+def test_applies_only_to_categorical_targets(demo):
+    audit = TSTRAudit()
+    assert audit.applies_to(demo.context(demo.fresh))
+    for target in (None, "num_medications"):
+        context = demo.context(demo.fresh)
+        context.target = target
+        assert not audit.applies_to(context)
+
+
+def test_macro_auc_matches_sklearn():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=400)
+    proba = rng.dirichlet(np.ones(3), size=400)
+    proba[np.arange(400), y] += 0.3
+    ours = macro_auc(y, proba, np.arange(400)[None, :])[0]
+    assert ours == pytest.approx(roc_auc_score(y, proba / proba.sum(1, keepdims=True), multi_class="ovr",
+                                               average="macro"), abs=1e-9)
