@@ -178,7 +178,7 @@ def train(
         )
     torch.manual_seed(spec.seed)  # model initialisation only: public randomness
     model = modality.build_denoiser(codec=codec, model=spec.model)
-    diffusion = GaussianDiffusion(timesteps=spec.model.timesteps)
+    diffusion = GaussianDiffusion(timesteps=spec.model.timesteps, prediction=spec.model.prediction)
     plan = TrainingPlan(
         epochs=int(spec.model.resolved("epochs")),
         batch_size=int(spec.model.resolved("batch_size")),
@@ -243,7 +243,7 @@ def sample(*, spec: ReleaseSpec, area: RunArea) -> dict[str, Any]:
     if not weights.is_file():
         raise BadInputError(f"{weights} is missing: train the model first")
     model.load_state_dict(torch.load(weights, weights_only=True))
-    diffusion = GaussianDiffusion(timesteps=spec.model.timesteps)
+    diffusion = GaussianDiffusion(timesteps=spec.model.timesteps, prediction=spec.model.prediction)
     n = spec.output.records or prepared["train_records"]
     log.info("sample: %d synthetic records with %s", n, spec.model.sampler.upper())
     generator = torch.Generator().manual_seed(spec.seed)

@@ -55,7 +55,7 @@ def non_private_throughput(*, area, spec) -> float:
     model = modality.build_denoiser(codec=codec, model=spec.model)
     plan = TrainingPlan(epochs=1, batch_size=int(spec.model.resolved("batch_size")), lr=float(spec.model.resolved("lr")),
                         max_grad_norm=spec.model.max_grad_norm, augmentation=int(spec.model.resolved("augmentation")))
-    outcome = train_non_private(model=model, diffusion=GaussianDiffusion(timesteps=spec.model.timesteps),
+    outcome = train_non_private(model=model, diffusion=GaussianDiffusion(timesteps=spec.model.timesteps, prediction=spec.model.prediction),
                                 units=stored["data"], mask=stored["mask"], plan=plan, seed=0, progress=False)
     return outcome.records_per_second
 

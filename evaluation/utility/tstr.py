@@ -4,12 +4,12 @@ Two identical gradient-boosted classifiers (scikit-learn's HistGradientBoostingC
 categorical target: one trained on synthetic rows, one on real training rows, both trained on the same
 number of rows (capped at 2 x ``settings.max_rows``) with the same preprocessing, both scored on the real
 holdout (capped likewise).  The score is the macro one-vs-rest ROC AUC (macro-F1 is reported too; plain
-accuracy is not, as it rewards predicting the majority class).  The value is AUC(TSTR) / AUC(TRTR), with a
-paired bootstrap 95% interval over holdout rows.
-
-Caveat on the scale: an AUC of 0.5 is chance, so a TSTR model that learned nothing still scores
-0.5 / AUC(TRTR) (0.8 when TRTR reaches 0.625).  The details therefore also give the ratio of the AUCs' lift
-above chance, (AUC(TSTR) - 0.5) / (AUC(TRTR) - 0.5), which is 0 for a useless synthetic set.
+accuracy is not, as it rewards predicting the majority class).  The gated value is the share of the real
+model's lift above chance that the synthetic model keeps, (AUC(TSTR) - 0.5) / (AUC(TRTR) - 0.5), with a
+paired bootstrap 95% interval over holdout rows: 0 for a useless synthetic set, 1 for one as useful as the
+real data.  The plain ratio AUC(TSTR) / AUC(TRTR) is in the details; it is not gated because an AUC of 0.5
+is chance, so a TSTR model that learned nothing still scores 0.5 / AUC(TRTR) (0.8 when TRTR reaches
+0.625): on the diabetes demo an independent-columns generator passed a 0.8 gate on it.
 
 Not informative when the real-data model does not beat the majority-class baseline (the lower end of its
 AUC interval is not above 0.5, or its macro-F1 is not above that of always predicting the majority class):
@@ -126,7 +126,7 @@ def macro_auc(y: np.ndarray, proba: np.ndarray, index: np.ndarray) -> np.ndarray
 
 
 class TSTRAudit(Audit):
-    """AUC ratio of a classifier trained on synthetic vs. on real data, both tested on real holdout data."""
+    """Lift above chance of a classifier trained on synthetic vs. on real data, both tested on real holdout."""
 
     name = "utility.tstr"
     category = "utility"
@@ -134,11 +134,12 @@ class TSTRAudit(Audit):
     explanation = (
         "Trains the same prediction model for the target column twice, once on synthetic data and once on "
         "the same number of real records, and tests both on real records that neither model saw. The value "
-        "is how much of the real-data model's predictive power (ROC AUC) the synthetic-data model keeps: "
-        "1 means as useful as the real data."
+        "is how much of the real-data model's predictive power above chance (ROC AUC above 0.5) the "
+        "synthetic-data model keeps: 1 means as useful as the real data, 0 means no better than guessing."
     )
     direction = "at_least"
-    default_threshold = 0.80
+    default_threshold = 0.50
+    requires_target = True
 
     def applies_to(self, context: AuditContext) -> bool:
         target = context.target
@@ -203,8 +204,8 @@ class TSTRAudit(Audit):
                                              average=None, zero_division=0)))
         macro = {arm: float(np.mean(scores)) for arm, scores in f1.items()}
 
-        value = auc_synthetic / auc_real if auc_real > 0 else 0.0
         lift = auc_real - 0.5
+        value = (auc_synthetic - 0.5) / lift if lift > 0 else 0.0
         details = {
             "target": target,
             "trtr_auc": round(auc_real, 4),
@@ -214,6 +215,10 @@ class TSTRAudit(Audit):
             "tstr_macro_f1": round(macro["tstr"], 4),
             "baseline_auc": 0.5,
             "baseline_macro_f1": round(baseline_f1, 4),
+            "auc_ratio": round(auc_synthetic / auc_real, 4) if auc_real > 0 else None,
+            "auc_ratio_interval": (
+                [round(float(np.quantile(boot_ratio, q)), 4) for q in (0.025, 0.975)] if boot_ratio.size else None
+            ),
             "auc_lift_ratio": round((auc_synthetic - 0.5) / lift, 4) if lift > 0 else None,
             "auc_lift_ratio_interval": (
                 [round(float(np.quantile(boot_lift, q)), 4) for q in (0.025, 0.975)] if boot_lift.size else None
@@ -236,6 +241,6 @@ class TSTRAudit(Audit):
             reason = (f"the real-data model's macro-F1 ({macro['trtr']:.3f}) does not beat always predicting "
                       f"the majority class ({baseline_f1:.3f})")
         interval = None
-        if boot_ratio.size:
-            interval = (float(np.quantile(boot_ratio, 0.025)), float(np.quantile(boot_ratio, 0.975)))
+        if boot_lift.size:
+            interval = (float(np.quantile(boot_lift, 0.025)), float(np.quantile(boot_lift, 0.975)))
         return Measurement(value=float(value), interval=interval, details=details, not_informative=reason)

@@ -46,12 +46,11 @@ def _check_common(shape: tuple[int, int], clip: float | None, batch_size: int) -
 
 
 def _x0_and_eps(
-    *, model: nn.Module, x: Tensor, t: int, ab: float, clip: float | None
+    *, model: nn.Module, diffusion: GaussianDiffusion, x: Tensor, t: int, ab: float, clip: float | None
 ) -> tuple[Tensor, Tensor]:
     """Predicted ``x0`` (clipped) and the noise consistent with it, at integer timestep ``t``."""
     t_vec = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
-    eps = model(x, t_vec)
-    x0 = (x - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
+    x0, eps = diffusion.x0_and_eps(x_t=x, output=model(x, t_vec), ab=ab)
     if clip is not None:
         x0 = x0.clamp(-clip, clip)
         eps = (x - math.sqrt(ab) * x0) / math.sqrt(1 - ab)
@@ -102,7 +101,7 @@ def ddim_sample(
             for i, t in enumerate(ts):
                 ab = ab_table[t]
                 ab_prev = ab_table[ts[i + 1]] if i + 1 < len(ts) else 1.0
-                x0, eps = _x0_and_eps(model=model, x=x, t=t, ab=ab, clip=clip)
+                x0, eps = _x0_and_eps(model=model, diffusion=diffusion, x=x, t=t, ab=ab, clip=clip)
                 sigma = eta * math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))
                 x = math.sqrt(ab_prev) * x0 + math.sqrt(max(1 - ab_prev - sigma**2, 0.0)) * eps
                 if sigma > 0:
@@ -137,7 +136,7 @@ def ddpm_sample(
                 ab = ab_table[t]
                 ab_prev = ab_table[t - 1] if t > 0 else 1.0
                 beta = 1 - ab / ab_prev
-                x0, _ = _x0_and_eps(model=model, x=x, t=t, ab=ab, clip=clip)
+                x0, _ = _x0_and_eps(model=model, diffusion=diffusion, x=x, t=t, ab=ab, clip=clip)
                 coef_x0 = math.sqrt(ab_prev) * beta / (1 - ab)
                 coef_xt = math.sqrt(1 - beta) * (1 - ab_prev) / (1 - ab)
                 x = coef_x0 * x0 + coef_xt * x

@@ -41,20 +41,20 @@ def test_demo_is_typed_in_declaration_order() -> None:
     schema = load_schema(DATA / "diabetes_demo.schema.yaml")
     frame = read_table(path=DATA / "diabetes_demo.csv", schema=schema)
     assert frame.columns == list(schema.columns)
-    assert frame.height == 4000
+    assert frame.height == 20000
     assert frame.schema["time_in_hospital"] == pl.Int64
     assert frame.schema["race"] == pl.String
     assert frame.schema["patient_nbr"] == pl.String  # identifiers are kept for grouping
-    assert frame["race"].null_count() == 95  # '?' is missing
+    assert frame["race"].null_count() == 460  # '?' is missing
     assert frame["gender"].null_count() == 0
     assert frame["max_glu_serum"].null_count() == 0  # 'None' is a category here, not a missing token
 
 
 def test_without_schema_every_column_is_text_with_default_missing_tokens() -> None:
     frame = read_table(path=DATA / "diabetes_demo.csv", schema=None)
-    assert frame.width == 50 and frame.height == 4000
+    assert frame.width == 50 and frame.height == 20000
     assert set(frame.dtypes) == {pl.String}
-    assert frame["race"].null_count() == 95
+    assert frame["race"].null_count() == 460
     assert frame["max_glu_serum"].null_count() > 3000  # 'None' is a default missing token
 
 
