@@ -21,8 +21,9 @@ from helpers import tiny_spec_dict as tiny_spec
 
 
 def test_definitions_load_with_the_demo_spec(synthdata_home: Path) -> None:
-    from pipelines.definitions import defs  # noqa: F401 - import builds the demo graph
+    from pipelines.definitions import defs as module_defs  # what `dagster dev -m pipelines.definitions` loads
 
+    assert module_defs.resolve_job_def("diabetes_demo_release") is not None
     defs = build_definitions()
     job = defs.resolve_job_def("diabetes_demo_release")
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}

@@ -28,7 +28,7 @@ from synthdata.modalities.table.encoding import TableCodec
 from synthdata.modalities.table.infer import InferenceReport, infer_schema
 from synthdata.modalities.table.reader import read_table, type_frame
 from synthdata.modalities.table.schema import TableSchema, load_schema
-from synthdata.privacy.fingerprint import table_fingerprint
+from synthdata.privacy.fingerprint import file_fingerprint
 
 MIN_TRAINING_UNITS = 50
 
@@ -64,7 +64,8 @@ class TableModality(Modality):
         return TableSource(frame=frame, schema=schema, path=Path(dataset.path), inference=inference)
 
     def fingerprint(self, *, source: TableSource) -> str:
-        return table_fingerprint(frame=source.frame)
+        # The raw text of the file, before any schema: schema edits must not make a "new" dataset.
+        return file_fingerprint(path=source.path)
 
     def privacy_unit(self, *, source: TableSource, privacy: PrivacySpec) -> str:
         subject = source.schema.subject

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
 
 from synthdata.cli import main
 
@@ -114,3 +113,16 @@ def test_purge_deletes_a_run_work_area(synthdata_home: Path, capsys) -> None:
     assert main(["purge", "run-1"]) == 0
     assert not area.exists()
     assert main(["purge", "../etc"]) == 2
+
+
+def test_ledger_key_ignores_schema_edits_and_matches_budget_show(tiny_table, tmp_path: Path) -> None:
+    from synthdata.config import DatasetSpec, PrivacySpec
+    from synthdata.modalities.table.modality import TableModality
+    from synthdata.privacy.fingerprint import file_fingerprint
+
+    data, schema = tiny_table
+    modality = TableModality()
+    privacy = PrivacySpec(epsilon=1)
+    declared = modality.load(dataset=DatasetSpec(path=data, schema=schema), privacy=privacy)
+    inferred = modality.load(dataset=DatasetSpec(path=data), privacy=privacy)
+    assert modality.fingerprint(source=declared) == modality.fingerprint(source=inferred) == file_fingerprint(path=data)
