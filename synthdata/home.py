@@ -53,20 +53,22 @@ def runs_dir() -> Path:
     return path
 
 
-def run_dir(run_id: str) -> Path:
-    """The private work area of one run."""
+def _run_path(run_id: str) -> Path:
     if not run_id or "/" in run_id or run_id.startswith("."):
         raise BadInputError(f"'{run_id}' is not a valid run id")
-    path = runs_dir() / run_id
+    return runs_dir() / run_id
+
+
+def run_dir(run_id: str) -> Path:
+    """The private work area of one run."""
+    path = _run_path(run_id)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def purge_run(run_id: str) -> bool:
     """Delete a run's private work area; returns whether there was one."""
-    if not run_id or "/" in run_id or run_id.startswith("."):
-        raise BadInputError(f"'{run_id}' is not a valid run id")
-    path = runs_dir() / run_id
+    path = _run_path(run_id)
     if not path.exists():
         return False
     shutil.rmtree(path)
