@@ -168,10 +168,13 @@ def train(
     fingerprint = prepared["fingerprint"]
     reservation = prepared["reservation_run_id"]
     state = ledger.history(fingerprint=fingerprint)
+    # What this run still has to charge: the preprocessing was charged already when retraining from
+    # earlier prepared data (e.g. re-materialising the model in the UI), but the release's guarantee
+    # still composes it with this training.
+    charged_pre, charged_delta_pre = epsilon_pre, delta_pre
     if not any(c["run_id"] == reservation and c["status"] == "reserved" for c in state):
-        # Retraining from earlier prepared data (e.g. re-materialising in the UI): a new charge.
         reservation = run_id
-        epsilon_pre = delta_pre = 0.0
+        charged_pre = charged_delta_pre = 0.0
         ledger.reserve(
             fingerprint=fingerprint, name=spec.dataset.path.name, run_id=run_id, release=spec.name,
             epsilon=epsilon_train, delta=delta_train,
@@ -195,9 +198,9 @@ def train(
             reproducible_seed=spec.seed if spec.privacy.reproducible else None, progress=progress,
         )
     except BadInputError:
-        if epsilon_pre > 0:
-            ledger.settle(fingerprint=fingerprint, run_id=reservation, epsilon=epsilon_pre, delta=delta_pre,
-                          mechanisms=[{"stage": "preprocessing", "epsilon": epsilon_pre, "delta": delta_pre}])
+        if charged_pre > 0:
+            ledger.settle(fingerprint=fingerprint, run_id=reservation, epsilon=charged_pre, delta=charged_delta_pre,
+                          mechanisms=[{"stage": "preprocessing", "epsilon": charged_pre, "delta": charged_delta_pre}])
         else:
             ledger.cancel(fingerprint=fingerprint, run_id=reservation)
         raise
@@ -210,12 +213,12 @@ def train(
          "steps": outcome.steps, "accountant": outcome.accountant, "epsilon": outcome.epsilon,
          "delta": outcome.delta},
     ]
-    if epsilon_pre > 0:
+    if charged_pre > 0:
         mechanisms.insert(0, {"stage": "preprocessing", "mechanism": "noisy histograms (Laplace)",
-                              "columns": prepared["preprocessing_columns"], "epsilon": epsilon_pre,
-                              "delta": delta_pre})
-    ledger.settle(fingerprint=fingerprint, run_id=reservation, epsilon=epsilon_total, delta=delta_total,
-                  mechanisms=mechanisms)
+                              "columns": prepared["preprocessing_columns"], "epsilon": charged_pre,
+                              "delta": charged_delta_pre})
+    ledger.settle(fingerprint=fingerprint, run_id=reservation, epsilon=charged_pre + float(outcome.epsilon or 0.0),
+                  delta=charged_delta_pre + float(outcome.delta or 0.0), mechanisms=mechanisms)
     return _write_json(
         area.model / "training.json",
         {
