@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-Category = Literal["fidelity", "utility", "memorization"]
+Category = Literal["fidelity", "utility", "memorization", "attack"]
 Direction = Literal["at_most", "at_least"]
 
 # Any count of real records below this is merged or hidden in reports and metadata.

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evaluation.sampling import subsample
 from evaluation.base import Audit, AuditContext, Measurement
 from evaluation.memorization.encoding import as_float, as_strings, modelled_columns
 from evaluation.report.plots import figure_to_base64, new_figure
@@ -123,11 +124,6 @@ def collapse_rare_categories(
         folded[name] = int(len(counts))
     return real, synthetic, folded
 
-
-def _sample(frame: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    if n >= len(frame):
-        return frame
-    return frame.iloc[np.sort(rng.choice(len(frame), size=n, replace=False))]
 
 
 def _real_binned_pair_trends(pairs: list[tuple[str, str]] | None = None) -> type:
@@ -248,8 +244,8 @@ class QualityAudit(Audit):
         metadata = sdmetrics_metadata(schema=schema, columns=columns)
         rng = context.rng(self.name)
         m = context.settings.max_rows
-        real = sdmetrics_frame(_sample(context.train, m, rng), schema=schema, columns=columns)
-        synthetic = sdmetrics_frame(_sample(context.synthetic, m, rng), schema=schema, columns=columns)
+        real = sdmetrics_frame(subsample(context.train, m, rng), schema=schema, columns=columns)
+        synthetic = sdmetrics_frame(subsample(context.synthetic, m, rng), schema=schema, columns=columns)
         real, synthetic, folded = collapse_rare_categories(real, synthetic, schema=schema,
                                                            max_categories=self.max_categories)
 
@@ -267,8 +263,8 @@ class QualityAudit(Audit):
         counted = counted_pairs(report)
         replicate_scores: list[float] = []
         for _ in range(self.replicates):
-            half_real = _sample(real, math.ceil(len(real) / 2), rng)
-            half_synthetic = _sample(synthetic, math.ceil(len(synthetic) / 2), rng)
+            half_real = subsample(real, math.ceil(len(real) / 2), rng)
+            half_synthetic = subsample(synthetic, math.ceil(len(synthetic) / 2), rng)
             half = _report(half_real, half_synthetic, metadata, pairs=counted)
             score = score_over_pairs(half, counted)
             if math.isfinite(score):

@@ -24,6 +24,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from evaluation.sampling import subsample
 from evaluation.base import Audit, AuditContext, Measurement
 from evaluation.memorization.encoding import RowEncoder, nearest_distances
 from evaluation.report.plots import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
@@ -32,11 +33,6 @@ from evaluation.report.plots import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base6
 _RTOL = 1e-5
 _ATOL = 1e-6
 
-
-def _sample(frame: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    if n >= len(frame):
-        return frame
-    return frame.iloc[np.sort(rng.choice(len(frame), size=n, replace=False))]
 
 
 def _ratio(distances: np.ndarray) -> np.ndarray:
@@ -72,9 +68,9 @@ class DCRShareAudit(Audit):
         n_reference = min(len(context.holdout), len(context.train), max_rows)
         if n_reference < 2 or len(context.synthetic) == 0:
             return Measurement(value=0.5, not_informative="fewer than 2 holdout rows or no synthetic rows")
-        train = _sample(context.train, n_reference, rng)
-        holdout = _sample(context.holdout, n_reference, rng)
-        synthetic = _sample(context.synthetic, min(len(context.synthetic), max_rows), rng)
+        train = subsample(context.train, n_reference, rng)
+        holdout = subsample(context.holdout, n_reference, rng)
+        synthetic = subsample(context.synthetic, min(len(context.synthetic), max_rows), rng)
 
         encoder = RowEncoder(schema=context.schema, frames=[train, holdout, synthetic])
         query = encoder.encode(synthetic)

@@ -27,84 +27,17 @@ scores and per-class F1 (aggregates) are reported.  The models are discarded.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import f1_score
-from threadpoolctl import threadpool_limits
 
+from evaluation.sampling import subsample
 from evaluation.base import Audit, AuditContext, Measurement
-from evaluation.memorization.encoding import as_float, as_strings, modelled_columns
-from synthdata.modalities.table.schema import CategoricalColumn, TableSchema
-
-_MAX_NATIVE_CATEGORIES = 255
-
-
-def _sample(frame: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    if n >= len(frame):
-        return frame
-    return frame.iloc[np.sort(rng.choice(len(frame), size=n, replace=False))]
-
-
-def _vocabulary(name: str, schema: TableSchema, frames: Sequence[pd.DataFrame]) -> list[str]:
-    column = schema.columns[name]
-    public = list(column.categories) if isinstance(column.categories, list) else []
-    seen: set[str] = set()
-    for frame in frames:
-        seen.update(v for v in as_strings(frame[name]).unique() if v is not None)
-    return [*public, *sorted(seen.difference(public))]
-
-
-class _Features:
-    """Same public preprocessing for both arms: numbers as float, categories as codes, missing as NaN."""
-
-    def __init__(self, *, schema: TableSchema, columns: list[str], frames: Sequence[pd.DataFrame]) -> None:
-        self.schema = schema
-        self.columns = columns
-        self.vocabularies = {
-            name: _vocabulary(name, schema, frames)
-            for name in columns if isinstance(schema.columns[name], CategoricalColumn)
-        }
-        self.native = np.array(
-            [len(self.vocabularies.get(name, ())) in range(1, _MAX_NATIVE_CATEGORIES + 1) for name in columns],
-            dtype=bool,
-        )
-
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        out = np.empty((len(frame), len(self.columns)), dtype=np.float64)
-        for j, name in enumerate(self.columns):
-            if name in self.vocabularies:
-                codes = pd.Categorical(as_strings(frame[name]), categories=self.vocabularies[name]).codes
-                out[:, j] = np.where(codes < 0, np.nan, codes)
-            else:
-                out[:, j] = as_float(frame[name], self.schema.columns[name])
-        return out
-
-
-def _fit_predict(
-    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, n_classes: int, native: np.ndarray,
-    seed: int,
-) -> np.ndarray:
-    """Class probabilities (n_test, n_classes); a single-class training set predicts that class."""
-    present = np.unique(y_train)
-    proba = np.zeros((len(x_test), n_classes))
-    if present.size < 2:
-        proba[:, present] = 1.0
-        return proba
-    model = HistGradientBoostingClassifier(
-        categorical_features=native if native.any() else None, max_iter=200, learning_rate=0.1,
-        early_stopping=True, validation_fraction=0.1, n_iter_no_change=10, random_state=seed,
-    )
-    # One OpenMP thread: the models are small, and spinning OpenMP threads slow down by 10-30x when other
-    # processes (the pipeline, tests) share the cores.
-    with threadpool_limits(limits=1, user_api="openmp"):
-        model.fit(x_train, y_train)
-        proba[:, model.classes_] = model.predict_proba(x_test)
-    return proba
-
+from evaluation.features import ModelFeatures, fit_predict_proba, vocabulary
+from evaluation.memorization.encoding import as_strings, modelled_columns
+from synthdata.modalities.table.schema import CategoricalColumn
 
 def macro_auc(y: np.ndarray, proba: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Macro one-vs-rest ROC AUC for each row of ``index`` (bootstrap draws of holdout rows).
@@ -157,18 +90,18 @@ class TSTRAudit(Audit):
         frames = [f[as_strings(f[target]).notna().to_numpy()] for f in (context.train, context.holdout,
                                                                          context.synthetic)]
         train, holdout, synthetic = frames
-        classes = _vocabulary(target, schema, frames)
+        classes = vocabulary(target, schema, frames)
         features = [c for c in modelled_columns(schema, context.train) if c != target]
         rng = context.rng(self.name)
         cap = 2 * context.settings.max_rows
         n_fit = min(len(train), len(synthetic), cap)
         if n_fit < 10 or len(holdout) < 10 or not features:
             return Measurement(value=0.0, not_informative="too few rows or no feature columns to train on")
-        train = _sample(train, n_fit, rng)
-        synthetic = _sample(synthetic, n_fit, rng)
-        holdout = _sample(holdout, min(len(holdout), cap), rng)
+        train = subsample(train, n_fit, rng)
+        synthetic = subsample(synthetic, n_fit, rng)
+        holdout = subsample(holdout, min(len(holdout), cap), rng)
 
-        prep = _Features(schema=schema, columns=features, frames=[train, holdout, synthetic])
+        prep = ModelFeatures(schema=schema, columns=features, frames=[train, holdout, synthetic])
         label = {c: i for i, c in enumerate(classes)}
 
         def codes(frame: pd.DataFrame) -> np.ndarray:
@@ -178,8 +111,8 @@ class TSTRAudit(Audit):
         x_holdout = prep.transform(holdout)
         seed = context.settings.seed
         kwargs = {"n_classes": len(classes), "native": prep.native, "seed": seed}
-        p_real = _fit_predict(prep.transform(train), y_train, x_holdout, **kwargs)
-        p_synthetic = _fit_predict(prep.transform(synthetic), y_synthetic, x_holdout, **kwargs)
+        p_real = fit_predict_proba(prep.transform(train), y_train, x_holdout, **kwargs)
+        p_synthetic = fit_predict_proba(prep.transform(synthetic), y_synthetic, x_holdout, **kwargs)
 
         everything = np.arange(len(holdout))[None, :]
         auc_real = float(macro_auc(y_holdout, p_real, everything)[0])

@@ -1,0 +1,80 @@
+"""Public preprocessing and a classifier shared by the audits that train models (utility, detection).
+
+Category codes follow the schema's public category order (values outside the list, seen in the audited
+frames, are appended); numbers stay floats; missing values are NaN, left to the model's native handling.
+Categorical columns with up to 255 levels are passed to the gradient-boosted model as native categoricals,
+larger ones as ordinal codes.
+
+Privacy caveat: models fitted here see private records; they live only inside an audit and are discarded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import threadpool_limits
+
+from evaluation.memorization.encoding import as_float, as_strings
+from synthdata.modalities.table.schema import CategoricalColumn, TableSchema
+
+_MAX_NATIVE_CATEGORIES = 255
+
+
+def vocabulary(name: str, schema: TableSchema, frames: Sequence[pd.DataFrame]) -> list[str]:
+    column = schema.columns[name]
+    public = list(column.categories) if isinstance(column.categories, list) else []
+    seen: set[str] = set()
+    for frame in frames:
+        seen.update(v for v in as_strings(frame[name]).unique() if v is not None)
+    return [*public, *sorted(seen.difference(public))]
+
+
+class ModelFeatures:
+    """Same public preprocessing for both arms: numbers as float, categories as codes, missing as NaN."""
+
+    def __init__(self, *, schema: TableSchema, columns: list[str], frames: Sequence[pd.DataFrame]) -> None:
+        self.schema = schema
+        self.columns = columns
+        self.vocabularies = {
+            name: vocabulary(name, schema, frames)
+            for name in columns if isinstance(schema.columns[name], CategoricalColumn)
+        }
+        self.native = np.array(
+            [len(self.vocabularies.get(name, ())) in range(1, _MAX_NATIVE_CATEGORIES + 1) for name in columns],
+            dtype=bool,
+        )
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        out = np.empty((len(frame), len(self.columns)), dtype=np.float64)
+        for j, name in enumerate(self.columns):
+            if name in self.vocabularies:
+                codes = pd.Categorical(as_strings(frame[name]), categories=self.vocabularies[name]).codes
+                out[:, j] = np.where(codes < 0, np.nan, codes)
+            else:
+                out[:, j] = as_float(frame[name], self.schema.columns[name])
+        return out
+
+
+def fit_predict_proba(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, n_classes: int, native: np.ndarray,
+    seed: int,
+) -> np.ndarray:
+    """Class probabilities (n_test, n_classes); a single-class training set predicts that class."""
+    present = np.unique(y_train)
+    proba = np.zeros((len(x_test), n_classes))
+    if present.size < 2:
+        proba[:, present] = 1.0
+        return proba
+    model = HistGradientBoostingClassifier(
+        categorical_features=native if native.any() else None, max_iter=200, learning_rate=0.1,
+        early_stopping=True, validation_fraction=0.1, n_iter_no_change=10, random_state=seed,
+    )
+    # One OpenMP thread: the models are small, and spinning OpenMP threads slow down by 10-30x when other
+    # processes (the pipeline, tests) share the cores.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        model.fit(x_train, y_train)
+        proba[:, model.classes_] = model.predict_proba(x_test)
+    return proba
