@@ -32,6 +32,7 @@ ui: install
 
 bench: install
 	$(PY) -m evaluation.benchmarks.table
+	$(PY) -m evaluation.benchmarks.audit_suite
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache

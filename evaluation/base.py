@@ -103,8 +103,8 @@ class AuditResult:
     def blocks(self) -> bool:
         return self.passed is False
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form for audit.json and the manifest (figures excluded)."""
+    def to_dict(self, *, figures: bool = False) -> dict[str, Any]:
+        """JSON form for audit.json and the manifest; ``figures`` adds the base64 PNGs (report inputs)."""
         return {
             "name": self.name,
             "category": self.category,
@@ -117,6 +117,7 @@ class AuditResult:
             "explanation": self.explanation,
             "note": self.note,
             "details": self.details,
+            **({"figures": self.figures} if figures else {}),
         }
 
     @classmethod
@@ -133,6 +134,7 @@ class AuditResult:
             passed=data.get("passed"),
             explanation=data.get("explanation", ""),
             details=data.get("details", {}),
+            figures=data.get("figures", {}),
             note=data.get("note"),
         )
 

@@ -11,12 +11,15 @@ import logging
 from dataclasses import dataclass
 
 import dagster as dg
+from pydantic import Field
 
 from evaluation.base import AuditResult
 from evaluation.registry import AUDITS
 from pipelines.resources import LedgerResource, WorkAreaResource
-from synthdata import stages
+from synthdata import publish, stages
+from synthdata.run_area import read_json
 from synthdata.config import ReleaseSpec
+from synthdata.errors import AwaitingApprovalError
 from synthdata.modalities import get_modality
 
 
@@ -30,6 +33,7 @@ class ReleaseGraph:
     assets: list
     checks: list
     job: object  # an unresolved asset job (dg.define_asset_job)
+    approve_job: object  # exports an earlier run after a named sign-off
 
 
 def _audit_metadata(result: AuditResult) -> dict:
@@ -43,7 +47,16 @@ def _audit_metadata(result: AuditResult) -> dict:
         metadata["interval_95"] = dg.MetadataValue.text(f"[{result.interval[0]:.4g}, {result.interval[1]:.4g}]")
     if result.note:
         metadata["note"] = dg.MetadataValue.text(result.note)
+    for title, png in list(result.figures.items())[:2]:  # aggregates only, like the report's figures
+        metadata[f"plot: {title}"] = dg.MetadataValue.md(f"![{title}](data:image/png;base64,{png})")
     return metadata
+
+
+class ExportConfig(dg.Config):
+    """Sign-off from the UI: launch ``<name>_approve`` with the run id whose gates passed and your name."""
+
+    approve_run_id: str = Field(default="", description="an earlier run of this release whose gates all passed")
+    approved_by: str = Field(default="", description="the name of the person signing the release off")
 
 
 def _both(context, message: str) -> None:
@@ -83,7 +96,7 @@ def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
         area = work_area.at(prepared)
         info = stages.train(spec=spec, area=area, ledger=ledger.ledger(), run_id=context.run.run_id,
                             progress=work_area.progress)
-        remaining = ledger.ledger().state(fingerprint=stages._read_json(area.prepared / "prepared.json")["fingerprint"])
+        remaining = ledger.ledger().state(fingerprint=read_json(area.prepared / "prepared.json")["fingerprint"])
         return dg.Output(prepared, metadata={
             "epsilon": info["epsilon"], "epsilon_training": info["epsilon_training"],
             "delta": info["delta_total"], "noise_multiplier": info["noise_multiplier"], "steps": info["steps"],
@@ -106,7 +119,7 @@ def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
                           ins={"synthetic": dg.AssetIn(key=[prefix, "synthetic"])})
     def audits(context: dg.AssetCheckExecutionContext, synthetic: str, work_area: WorkAreaResource):
         area = work_area.at(synthetic)
-        results = {r.name: r for r in stages.audit(spec=spec, area=area, on_progress=lambda name: _both(context, f"audit: {name}"))}
+        results = {r.name: r for r in publish.audit(spec=spec, area=area, on_progress=lambda name: _both(context, f"audit: {name}"))}
         context.log.info(f"audit report: {area.report}")
         for name, cls in AUDITS.items():
             result = results.get(name)
@@ -120,12 +133,27 @@ def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
                                       metadata=_audit_metadata(result))
 
     @dg.asset(key=[prefix, "export"], group_name=prefix, ins={"synthetic": dg.AssetIn(key=[prefix, "synthetic"])},
-              description="The released folder: synthetic data, manifest.json, report.html (only if every gate passed).")
-    def export(context: dg.AssetExecutionContext, synthetic: str, work_area: WorkAreaResource) -> dg.MaterializeResult:
-        info = stages.export(spec=spec, area=work_area.at(synthetic), run_id=context.run.run_id)
-        return dg.MaterializeResult(metadata={"out": dg.MetadataValue.path(info["out"]), "records": info["records"],
-                                              "files": info["files"]})
+              output_required=False,
+              description="The released folder: synthetic data, manifest.json, reports (only if every gate passed, "
+                          "and after a named sign-off when the spec requires one).")
+    def export(context: dg.AssetExecutionContext, config: ExportConfig, synthetic: str,
+               work_area: WorkAreaResource):
+        run_id = config.approve_run_id or context.run.run_id
+        area = work_area.existing(run_id) if config.approve_run_id else work_area.at(synthetic)
+        if config.approved_by:
+            publish.approve(spec=spec, area=area, by=config.approved_by)
+        try:
+            info = publish.export(spec=spec, area=area, run_id=run_id)
+        except AwaitingApprovalError as waiting:
+            _both(context, waiting.message)
+            return  # nothing exported: the asset stays unmaterialised until the sign-off
+        yield dg.Output(None, metadata={"out": dg.MetadataValue.path(info["out"]), "records": info["records"],
+                                        "files": info["files"], "approved_by": info["approved_by"] or "not required"})
 
     job = dg.define_asset_job(f"{prefix}_release", selection=dg.AssetSelection.groups(prefix),
                               description=f"Release {prefix}: train, audit and (if every gate passes) export.")
-    return ReleaseGraph(spec=spec, assets=[raw, prepared, model, synthetic, export], checks=[audits], job=job)
+    approve_job = dg.define_asset_job(
+        f"{prefix}_approve", selection=dg.AssetSelection.assets(dg.AssetKey([prefix, "export"])),
+        description=f"Sign off a run of {prefix} whose gates passed, and export it (config: approve_run_id, approved_by).")
+    return ReleaseGraph(spec=spec, assets=[raw, prepared, model, synthetic, export], checks=[audits], job=job,
+                        approve_job=approve_job)

@@ -37,6 +37,6 @@ def build_definitions(specs: list[ReleaseSpec] | None = None, *, progress: bool 
     return dg.Definitions(
         assets=[a for g in graphs for a in g.assets],
         asset_checks=[c for g in graphs for c in g.checks],
-        jobs=[g.job for g in graphs],
+        jobs=[j for g in graphs for j in (g.job, g.approve_job)],
         resources={"work_area": WorkAreaResource(progress=progress), "ledger": LedgerResource()},
     )

@@ -8,7 +8,7 @@ import dagster as dg
 
 from synthdata import home
 from synthdata.privacy.ledger import Ledger
-from synthdata.stages import RunArea
+from synthdata.run_area import RunArea, existing_run_area
 
 
 class WorkAreaResource(dg.ConfigurableResource):
@@ -24,6 +24,10 @@ class WorkAreaResource(dg.ConfigurableResource):
 
     def at(self, path: str) -> RunArea:
         return RunArea(Path(path))
+
+    def existing(self, run_id: str) -> RunArea:
+        """The work area of an earlier run; BadInputError if it was never made or was purged."""
+        return existing_run_area(run_id)
 
 
 class LedgerResource(dg.ConfigurableResource):

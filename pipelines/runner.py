@@ -16,9 +16,12 @@ import dagster as dg
 from pipelines.factory import build_release_graph
 from pipelines.registry import build_definitions
 from synthdata import home
-from synthdata.config import ReleaseSpec
+from synthdata.config import ReleaseSpec, load_spec
+from synthdata.run_area import existing_run_area
 
-_EXIT_BY_ERROR = {"BadInputError": 2, "GateFailedError": 3, "DagsterAssetCheckFailedError": 3, "BudgetRefusedError": 4}
+_EXIT_BY_ERROR = {"BadInputError": 2, "GateFailedError": 3, "DagsterAssetCheckFailedError": 3, "BudgetRefusedError": 4,
+                  "AwaitingApprovalError": 5}
+_QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 @dataclass(frozen=True)
@@ -57,24 +60,25 @@ def register_spec(spec: ReleaseSpec) -> Path:
     return path
 
 
-def run_release(spec: ReleaseSpec, *, progress: bool = False) -> RunOutcome:
-    """Materialise the spec's whole asset graph in-process and report what happened."""
+def _execute(spec: ReleaseSpec, job_name: str, *, progress: bool, run_config: dict) -> dg.ExecuteInProcessResult:
     os.environ["DAGSTER_HOME"] = str(home.dagster_home())
     register_spec(spec)
-    graph = build_release_graph(spec)
-    defs = build_definitions([spec], progress=progress)
-    job = defs.resolve_job_def(graph.job.name)
+    job = build_definitions([spec], progress=progress).resolve_job_def(job_name)
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance, raise_on_error=False,
-            # Dagster's own console log stays quiet; synthdata's logger and the training bar tell the progress.
-            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-        )
-    area = home.runs_dir() / result.run_id
+        # Dagster's own console log stays quiet; synthdata's logger and the training bar tell the progress.
+        return job.execute_in_process(instance=instance, raise_on_error=False, run_config={**_QUIET, **run_config})
+
+
+def _finished(spec: ReleaseSpec, result: dg.ExecuteInProcessResult, *, run_id: str) -> RunOutcome:
+    """The outcome of a run whose work area is ``runs/<run_id>`` (the release's, also for a sign-off run)."""
+    area = home.runs_dir() / run_id
     report = area / "synthetic" / "report.html"
-    if result.success:
-        out = spec.output_folder(run_id=result.run_id, home=home.home())
-        return RunOutcome(result.run_id, 0, f"released to {out}", out, out / "report.html", area)
+    out = spec.output_folder(run_id=run_id, home=home.home())
+    if result.success and out.is_dir():
+        return RunOutcome(run_id, 0, f"released to {out}", out, out / "report.html", area)
+    if result.success and spec.audits.require_approval:
+        return RunOutcome(run_id, 5, f"every gate passed; waiting for a named sign-off before export: "
+                          f"synthdata approve {run_id} --by NAME", None, report if report.is_file() else None, area)
     code, message = _classify(result)
     audit_file = area / "synthetic" / "audit.json"
     if code in (1, 3) and audit_file.is_file():
@@ -85,4 +89,21 @@ def run_release(spec: ReleaseSpec, *, progress: bool = False) -> RunOutcome:
             message = "gates failed, nothing exported: " + "; ".join(
                 f"{a['name']} = {a['value']:.3g} ({'needs at most' if a['direction'] == 'at_most' else 'needs at least'} "
                 f"{a['threshold']:g}; {a['note'] or ''})".replace("; )", ")") for a in failed)
-    return RunOutcome(result.run_id, code, message, None, report if report.is_file() else None, area)
+    return RunOutcome(run_id, code, message, None, report if report.is_file() else None, area)
+
+
+def run_release(spec: ReleaseSpec, *, progress: bool = False) -> RunOutcome:
+    """Materialise the spec's whole asset graph in-process and report what happened."""
+    graph = build_release_graph(spec)
+    result = _execute(spec, graph.job.name, progress=progress, run_config={})
+    return _finished(spec, result, run_id=result.run_id)
+
+
+def run_approval(run_id: str, *, by: str) -> RunOutcome:
+    """Sign off an earlier run whose gates passed and export it, through the release's approve job."""
+    spec = load_spec(existing_run_area(run_id).spec)
+    graph = build_release_graph(spec)
+    op = f"{spec.name}__export"
+    result = _execute(spec, graph.approve_job.name, progress=False,
+                      run_config={"ops": {op: {"config": {"approve_run_id": run_id, "approved_by": by}}}})
+    return _finished(spec, result, run_id=run_id)

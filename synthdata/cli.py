@@ -1,7 +1,8 @@
 """The ``synthdata`` command line.
 
-Exit codes: 0 released (or command succeeded); 2 bad input (nothing written); 3 a gate failed (report
-written, no data exported); 4 privacy budget refused; 1 an unexpected error.
+Exit codes: 0 released (or command succeeded; for ``audit``: every gate passed); 2 bad input (nothing
+written); 3 a gate failed (report written, no data exported); 4 privacy budget refused; 5 every gate passed
+but the spec requires a named sign-off (``synthdata approve RUN --by NAME``); 1 an unexpected error.
 
 This is the only module of the library that imports the Dagster pipelines: ``release`` runs the release's
 Dagster job in-process, so CLI runs show in the UI's run history and share its ledger.
@@ -58,17 +59,62 @@ def cmd_release(args: argparse.Namespace) -> int:
     from pipelines.runner import run_release
 
     print(f"release {spec.name}: epsilon {spec.privacy.epsilon:g}, seed {spec.seed}, home {home.home()}", file=sys.stderr)
-    outcome = run_release(spec, progress=not args.quiet)
+    return _report_outcome(run_release(spec, progress=not args.quiet))
+
+
+def _report_outcome(outcome) -> int:
     if outcome.exit_code == 0:
         print(f"released: {outcome.out}")
         print(f"report:   {outcome.report}")
         return 0
+    if outcome.exit_code == 5:
+        print(f"awaiting sign-off: {outcome.message}")
+        print(f"report (not exported yet): {outcome.report}")
+        return 5
     print(f"error: {outcome.message}", file=sys.stderr)
     if outcome.report is not None:
         print(f"report (not exported): {outcome.report}", file=sys.stderr)
     print(f"run {outcome.run_id}; private work area {outcome.work_area} (delete with `synthdata purge {outcome.run_id}`)",
           file=sys.stderr)
     return outcome.exit_code
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from pipelines.runner import run_approval
+
+    return _report_outcome(run_approval(args.run_id, by=args.by))
+
+
+def _gates(pairs: Sequence[str]) -> dict[str, float]:
+    gates: dict[str, float] = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        try:
+            gates[name.strip()] = float(value)
+        except ValueError:
+            raise BadInputError(f"--gate takes NAME=THRESHOLD (e.g. memorization.dcr_share=0.55), got '{pair}'") from None
+    return gates
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from synthdata.audit_files import audit_files
+
+    outcome = audit_files(
+        modality=args.modality, train=Path(args.train), holdout=Path(args.holdout), synthetic=Path(args.synthetic),
+        out=Path(args.out), target=args.target, schema=Path(args.schema) if args.schema else None,
+        gates=_gates(args.gate), max_rows=args.max_rows, seed=args.seed, internal=args.internal,
+    )
+    width = max(len(r.name) for r in outcome.results) if outcome.results else 10
+    for r in outcome.results:
+        verdict = {True: "pass", False: "FAIL", None: "info"}[r.passed]
+        interval = f"[{r.interval[0]:.3g}, {r.interval[1]:.3g}]" if r.interval else ""
+        threshold = "" if r.threshold is None else ("<= " if r.direction == "at_most" else ">= ") + f"{r.threshold:g}"
+        print(f"  {r.name:<{width}}  {r.value:>8.4g} {interval:<20} {threshold:<10} {verdict}", file=sys.stderr)
+    print(f"audit: {outcome.out}")
+    if not outcome.passed:
+        print("error: at least one gate failed (see report.html / report.pdf)", file=sys.stderr)
+        return 3
+    return 0
 
 
 def cmd_schema_draft(args: argparse.Namespace) -> int:
@@ -162,6 +208,27 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--total-epsilon", type=float, default=None, help="dataset budget when first seen (default 10)")
     release.add_argument("--quiet", action="store_true", help="no progress bar")
     release.set_defaults(func=cmd_release)
+
+    audit = sub.add_parser("audit", help="audit synthetic data from any source against real train and holdout data")
+    audit.add_argument("--modality", default="table", choices=["table"])
+    audit.add_argument("--train", required=True, help="the real records the generator was trained on")
+    audit.add_argument("--holdout", required=True, help="real records of the same population the generator never saw")
+    audit.add_argument("--synthetic", required=True, help="the synthetic records to audit")
+    audit.add_argument("--out", required=True, help="new folder for audit.json, report.html and report.pdf")
+    audit.add_argument("--target", help="column the utility audits predict")
+    audit.add_argument("--schema", help="table schema YAML (default: types inferred from the training file)")
+    audit.add_argument("--gate", action="append", default=[], metavar="NAME=THRESHOLD",
+                       help="override a gate threshold (repeatable)")
+    audit.add_argument("--max-rows", type=int, default=5000, help="rows per side for the slower audits")
+    audit.add_argument("--seed", type=int, default=0, help="seed of the audits' subsampling (public)")
+    audit.add_argument("--internal", action="store_true",
+                       help="INTERNAL report: also shows the closest synthetic/real record pairs (real records)")
+    audit.set_defaults(func=cmd_audit)
+
+    approve = sub.add_parser("approve", help="sign off a release whose gates passed, and export it")
+    approve.add_argument("run_id")
+    approve.add_argument("--by", required=True, help="name of the person signing off (recorded in the manifest)")
+    approve.set_defaults(func=cmd_approve)
 
     schema = sub.add_parser("schema", help="table schema tools").add_subparsers(dest="schema_command", required=True)
     draft = schema.add_parser("draft", help="write a draft schema read from the data, for the steward to review")

@@ -90,11 +90,20 @@ class ModelSpec(_Strict):
 
 
 class AuditSpec(_Strict):
-    """Audit settings and gate threshold overrides, keyed by audit name."""
+    """Audit settings, gate threshold overrides (keyed by audit name), sign-off and report kind.
+
+    ``require_approval``: a release that passes every gate waits for ``synthdata approve RUN --by NAME`` (or
+    the approve job in the Dagster UI) before anything is exported; who and when go into the manifest and
+    the report.  ``internal_report``: the report also shows the closest synthetic/real record pairs for
+    human review and says INTERNAL on every page; such a report holds real records and must not leave the
+    data custodian (the exported release then carries no report, only audit.json).
+    """
 
     holdout_fraction: float = Field(default=0.2, gt=0, lt=0.9)
     gates: dict[str, float] = Field(default_factory=dict)
     max_rows: int = Field(default=5000, ge=100, description="rows per side used by the slower audits")
+    require_approval: bool = False
+    internal_report: bool = False
 
 
 class OutputSpec(_Strict):

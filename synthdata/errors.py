@@ -35,3 +35,9 @@ class BudgetRefusedError(SynthdataError):
     """The run would exceed the dataset's privacy budget; it was refused before training (exit 4)."""
 
     exit_code = 4
+
+
+class AwaitingApprovalError(SynthdataError):
+    """Every gate passed, but the spec requires a named sign-off before export (exit code 5)."""
+
+    exit_code = 5

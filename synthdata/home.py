@@ -53,7 +53,8 @@ def runs_dir() -> Path:
     return path
 
 
-def _run_path(run_id: str) -> Path:
+def run_path(run_id: str) -> Path:
+    """Where a run's private work area is (or would be); refuses ids that could escape ``runs/``."""
     if not run_id or "/" in run_id or run_id.startswith("."):
         raise BadInputError(f"'{run_id}' is not a valid run id")
     return runs_dir() / run_id
@@ -61,14 +62,14 @@ def _run_path(run_id: str) -> Path:
 
 def run_dir(run_id: str) -> Path:
     """The private work area of one run."""
-    path = _run_path(run_id)
+    path = run_path(run_id)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def purge_run(run_id: str) -> bool:
     """Delete a run's private work area; returns whether there was one."""
-    path = _run_path(run_id)
+    path = run_path(run_id)
     if not path.exists():
         return False
     shutil.rmtree(path)

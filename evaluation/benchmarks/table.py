@@ -71,7 +71,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="synthdata-bench-") as tmp:
         work = Path(tmp)
         os.environ["SYNTHDATA_HOME"] = str(work / "home")
-        from synthdata import home, stages
+        from synthdata import home, publish, stages
+        from synthdata.run_area import RunArea
         from synthdata.config import parse_spec
         from synthdata.privacy.ledger import Ledger
 
@@ -84,7 +85,7 @@ def main() -> None:
             "output": {"out": str(work / "release")},
             "seed": 1,
         })
-        area = stages.RunArea(home.run_dir("bench"))
+        area = RunArea(home.run_dir("bench"))
         ledger = Ledger(path=home.home() / "ledger.sqlite")
         times: dict[str, float] = {}
 
@@ -97,9 +98,9 @@ def main() -> None:
         prepared = timed("prepare", stages.prepare, spec=spec, area=area, ledger=ledger, run_id="bench")
         training = timed("train (DP)", stages.train, spec=spec, area=area, ledger=ledger, run_id="bench", progress=True)
         synthetic = timed("sample", stages.sample, spec=spec, area=area)
-        results = timed("audit + report", stages.audit, spec=spec, area=area)
+        results = timed("audit + report", publish.audit, spec=spec, area=area)
         try:
-            timed("export", stages.export, spec=spec, area=area, run_id="bench")
+            timed("export", publish.export, spec=spec, area=area, run_id="bench")
             status = "released"
         except Exception as exc:  # noqa: BLE001 - a benchmark reports, it does not stop
             status = f"blocked ({exc})"

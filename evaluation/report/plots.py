@@ -28,8 +28,17 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from evaluation.base import MIN_CELL_COUNT
-from evaluation.memorization.encoding import as_float, as_strings, modelled_columns, public_range
-from synthdata.modalities.table.schema import CategoricalColumn, DatetimeColumn, TableSchema
+from evaluation.memorization.encoding import (
+    as_float,
+    as_strings,
+    modelled_columns,
+    public_range,
+)
+from synthdata.modalities.table.schema import (
+    CategoricalColumn,
+    DatetimeColumn,
+    TableSchema,
+)
 
 OTHER_SMALL = "other (small cells)"
 OTHER = "other"
@@ -40,7 +49,7 @@ SYNTHETIC_COLOR = "#dd8452"
 
 def new_figure(
     *, width: float = 3.4, height: float = 2.2, left: float = 0.16, bottom: float = 0.2, top: float = 0.88
-) -> tuple[Figure, "object"]:
+) -> tuple[Figure, object]:
     """A small standalone figure (Agg canvas, no pyplot global state) and its single axes.
 
     Margins are fixed (fractions of the figure) rather than computed by tight_layout, which would triple

@@ -38,7 +38,13 @@ def file_entries(*, folder: Path, names: list[str]) -> list[dict[str, str]]:
     return [{"path": name, "sha256": sha256_file(folder / name)} for name in names]
 
 
+def write_json(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """Write ``data`` as indented JSON (non-JSON values as strings); returns ``data``."""
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    return data
+
+
 def write_manifest(*, folder: Path, manifest: dict[str, Any]) -> Path:
     path = folder / "manifest.json"
-    path.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    write_json(path, manifest)
     return path

@@ -36,6 +36,17 @@ class Preprocessing:
 
 
 @dataclass(frozen=True)
+class AuditInputs:
+    """Real train / holdout and synthetic data read from files for ``synthdata audit``, in audit form."""
+
+    train: Any
+    holdout: Any
+    synthetic: Any
+    schema: Any
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Units:
     """The training split as the DP trainer sees it: ``data`` (N, R, d) and ``mask`` (N, R)."""
 
@@ -117,6 +128,12 @@ class Modality(ABC):
     @abstractmethod
     def audit_frames(self, *, data: Any, codec: Any) -> Any:
         """The view of the data that audits read (for tables: a pandas frame of the modelled columns)."""
+
+    @abstractmethod
+    def read_audit_inputs(
+        self, *, train: Path, holdout: Path, synthetic: Path, schema: Path | None, target: str | None
+    ) -> AuditInputs:
+        """Read three files (synthetic data from any tool) into the audit view; BadInputError names the file."""
 
     @abstractmethod
     def write_release(self, *, data: Any, folder: Path, provenance: dict[str, str]) -> list[str]:

@@ -8,6 +8,7 @@ import pytest
 
 from helpers import tiny_spec_dict
 from synthdata import home, stages
+from synthdata.run_area import RunArea
 from synthdata.config import parse_spec
 from synthdata.privacy.ledger import Ledger
 
@@ -19,7 +20,7 @@ def test_retraining_charges_training_only_and_states_the_composed_epsilon(
     raw = tiny_spec_dict(data, None, tmp_path / "release")  # no schema: domains are learned with DP
     raw["privacy"]["preprocessing_share"] = 0.3
     spec = parse_spec(raw)
-    area = stages.RunArea(home.run_dir("first"))
+    area = RunArea(home.run_dir("first"))
     ledger = Ledger(path=synthdata_home / "ledger.sqlite")
     prepared = stages.prepare(spec=spec, area=area, ledger=ledger, run_id="first")
     first = stages.train(spec=spec, area=area, ledger=ledger, run_id="first", progress=False)

@@ -22,7 +22,7 @@ from torch import nn
 from synthdata.config import DatasetSpec, ModelSpec, PrivacySpec
 from synthdata.diffusion.denoisers.mlp import MLPDenoiser
 from synthdata.errors import BadInputError
-from synthdata.modalities.base import Modality, Preprocessing, Units
+from synthdata.modalities.base import AuditInputs, Modality, Preprocessing, Units
 from synthdata.modalities.table.discovery import resolve_schema
 from synthdata.modalities.table.encoding import TableCodec
 from synthdata.modalities.table.infer import InferenceReport, infer_schema
@@ -186,6 +186,43 @@ class TableModality(Modality):
 
     def audit_frames(self, *, data: pl.DataFrame, codec: TableCodec) -> pd.DataFrame:
         return data.select(codec.schema.modelled_columns).to_pandas()
+
+    def read_audit_inputs(
+        self, *, train: Path, holdout: Path, synthetic: Path, schema: Path | None, target: str | None
+    ) -> AuditInputs:
+        """Type the three files by one schema (declared, or inferred from the training file).
+
+        Identifier columns may be absent from any file (other tools drop them); every modelled column must be
+        present in all three.  An inferred schema reads its types from the private training file: fine for an
+        audit (its figures are outside the DP guarantee anyway), and said in the notes.
+        """
+        declared = load_schema(schema) if schema is not None else None
+        tokens = declared.missing_values if declared is not None else None
+        texts = {role: read_table(path=Path(path), schema=None, missing_values=tokens) for role, path in
+                 (("train", train), ("holdout", holdout), ("synthetic", synthetic))}
+        notes: list[str] = []
+        if declared is None:
+            inference = infer_schema(frame=texts["train"])
+            declared = inference.schema
+            notes = [*inference.notes, "column types were inferred from the training file (no --schema given)"]
+        frames = {}
+        for role, text in texts.items():
+            path = {"train": train, "holdout": holdout, "synthetic": synthetic}[role]
+            missing = [name for name in declared.modelled_columns if name not in text.columns]
+            if missing:
+                raise BadInputError(f"{role} file {path} lacks modelled column(s) {', '.join(missing[:10])}"
+                                    f"{', ...' if len(missing) > 10 else ''}: all three files need the same columns")
+            absent_ids = [name for name in declared.identifier_columns if name not in text.columns]
+            local = declared.model_copy(update={
+                "columns": {k: v for k, v in declared.columns.items() if k not in absent_ids},
+                "subject": declared.subject if declared.subject not in absent_ids else None})
+            if text.height < 10:
+                raise BadInputError(f"{role} file {path} has {text.height} rows: an audit needs at least 10")
+            typed = type_frame(frame=text, schema=local, source=f"{role} file {path}")
+            frames[role] = typed.select(declared.modelled_columns).to_pandas()
+        if target is not None and target not in declared.modelled_columns:
+            raise BadInputError(f"target column '{target}' is not a modelled column of {train}")
+        return AuditInputs(**frames, schema=declared, notes=notes)
 
     def write_release(self, *, data: pl.DataFrame, folder: Path, provenance: dict[str, str]) -> list[str]:
         table = data.to_arrow()

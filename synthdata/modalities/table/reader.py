@@ -59,14 +59,19 @@ _MAX_ROWS_SHOWN = 5
 _MAX_EXAMPLES = 3
 
 
-def read_table(*, path: Path, schema: TableSchema | None) -> pl.DataFrame:
+def read_table(*, path: Path, schema: TableSchema | None, missing_values: Sequence[str] | None = None) -> pl.DataFrame:
     """Read ``path`` and type it by ``schema``; every column as nullable String when ``schema`` is None.
+
+    ``missing_values`` overrides the tokens read as missing (default: the schema's, else the defaults).
 
     Raises BadInputError for every problem with the file or its values (see the module docstring for what
     the message may contain).
     """
     path = Path(path)
-    tokens = list(schema.missing_values) if schema is not None else list(DEFAULT_MISSING_VALUES)
+    if missing_values is not None:
+        tokens = list(missing_values)
+    else:
+        tokens = list(schema.missing_values) if schema is not None else list(DEFAULT_MISSING_VALUES)
     frame = _read_raw(path=path, tokens=tokens)
     if schema is None:
         return frame.select(_as_text(frame[name], tokens) for name in frame.columns)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import base64
+import html as html_module
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
+from pypdf import PdfReader
 
 from evaluation.base import MIN_CELL_COUNT
 from evaluation.fidelity.quality import QualityAudit
 from evaluation.gates import decide, run_audits
-from evaluation.report.html import render_report
+from evaluation.report.content import INTERNAL_WARNING, build_report_content, verdict
+from evaluation.report.html import render_html, render_report
+from evaluation.report.pdf import render_pdf
 from evaluation.report.plots import (
     OTHER_SMALL,
     Bars,
@@ -61,13 +65,13 @@ def test_report_is_self_contained(page):
     assert "http://" not in page and "https://" not in page
     sources = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", page)
     assert sources  # images are there
-    assert all(s.startswith("data:image/png;base64,") or s.startswith("#") for s in sources)
+    assert all(s.startswith(("data:image/png;base64,", "#")) for s in sources)
     assert "<link" not in page and "<script" not in page and "@import" not in page
 
 
 def test_report_has_summary_audits_verdicts_and_privacy_statement(page, results):
     text = _text_without_images(page)
-    assert text.index("Summary") < text.index("Privacy statement") < text.index("Audits")
+    assert text.index("Executive summary") < text.index("Privacy statement") < text.index("3. Audits")
     assert "Not released" in text
     for result in results:
         assert result.title in text
@@ -144,3 +148,170 @@ def test_numeric_histogram_merges_bins_below_the_minimum():
     assert hist.edges[0] == 0.0 and hist.edges[-1] == 100.0 and hist.merged_bins > 0
     hidden = numeric_histogram(real=np.array([1.0, 2.0]), synthetic=synthetic, bounds=(0.0, 100.0))
     assert hidden.real is None
+
+
+# --- one content, two formats (HTML and PDF) -----------------------------------------------------------------
+
+NOTES = ["payer_code: categories learned with DP", "identifiers dropped: 2 columns"]
+E_SENTENCE = ("For any one such unit, the probability of any outcome of this release changes by at most a factor "
+              "e^ε ≈ 2.72 whether or not their records were used")
+
+
+def _pages(path) -> list[str]:
+    """The text of each PDF page, whitespace normalised (lines wrap where the layout needs)."""
+    return [re.sub(r"\s+", " ", page.extract_text().replace("\xa0", " ")) for page in PdfReader(path).pages]
+
+
+def _visible_html(page: str) -> str:
+    return re.sub(r"\s+", " ", html_module.unescape(re.sub(r"<[^>]+>", " ", _text_without_images(page))))
+
+
+@pytest.fixture(scope="module")
+def pdf(results, plots, tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "report.pdf"
+    written = render_pdf(path=path, release=RELEASE, privacy=PRIVACY, results=results, column_plots=plots,
+                         notes=NOTES)
+    return written
+
+
+@pytest.fixture(scope="module")
+def closest_pairs(demo):
+    """Pairs as a memorization review would show them: a real training row next to a synthetic one."""
+    columns = ["age", "gender", "diag_1", "time_in_hospital", "num_medications", "readmitted"]
+    real = demo.train.iloc[:3][columns].assign(source="real (train)", pair=[1, 2, 3])
+    fake = demo.fresh.iloc[:3][columns].assign(source="synthetic", pair=[1, 2, 3])
+    return pd.concat([real, fake]).sort_values(["pair", "source"])[["pair", "source", *columns]].reset_index(drop=True)
+
+
+def test_pdf_is_a_pdf_with_summary_verdicts_and_privacy_statement(pdf, results):
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    pages = _pages(pdf)
+    text = " ".join(pages)
+    assert len(pages) >= 3
+    assert text.index("1. Executive summary") < text.index("2. Privacy statement") < text.index("3. Audits")
+    assert "Not released: at least one gated audit failed." in text
+    gated = [r for r in results if r.passed is not None]
+    assert f"{sum(r.passed for r in gated)} of {len(gated)} gated audits passed, {sum(r.blocks for r in results)} failed" in text
+    # the copy generator fails both memorization audits; fresh real rows pass the fidelity audit
+    by_name = {r.name: r for r in results}
+    assert by_name["memorization.exact_copies"].passed is False and by_name["memorization.dcr_share"].passed is False
+    assert by_name["fidelity.quality"].passed is True
+    for result in results:
+        assert f"{result.title} [{verdict(result)[0]}]" in text
+    assert E_SENTENCE in text
+    assert "ε = 0.1, δ = 0; and training the model with DP-SGD: ε = 0.9" in text  # budget split
+    assert "basic composition (epsilons add)" in text and "RDP (Opacus)" in text and "OS entropy" in text
+    assert "not covered by the differential-privacy guarantee" in text
+    assert f"every count of real records below {MIN_CELL_COUNT} is suppressed" in text
+    assert "diabetes <demo>" in text  # plain text in the PDF, not HTML-escaped
+    assert INTERNAL_WARNING not in text and "INTERNAL" not in text
+    for number, page in enumerate(pages, start=1):
+        assert f"Page {number} of {len(pages)}" in page
+
+
+def test_pdf_embeds_every_figure_and_fetches_nothing(pdf, results, plots):
+    data = pdf.read_bytes()
+    assert b"/URI" not in data and b"http://" not in data and b"https://" not in data
+    images = sum(len(page.images) for page in PdfReader(pdf).pages)
+    assert images == sum(len(r.figures) for r in results) + len(plots)
+    assert sum(len(r.figures) for r in results) >= 2  # real audit figures (quality, DCR)
+
+
+def test_html_and_pdf_show_the_same_audits_verdicts_and_sentences(page, pdf, results, plots):
+    content = build_report_content(release=RELEASE, privacy=PRIVACY, results=results, column_plots=plots,
+                                   notes=NOTES)
+    assert render_html(content=content) == page  # render_report is build + render_html
+    html_verdicts = dict(re.findall(r'<h3>([^<]+) <span class="(?:pass|fail|info)">\[([^\]]+)\]</span></h3>', page))
+    assert html_verdicts == {html_module.escape(t): v for t, v in content.verdicts.items()}
+    assert set(content.verdicts) == {r.title for r in results}
+    pdf_text = " ".join(_pages(pdf))
+    html_text = _visible_html(page)
+    for title, text in content.verdicts.items():
+        assert f"{title} [{text}]" in pdf_text and f"{title} [{text}]" in html_text
+    for sentence in [content.headline, content.tally, *content.privacy.paragraphs, content.privacy.outside,
+                     content.gate_rule, *content.notes]:
+        assert sentence in html_text, sentence
+        assert sentence in pdf_text, sentence
+
+
+def test_summary_table_groups_audits_by_category(results):
+    shuffled = sorted(results, key=lambda r: r.name, reverse=True)  # memorization, memorization, fidelity
+    content = build_report_content(release=RELEASE, privacy=PRIVACY, results=shuffled, column_plots=[], notes=[])
+    assert [g.category for g in content.groups] == ["fidelity", "memorization"]
+    assert [a.category for a in content.audits] == ["fidelity", "memorization", "memorization"]
+    page = render_html(content=content)
+    table = page[page.index("<table>"):page.index("</table>")]
+    assert table.index("fidelity.quality") < table.index("memorization.")
+    assert table.count('rowspan="2">Memorization<') == 1 and table.count(">Fidelity<") == 1
+    header = re.findall(r"<th>([^<]+)</th>", table)
+    assert header == ["Audit", "Category", "Value", "95% interval", "Threshold", "Verdict"]
+
+
+@pytest.mark.parametrize("approval, status, expected", [
+    ({"required": True, "by": None, "at": None}, "released",
+     ["Awaiting sign-off: every gated audit passed", "synthdata approve run-42 --by NAME"]),
+    ({"required": True, "by": "Dr. Ada Lovelace", "at": "2024-06-02T09:00:00Z"}, "released",
+     ["Released: every gated audit passed.", "Approved for release by Dr. Ada Lovelace at 2024-06-02T09:00:00Z"]),
+    ({"required": True, "by": None, "at": None}, "blocked", ["Sign-off is not possible"]),
+    ({"required": False, "by": None, "at": None}, "released", ["Human sign-off was not required"]),
+])
+def test_sign_off_section_in_both_formats(results, tmp_path, approval, status, expected):
+    release = {**RELEASE, "status": status, "reasons": [], "run_id": "run-42"}
+    passing = [r for r in results if r.passed is not False] if status == "released" else results
+    page = render_report(release=release, privacy=PRIVACY, results=passing, column_plots=[], notes=[],
+                         approval=approval)
+    path = render_pdf(path=tmp_path / "r.pdf", release=release, privacy=PRIVACY, results=passing,
+                      column_plots=[], notes=[], approval=approval)
+    html_text, pdf_text = _visible_html(page), " ".join(_pages(path))
+    for text in ["6. Human sign-off", *expected]:
+        assert text in html_text and text in pdf_text, text
+    if approval["required"] and approval["by"] is None and status == "released":
+        assert '<div class="banner awaiting">' in page and "<code>synthdata approve run-42 --by NAME</code>" in page
+        assert "Released:" not in html_text
+    no_approval = render_report(release=release, privacy=PRIVACY, results=passing, column_plots=[], notes=[])
+    assert "Human sign-off" not in no_approval
+
+
+def test_internal_report_says_internal_on_every_page_and_shows_the_pairs(results, closest_pairs, tmp_path):
+    kwargs = {"release": RELEASE, "privacy": PRIVACY, "results": results, "column_plots": [], "notes": NOTES,
+              "internal": True, "closest_pairs": closest_pairs}
+    path = render_pdf(path=tmp_path / "internal.pdf", **kwargs)
+    pages = _pages(path)
+    assert len(pages) >= 3
+    assert all(page.count(INTERNAL_WARNING) >= 2 for page in pages)  # header and footer
+    text = " ".join(pages)
+    assert "Closest synthetic/real pairs (INTERNAL)" in text and "also shows real records" in text
+    assert "no real record is shown" not in text
+    for value in closest_pairs["diag_1"].dropna().astype(str):
+        assert value in text
+    page = render_report(**kwargs)
+    sections = len(re.findall(r"<h2 ", page))
+    assert sections == 6  # no sign-off section without an approval record; the pairs section is 6.
+    assert page.count(f'<div class="internal">{html_module.escape(INTERNAL_WARNING)}</div>') == sections
+    assert f'<div class="internal fixed">{html_module.escape(INTERNAL_WARNING)}</div>' in page
+    assert page.index("internal fixed") < page.index("<h1>")
+    pairs_html = page[page.index('id="section-pairs"'):]
+    assert pairs_html.count("<tr>") == len(closest_pairs) + 1
+    assert "http://" not in page and "https://" not in page
+
+
+def test_public_report_refuses_real_records(results, closest_pairs, tmp_path):
+    kwargs = {"release": RELEASE, "privacy": PRIVACY, "results": results, "column_plots": [], "notes": [],
+              "closest_pairs": closest_pairs}
+    with pytest.raises(ValueError, match="internal"):
+        build_report_content(**kwargs)
+    with pytest.raises(ValueError, match="internal"):
+        render_report(**kwargs)
+    with pytest.raises(ValueError, match="internal"):
+        render_pdf(path=tmp_path / "public.pdf", **kwargs)
+    assert not (tmp_path / "public.pdf").exists()
+    public = render_report(**{**kwargs, "closest_pairs": None})
+    assert INTERNAL_WARNING not in public and "Closest synthetic/real pairs" not in public
+
+
+def test_render_pdf_takes_content_or_arguments_not_both(results, tmp_path):
+    content = build_report_content(release=RELEASE, privacy=PRIVACY, results=results, column_plots=[], notes=[])
+    path = render_pdf(path=tmp_path / "c.pdf", content=content)
+    assert PdfReader(path).metadata.title == content.title
+    with pytest.raises(TypeError):
+        render_pdf(path=tmp_path / "d.pdf", content=content, notes=["x"])

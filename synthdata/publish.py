@@ -1,0 +1,228 @@
+"""The release's last stages: audit the synthetic data, record a sign-off, export.
+
+``audit`` runs the suite and writes ``audit.json``, the report inputs and the pre-export reports into the run's
+private work area; ``approve`` records who signed off (when the spec requires it); ``export`` checks the audit
+record itself (not only the orchestrator's state), renders the public report with the sign-off, and writes the
+release folder atomically.
+
+Privacy: audit figures are aggregates computed outside the DP guarantee; the internal report (closest record
+pairs, real records) is written only into the private work area, never into the release.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import logging
+import shutil
+from typing import Any, Callable
+
+from evaluation.base import AuditContext, AuditResult, AuditSettings
+from evaluation.gates import blocking, run_audits
+from evaluation.registry import AUDITS
+from evaluation.report.plots import column_plots
+from evaluation.suite import ReportInputs, audit_record, status_of, write_reports
+from synthdata import home
+from synthdata.config import ReleaseSpec
+from synthdata.errors import AwaitingApprovalError, BadInputError, GateFailedError
+from synthdata.export.atomic import atomic_folder
+from synthdata.export.manifest import file_entries, package_versions, sha256_file, write_json, write_manifest
+from synthdata.modalities import get_modality
+from synthdata.run_area import RunArea, read_json
+from synthdata.versions import __version__
+
+log = logging.getLogger("synthdata")
+
+
+def privacy_statement(*, spec: ReleaseSpec, prepared: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
+    """The figures and plain facts behind the report's privacy statement and the manifest."""
+    public_facts = [
+        "The number of privacy units and records in the training split is treated as public "
+        "(as DP-SGD's sampling rate is).",
+        "Column domains declared in the schema (bounds, category lists) are treated as public knowledge.",
+    ]
+    if prepared["preprocessing_columns"]:
+        public_facts.append(
+            "Domains learned with DP from the budget: " + ", ".join(prepared["preprocessing_columns"]) + "."
+        )
+    return {
+        "epsilon": training["epsilon"],
+        "delta": training["delta_total"],
+        "epsilon_training": training["epsilon_training"],
+        "epsilon_preprocessing": training["epsilon_preprocessing"],
+        "delta_preprocessing": training["delta_preprocessing"],
+        "privacy_unit": prepared["privacy_unit"],
+        "accountant": training["accountant"],
+        "composition": training["composition"],
+        "noise_source": training["noise_source"],
+        "dp_valid": bool(training["dp_valid"]),
+        "public_facts": public_facts,
+        "noise_multiplier": training["noise_multiplier"],
+        "steps": training["steps"],
+        "sample_rate": training["sample_rate"],
+    }
+
+
+def audit(
+    *, spec: ReleaseSpec, area: RunArea, on_progress: Callable[[str], None] | None = None
+) -> list[AuditResult]:
+    """Run every audit on real train / holdout vs synthetic; write audit.json, report inputs and reports."""
+    prepared = read_json(area.prepared / "prepared.json")
+    training = read_json(area.model / "training.json")
+    synthetic_info = read_json(area.synthetic / "synthetic.json")
+    modality = get_modality(prepared["modality"])
+    codec = modality.read_codec(path=area.prepared / "codec.json")
+    frames = {
+        name: modality.audit_frames(data=modality.read_data(path=path, codec=codec), codec=codec)
+        for name, path in {
+            "train": area.prepared / "train.parquet",
+            "holdout": area.prepared / "holdout.parquet",
+            "synthetic": area.synthetic / "synthetic.parquet",
+        }.items()
+    }
+    context = AuditContext(
+        modality=prepared["modality"], **frames, schema=codec.schema, target=spec.dataset.target,
+        settings=AuditSettings(max_rows=spec.audits.max_rows, seed=spec.seed),
+    )
+    results = run_audits(context=context, gates=spec.audits.gates, on_progress=on_progress or (lambda n: log.info("audit: %s", n)))
+    write_json(area.synthetic / "audit.json", audit_record(results=results, synthetic_sha256=synthetic_info["sha256"]))
+    release = {
+        "name": spec.name,
+        "run_id": area.root.name,
+        **status_of(results, require_approval=spec.audits.require_approval, approved=False),
+        "records": synthetic_info["records"],
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "synthdata_version": __version__,
+        "seed": spec.seed,
+        "modality": prepared["modality"],
+        "licence": spec.dataset.licence,
+        "attribution": spec.dataset.attribution,
+    }
+    inputs = ReportInputs(
+        release=release,
+        privacy=privacy_statement(spec=spec, prepared=prepared, training=training),
+        results=results,
+        column_plots=column_plots(train=frames["train"], synthetic=frames["synthetic"], schema=codec.schema),
+        notes=prepared["notes"],
+    )
+    area.report_inputs.write_text(inputs.to_json(), encoding="utf-8")
+    approval = {"required": True, "by": None, "at": None} if spec.audits.require_approval else None
+    write_reports(folder=area.synthetic, inputs=inputs, approval=approval)
+    if spec.audits.internal_report:
+        from evaluation.memorization.closest_pairs import closest_pairs
+
+        write_reports(folder=area.synthetic, inputs=inputs, approval=approval, internal=True,
+                      closest_pairs=closest_pairs(context=context), stem="report_internal")
+        log.info("audit: INTERNAL report (shows real records) written to %s", area.synthetic / "report_internal.html")
+    return results
+
+
+def verified_results(*, area: RunArea, spec: ReleaseSpec) -> list[AuditResult]:
+    """The audit results of this run's synthetic data, checked by the export step itself.
+
+    Raises GateFailedError unless audit.json exists, refers to the synthetic file as it is now, holds every
+    registered gated audit, and none of them failed.
+    """
+    record = read_json(area.synthetic / "audit.json")
+    synthetic = area.synthetic / "synthetic.parquet"
+    if sha256_file(synthetic) != record["synthetic_sha256"]:
+        raise GateFailedError("the synthetic data changed after it was audited; audit it again before export")
+    results = [AuditResult.from_dict(r) for r in record["audits"]]
+    names = {r.name for r in results}
+    modality = read_json(area.prepared / "prepared.json")["modality"]
+    required = [
+        name for name, cls in AUDITS.items()
+        if cls.default_threshold is not None and modality in cls.modalities
+        and (spec.dataset.target is not None or not getattr(cls, "requires_target", False))
+    ]
+    missing = [name for name in required if name not in names]
+    if missing:
+        raise GateFailedError(f"audits missing from the audit record: {', '.join(missing)}")
+    failed = blocking(results)
+    if failed:
+        raise GateFailedError(
+            "export refused, gates failed: " + "; ".join(f"{r.name} = {r.value:.3g} (threshold {r.threshold:g})" for r in failed)
+        )
+    return results
+
+
+def approve(*, spec: ReleaseSpec, area: RunArea, by: str) -> dict[str, Any]:
+    """Record a named person's sign-off on a run whose gates all passed (checked here, from audit.json)."""
+    by = by.strip()
+    if not by:
+        raise BadInputError("approve needs the name of the person signing off (--by NAME)")
+    verified_results(area=area, spec=spec)
+    if area.approval.is_file():
+        earlier = read_json(area.approval)
+        raise BadInputError(f"run {area.root.name} was already approved by {earlier['by']} at {earlier['at']}")
+    record = {"required": spec.audits.require_approval, "by": by, "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "run_id": area.root.name, "account": getpass.getuser()}
+    log.info("approve: run %s signed off by %s", area.root.name, by)
+    return write_json(area.approval, record)
+
+
+def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
+    """Write the release folder atomically, only if every gate passed (checked here, not only upstream)."""
+    results = verified_results(area=area, spec=spec)
+    approval = read_json(area.approval) if area.approval.is_file() else None
+    if spec.audits.require_approval and approval is None:
+        raise AwaitingApprovalError(
+            f"every gate passed; release {spec.name} waits for sign-off: synthdata approve {area.root.name} --by NAME"
+        )
+    out = spec.output_folder(run_id=run_id, home=home.home())
+    prepared = read_json(area.prepared / "prepared.json")
+    training = read_json(area.model / "training.json")
+    modality = get_modality(prepared["modality"])
+    codec = modality.read_codec(path=area.prepared / "codec.json")
+    data = modality.read_data(path=area.synthetic / "synthetic.parquet", codec=codec)
+    privacy = privacy_statement(spec=spec, prepared=prepared, training=training)
+    provenance = {
+        "synthetic": "true",
+        "generator": f"synthdata {__version__} (DP diffusion)",
+        "epsilon": f"{privacy['epsilon']:.6g}",
+        "delta": f"{privacy['delta']:.3g}",
+        "privacy_unit": privacy["privacy_unit"],
+        "dp_valid": str(privacy["dp_valid"]).lower(),
+    }
+    log.info("export: every gate passed; writing %s", out)
+    with atomic_folder(out) as staging:
+        names = modality.write_release(data=data, folder=staging, provenance=provenance)
+        inputs = ReportInputs.from_json(area.report_inputs.read_text(encoding="utf-8"))
+        inputs.release.update(status_of(results, require_approval=spec.audits.require_approval,
+                                        approved=approval is not None, exported=True))
+        names += write_reports(folder=staging, inputs=inputs, approval=approval)
+        shutil.copyfile(area.synthetic / "audit.json", staging / "audit.json")
+        (staging / "spec.yaml").write_text(spec.to_yaml(), encoding="utf-8")
+        names += ["audit.json", "spec.yaml"]
+        manifest = {
+            "name": spec.name,
+            "synthetic": True,
+            "modality": prepared["modality"],
+            "records": modality.count_records(data=data),
+            "epsilon": privacy["epsilon"],
+            "epsilon_training": privacy["epsilon_training"],
+            "epsilon_preprocessing": privacy["epsilon_preprocessing"],
+            "delta": privacy["delta"],
+            "privacy_unit": privacy["privacy_unit"],
+            "accountant": privacy["accountant"],
+            "composition": privacy["composition"],
+            "noise_source": privacy["noise_source"],
+            "dp_valid": privacy["dp_valid"],
+            "dataset_fingerprint": prepared["fingerprint"],
+            "audits": [
+                {k: r.to_dict()[k] for k in ("name", "category", "value", "interval", "threshold", "passed")}
+                for r in results
+            ],
+            "approval": approval,
+            "files": file_entries(folder=staging, names=names),
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "synthdata_version": __version__,
+            "package_versions": package_versions(),
+            "seed": spec.seed,
+            "licence": spec.dataset.licence,
+            "attribution": spec.dataset.attribution,
+            "spec": spec.model_dump(mode="json", by_alias=True),
+        }
+        write_manifest(folder=staging, manifest=manifest)
+    return {"out": str(out), "records": manifest["records"], "files": len(names) + 1,
+            "approved_by": approval["by"] if approval else None}

@@ -1,0 +1,74 @@
+"""One run's private work area under ``$SYNTHDATA_HOME/runs/<run_id>``: its folders and JSON records.
+
+Privacy caveat: the work area holds private data (training and holdout splits, the model, synthetic data
+before the gates, internal reports); it stays on storage approved for the source data until purged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from synthdata import home
+from synthdata.errors import BadInputError
+
+
+@dataclass(frozen=True)
+class RunArea:
+    """Paths inside one run's private work area."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _dir(self, name: str) -> Path:
+        path = self.root / name
+        path.mkdir(exist_ok=True)
+        return path
+
+    @property
+    def prepared(self) -> Path:
+        return self._dir("prepared")
+
+    @property
+    def model(self) -> Path:
+        return self._dir("model")
+
+    @property
+    def synthetic(self) -> Path:
+        return self._dir("synthetic")
+
+    @property
+    def report(self) -> Path:
+        return self.synthetic / "report.html"
+
+    @property
+    def report_inputs(self) -> Path:
+        return self.synthetic / "report_inputs.json"
+
+    @property
+    def approval(self) -> Path:
+        return self.synthetic / "approval.json"
+
+    @property
+    def spec(self) -> Path:
+        return self.root / "spec.yaml"
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise BadInputError(f"{path} is missing: run the earlier stages of this release first")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+
+
+def existing_run_area(run_id: str) -> RunArea:
+    """The work area of an earlier run (it recorded its spec); BadInputError if never made or purged."""
+    path = home.run_path(run_id)
+    if not (path / "spec.yaml").is_file():
+        raise BadInputError(f"no work area for run {run_id} under {home.runs_dir()} (never made, or purged)")
+    return RunArea(path)
