@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from evaluation.base import Audit
+from evaluation.fidelity.column_distance import ColumnDistanceAudit
+from evaluation.fidelity.correlation import CorrelationAudit
+from evaluation.fidelity.detection import DetectionAudit
 from evaluation.fidelity.quality import QualityAudit
 from evaluation.memorization.dcr import DCRShareAudit
 from evaluation.memorization.exact_copies import ExactCopiesAudit
@@ -10,6 +13,9 @@ from evaluation.utility.tstr import TSTRAudit
 
 AUDITS: dict[str, type[Audit]] = {
     QualityAudit.name: QualityAudit,
+    ColumnDistanceAudit.name: ColumnDistanceAudit,
+    CorrelationAudit.name: CorrelationAudit,
+    DetectionAudit.name: DetectionAudit,
     TSTRAudit.name: TSTRAudit,
     DCRShareAudit.name: DCRShareAudit,
     ExactCopiesAudit.name: ExactCopiesAudit,
