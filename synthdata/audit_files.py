@@ -54,7 +54,7 @@ def audit_files(
     results = run_audits(context=context, gates=gates,
                          on_progress=on_progress or (lambda name: log.info("audit: %s", name)))
     release = {
-        "name": Path(synthetic).name, "modality": modality, "records": len(inputs.synthetic),
+        "name": Path(synthetic).name, "title": f"Synthetic data audit report: {Path(synthetic).name}", "modality": modality, "records": len(inputs.synthetic),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "synthdata_version": __version__, "seed": seed,
         "source": "synthetic data audited by `synthdata audit` (generator not recorded)",

@@ -420,7 +420,7 @@ def build_report_content(
     if internal:
         keys.append(("pairs", "Closest synthetic/real pairs (INTERNAL)"))
     return ReportContent(
-        title=f"Synthetic data release report: {name}",
+        title=str(release.get("title") or f"Synthetic data release report: {name}"),
         subtitle=" · ".join(str(release[k]) for k in ("modality", "created") if release.get(k)),
         internal=internal,
         internal_warning=INTERNAL_WARNING if internal else None,

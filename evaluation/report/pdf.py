@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -469,20 +467,12 @@ def pdf_bytes(*, content: ReportContent) -> bytes:
 def render_pdf(*, path: Path | str, content: ReportContent | None = None, **report: Any) -> Path:
     """Write the report to ``path`` as a PDF; pass ``content`` or the ``build_report_content`` arguments.
 
-    The file is written atomically (a temporary file renamed into place).
+    Callers that publish the file write it inside ``synthdata.export.atomic.atomic_folder``.
     """
     if content is None:
         content = build_report_content(**report)
     elif report:
         raise TypeError(f"pass either content or the report arguments, not both (got {', '.join(sorted(report))})")
     path = Path(path)
-    data = pdf_bytes(content=content)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    path.write_bytes(pdf_bytes(content=content))
     return path
