@@ -94,9 +94,9 @@ class AuditSpec(_Strict):
 
     ``require_approval``: a release that passes every gate waits for ``synthdata approve RUN --by NAME`` (or
     the approve job in the Dagster UI) before anything is exported; who and when go into the manifest and
-    the report.  ``internal_report``: the report also shows the closest synthetic/real record pairs for
-    human review and says INTERNAL on every page; such a report holds real records and must not leave the
-    data custodian (the exported release then carries no report, only audit.json).
+    the report.  ``internal_report``: also write ``report_internal.html``/``.pdf`` into the run's private work
+    area, showing the closest synthetic/real record pairs for human review and saying INTERNAL on every
+    page; it holds real records, so it never goes into the release (which gets the public report).
     """
 
     holdout_fraction: float = Field(default=0.2, gt=0, lt=0.9)
