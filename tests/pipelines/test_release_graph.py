@@ -76,10 +76,16 @@ def test_failing_gate_blocks_export(synthdata_home: Path, tiny_table, tmp_path: 
     with dg.DagsterInstance.get() as instance:
         export_key = dg.AssetKey(["tiny", "export"])
         assert instance.get_latest_materialization_event(export_key) is None
-        check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-            [dg.AssetCheckKey(dg.AssetKey(["tiny", "synthetic"]), check_name("fidelity.quality"))]
-        )
-        assert check
+        key = dg.AssetCheckKey(dg.AssetKey(["tiny", "synthetic"]), check_name("fidelity.quality"))
+        check = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+        evaluation = check.event.dagster_event.event_specific_data
+        assert evaluation.passed is False and evaluation.severity == dg.AssetCheckSeverity.ERROR
+        metadata = evaluation.metadata
+        assert metadata["verdict"].value == "FAIL" and metadata["threshold"].value == "0.999"
+        quality = next(a for a in audit["audits"] if a["name"] == "fidelity.quality")
+        assert metadata["value"].value == pytest.approx(quality["value"])
+        plots = [k for k in metadata if k.startswith("plot: ")]
+        assert plots and metadata[plots[0]].value.startswith("![")
 
 
 def test_graph_has_one_blocking_check_per_gated_audit(tiny_table, tmp_path: Path) -> None:
