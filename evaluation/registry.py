@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from evaluation.attacks.membership import MembershipInferenceAudit
 from evaluation.base import Audit
 from evaluation.fidelity.column_distance import ColumnDistanceAudit
 from evaluation.fidelity.correlation import CorrelationAudit
@@ -9,6 +10,7 @@ from evaluation.fidelity.detection import DetectionAudit
 from evaluation.fidelity.quality import QualityAudit
 from evaluation.memorization.dcr import DCRShareAudit
 from evaluation.memorization.exact_copies import ExactCopiesAudit
+from evaluation.memorization.near_copies import NearCopiesAudit
 from evaluation.utility.tstr import TSTRAudit
 
 AUDITS: dict[str, type[Audit]] = {
@@ -19,4 +21,6 @@ AUDITS: dict[str, type[Audit]] = {
     TSTRAudit.name: TSTRAudit,
     DCRShareAudit.name: DCRShareAudit,
     ExactCopiesAudit.name: ExactCopiesAudit,
+    NearCopiesAudit.name: NearCopiesAudit,
+    MembershipInferenceAudit.name: MembershipInferenceAudit,
 }

@@ -127,3 +127,17 @@ def test_bad_input_exits_2_and_writes_nothing(files, tmp_path: Path, capsys, cas
     assert expected in err
     assert not out.exists()
     assert not any(p.name.startswith(".audit") for p in tmp_path.iterdir())
+
+
+def test_internal_report_shows_closest_pairs_and_says_so_on_every_page(files, tmp_path: Path, capsys) -> None:
+    from pypdf import PdfReader
+
+    out = tmp_path / "audit"
+    main(_audit(files, files["copies"], out, "--internal"))
+    capsys.readouterr()
+    html = (out / "report.html").read_text()
+    assert "Closest synthetic/real pairs" in html
+    pages = PdfReader(out / "report.pdf").pages
+    assert len(pages) > 1
+    for page in pages:
+        assert "INTERNAL" in page.extract_text()
