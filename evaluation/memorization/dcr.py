@@ -22,7 +22,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pandas as pd
 
 from evaluation.sampling import subsample
 from evaluation.base import Audit, AuditContext, Measurement
