@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
 from evaluation.base import AuditContext
-from evaluation.memorization.encoding import RowEncoder, modelled_columns
+from evaluation.memorization.encoding import RowEncoder, modelled_columns, nearest_neighbours
 from evaluation.sampling import subsample
 
 
@@ -24,15 +23,8 @@ def closest_pairs(*, context: AuditContext, count: int = 10) -> pd.DataFrame:
     synthetic = subsample(context.synthetic, min(len(context.synthetic), context.settings.max_rows), rng)
     train = context.train
     encoder = RowEncoder(schema=context.schema, frames=[train, synthetic])
-    query = torch.from_numpy(encoder.encode(synthetic).embedding())
-    reference = torch.from_numpy(encoder.encode(train).embedding())
-    best_distance = np.empty(len(synthetic))
-    best_index = np.empty(len(synthetic), dtype=np.int64)
-    for start in range(0, len(synthetic), 512):
-        distance = torch.cdist(query[start:start + 512], reference, compute_mode="donot_use_mm_for_euclid_dist")
-        nearest = distance.min(dim=1)
-        best_distance[start:start + 512] = nearest.values.double().numpy()
-        best_index[start:start + 512] = nearest.indices.numpy()
+    distances, indices = nearest_neighbours(encoder.encode(synthetic), encoder.encode(train))
+    best_distance, best_index = distances[:, 0], indices[:, 0]
     order = np.argsort(best_distance, kind="stable")[:count]
     columns = modelled_columns(context.schema, train)
     table = {"distance": np.round(best_distance[order], 4)}

@@ -179,7 +179,14 @@ class RowEncoder:
 def nearest_distances(
     query: EncodedRows, reference: EncodedRows, *, k: int = 1, chunk: int = 1024
 ) -> np.ndarray:
-    """Distances from each query row to its ``k`` nearest reference rows, shape (n_query, k), ascending.
+    """Distances from each query row to its ``k`` nearest reference rows, shape (n_query, k), ascending."""
+    return nearest_neighbours(query, reference, k=k, chunk=chunk)[0]
+
+
+def nearest_neighbours(
+    query: EncodedRows, reference: EncodedRows, *, k: int = 1, chunk: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distances and indices of each query row's ``k`` nearest reference rows, each (n_query, k), ascending.
 
     Chunked float32 torch computation: exact for the categorical part (match counts of 0/1 one-hot
     vectors), float32-accurate (about 1e-6) for the numeric part; identical rows are at distance 0.
@@ -190,7 +197,8 @@ def nearest_distances(
     ref_hot = torch.from_numpy(reference.onehot()).T.contiguous()
     n_cat = float(query.codes.shape[1])
     query_hot = query.onehot()
-    out = np.empty((len(query), k), dtype=np.float64)
+    distances = np.empty((len(query), k), dtype=np.float64)
+    indices = np.empty((len(query), k), dtype=np.int64)
     for start in range(0, len(query), chunk):
         stop = min(start + chunk, len(query))
         q_num = torch.from_numpy(query.numeric[start:stop])
@@ -201,6 +209,7 @@ def nearest_distances(
         if n_cat:
             matches = torch.from_numpy(query_hot[start:stop]) @ ref_hot
             squared += n_cat - matches
-        nearest = torch.topk(squared, k, dim=1, largest=False, sorted=True).values
-        out[start:stop] = nearest.clamp_min_(0.0).sqrt_().double().numpy()
-    return out
+        nearest = torch.topk(squared, k, dim=1, largest=False, sorted=True)
+        distances[start:stop] = nearest.values.clamp_min_(0.0).sqrt_().double().numpy()
+        indices[start:stop] = nearest.indices.numpy()
+    return distances, indices
