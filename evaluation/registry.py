@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from evaluation.attacks.inference import InferenceAudit
+from evaluation.attacks.linkability import LinkabilityAudit
 from evaluation.attacks.membership import MembershipInferenceAudit
+from evaluation.attacks.singling_out import SinglingOutAudit
 from evaluation.base import Audit
 from evaluation.fidelity.column_distance import ColumnDistanceAudit
 from evaluation.fidelity.correlation import CorrelationAudit
@@ -23,4 +26,7 @@ AUDITS: dict[str, type[Audit]] = {
     ExactCopiesAudit.name: ExactCopiesAudit,
     NearCopiesAudit.name: NearCopiesAudit,
     MembershipInferenceAudit.name: MembershipInferenceAudit,
+    SinglingOutAudit.name: SinglingOutAudit,
+    LinkabilityAudit.name: LinkabilityAudit,
+    InferenceAudit.name: InferenceAudit,
 }
