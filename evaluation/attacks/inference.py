@@ -41,7 +41,7 @@ class InferenceAudit(RiskAudit):
         "about people in general, the same attack on patients the generator never saw is the yardstick: the "
         "risk is how much better the guesses are for patients in the training data (0: no added risk)."
     )
-    default_threshold = 0.15
+    default_threshold = 0.25
 
     def __init__(self, *, secret: str | None = None) -> None:
         self.secret = secret

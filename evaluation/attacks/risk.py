@@ -10,7 +10,8 @@ Each attack is run three times with the same number of attempts:
 Success rates are Wilson score estimates with their error at 95% confidence, and the risk is the main
 attack's success beyond the control's, ``(main - control) / (1 - control)``, with its error propagated to
 first order, as anonymeter computes them.  The interval is ``risk +/- error``.  Gates (upper end of that
-interval): linkability 0.10, singling out and inference 0.15.  Measured on the demo slice (about 800 attacks
+interval): linkability 0.10, singling out 0.15, inference 0.25 (its risk divides by 1 - control, so a
+well-predicted secret widens its interval).  Measured on the demo slice (about 800 attacks
 each), unseen real records passed as synthetic reach at most 0.04 at the upper end and a generator that
 samples each column independently at most 0.11 (inference), while a generator returning its training
 records has lower ends of 0.11 (linkability), 0.23 (singling out) and 0.32 (inference).
@@ -84,7 +85,8 @@ class RiskAudit(Audit):
 
     category = "attack"
     direction = "at_most"
-    max_attempts = 2000
+    max_attempts = 5000
+    min_attempts = 50  # fewer attempts give an interval too wide to judge: not informative
 
     def applies_to(self, context: AuditContext) -> bool:
         return super().applies_to(context) and len(context.holdout) >= 20 and len(context.synthetic) >= 10
@@ -102,6 +104,10 @@ class RiskAudit(Audit):
         controls = subsample(context.holdout, n, rng)
         synthetic = subsample(context.synthetic, min(len(context.synthetic), context.settings.max_rows), rng)
         outcome = self.attempts(targets=targets, controls=controls, synthetic=synthetic, context=context, rng=rng)
+        if outcome.attempts < self.min_attempts:
+            return Measurement(value=0.0, details={"attempts": outcome.attempts, **outcome.facts}, not_informative=(
+                f"only {outcome.attempts} attack attempt(s) could be made (at least {self.min_attempts} are "
+                "needed for an interval narrow enough to judge)"))
         rates = {arm: success_rate(getattr(outcome, arm), outcome.attempts) for arm in ("main", "control", "baseline")}
         risk = residual_risk(main=rates["main"], control=rates["control"])
         details = {

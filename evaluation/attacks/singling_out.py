@@ -98,7 +98,7 @@ class SinglingOutAudit(RiskAudit):
                 if len(kept) == wanted:
                     break
         if not kept:
-            return Outcome(0, 0, 0, 1, {"predicates": 0, "note": "no predicate singles out a synthetic record"})
+            return Outcome(0, 0, 0, 0, {"predicates": 0, "note": "no predicate singles out a synthetic record"})
         baseline = [self._predicate(syn, rng.integers(0, len(synthetic), size=len(columns)), kinds, rng)
                     for _ in kept]
         return Outcome(

@@ -44,3 +44,11 @@ def test_unseen_real_records_carry_no_added_risk(audit_type, demo) -> None:
     assert measured.interval[0] < 0.02 and abs(measured.value) < 0.06
     assert decide(audit=audit_type(), measurement=measured, threshold=audit_type.default_threshold).passed is True
     assert measured.figures and measured.details["attempts"] >= 100
+
+
+def test_too_few_attack_attempts_is_not_informative(demo) -> None:
+    # One profile repeated: no predicate isolates a single synthetic record, so singling out cannot be judged.
+    repeated = demo.fresh.iloc[[0] * 200].reset_index(drop=True)
+    measured = SinglingOutAudit().measure(demo.context(repeated))
+    assert measured.not_informative and "attempt" in measured.not_informative
+    assert decide(audit=SinglingOutAudit(), measurement=measured, threshold=0.15).passed is None
