@@ -14,7 +14,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from evaluation.memorization.encoding import as_float, as_strings
@@ -46,6 +51,7 @@ class ModelFeatures:
             [len(self.vocabularies.get(name, ())) in range(1, _MAX_NATIVE_CATEGORIES + 1) for name in columns],
             dtype=bool,
         )
+        self.categorical = np.array([name in self.vocabularies for name in columns], dtype=bool)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         out = np.empty((len(frame), len(self.columns)), dtype=np.float64)
@@ -60,9 +66,10 @@ class ModelFeatures:
 
 def fit_predict_proba(
     x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, n_classes: int, native: np.ndarray,
-    seed: int,
+    seed: int, categorical: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Class probabilities (n_test, n_classes); a single-class training set predicts that class."""
+    """Gradient-boosting class probabilities (n_test, n_classes); a single-class training set predicts that
+    class.  ``native`` marks the columns passed as native categoricals; ``categorical`` is not used here."""
     present = np.unique(y_train)
     proba = np.zeros((len(x_test), n_classes))
     if present.size < 2:
@@ -78,3 +85,39 @@ def fit_predict_proba(
         model.fit(x_train, y_train)
         proba[:, model.classes_] = model.predict_proba(x_test)
     return proba
+
+
+def fit_predict_logistic(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, n_classes: int, native: np.ndarray,
+    seed: int, categorical: np.ndarray | None = None,
+) -> np.ndarray:
+    """Logistic-regression class probabilities: the ``categorical`` columns (default: ``native``) one-hot
+    encoded (levels with fewer than 5 training rows pooled), numbers median-imputed and standardised."""
+    present = np.unique(y_train)
+    proba = np.zeros((len(x_test), n_classes))
+    if present.size < 2:
+        proba[:, present] = 1.0
+        return proba
+    mask = native if categorical is None else categorical
+    categorical, numeric = np.flatnonzero(mask), np.flatnonzero(~mask)
+
+    def codes(x: np.ndarray) -> np.ndarray:
+        return np.where(np.isnan(x[:, categorical]), -1, x[:, categorical])
+
+    steps = []
+    if categorical.size:
+        steps.append(("categorical", make_pipeline(FunctionTransformer(codes),
+                                                    OneHotEncoder(handle_unknown="ignore", min_frequency=5)),
+                      list(range(x_train.shape[1]))))
+    if numeric.size:
+        steps.append(("numeric", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
+                                                StandardScaler()), list(numeric)))
+    model = make_pipeline(ColumnTransformer(steps), LogisticRegression(max_iter=300, C=1.0, random_state=seed))
+    with threadpool_limits(limits=1):
+        model.fit(x_train, y_train)
+        proba[:, model.classes_] = model.predict_proba(x_test)
+    return proba
+
+
+# The model families the utility audits train (name -> fit-and-predict function).
+FAMILIES = {"gradient_boosting": fit_predict_proba, "logistic_regression": fit_predict_logistic}

@@ -14,6 +14,7 @@ from evaluation.fidelity.quality import QualityAudit
 from evaluation.memorization.dcr import DCRShareAudit
 from evaluation.memorization.exact_copies import ExactCopiesAudit
 from evaluation.memorization.near_copies import NearCopiesAudit
+from evaluation.utility.subgroups import SubgroupUtilityAudit
 from evaluation.utility.tstr import TSTRAudit
 
 AUDITS: dict[str, type[Audit]] = {
@@ -22,6 +23,7 @@ AUDITS: dict[str, type[Audit]] = {
     CorrelationAudit.name: CorrelationAudit,
     DetectionAudit.name: DetectionAudit,
     TSTRAudit.name: TSTRAudit,
+    SubgroupUtilityAudit.name: SubgroupUtilityAudit,
     DCRShareAudit.name: DCRShareAudit,
     ExactCopiesAudit.name: ExactCopiesAudit,
     NearCopiesAudit.name: NearCopiesAudit,

@@ -78,3 +78,45 @@ def test_macro_auc_matches_sklearn():
     ours = macro_auc(y, proba, np.arange(400)[None, :])[0]
     assert ours == pytest.approx(roc_auc_score(y, proba / proba.sum(1, keepdims=True), multi_class="ovr",
                                                average="macro"), abs=1e-9)
+
+
+def test_both_families_are_scored_and_the_pessimistic_one_gates(demo, fresh_tstr):
+    families = fresh_tstr.details["families"]
+    assert set(families) == {"gradient_boosting", "logistic_regression"}
+    for scores in families.values():
+        assert scores["trtr_auc"] > 0.5 and scores["macro_f1_ratio"] is not None
+        low, high = scores["lift_ratio_interval"]
+        assert low <= scores["lift_ratio"] <= high
+    gated = fresh_tstr.details["gated_family"]
+    assert fresh_tstr.interval[0] == pytest.approx(min(f["lift_ratio_interval"][0] for f in families.values()), abs=1e-4)
+    assert fresh_tstr.value == pytest.approx(families[gated]["lift_ratio"], abs=1e-4)
+
+
+def test_per_class_scores_hide_small_classes(demo):
+    holdout = demo.holdout.copy()
+    holdout.loc[holdout.index[:3], "readmitted"] = "rare class"  # 3 holdout rows: below the cell minimum
+    context = AuditContext(modality="table", train=demo.train, holdout=holdout, synthetic=demo.fresh,
+                           schema=demo.schema, target="readmitted")
+    details = TSTRAudit().measure(context).details
+    for scores in details["families"].values():
+        assert "rare class" not in scores["per_class_f1"]
+        assert scores["classes_hidden_below_min_count"] == 1
+
+
+def test_subgroup_utility_names_demographic_groups_and_never_blocks(demo, independent):
+    from evaluation.utility.subgroups import SMALL, SubgroupUtilityAudit
+
+    audit = SubgroupUtilityAudit()
+    context = demo.context(demo.fresh)
+    assert audit.applies_to(context)
+    measured = audit.measure(context)
+    groups = measured.details["groups"]
+    assert {g.split(" = ")[0] for g in groups} == {"race", "gender", "age"}
+    assert all(v["holdout_rows"] >= 10 for v in groups.values())
+    assert measured.value == min(v["lift_ratio"] for v in groups.values() if v["lift_ratio"] is not None)
+    # Small groups are merged, never named.
+    counts = demo.holdout["race"].value_counts()
+    for level in counts[counts < 10].index:
+        assert f"race = {level}" not in groups
+    assert all(v["holdout_rows"] >= 10 for g, v in groups.items() if g.endswith(SMALL))
+    assert decide(audit=audit, measurement=audit.measure(demo.context(independent)), threshold=None).passed is None
