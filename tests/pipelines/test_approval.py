@@ -19,6 +19,7 @@ def awaiting(synthdata_home: Path, tiny_table, tmp_path: Path):
     data, schema = tiny_table
     raw = tiny_spec_dict(data, schema, tmp_path / "release")
     raw["audits"]["require_approval"] = True
+    raw["audits"]["internal_report"] = True
     spec = parse_spec(raw)
     return spec, run_release(spec)
 
@@ -45,6 +46,15 @@ def test_release_waits_for_sign_off_then_exports_with_who_and_when(awaiting, syn
     with dg.DagsterInstance.get() as instance:
         event = instance.get_latest_materialization_event(dg.AssetKey(["tiny", "export"]))
         assert event is not None
+
+    # The internal report (closest real records) stays in the private work area, marked on every page.
+    from pypdf import PdfReader
+
+    internal = outcome.work_area / "synthetic" / "report_internal.pdf"
+    assert all("INTERNAL" in page.extract_text() for page in PdfReader(internal).pages)
+    assert "Closest synthetic/real pairs" in internal.with_suffix(".html").read_text()
+    assert not list(out.glob("report_internal*"))
+    assert "Closest synthetic/real pairs" not in (out / "report.html").read_text()
 
     # A second sign-off is refused: the release exists and names its approver.
     assert main(["approve", outcome.run_id, "--by", "Someone Else"]) == 2
