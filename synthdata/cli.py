@@ -256,10 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logger = logging.getLogger("synthdata")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-        logger.addHandler(handler)
+    for old in [h for h in logger.handlers if getattr(h, "synthdata_cli", False)]:
+        logger.removeHandler(old)  # a handler bound to an earlier call's stderr (tests capture and close it)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.synthdata_cli = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    logger.addHandler(handler)
     logger.setLevel(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
     logger.propagate = False  # Dagster configures the root logger too: print each line once
     try:

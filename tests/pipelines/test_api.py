@@ -17,14 +17,18 @@ from synthdata.privacy.ledger import Ledger
 def test_release_without_schema_infers_types_and_pays_for_domains(synthdata_home: Path, tiny_table, tmp_path: Path) -> None:
     data, _ = tiny_table
     raw = tiny_spec_dict(data, None, tmp_path / "release")
-    raw["privacy"]["preprocessing_share"] = 0.3  # every column's domain is learned with DP here
+    # Every column's domain is learned with DP here, from OS-entropy noise: at epsilon 4 x 0.3 over 11 columns
+    # a numeric range was sometimes swamped by the noise (a BadInputError that tells the steward so), so
+    # this mechanics test spends a larger budget.
+    raw["privacy"]["epsilon"] = 8.0
+    raw["privacy"]["preprocessing_share"] = 0.5
     raw["dataset"]["target"] = None  # 600 rows: the utility audit is exercised by the pipeline tests
     spec = parse_spec(raw)
     done = release(spec=spec, progress=False)
     manifest = json.loads((done.out / "manifest.json").read_text())
-    assert manifest["epsilon_preprocessing"] == pytest.approx(4.0 * 0.3)
+    assert manifest["epsilon_preprocessing"] == pytest.approx(8.0 * 0.5)
     assert manifest["epsilon"] == pytest.approx(manifest["epsilon_preprocessing"] + manifest["epsilon_training"])
-    assert manifest["epsilon"] <= 4.0 + 1e-9
+    assert manifest["epsilon"] <= 8.0 + 1e-9
     synthetic = pl.read_parquet(done.out / "synthetic.parquet")
     # identifier-like columns were dropped, never modelled or released
     assert "encounter_id" not in synthetic.columns and "patient_nbr" not in synthetic.columns
