@@ -13,6 +13,11 @@ outside the subsample looks like an ordinary row.  With a 20% holdout the subsam
 training set, and a generator that copies records outright scores about 0.5 + 0.5 * (subsample share);
 ``memorization.exact_copies`` covers outright copies over the full data.
 
+Details also give the nearest-neighbour distance ratio (NNDR: nearest / second-nearest distance) of the
+synthetic rows to training and to holdout: a ratio near 0 means a synthetic row sits on one real record and
+far from all others (an outlier reproduced), so a lower 5th percentile towards training than towards holdout
+is a warning sign even when the share is fine.  The distances are left in ``context.cache[CACHE_KEY]``.
+
 Privacy caveat: the distances are computed from private records outside the DP guarantee; only their
 aggregates (shares, medians, a histogram of synthetic rows' distances) are reported.
 """
@@ -23,15 +28,23 @@ import time
 
 import numpy as np
 
-from evaluation.sampling import subsample
 from evaluation.base import Audit, AuditContext, Measurement
 from evaluation.memorization.encoding import RowEncoder, nearest_distances
-from evaluation.report.plots import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
+from evaluation.report.plots import (
+    REAL_COLOR,
+    SYNTHETIC_COLOR,
+    figure_to_base64,
+    new_figure,
+)
+from evaluation.sampling import bootstrap_mean_interval, subsample
+
+# context.cache entry: the synthetic rows' two nearest distances (n_synthetic, 2) to the (subsampled)
+# training and holdout sets and the sizes, for audits or report helpers that need them (kept in memory only).
+CACHE_KEY = "memorization.dcr"
 
 # Distances this close (relative 1e-5, absolute 1e-6) count as ties: float32 cannot separate them.
 _RTOL = 1e-5
 _ATOL = 1e-6
-
 
 
 def _ratio(distances: np.ndarray) -> np.ndarray:
@@ -80,9 +93,10 @@ class DCRShareAudit(Audit):
         closer = np.where(tie, 0.5, (d_train < d_holdout).astype(np.float64))
         value = float(closer.mean())
 
-        draws = rng.integers(0, len(closer), size=(context.settings.bootstrap, len(closer)))
-        boot = closer[draws].mean(axis=1)
-        interval = (float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975)))
+        interval = bootstrap_mean_interval(closer, rng=rng, replicates=context.settings.bootstrap)
+        context.cache[CACHE_KEY] = {"synthetic_to_train": to_train, "synthetic_to_holdout": to_holdout,
+                                    "sizes": {"synthetic": len(synthetic), "train": len(train),
+                                              "holdout": len(holdout)}}
 
         ratio_train, ratio_holdout = _ratio(to_train), _ratio(to_holdout)
         details = {

@@ -122,3 +122,18 @@ def test_datetime_columns_scale_by_public_range_and_hash_consistently():
                           row_hashes(as_text, schema=schema, columns=columns))
     plot = column_plot_data(train=frame, synthetic=frame, schema=schema)["admitted"]
     assert isinstance(plot, Histogram) and plot.real.sum() == 20 and plot.real_missing == 10
+
+
+def test_dcr_reports_nndr_and_caches_its_distances(demo, copies):
+    context = demo.context(copies)
+    measurement = DCRShareAudit().measure(context)
+    cached = context.cache["memorization.dcr"]
+    sizes = measurement.details["sizes"]
+    assert cached["synthetic_to_train"].shape == cached["synthetic_to_holdout"].shape == (sizes["synthetic"], 2)
+    assert float(np.median(cached["synthetic_to_train"][:, 0])) == measurement.details["median_dcr_train"]
+    # A copy sits on one training record: nearest / second-nearest ratio 0 towards training, not holdout.
+    assert measurement.details["nndr_train_5th_percentile"] == 0.0
+    assert measurement.details["nndr_holdout_5th_percentile"] > 0.5
+    fresh = DCRShareAudit().measure(demo.context(demo.fresh)).details
+    assert abs(fresh["nndr_train_median"] - fresh["nndr_holdout_median"]) < 0.05
+    assert fresh["nndr_train_5th_percentile"] > 0.5
