@@ -2,7 +2,10 @@
 
 The attacker knows every modelled column of a target except the secret (by default the utility target,
 else the last categorical column) and guesses the secret as that of the nearest synthetic record.  A guess is
-right when it equals the secret (categorical) or lies within 5% of the column's public range (numeric).
+right when it equals the secret (categorical; missing equals missing) or lies within 5% of the column's
+public range (numeric; anonymeter compares numerics exactly by default, or within 5% of the guessed value
+when told the secret is continuous, which is ill-defined near 0).  Neighbours are Euclidean on
+``RowEncoder``'s embedding (anonymeter: Gower-like L1).
 Main attack on training records, control on holdout records, baseline with the secret of a random synthetic
 record; see ``evaluation.attacks.risk``.  The control matters: a synthetic data set that is useful predicts
 secrets of everyone in the population; the risk is only what it predicts better for training patients.

@@ -5,7 +5,9 @@ half of the modelled columns, in schema order) and looks up each half's three ne
 (anonymeter's default is one; with half the columns, many synthetic records tie at distance 0 on a common
 half-profile, and one neighbour then misses most outright copies: on the demo slice a copy generator's risk
 was 0.08 with one neighbour, 0.14 with three).  The attack succeeds when the two halves share a synthetic
-record, i.e. the synthetic data links the two sources.  Gate: the upper end of the risk interval at most
+record, i.e. the synthetic data links the two sources.  Neighbours are Euclidean on ``RowEncoder``'s embedding
+(anonymeter uses a Gower-like L1 distance; on the demo slice both give the same risks within 0.01, see
+``evaluation.benchmarks.anonymeter_compare``).  Gate: the upper end of the risk interval at most
 0.10.  Main attack on training records, control on holdout records, baseline with random synthetic
 records; see ``evaluation.attacks.risk``.
 
@@ -53,7 +55,8 @@ class LinkabilityAudit(RiskAudit):
             reference = encoder.encode(frames[2])
             found["main"].append(nearest_neighbours(encoder.encode(frames[0]), reference, k=k)[1])
             found["control"].append(nearest_neighbours(encoder.encode(frames[1]), reference, k=k)[1])
-        random_links = [rng.integers(0, len(synthetic), size=(len(targets), k)) for _ in halves]
+        random_links = [np.stack([rng.choice(len(synthetic), size=k, replace=False) for _ in range(len(targets))])
+                        for _ in halves]  # as anonymeter: k distinct random synthetic records per half
 
         def linked(a: np.ndarray, b: np.ndarray) -> int:
             return int(sum(bool(np.intersect1d(x, y).size) for x, y in zip(a, b)))

@@ -9,12 +9,19 @@ Each attack is run three times with the same number of attempts:
 
 Success rates are Wilson score estimates with their error at 95% confidence, and the risk is the main
 attack's success beyond the control's, ``(main - control) / (1 - control)``, with its error propagated to
-first order, as anonymeter computes them.  The interval is ``risk +/- error``.  Gates (upper end of that
-interval): linkability 0.10, singling out 0.15, inference 0.25 (its risk divides by 1 - control, so a
-well-predicted secret widens its interval).  Measured on the demo slice (about 800 attacks
-each), unseen real records passed as synthetic reach at most 0.04 at the upper end and a generator that
-samples each column independently at most 0.11 (inference), while a generator returning its training
-records has lower ends of 0.11 (linkability), 0.23 (singling out) and 0.32 (inference).
+first order, as anonymeter computes them (``anonymeter.stats.confidence``).  The interval is
+``risk +/- error``.  Unlike anonymeter, which clips the risk and its interval to [0, 1], the value is not
+clipped (a negative risk says the unseen records were attacked more successfully: chance) and the interval
+only to [-1, 1]; the gate reads the upper end, where both agree.  Main and control attack equally many
+records (``min(train, holdout, settings.max_rows)``), so anonymeter's size correction is not needed.
+
+Gates (upper end of the interval): linkability 0.10, singling out 0.15, inference 0.25 (its risk divides
+by 1 - control, so a well-predicted secret widens its interval).  Measured on the demo slice (806 training
+records attacked, seeds 0-2): unseen real records passed as synthetic reach at most 0.01 (linkability),
+0.09 (singling out) and 0.08 (inference) at the upper end, and a generator that samples each column
+independently from the training marginals at most 0.00, 0.14 and 0.11; a generator returning its training
+records has lower ends of at least 0.11 (linkability), 0.20 (singling out) and 0.32 (inference).
+``evaluation.benchmarks.anonymeter_compare`` checks the three attacks against anonymeter 1.1 itself.
 
 ``RiskAudit`` runs one attack; subclasses implement ``attempts``.  Privacy caveat: computed from private
 records outside the DP guarantee; only success counts and rates are reported.
@@ -85,7 +92,7 @@ class RiskAudit(Audit):
 
     category = "attack"
     direction = "at_most"
-    max_attempts = 5000
+    max_targets = 5000  # training (and holdout) records attacked per side, besides settings.max_rows
     min_attempts = 50  # fewer attempts give an interval too wide to judge: not informative
 
     def applies_to(self, context: AuditContext) -> bool:
@@ -99,7 +106,7 @@ class RiskAudit(Audit):
     def measure(self, context: AuditContext) -> Measurement:
         started = time.perf_counter()
         rng = context.rng(self.name)
-        n = min(len(context.holdout), len(context.train), self.max_attempts, context.settings.max_rows)
+        n = min(len(context.holdout), len(context.train), self.max_targets, context.settings.max_rows)
         targets = subsample(context.train, n, rng)
         controls = subsample(context.holdout, n, rng)
         synthetic = subsample(context.synthetic, min(len(context.synthetic), context.settings.max_rows), rng)

@@ -34,21 +34,26 @@ def test_copy_generator_fails_and_beats_the_baseline(audit_type, demo, copies) -
     measured = audit_type().measure(demo.context(copies))
     d = measured.details
     assert d["main_success_rate"] > d["control_success_rate"] and d["main_success_rate"] > d["baseline_success_rate"]
-    assert measured.interval[0] > 0.1
+    assert d["main_success_interval"][0] > d["baseline_success_interval"][1]
+    assert measured.interval[0] > 0.05
     assert decide(audit=audit_type(), measurement=measured, threshold=audit_type.default_threshold).passed is False
+    # Main and control attack the whole (equally sized) populations: singling out must not shrink them to
+    # its number of predicates, or a copy's record would be missing from the targets it was copied from.
+    assert d["sizes"]["targets"] == d["sizes"]["controls"] == min(len(demo.train), len(demo.holdout))
 
 
 @pytest.mark.parametrize("audit_type", AUDITS)
 def test_unseen_real_records_carry_no_added_risk(audit_type, demo) -> None:
     measured = audit_type().measure(demo.context(demo.fresh))
-    assert measured.interval[0] < 0.02 and abs(measured.value) < 0.06
+    assert measured.interval[0] < 0.02 and abs(measured.value) < 0.08
     assert decide(audit=audit_type(), measurement=measured, threshold=audit_type.default_threshold).passed is True
     assert measured.figures and measured.details["attempts"] >= 100
 
 
 def test_too_few_attack_attempts_is_not_informative(demo) -> None:
-    # One profile repeated: no predicate isolates a single synthetic record, so singling out cannot be judged.
-    repeated = demo.fresh.iloc[[0] * 200].reset_index(drop=True)
-    measured = SinglingOutAudit().measure(demo.context(repeated))
+    # An attack that cannot make enough attempts for a narrow interval is reported, never judged.
+    audit = SinglingOutAudit()
+    audit.min_attempts = 10_000  # more than the 500 predicates it may build
+    measured = audit.measure(demo.context(demo.fresh))
     assert measured.not_informative and "attempt" in measured.not_informative
-    assert decide(audit=SinglingOutAudit(), measurement=measured, threshold=0.15).passed is None
+    assert decide(audit=audit, measurement=measured, threshold=0.15).passed is None
