@@ -21,7 +21,11 @@ import pandas as pd
 
 from evaluation.attacks.risk import Outcome, RiskAudit
 from evaluation.base import AuditContext
-from evaluation.memorization.encoding import RowEncoder, modelled_columns, nearest_neighbours
+from evaluation.memorization.encoding import (
+    RowEncoder,
+    modelled_columns,
+    nearest_neighbours,
+)
 
 
 class LinkabilityAudit(RiskAudit):

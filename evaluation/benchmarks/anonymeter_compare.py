@@ -75,10 +75,10 @@ def ensure_venv(venv: Path) -> Path:
     if not python.exists():
         print(f"creating {venv} (first use) ...", flush=True)
         subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
-    if subprocess.run([str(python), "-c", "import anonymeter"], capture_output=True).returncode != 0:
+    if subprocess.run([str(python), "-c", "import anonymeter"], capture_output=True, check=False).returncode:
         for requirement in ("anonymeter", "anonymeter==1.0.0"):
             print(f"pip install {requirement} into {venv} ...", flush=True)
-            if subprocess.run([str(python), "-m", "pip", "install", "-q", requirement]).returncode == 0:
+            if subprocess.run([str(python), "-m", "pip", "install", "-q", requirement], check=False).returncode == 0:
                 break
         else:
             raise SystemExit("could not install anonymeter into the separate virtualenv")
@@ -134,7 +134,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="synthdata-anonymeter-") as tmp:
         for name, data in {"ori": ori, "control": control, **synthetic}.items():
             data.to_csv(Path(tmp) / f"{name}.csv", index=False)
-        done = subprocess.run([str(python), "-c", _RUNNER, tmp, json.dumps(spec)], capture_output=True, text=True)
+        done = subprocess.run([str(python), "-c", _RUNNER, tmp, json.dumps(spec)], capture_output=True, text=True,
+                              check=False)
     if done.returncode != 0:
         raise SystemExit(f"anonymeter failed:\n{done.stderr[-3000:]}")
     theirs = json.loads(done.stdout.strip().splitlines()[-1])
@@ -151,8 +152,8 @@ def main() -> None:
           f"{len(control)} each; {len(columns)} columns; rates = success of main / control / baseline attacks")
     print(f"{'synthetic / attack':<24} | {'ours: risk [95% CI]':<24} {'rates':<19} {'s':>4} | "
           f"{'anonymeter: risk [95% CI]':<25} {'rates':<19} {'s':>4}")
-    for key in ours:
-        a, b = fmt(ours[key]), fmt(theirs.get(key))
+    for key, result in ours.items():
+        a, b = fmt(result), fmt(theirs.get(key))
         print(f"{key:<24} | {a[0]:<24} {a[1]:<19} {a[2]:>4} | {b[0]:<25} {b[1]:<19} {b[2]:>4}")
 
 if __name__ == "__main__":
