@@ -17,10 +17,10 @@ from evaluation.base import AuditResult
 from evaluation.registry import AUDITS
 from pipelines.resources import LedgerResource, WorkAreaResource
 from synthdata import publish, stages
-from synthdata.run_area import read_json
 from synthdata.config import ReleaseSpec
 from synthdata.errors import AwaitingApprovalError
 from synthdata.modalities import get_modality
+from synthdata.run_area import read_json
 
 
 def check_name(audit_name: str) -> str:
@@ -96,12 +96,16 @@ def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
         area = work_area.at(prepared)
         info = stages.train(spec=spec, area=area, ledger=ledger.ledger(), run_id=context.run.run_id,
                             progress=work_area.progress)
-        remaining = ledger.ledger().state(fingerprint=read_json(area.prepared / "prepared.json")["fingerprint"])
+        book = ledger.ledger()
+        fingerprint = read_json(area.prepared / "prepared.json")["fingerprint"]
+        state, composed = book.state(fingerprint=fingerprint), book.composition(fingerprint=fingerprint)
         return dg.Output(prepared, metadata={
             "epsilon": info["epsilon"], "epsilon_training": info["epsilon_training"],
             "delta": info["delta_total"], "noise_multiplier": info["noise_multiplier"], "steps": info["steps"],
             "records_per_second": info["records_per_second"], "dp_valid": info["dp_valid"],
-            "budget_remaining": remaining.remaining if remaining else None})
+            "budget_total": state.total if state else None,
+            "budget_remaining": state.remaining if state else None,
+            "dataset_epsilon_naive_sum": composed.naive, "dataset_epsilon_composed": composed.composed})
 
     @dg.asset(key=[prefix, "synthetic"], group_name=prefix, ins={"model": dg.AssetIn(key=[prefix, "model"])},
               description="Synthetic records sampled from the trained denoiser (private until the gates pass).")
@@ -121,7 +125,7 @@ def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
         area = work_area.at(synthetic)
         results = {r.name: r for r in publish.audit(spec=spec, area=area, on_progress=lambda name: _both(context, f"audit: {name}"))}
         context.log.info(f"audit report: {area.report}")
-        for name, cls in AUDITS.items():
+        for name in AUDITS:
             result = results.get(name)
             if result is None:
                 yield dg.AssetCheckResult(check_name=check_name(name), asset_key=dg.AssetKey([prefix, "synthetic"]),

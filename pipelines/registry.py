@@ -8,7 +8,6 @@ from pathlib import Path
 import dagster as dg
 
 import synthdata
-
 from pipelines.factory import ReleaseGraph, build_release_graph
 from pipelines.resources import LedgerResource, WorkAreaResource
 from synthdata import home

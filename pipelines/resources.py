@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from synthdata import home
-from synthdata.privacy.ledger import Ledger
+from synthdata.privacy.ledger import Ledger, default_ledger
 from synthdata.run_area import RunArea, existing_run_area
 
 
@@ -31,9 +31,15 @@ class WorkAreaResource(dg.ConfigurableResource):
 
 
 class LedgerResource(dg.ConfigurableResource):
-    """The privacy budget ledger (SQLite in ``$SYNTHDATA_HOME`` unless ``path`` is given)."""
+    """The privacy budget ledger: ``url`` (a SQLAlchemy URL, e.g. PostgreSQL), else ``path`` (a SQLite file),
+    else ``$SYNTHDATA_LEDGER_URL``, else SQLite at ``$SYNTHDATA_HOME/ledger.sqlite``."""
 
     path: str | None = None
+    url: str | None = None
 
     def ledger(self) -> Ledger:
-        return Ledger(path=Path(self.path) if self.path else home.home() / "ledger.sqlite")
+        if self.url:
+            return Ledger(url=self.url)
+        if self.path:
+            return Ledger(path=Path(self.path))
+        return default_ledger(home_folder=home.home())

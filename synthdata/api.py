@@ -14,7 +14,7 @@ from evaluation.base import AuditResult
 from synthdata import home, publish, stages
 from synthdata.config import ReleaseSpec, load_spec
 from synthdata.errors import AwaitingApprovalError, GateFailedError
-from synthdata.privacy.ledger import Ledger
+from synthdata.privacy.ledger import default_ledger
 from synthdata.run_area import RunArea, existing_run_area, read_json
 
 
@@ -51,7 +51,7 @@ def release(*, spec: ReleaseSpec | Path | str, progress: bool = True) -> Release
     stages.validate(spec=spec)
     run_id = f"api-{uuid.uuid4().hex[:12]}"
     area = RunArea(home.run_dir(run_id))
-    ledger = Ledger(path=home.home() / "ledger.sqlite")
+    ledger = default_ledger(home_folder=home.home())
     stages.prepare(spec=spec, area=area, ledger=ledger, run_id=run_id)
     training = stages.train(spec=spec, area=area, ledger=ledger, run_id=run_id, progress=progress)
     stages.sample(spec=spec, area=area)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from synthdata import home
 from synthdata.config import ReleaseSpec, load_spec, name_from_path, parse_spec
@@ -140,9 +140,9 @@ def cmd_schema_draft(args: argparse.Namespace) -> int:
 
 
 def _ledger():
-    from synthdata.privacy.ledger import Ledger
+    from synthdata.privacy.ledger import default_ledger
 
-    return Ledger(path=home.home() / "ledger.sqlite")
+    return default_ledger(home_folder=home.home())
 
 
 def _fingerprint_of(dataset: str) -> str:
@@ -163,19 +163,45 @@ def cmd_budget_show(args: argparse.Namespace) -> int:
     states = ledger.datasets() if not args.dataset else [ledger.state(fingerprint=_fingerprint_of(args.dataset))]
     states = [s for s in states if s is not None]
     if not states:
-        print("the ledger holds no datasets yet")
+        print(f"the ledger ({ledger.describe_location()}) holds no datasets yet")
         return 0
     for state in states:
+        composed = ledger.composition(fingerprint=state.fingerprint)
         print(state.describe())
+        prv = f"{composed.prv:.4g}" if composed.prv is not None else "n/a"
+        print(f"  composed over {composed.charges} charge(s) at delta {composed.delta:.2g}: naive sum {composed.naive:.4g}, "
+              f"RDP {composed.rdp:.4g}, PRV {prv} -> {composed.composed:.4g} (the budget check uses the naive sum)")
         for charge in ledger.history(fingerprint=state.fingerprint):
+            plan = next((m for m in charge["mechanisms"] if m.get("noise_multiplier")), None)
+            how = (f"  sigma {plan['noise_multiplier']:.3g} q {plan['sample_rate']:.3g} steps {plan['steps']}"
+                   if plan else "")
             print(f"  {charge['created']}  {charge['status']:<9}  eps {charge['epsilon']:<8.4g} delta {charge['delta']:.2g}"
-                  f"  release {charge['release']}  run {charge['run_id']}  by {charge['who']}")
+                  f"  release {charge['release']}  run {charge['run_id']}  by {charge['who']}{how}")
+        for change in ledger.budget_changes(fingerprint=state.fingerprint):
+            print(f"  {change['created']}  budget    {change['old_total']:g} -> {change['new_total']:g}  by {change['who']}:"
+                  f" {change['reason']}")
     return 0
 
 
 def cmd_budget_set(args: argparse.Namespace) -> int:
-    state = _ledger().set_total(fingerprint=_fingerprint_of(args.dataset), total_epsilon=args.total_epsilon)
+    state = _ledger().set_total(fingerprint=_fingerprint_of(args.dataset), total_epsilon=args.total_epsilon,
+                                reason=args.reason)
     print(state.describe())
+    return 0
+
+
+def cmd_budget_settle(args: argparse.Namespace) -> int:
+    ledger = _ledger()
+    fingerprints = ledger.find_run(run_id=args.run_id)
+    if not fingerprints:
+        raise BadInputError(f"run {args.run_id} holds no charge in the ledger ({ledger.describe_location()})")
+    for fingerprint in fingerprints:
+        if args.cancel:
+            ledger.cancel(fingerprint=fingerprint, run_id=args.run_id)
+            print(f"cancelled the reservation of run {args.run_id}: {ledger.state(fingerprint=fingerprint).describe()}")
+        else:
+            state = ledger.settle_in_full(fingerprint=fingerprint, run_id=args.run_id, reason=args.reason)
+            print(f"settled run {args.run_id} as spent in full: {state.describe()}")
     return 0
 
 
@@ -244,7 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
     setter = budget.add_parser("set", help="change a dataset's total budget (logged in the ledger)")
     setter.add_argument("dataset")
     setter.add_argument("--total-epsilon", type=float, required=True)
+    setter.add_argument("--reason", default="", help="why the budget changes (kept in the ledger's log)")
     setter.set_defaults(func=cmd_budget_set)
+    settle = budget.add_parser(
+        "settle", help="close the reservation of a run that crashed: spent in full (default) or --cancel")
+    settle.add_argument("run_id")
+    settle.add_argument("--cancel", action="store_true",
+                        help="drop the reservation: only for a run that never trained (read no private data)")
+    settle.add_argument("--reason", default="run crashed; true spend unknown, counted in full")
+    settle.set_defaults(func=cmd_budget_settle)
 
     purge = sub.add_parser("purge", help="delete runs' private work areas under $SYNTHDATA_HOME/runs")
     purge.add_argument("run_ids", nargs="*")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -37,3 +41,36 @@ def tiny_spec_dict(data: Path, schema: Path | None, out: Path, **privacy) -> dic
         "output": {"out": str(out)},
         "seed": 7,
     }
+
+
+_RESERVER = """
+import json, sys, time
+from synthdata.errors import BudgetRefusedError
+from synthdata.privacy.ledger import Ledger
+url, run_id, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+ledger = Ledger(url=url)
+while time.time() < start:
+    time.sleep(0.001)
+try:
+    ledger.reserve(fingerprint="shared", name="d.csv", run_id=run_id, release="r", epsilon=2.0, delta=1e-6,
+                   total_epsilon=7.0)
+    print(json.dumps({"run": run_id, "ok": True}))
+except BudgetRefusedError:
+    print(json.dumps({"run": run_id, "ok": False}))
+"""
+
+
+def ledger_race(url: str, processes: int) -> list[dict]:
+    """Start ``processes`` real processes that each reserve 2.0 of a 7.0 budget at the same instant."""
+    from synthdata.privacy.ledger import Ledger
+
+    Ledger(url=url)  # create the schema first, so the race is about the budget only
+    start = time.time() + 3.0  # every process has imported and connected by then
+    procs = [subprocess.Popen([sys.executable, "-c", _RESERVER, url, f"run{i}", str(start)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(processes)]
+    outcomes = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err[-2000:]
+        outcomes.append(json.loads(out.strip().splitlines()[-1]))
+    return outcomes

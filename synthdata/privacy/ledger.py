@@ -2,12 +2,18 @@
 
 Datasets are keyed by a content fingerprint (``synthdata.privacy.fingerprint``), so a renamed or shuffled
 copy draws on the same budget.  A run *reserves* its whole epsilon in one transaction before it touches the
-private data, then *settles* the amount actually spent.  A reservation that is never settled (a crashed run)
-keeps counting against the budget: conservative by design.  A run whose gates fail has still spent its
-budget.  Budgets compose by basic summation here (an upper bound on the true composition).
+private data, then *settles* the amount actually spent with its mechanism history (noise multiplier, sample
+rate, steps).  A reservation that is never settled (a crashed run) keeps counting against the budget until
+``synthdata resume`` finishes the run or ``synthdata budget settle`` closes it: conservative by design.  A
+run whose gates fail has still spent its budget; so has every canary-audit training.
 
-Storage is SQLite with ``BEGIN IMMEDIATE`` transactions, so two processes releasing the same dataset at
-once cannot both pass the budget check.
+The budget check uses naive summation of ε (a new run's mechanism is unknown before it trains); the
+tighter accountant composition across runs (``synthdata.privacy.composition``) is shown beside it.
+
+Storage: SQLAlchemy Core over SQLite by default (``$SYNTHDATA_HOME/ledger.sqlite``, transactions opened with
+``BEGIN IMMEDIATE``) or any URL in ``$SYNTHDATA_LEDGER_URL`` (e.g. ``postgresql+psycopg://...``, where the
+dataset's row is locked with ``SELECT ... FOR UPDATE``).  Either way two processes releasing the same
+dataset at once cannot both pass the budget check.  Every change of a dataset's total is logged.
 """
 
 from __future__ import annotations
@@ -15,46 +21,75 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
-import sqlite3
+import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.pool import NullPool
 
 from synthdata.errors import BadInputError, BudgetRefusedError
+from synthdata.privacy.composition import Composition, compose
 
 DEFAULT_TOTAL_EPSILON = 10.0
+LEDGER_URL_ENV = "SYNTHDATA_LEDGER_URL"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS datasets (
-    fingerprint TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    total_epsilon REAL NOT NULL,
-    created TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS charges (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    fingerprint TEXT NOT NULL REFERENCES datasets(fingerprint),
-    run_id TEXT NOT NULL,
-    release TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('reserved', 'spent', 'cancelled')),
-    epsilon REAL NOT NULL,
-    delta REAL NOT NULL,
-    mechanisms TEXT NOT NULL DEFAULT '[]',
-    who TEXT NOT NULL,
-    created TEXT NOT NULL,
-    settled TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS one_charge_per_run ON charges(fingerprint, run_id);
-"""
+_metadata = sa.MetaData()
+datasets_table = sa.Table(
+    "datasets", _metadata,
+    sa.Column("fingerprint", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("total_epsilon", sa.Float, nullable=False),
+    sa.Column("created", sa.Text, nullable=False),
+)
+charges_table = sa.Table(
+    "charges", _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("fingerprint", sa.Text, sa.ForeignKey("datasets.fingerprint"), nullable=False),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("release", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("epsilon", sa.Float, nullable=False),
+    sa.Column("delta", sa.Float, nullable=False),
+    sa.Column("mechanisms", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("who", sa.Text, nullable=False),
+    sa.Column("created", sa.Text, nullable=False),
+    sa.Column("settled", sa.Text),
+    sa.CheckConstraint("status IN ('reserved', 'spent', 'cancelled')", name="charge_status"),
+    sa.UniqueConstraint("fingerprint", "run_id", name="one_charge_per_run"),
+)
+budget_changes_table = sa.Table(
+    "budget_changes", _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("fingerprint", sa.Text, sa.ForeignKey("datasets.fingerprint"), nullable=False),
+    sa.Column("old_total", sa.Float, nullable=False),
+    sa.Column("new_total", sa.Float, nullable=False),
+    sa.Column("who", sa.Text, nullable=False),
+    sa.Column("created", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+)
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in a container without /etc/passwd entry
+        return f"uid {os.getuid()}"
 
 
 @dataclass(frozen=True)
 class BudgetState:
+    """A dataset's budget: ``spent`` and ``reserved`` are naive sums of ε (what the refusal check uses)."""
+
     fingerprint: str
     name: str
     total: float
@@ -71,46 +106,74 @@ class BudgetState:
             f"spent {self.spent:.4g}, reserved {self.reserved:.4g}, remaining {self.remaining:.4g}"
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "name": self.name, "total_epsilon": self.total,
+                "spent": self.spent, "reserved": self.reserved, "remaining": self.remaining}
+
+
+def _engine(url: str) -> Engine:
+    try:
+        engine = sa.create_engine(url, poolclass=NullPool,
+                                  connect_args={"timeout": 60} if url.startswith("sqlite") else {})
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise BadInputError(f"ledger URL {url!r} is not usable: {exc}") from None
+    except ModuleNotFoundError as exc:
+        raise BadInputError(
+            f"ledger URL {url!r} needs the database driver {exc.name!r}; for PostgreSQL install "
+            "`synthdata[postgres]` (psycopg)"
+        ) from None
+    if engine.dialect.name == "sqlite":
+        # pysqlite's own transaction handling defers BEGIN; take the write lock up front instead, so the
+        # budget check and the reservation happen under one lock.
+        @sa.event.listens_for(engine, "connect")
+        def _no_autobegin(dbapi_connection, _record) -> None:
+            dbapi_connection.isolation_level = None
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin_immediate(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    return engine
+
 
 class Ledger:
-    """Budget per dataset fingerprint, in one SQLite file."""
+    """Budget per dataset fingerprint, in one SQL database (SQLite file or a SQLAlchemy URL)."""
 
-    def __init__(self, *, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=60)
+    def __init__(self, *, path: Path | None = None, url: str | None = None) -> None:
+        if (path is None) == (url is None):
+            raise ValueError("give the ledger exactly one of path= (SQLite file) or url= (SQLAlchemy URL)")
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{Path(path).resolve()}"
+        self.url = str(url)
+        self._engine = _engine(self.url)
         try:
-            db.executescript(_SCHEMA)
-        finally:
-            db.close()
+            with self._engine.begin() as db:
+                _metadata.create_all(db)
+        except OperationalError as exc:
+            raise BadInputError(f"cannot open the privacy ledger at {self.describe_location()}: {exc.orig}") from None
+
+    def describe_location(self) -> str:
+        """The ledger's URL without any password."""
+        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        try:
-            db.execute("BEGIN IMMEDIATE")
+    def _transaction(self) -> Iterator[Connection]:
+        with self._engine.begin() as db:
             yield db
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
 
     @staticmethod
-    def _state(db: sqlite3.Connection, fingerprint: str) -> BudgetState | None:
-        row = db.execute(
-            "SELECT name, total_epsilon FROM datasets WHERE fingerprint = ?", (fingerprint,)
-        ).fetchone()
+    def _state(db: Connection, fingerprint: str, *, lock: bool = False) -> BudgetState | None:
+        query = sa.select(datasets_table.c.name, datasets_table.c.total_epsilon).where(
+            datasets_table.c.fingerprint == fingerprint)
+        row = db.execute(query.with_for_update() if lock else query).first()
         if row is None:
             return None
-        sums = dict(
-            db.execute(
-                "SELECT status, COALESCE(SUM(epsilon), 0) FROM charges WHERE fingerprint = ? GROUP BY status",
-                (fingerprint,),
-            ).fetchall()
-        )
-        return BudgetState(fingerprint, row[0], row[1], sums.get("spent", 0.0), sums.get("reserved", 0.0))
+        sums = dict(db.execute(
+            sa.select(charges_table.c.status, sa.func.coalesce(sa.func.sum(charges_table.c.epsilon), 0.0))
+            .where(charges_table.c.fingerprint == fingerprint).group_by(charges_table.c.status)
+        ).all())
+        return BudgetState(fingerprint, row.name, float(row.total_epsilon), float(sums.get("spent", 0.0)),
+                           float(sums.get("reserved", 0.0)))
 
     def state(self, *, fingerprint: str) -> BudgetState | None:
         with self._transaction() as db:
@@ -130,78 +193,126 @@ class Ledger:
         """Reserve ``epsilon`` for a run, or raise BudgetRefusedError (nothing is written then).
 
         ``total_epsilon`` sets the dataset's budget when it first enters the ledger; later it is ignored
-        (raising a budget takes an explicit ``set_total``).
+        (changing a budget takes an explicit, logged ``set_total``).
         """
         if not epsilon > 0:
             raise BadInputError(f"epsilon must be > 0 to reserve budget, got {epsilon}")
+        total = DEFAULT_TOTAL_EPSILON if total_epsilon is None else float(total_epsilon)
         with self._transaction() as db:
-            state = self._state(db, fingerprint)
-            if state is None:
-                total = DEFAULT_TOTAL_EPSILON if total_epsilon is None else float(total_epsilon)
-                db.execute(
-                    "INSERT INTO datasets VALUES (?, ?, ?, ?)", (fingerprint, name, total, _now())
-                )
-                state = BudgetState(fingerprint, name, total, 0.0, 0.0)
+            if self._state(db, fingerprint, lock=True) is None:
+                values = {"fingerprint": fingerprint, "name": name, "total_epsilon": total, "created": _now()}
+                if db.dialect.name == "postgresql":  # two first-time reservations race: the loser waits, then locks
+                    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                    db.execute(pg_insert(datasets_table).values(**values).on_conflict_do_nothing())
+                else:
+                    db.execute(datasets_table.insert().values(**values))
+            state = self._state(db, fingerprint, lock=True)
+            assert state is not None
+            if db.execute(sa.select(charges_table.c.id).where(
+                    (charges_table.c.fingerprint == fingerprint) & (charges_table.c.run_id == run_id))).first():
+                raise BadInputError(f"run {run_id} already holds a charge on dataset {fingerprint[:12]}")
             if epsilon > state.remaining + 1e-12:
                 raise BudgetRefusedError(
-                    f"privacy budget refused: this release needs epsilon {epsilon:g} but "
-                    f"{state.describe()}. Lower --epsilon, or raise the dataset's budget with "
-                    "`synthdata budget set` if your governance allows it."
+                    f"privacy budget refused: this run needs epsilon {epsilon:g} but {state.describe()}. "
+                    "Lower --epsilon, or raise the dataset's budget with `synthdata budget set` if your "
+                    "governance allows it."
                 )
-            db.execute(
-                "INSERT INTO charges (fingerprint, run_id, release, status, epsilon, delta, who, created) "
-                "VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?)",
-                (fingerprint, run_id, release, epsilon, delta, getpass.getuser(), _now()),
-            )
+            db.execute(charges_table.insert().values(
+                fingerprint=fingerprint, run_id=run_id, release=release, status="reserved", epsilon=float(epsilon),
+                delta=float(delta), mechanisms="[]", who=_who(), created=_now()))
             return self._state(db, fingerprint)  # type: ignore[return-value]
+
+    def _open_charge(self, db: Connection, fingerprint: str, run_id: str):
+        row = db.execute(sa.select(charges_table.c.epsilon, charges_table.c.status).where(
+            (charges_table.c.fingerprint == fingerprint) & (charges_table.c.run_id == run_id))).first()
+        if row is None or row.status != "reserved":
+            raise BadInputError(f"run {run_id} holds no open reservation on dataset {fingerprint[:12]}")
+        return row
 
     def settle(
         self, *, fingerprint: str, run_id: str, epsilon: float, delta: float, mechanisms: list[dict[str, Any]]
     ) -> BudgetState:
-        """Record what a run actually spent (at most what it reserved)."""
+        """Record what a run actually spent (at most what it reserved) and how (its mechanisms)."""
         with self._transaction() as db:
-            row = db.execute(
-                "SELECT epsilon, status FROM charges WHERE fingerprint = ? AND run_id = ?", (fingerprint, run_id)
-            ).fetchone()
-            if row is None or row[1] != "reserved":
-                raise BadInputError(f"run {run_id} holds no open reservation on this dataset")
-            if epsilon > row[0] * (1 + 1e-6) + 1e-9:
-                raise BadInputError(f"run {run_id} spent epsilon {epsilon:g}, more than it reserved ({row[0]:g})")
-            db.execute(
-                "UPDATE charges SET status = 'spent', epsilon = ?, delta = ?, mechanisms = ?, settled = ? "
-                "WHERE fingerprint = ? AND run_id = ?",
-                (epsilon, delta, json.dumps(mechanisms), _now(), fingerprint, run_id),
-            )
+            self._state(db, fingerprint, lock=True)
+            row = self._open_charge(db, fingerprint, run_id)
+            if epsilon > row.epsilon * (1 + 1e-6) + 1e-9:
+                raise BadInputError(f"run {run_id} spent epsilon {epsilon:g}, more than it reserved ({row.epsilon:g})")
+            db.execute(charges_table.update().where(
+                (charges_table.c.fingerprint == fingerprint) & (charges_table.c.run_id == run_id)
+            ).values(status="spent", epsilon=float(epsilon), delta=float(delta), mechanisms=json.dumps(mechanisms),
+                     settled=_now()))
+            return self._state(db, fingerprint)  # type: ignore[return-value]
+
+    def settle_in_full(self, *, fingerprint: str, run_id: str, reason: str) -> BudgetState:
+        """Close a crashed run's reservation as spent in full (its true spend is unknown: conservative)."""
+        with self._transaction() as db:
+            self._state(db, fingerprint, lock=True)
+            self._open_charge(db, fingerprint, run_id)
+            db.execute(charges_table.update().where(
+                (charges_table.c.fingerprint == fingerprint) & (charges_table.c.run_id == run_id)
+            ).values(status="spent", settled=_now(), mechanisms=json.dumps(
+                [{"stage": "settled in full by hand", "reason": reason, "by": _who()}])))
             return self._state(db, fingerprint)  # type: ignore[return-value]
 
     def cancel(self, *, fingerprint: str, run_id: str) -> None:
         """Drop a reservation of a run that stopped before it read any private data through a mechanism."""
         with self._transaction() as db:
-            db.execute(
-                "UPDATE charges SET status = 'cancelled', settled = ? "
-                "WHERE fingerprint = ? AND run_id = ? AND status = 'reserved'",
-                (_now(), fingerprint, run_id),
-            )
+            db.execute(charges_table.update().where(
+                (charges_table.c.fingerprint == fingerprint) & (charges_table.c.run_id == run_id)
+                & (charges_table.c.status == "reserved")
+            ).values(status="cancelled", settled=_now()))
 
-    def set_total(self, *, fingerprint: str, total_epsilon: float) -> BudgetState:
+    def set_total(self, *, fingerprint: str, total_epsilon: float, reason: str = "") -> BudgetState:
+        """Change a dataset's total budget; the change (old, new, who, when, why) is logged."""
+        if not total_epsilon > 0:
+            raise BadInputError(f"a total budget must be > 0, got {total_epsilon}")
         with self._transaction() as db:
-            if self._state(db, fingerprint) is None:
+            state = self._state(db, fingerprint, lock=True)
+            if state is None:
                 raise BadInputError(f"dataset {fingerprint[:12]} is not in the ledger")
-            db.execute("UPDATE datasets SET total_epsilon = ? WHERE fingerprint = ?", (total_epsilon, fingerprint))
+            db.execute(datasets_table.update().where(datasets_table.c.fingerprint == fingerprint)
+                       .values(total_epsilon=float(total_epsilon)))
+            db.execute(budget_changes_table.insert().values(
+                fingerprint=fingerprint, old_total=state.total, new_total=float(total_epsilon), who=_who(),
+                created=_now(), reason=reason or "(no reason given)"))
             return self._state(db, fingerprint)  # type: ignore[return-value]
 
     def datasets(self) -> list[BudgetState]:
         with self._transaction() as db:
-            keys = [r[0] for r in db.execute("SELECT fingerprint FROM datasets ORDER BY created").fetchall()]
-            return [self._state(db, k) for k in keys]  # type: ignore[misc]
+            keys = db.execute(sa.select(datasets_table.c.fingerprint).order_by(datasets_table.c.created)).scalars()
+            return [self._state(db, k) for k in list(keys)]  # type: ignore[misc]
 
     def history(self, *, fingerprint: str) -> list[dict[str, Any]]:
-        """The audit trail of one dataset: who, when, which run, how much, which release."""
+        """The audit trail of one dataset: who, when, which run, how much, which release, which mechanisms."""
+        c = charges_table.c
         with self._transaction() as db:
-            rows = db.execute(
-                "SELECT run_id, release, status, epsilon, delta, who, created, settled, mechanisms "
-                "FROM charges WHERE fingerprint = ? ORDER BY id",
-                (fingerprint,),
-            ).fetchall()
-        keys = ("run_id", "release", "status", "epsilon", "delta", "who", "created", "settled", "mechanisms")
-        return [{**dict(zip(keys, r)), "mechanisms": json.loads(r[8])} for r in rows]
+            rows = db.execute(sa.select(c.run_id, c.release, c.status, c.epsilon, c.delta, c.who, c.created,
+                                        c.settled, c.mechanisms).where(c.fingerprint == fingerprint)
+                              .order_by(c.id)).mappings().all()
+        return [{**dict(r), "mechanisms": json.loads(r["mechanisms"])} for r in rows]
+
+    def budget_changes(self, *, fingerprint: str) -> list[dict[str, Any]]:
+        """Every change of the dataset's total budget after it entered the ledger."""
+        c = budget_changes_table.c
+        with self._transaction() as db:
+            rows = db.execute(sa.select(c.old_total, c.new_total, c.who, c.created, c.reason)
+                              .where(c.fingerprint == fingerprint).order_by(c.id)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def composition(self, *, fingerprint: str) -> Composition:
+        """The dataset's total cost: naive summation beside RDP and PRV composition across its runs."""
+        return compose(charges=self.history(fingerprint=fingerprint))
+
+    def find_run(self, *, run_id: str) -> list[str]:
+        """Fingerprints of the datasets a run holds charges on."""
+        with self._transaction() as db:
+            return list(db.execute(sa.select(charges_table.c.fingerprint)
+                                   .where(charges_table.c.run_id == run_id)).scalars())
+
+
+def default_ledger(*, home_folder: Path) -> Ledger:
+    """The ledger at ``$SYNTHDATA_LEDGER_URL`` if set, else SQLite at ``<home>/ledger.sqlite``."""
+    url = os.environ.get(LEDGER_URL_ENV)
+    return Ledger(url=url) if url else Ledger(path=Path(home_folder) / "ledger.sqlite")

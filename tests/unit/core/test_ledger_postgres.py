@@ -1,0 +1,67 @@
+"""The ledger on a real PostgreSQL server: a throwaway cluster (initdb + pg_ctl, Unix socket only) when the
+PostgreSQL server binaries are installed; skipped, saying why, when they are not."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import ledger_race as race
+
+from synthdata.errors import BudgetRefusedError
+from synthdata.privacy.ledger import Ledger
+
+
+def _bin(name: str) -> str | None:
+    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))), None)
+    return found
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    pytest.importorskip("psycopg", reason="psycopg is not installed")
+    initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed on this machine")
+    folder = Path(tempfile.mkdtemp(prefix="synthdata-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        if not shutil.which("runuser"):
+            pytest.skip("running as root without runuser: cannot start PostgreSQL")
+        shutil.chown(folder, user="nobody")
+        run_as = ["runuser", "-u", "nobody", "--"]
+    subprocess.run([*run_as, initdb, "-D", str(folder / "db"), "-A", "trust", "-U", "synthdata"],
+                   check=True, capture_output=True)
+    subprocess.run([*run_as, pg_ctl, "-D", str(folder / "db"), "-o", f"-k {folder} -h '' -p 54329",
+                    "-l", str(folder / "log"), "-w", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://synthdata@/postgres?host={folder}&port=54329"
+    finally:
+        subprocess.run([*run_as, pg_ctl, "-D", str(folder / "db"), "-m", "immediate", "stop"], check=False,
+                       capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_postgres_ledger_reserves_settles_refuses(postgres_url: str) -> None:
+    ledger = Ledger(url=postgres_url)
+    ledger.reserve(fingerprint="pg", name="d.csv", run_id="r1", release="x", epsilon=3, delta=1e-6, total_epsilon=4)
+    state = ledger.settle(fingerprint="pg", run_id="r1", epsilon=2.5, delta=1e-6,
+                          mechanisms=[{"noise_multiplier": 2.0, "sample_rate": 0.02, "steps": 100}])
+    assert (state.spent, state.reserved) == (2.5, 0)
+    before = ledger.history(fingerprint="pg")
+    with pytest.raises(BudgetRefusedError):
+        ledger.reserve(fingerprint="pg", name="d.csv", run_id="r2", release="x", epsilon=2, delta=1e-6)
+    assert ledger.history(fingerprint="pg") == before
+    assert ledger.composition(fingerprint="pg").composed <= 2.5
+
+
+def test_postgres_concurrent_processes_never_overspend(postgres_url: str) -> None:
+    outcomes = race(postgres_url, processes=6)
+    assert sum(o["ok"] for o in outcomes) == 3, outcomes
+    assert Ledger(url=postgres_url).state(fingerprint="shared").reserved == pytest.approx(6.0)
