@@ -7,8 +7,12 @@ entropy, never from a recorded seed: anyone who knows the seed could replay the 
 Caveat, stated outright: the generators are torch's Mersenne Twister seeded with 63 bits from
 :mod:`secrets`.  That is unpredictable to anyone without access to the process, but it is not a
 cryptographically secure generator, and the Gaussian sampling is not hardened against floating-point
-attacks.  Opacus' ``secure_mode`` would fix both but needs ``torchcsprng``, which is not available for the
-torch version this project pins.
+attacks (Mironov 2012 style).  Opacus' ``secure_mode`` would fix both but imports ``torchcsprng``: checked on
+2026-11-23, its last release (0.2.1, March 2021) was built for torch 1.8 and Python <= 3.9, and
+``pip download torchcsprng`` finds no distribution for Python 3.11 / torch 2.13 (the project is archived),
+so secure mode is not usable here.  What that means: an adversary who can observe this process's memory
+or predict the OS-entropy seed could reproduce the noise; one who only sees released outputs cannot
+exploit the generator, but the floating-point attack on Gaussian sampling is not mitigated.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import torch
 
 OS_ENTROPY_SOURCE = (
     "OS entropy (Python secrets, 63 bits per generator, never recorded) seeding torch's Mersenne Twister; "
-    "not a cryptographically secure generator (Opacus secure_mode needs torchcsprng, unavailable for this torch)"
+    "not a cryptographically secure generator (Opacus secure_mode needs torchcsprng, which has no build for "
+    "Python 3.11 / torch 2.13); Gaussian sampling not hardened against floating-point attacks"
 )
 
 
