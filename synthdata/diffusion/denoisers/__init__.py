@@ -1,5 +1,6 @@
-"""Noise-prediction networks.  Every denoiser uses only layers Opacus can clip per record."""
+"""Denoising networks.  Every denoiser uses only layers Opacus can clip per privacy unit."""
 
 from synthdata.diffusion.denoisers.mlp import MLPDenoiser
+from synthdata.diffusion.denoisers.unet1d import UNet1DDenoiser
 
-__all__ = ["MLPDenoiser"]
+__all__ = ["MLPDenoiser", "UNet1DDenoiser"]
