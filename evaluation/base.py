@@ -121,7 +121,7 @@ class AuditResult:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "AuditResult":
+    def from_dict(cls, data: dict[str, Any]) -> AuditResult:
         interval = data.get("interval")
         return cls(
             name=data["name"],

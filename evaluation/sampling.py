@@ -8,11 +8,16 @@ import numpy as np
 import pandas as pd
 
 
-def subsample(frame: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    """``n`` rows drawn without replacement, in their original order (the whole frame if it is smaller)."""
+def take(side, index: np.ndarray):
+    """Rows (table) or windows (signals) ``index`` of one audit side, in that order."""
+    return side.iloc[index] if isinstance(side, pd.DataFrame) else side.take(index)
+
+
+def subsample(frame, n: int, rng: np.random.Generator):
+    """``n`` rows (or windows) drawn without replacement, in their original order (all, if fewer)."""
     if n >= len(frame):
         return frame
-    return frame.iloc[np.sort(rng.choice(len(frame), size=n, replace=False))]
+    return take(frame, np.sort(rng.choice(len(frame), size=n, replace=False)))
 
 
 def percentile_interval(samples: np.ndarray, *, level: float = 0.95) -> tuple[float, float] | None:

@@ -41,7 +41,7 @@ class ReportInputs:
         }, default=str)
 
     @classmethod
-    def from_json(cls, text: str) -> "ReportInputs":
+    def from_json(cls, text: str) -> ReportInputs:
         data = json.loads(text)
         return cls(release=data["release"], privacy=data["privacy"],
                    results=[AuditResult.from_dict(r) for r in data["results"]],

@@ -38,33 +38,30 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from evaluation.base import Audit, AuditContext, Measurement
-from evaluation.memorization.encoding import RowEncoder, nearest_distances
+from evaluation.memorization.space import distance_space, nearest_distances
 from evaluation.report.plots import (
     REAL_COLOR,
     SYNTHETIC_COLOR,
     figure_to_base64,
     new_figure,
 )
-from evaluation.sampling import percentile_interval, subsample
+from evaluation.sampling import percentile_interval, subsample, take
 
 _K = 5
 _TINY = 1e-9
 
 
-def attack_split(
-    *, train: pd.DataFrame, holdout: pd.DataFrame, max_rows: int, rng: np.random.Generator
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def attack_split(*, train, holdout, max_rows: int, rng: np.random.Generator) -> tuple:
     """(members, non-members, reference): the holdout halved into disjoint non-members and reference rows,
     members a training subsample as large as the non-members."""
     order = rng.permutation(len(holdout))
     half = len(holdout) // 2
     n = min(half, len(train), max_rows)
-    nonmembers = holdout.iloc[np.sort(order[:n])]
-    reference = holdout.iloc[np.sort(order[half:half + min(len(holdout) - half, max_rows)])]
+    nonmembers = take(holdout, np.sort(order[:n]))
+    reference = take(holdout, np.sort(order[half:half + min(len(holdout) - half, max_rows)]))
     return subsample(train, n, rng), nonmembers, reference
 
 
@@ -88,6 +85,7 @@ class MembershipInferenceAudit(Audit):
     )
     direction = "at_most"
     default_threshold = 0.6
+    modalities = ("table", "ecg", "eeg")
 
     def applies_to(self, context: AuditContext) -> bool:
         return super().applies_to(context) and len(context.holdout) >= 20 and len(context.synthetic) > _K
@@ -99,11 +97,11 @@ class MembershipInferenceAudit(Audit):
         members, nonmembers, reference = attack_split(train=context.train, holdout=context.holdout,
                                                       max_rows=max_rows, rng=rng)
         synthetic = subsample(context.synthetic, min(len(context.synthetic), max_rows), rng)
-        encoder = RowEncoder(schema=context.schema, frames=[members, nonmembers, reference, synthetic])
-        targets = encoder.encode(pd.concat([members, nonmembers], ignore_index=True))
+        space = distance_space(context, sides=[members, nonmembers, reference, synthetic])
+        targets = space.stack([space.encode(members), space.encode(nonmembers)])
         labels = np.r_[np.ones(len(members)), np.zeros(len(nonmembers))]
-        to_synthetic = nearest_distances(targets, encoder.encode(synthetic), k=min(_K, len(synthetic)))
-        to_reference = nearest_distances(targets, encoder.encode(reference), k=min(_K, len(reference)))
+        to_synthetic = nearest_distances(space, targets, space.encode(synthetic), k=min(_K, len(synthetic)))
+        to_reference = nearest_distances(space, targets, space.encode(reference), k=min(_K, len(reference)))
         scores = {
             "distance": -to_synthetic[:, 0],
             "density_ratio": np.log(to_reference[:, -1] + _TINY) - np.log(to_synthetic[:, -1] + _TINY),

@@ -72,9 +72,9 @@ def main() -> None:
         work = Path(tmp)
         os.environ["SYNTHDATA_HOME"] = str(work / "home")
         from synthdata import home, publish, stages
-        from synthdata.run_area import RunArea
         from synthdata.config import parse_spec
         from synthdata.privacy.ledger import Ledger
+        from synthdata.run_area import RunArea
 
         data = args.data or _extract(work)
         spec = parse_spec({

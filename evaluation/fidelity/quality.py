@@ -46,11 +46,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evaluation.sampling import subsample
 from evaluation.base import Audit, AuditContext, Measurement
 from evaluation.memorization.encoding import as_float, as_strings, modelled_columns
 from evaluation.report.plots import figure_to_base64, new_figure
-from synthdata.modalities.table.schema import CategoricalColumn, DatetimeColumn, NumericColumn, TableSchema
+from evaluation.sampling import subsample
+from synthdata.modalities.table.schema import (
+    CategoricalColumn,
+    DatetimeColumn,
+    NumericColumn,
+    TableSchema,
+)
 
 _TABLE = "table"
 _MISSING = "(missing)"
@@ -121,7 +126,7 @@ def collapse_rare_categories(
         keep = set(counts.index[:max_categories])
         real[name] = real[name].where(real[name].isin(keep), _OTHER)
         synthetic[name] = synthetic[name].where(synthetic[name].isin(keep), _OTHER)
-        folded[name] = int(len(counts))
+        folded[name] = len(counts)
     return real, synthetic, folded
 
 
@@ -174,7 +179,9 @@ def _report(
     implies ``all_pairs``) scores only those pairs.  ``real_bins`` (default) applies the real data's bin
     edges to the synthetic data (see ``_real_binned_pair_trends``); False runs SDMetrics unchanged.
     """
-    from sdmetrics.reports import QualityReport  # imported late: heavy, and only this audit needs it
+    from sdmetrics.reports import (
+        QualityReport,  # imported late: heavy, and only this audit needs it
+    )
 
     report = QualityReport()
     if pairs is not None and not real_bins:

@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 from evaluation.base import Audit, AuditContext, Measurement
-from evaluation.memorization.encoding import RowEncoder, nearest_distances
+from evaluation.memorization.space import distance_space, nearest_distances
 from evaluation.report.plots import (
     REAL_COLOR,
     SYNTHETIC_COLOR,
@@ -69,6 +69,7 @@ class DCRShareAudit(Audit):
     )
     direction = "at_most"
     default_threshold = 0.55
+    modalities = ("table", "ecg", "eeg")
 
     def applies_to(self, context: AuditContext) -> bool:
         return super().applies_to(context) and len(context.holdout) >= 2
@@ -84,10 +85,10 @@ class DCRShareAudit(Audit):
         holdout = subsample(context.holdout, n_reference, rng)
         synthetic = subsample(context.synthetic, min(len(context.synthetic), max_rows), rng)
 
-        encoder = RowEncoder(schema=context.schema, frames=[train, holdout, synthetic])
-        query = encoder.encode(synthetic)
-        to_train = nearest_distances(query, encoder.encode(train), k=2)
-        to_holdout = nearest_distances(query, encoder.encode(holdout), k=2)
+        space = distance_space(context, sides=[train, holdout, synthetic])
+        query = space.encode(synthetic)
+        to_train = nearest_distances(space, query, space.encode(train), k=2)
+        to_holdout = nearest_distances(space, query, space.encode(holdout), k=2)
         d_train, d_holdout = to_train[:, 0], to_holdout[:, 0]
         tie = np.isclose(d_train, d_holdout, rtol=_RTOL, atol=_ATOL)
         closer = np.where(tie, 0.5, (d_train < d_holdout).astype(np.float64))
@@ -114,7 +115,7 @@ class DCRShareAudit(Audit):
             "nndr_train_5th_percentile": round(float(np.quantile(ratio_train, 0.05)), 4),
             "nndr_holdout_5th_percentile": round(float(np.quantile(ratio_holdout, 0.05)), 4),
             "bootstrap": context.settings.bootstrap,
-            "encoding_notes": encoder.notes,
+            "encoding_notes": space.notes,
             "seconds": round(time.perf_counter() - started, 1),
         }
         return Measurement(value=value, interval=interval, details=details,

@@ -90,7 +90,7 @@ class EncodedRows:
     def __len__(self) -> int:
         return self.numeric.shape[0]
 
-    def take(self, index: np.ndarray) -> "EncodedRows":
+    def take(self, index: np.ndarray) -> EncodedRows:
         return EncodedRows(numeric=self.numeric[index], codes=self.codes[index], levels=self.levels)
 
     def onehot(self) -> np.ndarray:

@@ -20,7 +20,12 @@ import numpy as np
 import pandas as pd
 
 from evaluation.base import Audit, AuditContext, Measurement
-from evaluation.memorization.encoding import MISSING_LEVEL, as_float, as_strings, modelled_columns
+from evaluation.memorization.encoding import (
+    MISSING_LEVEL,
+    as_float,
+    as_strings,
+    modelled_columns,
+)
 from synthdata.modalities.table.schema import CategoricalColumn, TableSchema
 
 

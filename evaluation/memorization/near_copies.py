@@ -55,8 +55,8 @@ import time
 import numpy as np
 
 from evaluation.base import Audit, AuditContext, Measurement
-from evaluation.memorization.encoding import RowEncoder, nearest_distances
-from evaluation.sampling import bootstrap_mean_interval, subsample
+from evaluation.memorization.space import distance_space, nearest_distances
+from evaluation.sampling import bootstrap_mean_interval, subsample, take
 
 QUANTILE = 0.05
 
@@ -76,6 +76,7 @@ class NearCopiesAudit(Audit):
     )
     direction = "at_most"
     default_threshold = 0.05
+    modalities = ("table", "ecg", "eeg")
 
     def applies_to(self, context: AuditContext) -> bool:
         return super().applies_to(context) and len(context.holdout) >= 20 and len(context.synthetic) > 0
@@ -87,18 +88,18 @@ class NearCopiesAudit(Audit):
         synthetic = subsample(context.synthetic, min(len(context.synthetic), max_rows), rng)
         n = min(len(context.holdout) // 2, len(context.train), max_rows)
         order = rng.permutation(len(context.holdout))
-        halves = [context.holdout.iloc[np.sort(order[:n])], context.holdout.iloc[np.sort(order[n:2 * n])]]
+        halves = [take(context.holdout, np.sort(order[:n])), take(context.holdout, np.sort(order[n:2 * n]))]
         trains = [subsample(context.train, n, rng) for _ in halves]
-        encoder = RowEncoder(schema=context.schema, frames=[*trains, *halves, synthetic])
-        query = encoder.encode(synthetic)
-        encoded_halves = [encoder.encode(half) for half in halves]
+        space = distance_space(context, sides=[*trains, *halves, synthetic])
+        query = space.encode(synthetic)
+        encoded_halves = [space.encode(half) for half in halves]
         excess = np.zeros(len(synthetic))
         folds = []
         for fold, (calibration, reference) in enumerate(((0, 1), (1, 0))):
-            train = encoder.encode(trains[fold])
-            radius = float(np.quantile(nearest_distances(encoded_halves[calibration], train)[:, 0], QUANTILE))
-            near_train = nearest_distances(query, train)[:, 0] <= radius
-            near_reference = nearest_distances(query, encoded_halves[reference])[:, 0] <= radius
+            train = space.encode(trains[fold])
+            radius = float(np.quantile(nearest_distances(space, encoded_halves[calibration], train)[:, 0], QUANTILE))
+            near_train = nearest_distances(space, query, train)[:, 0] <= radius
+            near_reference = nearest_distances(space, query, encoded_halves[reference])[:, 0] <= radius
             excess += (near_train.astype(np.float64) - near_reference.astype(np.float64)) / 2.0
             folds.append({"radius": radius, "near_train": float(near_train.mean()),
                           "near_reference": float(near_reference.mean())})
@@ -112,7 +113,7 @@ class NearCopiesAudit(Audit):
             "sizes": {"synthetic": len(synthetic), "train_per_fold": n, "unseen_reference": n, "calibration": n,
                       "synthetic_available": len(context.synthetic)},
             "bootstrap": context.settings.bootstrap,
-            "encoding_notes": encoder.notes,
+            "encoding_notes": space.notes,
             "seconds": round(time.perf_counter() - started, 1),
         }
         return Measurement(value=float(excess.mean()), details=details,

@@ -20,7 +20,12 @@ import numpy as np
 
 from evaluation.base import MIN_CELL_COUNT, Audit, AuditContext, Measurement
 from evaluation.memorization.encoding import as_strings
-from evaluation.report.plots import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
+from evaluation.report.plots import (
+    REAL_COLOR,
+    SYNTHETIC_COLOR,
+    figure_to_base64,
+    new_figure,
+)
 from evaluation.utility.tstr import applies, fitted_arms, macro_auc
 from synthdata.modalities.table.schema import CategoricalColumn
 
@@ -77,7 +82,7 @@ class SubgroupUtilityAudit(Audit):
                 if not np.isfinite(auc_real) or not np.isfinite(auc_synthetic):
                     continue
                 groups[f"{column} = {level}"] = {
-                    "holdout_rows": int(len(rows)), "trtr_auc": round(auc_real, 4), "tstr_auc": round(auc_synthetic, 4),
+                    "holdout_rows": len(rows), "trtr_auc": round(auc_real, 4), "tstr_auc": round(auc_synthetic, 4),
                     "lift_ratio": round((auc_synthetic - 0.5) / (auc_real - 0.5), 4) if auc_real > 0.5 else None}
         judged = {g: v for g, v in groups.items() if v["lift_ratio"] is not None}
         if not judged:
