@@ -77,7 +77,7 @@ def macro_auc(y: np.ndarray, proba: np.ndarray, index: np.ndarray) -> np.ndarray
 class Arms:
     """Holdout rows with their labels and, per family, class probabilities of the TRTR and TSTR models."""
 
-    holdout: pd.DataFrame
+    holdout: pd.DataFrame | None  # the holdout rows (tables, for subgroup scores); None for signals
     y_holdout: np.ndarray
     y_train: np.ndarray
     classes: list[str]
@@ -86,16 +86,59 @@ class Arms:
 
 
 def applies(context: AuditContext) -> bool:
-    """Whether the utility audits can run: a categorical target present in every frame."""
+    """Whether the utility audits can run: a categorical target (tables) or window labels (signals)."""
+    if context.modality != "table":
+        return all(side.labels is not None for side in (context.train, context.holdout, context.synthetic))
     target = context.target
     return (target is not None and isinstance(context.schema.columns.get(target), CategoricalColumn)
             and all(target in f.columns for f in (context.train, context.holdout, context.synthetic)))
 
 
 def fitted_arms(context: AuditContext) -> Arms | None:
-    """Fit both families on real and on synthetic rows once per context (cached); None if too little data."""
-    if "utility.arms" in context.cache:
-        return context.cache["utility.arms"]
+    """Fit both families on real and on synthetic data once per context (cached); None if too little data."""
+    if "utility.arms" not in context.cache:
+        build = _table_arms if context.modality == "table" else _signal_arms
+        context.cache["utility.arms"] = build(context)
+    return context.cache["utility.arms"]
+
+
+def fit_arms(*, x: dict[str, np.ndarray], y: dict[str, np.ndarray], classes: list[str], seed: int,
+             native: np.ndarray, categorical: np.ndarray | None = None, holdout: pd.DataFrame | None = None,
+             sizes: dict[str, int]) -> Arms:
+    """Fit every family on ``x["train"]`` (TRTR) and on ``x["synthetic"]`` (TSTR); predict ``x["holdout"]``."""
+    kwargs = {"n_classes": len(classes), "native": native, "categorical": categorical, "seed": seed}
+    probabilities = {
+        family: {"trtr": fit(x["train"], y["train"], x["holdout"], **kwargs),
+                 "tstr": fit(x["synthetic"], y["synthetic"], x["holdout"], **kwargs)}
+        for family, fit in FAMILIES.items()
+    }
+    return Arms(holdout=holdout, y_holdout=y["holdout"], y_train=y["train"], classes=classes,
+                probabilities=probabilities, sizes=sizes)
+
+
+def _signal_arms(context: AuditContext) -> Arms | None:
+    """Signals: spectral and amplitude features per channel (``evaluation.signals.features``)."""
+    from evaluation.signals.features import signal_features
+
+    rng = context.rng("utility.tstr")
+    cap = 2 * context.settings.max_rows
+    n_fit = min(len(context.train), len(context.synthetic), cap)
+    if n_fit < 10 or len(context.holdout) < 10:
+        return None
+    sides = {"train": subsample(context.train, n_fit, rng), "synthetic": subsample(context.synthetic, n_fit, rng),
+             "holdout": subsample(context.holdout, min(len(context.holdout), cap), rng)}
+    classes = sorted({str(v) for side in sides.values() for v in side.labels})
+    label = {c: i for i, c in enumerate(classes)}
+    x = {k: signal_features(data=np.asarray(v.data, dtype=np.float64), fs=context.schema.fs) for k, v in sides.items()}
+    y = {k: np.array([label[str(v)] for v in side.labels], dtype=np.int64) for k, side in sides.items()}
+    return fit_arms(x=x, y=y, classes=classes, seed=context.settings.seed,
+                    native=np.zeros(x["train"].shape[1], dtype=bool),
+                    sizes={"train": n_fit, "synthetic": n_fit, "holdout": len(sides["holdout"]),
+                           "features": int(x["train"].shape[1])})
+
+
+def _table_arms(context: AuditContext) -> Arms | None:
+    """Tables: the modelled columns other than the target, with public preprocessing (``ModelFeatures``)."""
     target, schema = context.target, context.schema
     frames = [f[as_strings(f[target]).notna().to_numpy()] for f in (context.train, context.holdout, context.synthetic)]
     train, holdout, synthetic = frames
@@ -114,20 +157,12 @@ def fitted_arms(context: AuditContext) -> Arms | None:
         def codes(frame: pd.DataFrame) -> np.ndarray:
             return as_strings(frame[target]).map(label).to_numpy(dtype=np.int64)
 
-        x_holdout = prep.transform(holdout)
-        y_train, y_synthetic = codes(train), codes(synthetic)
-        kwargs = {"n_classes": len(classes), "native": prep.native, "categorical": prep.categorical,
-                  "seed": context.settings.seed}
-        probabilities = {
-            family: {"trtr": fit(prep.transform(train), y_train, x_holdout, **kwargs),
-                     "tstr": fit(prep.transform(synthetic), y_synthetic, x_holdout, **kwargs)}
-            for family, fit in FAMILIES.items()
-        }
-        arms = Arms(holdout=holdout, y_holdout=codes(holdout), y_train=y_train, classes=classes,
-                    probabilities=probabilities,
-                    sizes={"train": n_fit, "synthetic": n_fit, "holdout": len(holdout),
-                           "native_categorical_features": int(prep.native.sum()), "features": len(features)})
-    context.cache["utility.arms"] = arms
+        sides = {"train": train, "synthetic": synthetic, "holdout": holdout}
+        arms = fit_arms(x={k: prep.transform(v) for k, v in sides.items()}, y={k: codes(v) for k, v in sides.items()},
+                        classes=classes, seed=context.settings.seed, native=prep.native,
+                        categorical=prep.categorical, holdout=holdout,
+                        sizes={"train": n_fit, "synthetic": n_fit, "holdout": len(holdout),
+                               "native_categorical_features": int(prep.native.sum()), "features": len(features)})
     return arms
 
 
@@ -209,6 +244,7 @@ class TSTRAudit(Audit):
     direction = "at_least"
     default_threshold = 0.50
     requires_target = True
+    modalities = ("table", "ecg", "eeg")
 
     def applies_to(self, context: AuditContext) -> bool:
         return super().applies_to(context) and applies(context)
