@@ -29,6 +29,7 @@ from synthdata.export.atomic import check_output_free
 from synthdata.export.manifest import sha256_file, write_json
 from synthdata.modalities import get_modality
 from synthdata.modalities.base import Units
+from synthdata.privacy.checkpoint import peek_checkpoint
 from synthdata.privacy.ledger import Ledger
 from synthdata.privacy.training import TrainingPlan, train_private
 from synthdata.run_area import RunArea, read_json
@@ -106,7 +107,13 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger, run_id: str) ->
 def train(
     *, spec: ReleaseSpec, area: RunArea, ledger: Ledger, run_id: str, progress: bool = True
 ) -> dict[str, Any]:
-    """DP-SGD training of the denoiser for the training share of epsilon; settles the ledger."""
+    """DP-SGD training of the denoiser for the training share of epsilon; settles the ledger.
+
+    Training checkpoints to ``model/checkpoint.pt`` in the work area (private state, deleted when training
+    completes; see ``synthdata.privacy.checkpoint``).  Calling ``train`` again on a run that was killed
+    mid-training resumes from that checkpoint under the reservation the killed run left open: the ledger is
+    charged once, for the epsilon of the whole (uninterrupted-equivalent) run.
+    """
     prepared = read_json(area.prepared / "prepared.json")
     modality = get_modality(prepared["modality"])
     codec = modality.read_codec(path=area.prepared / "codec.json")
@@ -122,7 +129,12 @@ def train(
     # earlier prepared data (e.g. re-materialising the model in the UI), but the release's guarantee
     # still composes it with this training.
     charged_pre, charged_delta_pre = epsilon_pre, delta_pre
-    if not any(c["run_id"] == reservation and c["status"] == "reserved" for c in state):
+    open_runs = {c["run_id"] for c in state if c["status"] == "reserved"}
+    if reservation not in open_runs and run_id in open_runs:
+        # A retraining (reserved under its own run id) that was killed: resume it under that reservation.
+        reservation = run_id
+        charged_pre = charged_delta_pre = 0.0
+    elif reservation not in open_runs:
         reservation = run_id
         charged_pre = charged_delta_pre = 0.0
         ledger.reserve(
@@ -141,13 +153,23 @@ def train(
     )
     log.info("train: DP-SGD for epsilon %.4g, delta %.2g (%d units, %d epochs)", epsilon_train, delta_train,
              units.count, plan.epochs)
+    checkpoint = area.model / "checkpoint.pt"
+    where = peek_checkpoint(checkpoint)
+    if where is not None:
+        log.info("train: resuming from step %d of %d (checkpoint of an interrupted run, reservation %s)",
+                 where[0], where[1], reservation)
     try:
         outcome = train_private(
             model=model, diffusion=diffusion, units=units.data, mask=units.mask, plan=plan,
             epsilon=epsilon_train, delta=delta_train, accountant=spec.privacy.accountant,
             reproducible_seed=spec.seed if spec.privacy.reproducible else None, progress=progress,
+            checkpoint=checkpoint,
         )
     except BadInputError:
+        if checkpoint.is_file():
+            # An interrupted run trained on the private data before this refusal (e.g. its checkpoint does
+            # not match the spec any more): its reservation stays open, neither cancelled nor settled here.
+            raise
         if charged_pre > 0:
             ledger.settle(fingerprint=fingerprint, run_id=reservation, epsilon=charged_pre, delta=charged_delta_pre,
                           mechanisms=[{"stage": "preprocessing", "epsilon": charged_pre, "delta": charged_delta_pre}])

@@ -19,13 +19,16 @@ at all and must never be used to produce a release.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import itertools
 import math
 import sys
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from opacus import PrivacyEngine
@@ -35,13 +38,27 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
 
-from synthdata.diffusion.process import DenoisingLoss, GaussianDiffusion, denoising_objective
+from synthdata.diffusion.process import (
+    DenoisingLoss,
+    GaussianDiffusion,
+    denoising_objective,
+)
 from synthdata.errors import BadInputError
+from synthdata.privacy.checkpoint import (
+    STREAMS,
+    Checkpoint,
+    RunIdentity,
+    data_fingerprint,
+    load_checkpoint,
+    remove_checkpoint,
+    save_checkpoint,
+)
 from synthdata.privacy.randomness import DPRandomness, dp_randomness
 
 MIN_UNITS = 10
 ACCOUNTANTS = ("prv", "rdp")
 GRAD_SAMPLE_MODE = "ghost"
+CHECKPOINT_SECONDS = 30.0  # default checkpoint interval when no step count is given
 
 
 @dataclass(frozen=True)
@@ -164,6 +181,17 @@ def calibrate_noise(*, epsilon: float, delta: float, sample_rate: float, steps: 
         ) from err
 
 
+@dataclass
+class LoopState:
+    """Where the training loop is: ``steps`` done, the current epoch's (non-private) loss sum and count,
+    and the seconds of training so far (across resumptions)."""
+
+    steps: int = 0
+    loss_sum: float = 0.0
+    loss_count: int = 0
+    seconds: float = 0.0
+
+
 def _run_epochs(
     *,
     model: nn.Module,
@@ -177,18 +205,37 @@ def _run_epochs(
     progress: bool,
     desc: str,
     spent: Callable[[], float] | None = None,
+    start: LoopState | None = None,
+    on_resume: Callable[[], None] | None = None,
+    after_step: Callable[[LoopState], None] | None = None,
 ) -> tuple[int, float, float]:
-    """The training loop shared by both trainers: returns ``(steps, final_loss, seconds)``."""
-    steps, final_loss, shown_loss, next_eps = 0, math.nan, math.nan, -math.inf
+    """The training loop shared by both trainers: returns ``(steps, final_loss, seconds)``.
+
+    ``start`` resumes at a step offset (a restored checkpoint): the epoch it falls in runs only its
+    remaining steps.  Batches are drawn independently (Poisson), so this is the same run.  ``on_resume``
+    is called once, right after the resumed epoch's iterator is made (it draws a seed from the sampling
+    generator, which the caller restores afterwards).  ``after_step`` sees the state after every step.
+    """
+    state = dataclasses.replace(start) if start is not None else LoopState()
+    steps_per_epoch = total_steps // plan.epochs
+    first_epoch, offset = divmod(state.steps, steps_per_epoch)
+    earlier = state.seconds
+    final_loss, shown_loss, next_eps = math.nan, math.nan, -math.inf
     postfix: dict[str, str] = {}
-    with tqdm(total=total_steps, desc=desc, unit="step", file=sys.stderr, disable=not progress) as bar, \
-            warnings.catch_warnings():
+    with tqdm(total=total_steps, initial=state.steps, desc=desc, unit="step", file=sys.stderr,
+              disable=not progress) as bar, warnings.catch_warnings():
         # Opacus' hooks on the first layers fire on outputs only (their inputs need no grad): harmless.
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
-        start = time.perf_counter()
-        for _ in range(plan.epochs):
-            loss_sum, loss_count = 0.0, 0
-            for units_b, mask_b in loader:
+        start_time = time.perf_counter()
+        for epoch in range(first_epoch, plan.epochs):
+            batches = iter(loader)
+            if epoch == first_epoch and offset:
+                if on_resume is not None:
+                    on_resume()
+                batches = itertools.islice(batches, steps_per_epoch - offset)
+            else:
+                state.loss_sum, state.loss_count = 0.0, 0
+            for units_b, mask_b in batches:
                 optimizer.zero_grad(set_to_none=True)
                 loss = denoising_objective(
                     model=model, diffusion=diffusion, criterion=criterion, units=units_b, mask=mask_b,
@@ -196,26 +243,30 @@ def _run_epochs(
                 )
                 loss.backward()  # with Opacus: per-unit norms, clipping coefficients, clipped sum
                 optimizer.step()  # with Opacus: Gaussian noise, division by expected batch, accountant
-                steps += 1
+                state.steps += 1
                 if units_b.shape[0]:  # a Poisson batch may be empty: it still stepped (noise only)
                     batch_loss = float(loss.detach())
-                    loss_sum, loss_count = loss_sum + batch_loss * units_b.shape[0], loss_count + units_b.shape[0]
+                    state.loss_sum += batch_loss * units_b.shape[0]
+                    state.loss_count += units_b.shape[0]
                     shown_loss = batch_loss if math.isnan(shown_loss) else 0.9 * shown_loss + 0.1 * batch_loss
                 if progress:
                     postfix["loss"] = f"{shown_loss:.4f}"
-                    if spent is not None and (time.monotonic() >= next_eps or steps == total_steps):
+                    if spent is not None and (time.monotonic() >= next_eps or state.steps == total_steps):
                         # At most once a second, and at most ~10 % of the time (accounting can be slow).
                         asked = time.monotonic()
                         postfix["eps"] = f"{spent():.3f}"
                         next_eps = time.monotonic() + max(1.0, 10 * (time.monotonic() - asked))
                     bar.set_postfix(postfix, refresh=False)
                 bar.update(1)
-            if loss_count:
-                final_loss = loss_sum / loss_count
-        seconds = time.perf_counter() - start
-    if steps != total_steps:
-        raise RuntimeError(f"trained {steps} steps but planned {total_steps}")
-    return steps, final_loss, seconds
+                if after_step is not None:
+                    state.seconds = earlier + time.perf_counter() - start_time
+                    after_step(state)
+            if state.loss_count:
+                final_loss = state.loss_sum / state.loss_count
+        seconds = earlier + time.perf_counter() - start_time
+    if state.steps != total_steps:
+        raise RuntimeError(f"trained {state.steps} steps but planned {total_steps}")
+    return state.steps, final_loss, seconds
 
 
 def make_private_ghost(
@@ -292,6 +343,8 @@ def train_private(
     accountant: str = "prv",
     reproducible_seed: int | None = None,
     progress: bool = True,
+    checkpoint: Path | None = None,
+    checkpoint_every: int | None = None,
 ) -> TrainingOutcome:
     """Train ``model`` in place with DP-SGD so the weights are (epsilon, delta)-DP per privacy unit.
 
@@ -307,6 +360,14 @@ def train_private(
         accountant: ``"prv"`` (tighter) or ``"rdp"``.
         reproducible_seed: None for a DP-valid run; an integer replays the run and voids the guarantee.
         progress: show a progress bar (step, non-private loss, epsilon spent) on stderr.
+        checkpoint: a file in the run's private work area.  If it exists (a run of the same data, plan,
+            budget and randomness was killed), training resumes from it: model, optimizer, accountant
+            history and the three generators' states are restored and only the remaining steps run, so
+            the outcome (steps, epsilon) is that of an uninterrupted run.  While training, the state is
+            saved there; the file is deleted when training completes.  See
+            :mod:`synthdata.privacy.checkpoint` for why it is private and how long it is kept.
+        checkpoint_every: save every this many steps; None saves whenever ``CHECKPOINT_SECONDS`` of
+            training have passed since the last save.  Ignored without ``checkpoint``.
 
     Poisson sampling picks each unit independently with rate ``1 / ceil(N / batch)``; each unit's loss
     (averaged over its rows and ``augmentation`` noise draws) gives one gradient, clipped to
@@ -316,8 +377,9 @@ def train_private(
     the guarantee does not cover.
 
     Raises:
-        BadInputError: bad data, plan or budget (checked before any training), or a budget too small for
-            the accountant to certify.
+        BadInputError: bad data, plan or budget (checked before any training), a budget too small for
+            the accountant to certify, or a checkpoint made for another run (other data, plan, budget or
+            randomness) or unreadable.
         RuntimeError: Opacus did not run what the noise was calibrated for (wrong generators, step count,
             or spent epsilon above target).  The model was modified and must be discarded.
     """
@@ -332,20 +394,53 @@ def train_private(
         epsilon=float(epsilon), delta=float(delta), sample_rate=sample_rate, steps=total_steps, accountant=accountant
     )
 
+    if checkpoint_every is not None and (
+        isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1
+    ):
+        raise BadInputError(f"checkpoint_every must be an integer >= 1 or None, got {checkpoint_every!r}")
+
     rand = dp_randomness(reproducible_seed=reproducible_seed)
+    identity = RunIdentity(
+        plan=asdict(plan), epsilon=float(epsilon), delta=float(delta), accountant=accountant,
+        noise_multiplier=float(noise_multiplier), sample_rate=float(sample_rate), total_steps=total_steps,
+        n_units=n_units, data_fingerprint=data_fingerprint(units, mask), noise_source=rand.source,
+    ) if checkpoint is not None else None
+    resumed = load_checkpoint(checkpoint, expected=identity) if checkpoint is not None else None
     was_training, dp_model = model.training, None
     model.train()
     try:
+        if resumed is not None:
+            try:  # weights before make_private: Opacus wraps the module, its state-dict keys change
+                model.load_state_dict(resumed.model)
+            except RuntimeError as err:
+                raise BadInputError(f"checkpoint {checkpoint} holds another model architecture") from err
         engine, dp_model, optimizer, criterion, dp_loader = make_private_ghost(
             model=model, units=units, mask=mask, plan=plan, noise_multiplier=noise_multiplier, rand=rand,
             accountant=accountant,
         )
         if len(dp_loader) != steps_per_epoch or dp_loader.sample_rate != sample_rate:
             raise RuntimeError("Opacus' Poisson schedule differs from the one the noise was calibrated for")
+        start, on_resume = LoopState(), None
+        if resumed is not None:
+            optimizer.load_state_dict(resumed.optimizer)
+            engine.accountant.history = list(resumed.history)
+            for name in STREAMS:
+                getattr(rand, name).set_state(resumed.generators[name])
+            start = LoopState(steps=resumed.steps, loss_sum=resumed.loss_sum, loss_count=resumed.loss_count,
+                              seconds=resumed.seconds)
+            sampling_state = resumed.generators["sampling"]
+            on_resume = functools.partial(rand.sampling.set_state, sampling_state)
+        after_step = None
+        if checkpoint is not None:
+            after_step = _checkpointer(
+                path=checkpoint, identity=identity, model=model, optimizer=optimizer, engine=engine, rand=rand,
+                total_steps=total_steps, every=checkpoint_every, last_seconds=start.seconds,
+            )
         steps, final_loss, seconds = _run_epochs(
             model=dp_model, diffusion=diffusion, loader=dp_loader, optimizer=optimizer, criterion=criterion,
             plan=plan, generator=rand.diffusion, total_steps=total_steps, progress=progress,
-            desc="DP training", spent=lambda: _epsilon_spent(engine, delta),
+            desc="DP training", spent=lambda: _epsilon_spent(engine, delta), start=start, on_resume=on_resume,
+            after_step=after_step,
         )
     finally:
         if dp_model is not None:
@@ -356,12 +451,48 @@ def train_private(
     spent = _epsilon_spent(engine, delta)
     if accounted != total_steps or not spent <= epsilon * (1 + 1e-6):
         raise RuntimeError(f"privacy accounting mismatch: {accounted} steps accounted, epsilon {spent:.6g}")
+    if checkpoint is not None:
+        remove_checkpoint(checkpoint)  # private state (noise generator, unfinished model): keep final weights only
     return TrainingOutcome(
         private=True, epsilon=float(spent), delta=float(delta), noise_multiplier=float(noise_multiplier),
         sample_rate=sample_rate, steps=steps, epochs=plan.epochs, accountant=accountant,
         grad_sample_mode=GRAD_SAMPLE_MODE, noise_source=rand.source, dp_valid=rand.dp_valid,
         seconds=seconds, records_per_second=n_units * plan.epochs / seconds, final_loss=final_loss,
     )
+
+
+def _checkpointer(
+    *,
+    path: Path,
+    identity: RunIdentity,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    engine: PrivacyEngine,
+    rand: DPRandomness,
+    total_steps: int,
+    every: int | None,
+    last_seconds: float,
+) -> Callable[[LoopState], None]:
+    """A hook for ``_run_epochs`` that saves a checkpoint every ``every`` steps (or every
+    ``CHECKPOINT_SECONDS`` of training), never after the last step (training is about to finish)."""
+    last = [last_seconds]
+
+    def after_step(state: LoopState) -> None:
+        if state.steps >= total_steps:
+            return
+        due = state.steps % every == 0 if every is not None else state.seconds - last[0] >= CHECKPOINT_SECONDS
+        if not due:
+            return
+        save_checkpoint(path, Checkpoint(
+            identity=identity, steps=state.steps,
+            model={k: v.detach().clone() for k, v in model.state_dict().items()},
+            optimizer=optimizer.state_dict(), history=list(engine.accountant.history),
+            generators={name: getattr(rand, name).get_state() for name in STREAMS},
+            loss_sum=state.loss_sum, loss_count=state.loss_count, seconds=state.seconds,
+        ))
+        last[0] = state.seconds
+
+    return after_step
 
 
 def train_non_private(
