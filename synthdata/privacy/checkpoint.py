@@ -1,9 +1,8 @@
 """Checkpoints of a DP training run, so a killed run resumes without miscounting epsilon.
 
 A checkpoint holds everything the rest of the run depends on: the model's and the optimizer's state, the
-privacy accountant's history ``[(noise_multiplier, sample_rate, steps)]``, the states of the three DP
-random streams (``Generator.get_state()``, uint8 tensors), the steps done, and what the run was planned
-as (plan, epsilon, delta, accountant, noise multiplier, sample rate, total steps, number of units, a
+privacy accountant's history ``[(noise_multiplier, sample_rate, steps)]``, the steps done, and what the run
+was planned as (plan, epsilon, delta, accountant, noise multiplier, sample rate, total steps, number of units, a
 SHA-256 fingerprint of the training tensors, the noise source).  ``load_checkpoint`` refuses, with a
 ``BadInputError``, a checkpoint made for other data, another plan or budget, or other randomness, so a run
 is never silently continued under a mechanism its noise was not calibrated for.  Files are written
@@ -11,10 +10,19 @@ atomically (a temporary file, fsync, ``os.replace``), so a run killed while writ
 checkpoint intact; they are read with ``torch.load(..., weights_only=True)``, which unpickles tensors and
 plain containers only.
 
-Privacy caveat, stated outright: a checkpoint is PRIVATE state of the run's work area, as sensitive as the
-private data itself.  It holds a model trained on private data that no accountant has closed yet, and the
-state of the Gaussian-noise and Poisson-sampling generators: with it, the noise of every step of the run
-(past steps too: Mersenne Twister's state can be run backwards) can be regenerated and subtracted.
+Random streams.  A DP-valid run's checkpoint holds NO generator state: its resumed steps draw from fresh,
+unrecorded OS entropy (``dp_randomness``).  Poisson steps are independent, so the resumed run is the same
+mechanism with the same epsilon; the steps a killed process did after its last checkpoint are lost and
+redone with new draws (their iterates never left that process).  Storing the noise or sampling generators'
+states would amount to recording the seed (privacy rule 2): whoever read the file could regenerate every
+step's Gaussian noise (Mersenne Twister's state runs backwards too) and would know each batch's members,
+which voids the amplification by subsampling the epsilon relies on.  A replayable run (``reproducible_seed``
+set, NOT DP anyway) stores the three streams' states (``Generator.get_state()``, uint8 tensors) and resumes
+bit for bit as if never interrupted.
+
+Privacy caveat, stated outright: a checkpoint is PRIVATE state of the run's work area.  It holds a model
+and optimizer state trained on private data (an intermediate DP-SGD iterate, covered by the run's epsilon
+once the run is accounted, but not yet released or audited), and for replayable runs the random streams.
 Retention: ``train_private`` deletes the checkpoint as soon as training completes (only the final weights
 are kept, as ``denoiser.pt``); a run killed and never resumed keeps it in its work area until
 ``synthdata purge RUN`` deletes the work area, checkpoint included.  Never copy a checkpoint out of the
@@ -46,7 +54,7 @@ def data_fingerprint(units: Tensor, mask: Tensor) -> str:
     for tensor in (units, mask):
         tensor = tensor.detach().cpu().contiguous()
         digest.update(f"{tuple(tensor.shape)}:{tensor.dtype};".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())  # the buffer itself: no copy
     return digest.hexdigest()
 
 
@@ -76,7 +84,7 @@ class Checkpoint:
     model: dict[str, Tensor]
     optimizer: dict[str, Any]
     history: list[tuple[float, float, int]]
-    generators: dict[str, Tensor]
+    generators: dict[str, Tensor]  # empty for DP-valid runs (resumed from fresh OS entropy)
     loss_sum: float
     loss_count: int
     seconds: float
@@ -91,7 +99,7 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
         "model": checkpoint.model,
         "optimizer": checkpoint.optimizer,
         "history": [[float(nm), float(sr), int(n)] for nm, sr, n in checkpoint.history],
-        "generators": {name: checkpoint.generators[name] for name in STREAMS},
+        "generators": {name: checkpoint.generators[name] for name in STREAMS if name in checkpoint.generators},
         "loss_sum": float(checkpoint.loss_sum),
         "loss_count": int(checkpoint.loss_count),
         "seconds": float(checkpoint.seconds),
@@ -149,16 +157,19 @@ def load_checkpoint(path: Path, *, expected: RunIdentity) -> Checkpoint | None:
     if differs:
         raise BadInputError(
             f"checkpoint {path} belongs to another training run (differs in: {', '.join(differs)}); "
-            "resume with the original data, plan and budget, or delete the checkpoint to start over "
-            "(its partial training has still spent privacy budget)"
+            "resume with the original data, plan and budget; to start over instead, charge the interrupted "
+            "run's partial training to the budget (e.g. `synthdata budget settle`) and delete the checkpoint"
         )
     steps = raw["steps"]
     history = [(float(nm), float(sr), int(n)) for nm, sr, n in raw["history"]]
     if not (0 < steps < expected.total_steps) or sum(n for _, _, n in history) != steps:
         raise BadInputError(f"checkpoint {path} is inconsistent ({steps} steps, accountant disagrees)")
+    generators = dict(raw["generators"])
+    if generators and set(generators) != set(STREAMS):
+        raise BadInputError(f"checkpoint {path} is inconsistent (random streams {sorted(generators)})")
     return Checkpoint(
         identity=RunIdentity(**identity), steps=int(steps), model=raw["model"], optimizer=raw["optimizer"],
-        history=history, generators={name: raw["generators"][name] for name in STREAMS},
+        history=history, generators=generators,
         loss_sum=float(raw["loss_sum"]), loss_count=int(raw["loss_count"]), seconds=float(raw["seconds"]),
     )
 

@@ -361,9 +361,9 @@ def train_private(
         reproducible_seed: None for a DP-valid run; an integer replays the run and voids the guarantee.
         progress: show a progress bar (step, non-private loss, epsilon spent) on stderr.
         checkpoint: a file in the run's private work area.  If it exists (a run of the same data, plan,
-            budget and randomness was killed), training resumes from it: model, optimizer, accountant
-            history and the three generators' states are restored and only the remaining steps run, so
-            the outcome (steps, epsilon) is that of an uninterrupted run.  While training, the state is
+            budget and randomness) was killed), training resumes from it: model, optimizer and accountant
+            history are restored (and, for replayable runs only, the random streams) and only the
+            remaining steps run, so the outcome (steps, epsilon) is that of an uninterrupted run.  While training, the state is
             saved there; the file is deleted when training completes.  See
             :mod:`synthdata.privacy.checkpoint` for why it is private and how long it is kept.
         checkpoint_every: save every this many steps; None saves whenever ``CHECKPOINT_SECONDS`` of
@@ -424,12 +424,13 @@ def train_private(
         if resumed is not None:
             optimizer.load_state_dict(resumed.optimizer)
             engine.accountant.history = list(resumed.history)
-            for name in STREAMS:
-                getattr(rand, name).set_state(resumed.generators[name])
             start = LoopState(steps=resumed.steps, loss_sum=resumed.loss_sum, loss_count=resumed.loss_count,
                               seconds=resumed.seconds)
-            sampling_state = resumed.generators["sampling"]
-            on_resume = functools.partial(rand.sampling.set_state, sampling_state)
+            if resumed.generators:  # replayable runs only; DP-valid ones go on with fresh OS entropy
+                for name in STREAMS:
+                    getattr(rand, name).set_state(resumed.generators[name])
+                # Making the epoch's iterator draws a seed from the sampling stream: restore it after that.
+                on_resume = functools.partial(rand.sampling.set_state, resumed.generators["sampling"])
         after_step = None
         if checkpoint is not None:
             after_step = _checkpointer(
@@ -487,7 +488,8 @@ def _checkpointer(
             identity=identity, steps=state.steps,
             model={k: v.detach().clone() for k, v in model.state_dict().items()},
             optimizer=optimizer.state_dict(), history=list(engine.accountant.history),
-            generators={name: getattr(rand, name).get_state() for name in STREAMS},
+            # Never a DP-valid run's streams: a stored state is a recorded seed (see synthdata.privacy.checkpoint).
+            generators={} if rand.dp_valid else {name: getattr(rand, name).get_state() for name in STREAMS},
             loss_sum=state.loss_sum, loss_count=state.loss_count, seconds=state.seconds,
         ))
         last[0] = state.seconds

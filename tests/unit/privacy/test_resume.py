@@ -134,6 +134,8 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_epsilon(tmp_path: Path, one_
     _kill_once_checkpointed([_TRAIN_AND_DIE, __file__, str(checkpoint), str(ROOT / "tests")], checkpoint)
     done, total = peek_checkpoint(checkpoint)
     assert 0 < done < total == 28
+    stored = torch.load(checkpoint, weights_only=True)["generators"]
+    assert sorted(stored) == ["diffusion", "noise", "sampling"], "a replayable run stores its streams"
 
     resumed_model = fresh_model()
     resumed = train_private(model=resumed_model, diffusion=DIFFUSION, units=units, mask=mask, plan=PLAN,
@@ -177,6 +179,9 @@ def _interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs) -> P
                       checkpoint=checkpoint, checkpoint_every=2, **{**BUDGET, **kwargs})
     monkeypatch.setattr(training, "save_checkpoint", save)
     assert peek_checkpoint(checkpoint) == (2, 28)
+    if "reproducible_seed" not in kwargs:
+        # A DP-valid run records no generator state: that would be a recorded seed (privacy rule 2).
+        assert torch.load(checkpoint, weights_only=True)["generators"] == {}
     return checkpoint
 
 
@@ -232,12 +237,13 @@ def test_killed_train_stage_resumes_and_charges_the_ledger_once(
     assert [c["status"] for c in ledger.history(fingerprint=fingerprint)] == ["reserved"]
     done, total = peek_checkpoint(checkpoint)
     assert 0 < done < total
+    assert torch.load(checkpoint, weights_only=True)["generators"] == {}, "DP-valid: fresh entropy on resume"
 
     with caplog.at_level(logging.INFO, logger="synthdata"):
         trained = stages.train(spec=spec, area=area, ledger=ledger, run_id="killed", progress=False)
     assert f"resuming from step {done} of {total}" in caplog.text
     assert not checkpoint.exists() and (area.model / "denoiser.pt").is_file()
-    assert trained["steps"] == total
+    assert trained["steps"] == total and trained["dp_valid"]
     (charge,) = ledger.history(fingerprint=fingerprint)
     assert (charge["run_id"], charge["status"]) == ("killed", "spent")
     on_disk = json.loads((area.model / "training.json").read_text())
