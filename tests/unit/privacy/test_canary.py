@@ -23,7 +23,7 @@ from synthdata.privacy.canary import (
     p_value_dp_audit,
     run_canary_audit,
 )
-from synthdata.privacy.training import TrainingPlan
+from synthdata.privacy.training import TrainingOutcome, TrainingPlan
 
 WIDTH = 32  # wide enough that random corners are far apart (about 16 coordinates differ)
 DIFFUSION = GaussianDiffusion(timesteps=100)
@@ -155,3 +155,25 @@ def test_audit_passes_the_dp_trainer() -> None:
     assert result.passed and result.empirical_epsilon_lower_bound <= 1.0, result
     assert result.training_epsilon_spent is not None and result.training_epsilon_spent <= 1.0 + 1e-6
     assert result.max_certifiable_epsilon > 3.0  # the design could have shown a leak
+
+
+def test_a_trainer_that_learns_nothing_shows_no_leak() -> None:
+    """A custom trainer that leaves the model untouched: scores carry no membership signal, so the bound is
+    0 unless chance strikes (probability <= 1 - CONFIDENCE); also checks what the trainer is handed."""
+    units, mask = clusters()
+    seen = {}
+
+    def idle_trainer(*, model, diffusion, units, mask, plan, epsilon, delta, accountant, progress) -> TrainingOutcome:
+        seen.update(n=units.shape[0], corners=int((units[:, 0].abs() == 1).all(dim=1).sum()), epsilon=epsilon)
+        return TrainingOutcome(
+            private=False, epsilon=None, delta=None, noise_multiplier=None, sample_rate=1.0, steps=0, epochs=0,
+            accountant=None, grad_sample_mode=None, noise_source="none", dp_valid=False, seconds=0.0,
+            records_per_second=0.0, final_loss=math.nan,
+        )
+
+    result = run_canary_audit(units=units, mask=mask, build_model=build_model, diffusion=DIFFUSION, plan=PLAN,
+                              epsilon=1.0, delta=DELTA, canaries=500, trainer=idle_trainer, confidence=CONFIDENCE,
+                              seed=5)
+    assert seen == {"n": 200 + result.included, "corners": result.included, "epsilon": 1.0}
+    assert result.empirical_epsilon_lower_bound == 0.0 and result.passed
+    assert "idle_trainer" in result.trainer
