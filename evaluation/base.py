@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-Category = Literal["fidelity", "utility", "memorization", "attack"]
+Category = Literal["privacy", "fidelity", "utility", "memorization", "attack"]
 Direction = Literal["at_most", "at_least"]
 
 # Any count of real records below this is merged or hidden in reports and metadata.
@@ -52,6 +52,7 @@ class AuditContext:
     schema: Any
     target: str | None = None
     settings: AuditSettings = field(default_factory=AuditSettings)
+    extras: dict[str, Any] = field(default_factory=dict)  # results of earlier stages, e.g. "canary_audit"
 
     def rng(self, salt: str) -> np.random.Generator:
         """A generator for audit subsampling: public randomness, reproducible from the seed."""

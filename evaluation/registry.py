@@ -7,6 +7,7 @@ from evaluation.attacks.linkability import LinkabilityAudit
 from evaluation.attacks.membership import MembershipInferenceAudit
 from evaluation.attacks.singling_out import SinglingOutAudit
 from evaluation.base import Audit
+from evaluation.canary_check import CanaryCheckAudit
 from evaluation.fidelity.column_distance import ColumnDistanceAudit
 from evaluation.fidelity.correlation import CorrelationAudit
 from evaluation.fidelity.detection import DetectionAudit
@@ -18,6 +19,7 @@ from evaluation.utility.subgroups import SubgroupUtilityAudit
 from evaluation.utility.tstr import TSTRAudit
 
 AUDITS: dict[str, type[Audit]] = {
+    CanaryCheckAudit.name: CanaryCheckAudit,
     QualityAudit.name: QualityAudit,
     ColumnDistanceAudit.name: ColumnDistanceAudit,
     CorrelationAudit.name: CorrelationAudit,

@@ -96,6 +96,13 @@ def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
         area = work_area.at(prepared)
         info = stages.train(spec=spec, area=area, ledger=ledger.ledger(), run_id=context.run.run_id,
                             progress=work_area.progress)
+        canary = {}
+        if spec.audits.canaries:
+            _both(context, f"canary audit: training a throwaway model with {spec.audits.canaries} canaries")
+            found = stages.canary_audit(spec=spec, area=area, ledger=ledger.ledger(), run_id=context.run.run_id,
+                                        progress=work_area.progress)
+            canary = {"canary_epsilon_lower_bound": found["empirical_epsilon_lower_bound"],
+                      "canary_claimed_epsilon": found["claimed_epsilon"]}
         book = ledger.ledger()
         fingerprint = read_json(area.prepared / "prepared.json")["fingerprint"]
         state, composed = book.state(fingerprint=fingerprint), book.composition(fingerprint=fingerprint)
@@ -105,7 +112,7 @@ def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
             "records_per_second": info["records_per_second"], "dp_valid": info["dp_valid"],
             "budget_total": state.total if state else None,
             "budget_remaining": state.remaining if state else None,
-            "dataset_epsilon_naive_sum": composed.naive, "dataset_epsilon_composed": composed.composed})
+            "dataset_epsilon_naive_sum": composed.naive, "dataset_epsilon_composed": composed.composed, **canary})
 
     @dg.asset(key=[prefix, "synthetic"], group_name=prefix, ins={"model": dg.AssetIn(key=[prefix, "model"])},
               description="Synthetic records sampled from the trained denoiser (private until the gates pass).")

@@ -1,8 +1,9 @@
 """The ``synthdata`` command line.
 
-Exit codes: 0 released (or command succeeded; for ``audit``: every gate passed); 2 bad input (nothing
-written); 3 a gate failed (report written, no data exported); 4 privacy budget refused; 5 every gate passed
-but the spec requires a named sign-off (``synthdata approve RUN --by NAME``); 1 an unexpected error.
+Exit codes: 0 released (or command succeeded; ``audit``: every gate passed; ``dp-audit``: the claim held);
+2 bad input (nothing written); 3 a gate failed (report written, no data exported; ``dp-audit``: the empirical
+lower bound exceeds the claimed epsilon); 4 privacy budget refused; 5 every gate passed but the spec
+requires a named sign-off (``synthdata approve RUN --by NAME``); 1 an unexpected error.
 
 This is the only module of the library that imports the Dagster pipelines: ``release`` runs the release's
 Dagster job in-process, so CLI runs show in the UI's run history and share its ledger.
@@ -18,7 +19,12 @@ from pathlib import Path
 
 from synthdata import home
 from synthdata.config import ReleaseSpec, load_spec, name_from_path, parse_spec
-from synthdata.errors import BadInputError, SynthdataError
+from synthdata.errors import (
+    AwaitingApprovalError,
+    BadInputError,
+    GateFailedError,
+    SynthdataError,
+)
 
 
 def _fail(error: SynthdataError) -> int:
@@ -83,6 +89,38 @@ def cmd_approve(args: argparse.Namespace) -> int:
     from pipelines.runner import run_approval
 
     return _report_outcome(run_approval(args.run_id, by=args.by))
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from synthdata import api
+
+    try:
+        release = api.resume(run_id=args.run_id, progress=not args.quiet)
+    except (GateFailedError, AwaitingApprovalError) as error:
+        print(f"{'awaiting sign-off' if isinstance(error, AwaitingApprovalError) else 'error'}: {error.message}",
+              file=sys.stderr)
+        if getattr(error, "hint", None):
+            print(error.hint, file=sys.stderr)
+        return error.exit_code
+    print(f"released: {release.out}")
+    print(f"report:   {release.out / 'report.html'}")
+    return 0
+
+
+def cmd_dp_audit(args: argparse.Namespace) -> int:
+    from synthdata import api
+
+    spec = load_spec(Path(args.config))
+    found = api.dp_audit(spec=spec, canaries=args.canaries, progress=not args.quiet)
+    verdict = "PASS" if found["passed"] else "FAIL"
+    print(f"canary audit of {spec.name} (run {found['run_id']}): {found['canaries']} canaries, "
+          f"{found['included']} planted; {found['correct']} of {found['guesses']} guesses right")
+    print(f"claimed training epsilon {found['claimed_epsilon']:.4g}; empirical lower bound "
+          f"{found['empirical_epsilon_lower_bound']:.4g} at {found['confidence']:.0%} confidence "
+          f"(the most this audit could certify: {found['max_certifiable_epsilon']:.3g}) -> {verdict}")
+    print(f"charged to the ledger: run {found['run_id']} (see `synthdata budget show`); "
+          f"private work area: `synthdata purge {found['run_id']}`")
+    return 0 if found["passed"] else 3
 
 
 def _gates(pairs: Sequence[str]) -> dict[str, float]:
@@ -279,6 +317,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="drop the reservation: only for a run that never trained (read no private data)")
     settle.add_argument("--reason", default="run crashed; true spend unknown, counted in full")
     settle.set_defaults(func=cmd_budget_settle)
+
+    resume = sub.add_parser("resume", help="continue a run that stopped (training resumes from its checkpoint)")
+    resume.add_argument("run_id")
+    resume.add_argument("--quiet", action="store_true", help="no progress bar")
+    resume.set_defaults(func=cmd_resume)
+
+    dp_audit = sub.add_parser(
+        "dp-audit", help="empirical DP check: train a throwaway model with planted canaries, bound its epsilon "
+                         "(charges the spec's epsilon to the dataset's budget; exports nothing)")
+    dp_audit.add_argument("--config", required=True, help="release spec YAML (its data, model and privacy)")
+    dp_audit.add_argument("--canaries", type=int, default=1000)
+    dp_audit.add_argument("--quiet", action="store_true", help="no progress bar")
+    dp_audit.set_defaults(func=cmd_dp_audit)
 
     purge = sub.add_parser("purge", help="delete runs' private work areas under $SYNTHDATA_HOME/runs")
     purge.add_argument("run_ids", nargs="*")

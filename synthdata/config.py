@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from synthdata.errors import BadInputError
 
@@ -97,6 +104,9 @@ class AuditSpec(_Strict):
     the report.  ``internal_report``: also write ``report_internal.html``/``.pdf`` into the run's private work
     area, showing the closest synthetic/real record pairs for human review and saying INTERNAL on every
     page; it holds real records, so it never goes into the release (which gets the public report).
+    ``canaries``: also run the one-run canary audit (``privacy.canary_audit``), which trains a throwaway
+    model with the same DP configuration on the training data plus planted canaries and gates on the
+    empirical lower bound of epsilon; it costs a second training's epsilon from the dataset's budget.
     """
 
     holdout_fraction: float = Field(default=0.2, gt=0, lt=0.9)
@@ -104,6 +114,10 @@ class AuditSpec(_Strict):
     max_rows: int = Field(default=5000, ge=100, description="rows per side used by the slower audits")
     require_approval: bool = False
     internal_report: bool = False
+    canaries: int | None = Field(
+        default=None, ge=100, le=100_000,
+        description="run the empirical DP check with this many canaries (trains a second, throwaway model: "
+                    "charges up to the release's epsilon again to the dataset's budget)")
 
 
 class OutputSpec(_Strict):
@@ -125,7 +139,7 @@ class ReleaseSpec(_Strict):
     seed: int = Field(default_factory=lambda: secrets.randbelow(2**31), ge=0)
 
     @model_validator(mode="after")
-    def _output_not_input(self) -> "ReleaseSpec":
+    def _output_not_input(self) -> ReleaseSpec:
         if "{" not in str(self.output.out) and self.output.out.resolve() == self.dataset.path.resolve().parent:
             raise ValueError("output.out must not be the folder that holds the private data")
         return self

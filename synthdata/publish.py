@@ -15,7 +15,8 @@ import datetime as dt
 import getpass
 import logging
 import shutil
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from evaluation.base import AuditContext, AuditResult, AuditSettings
 from evaluation.gates import blocking, run_audits
@@ -26,7 +27,13 @@ from synthdata import home
 from synthdata.config import ReleaseSpec
 from synthdata.errors import AwaitingApprovalError, BadInputError, GateFailedError
 from synthdata.export.atomic import atomic_folder
-from synthdata.export.manifest import file_entries, package_versions, sha256_file, write_json, write_manifest
+from synthdata.export.manifest import (
+    file_entries,
+    package_versions,
+    sha256_file,
+    write_json,
+    write_manifest,
+)
 from synthdata.modalities import get_modality
 from synthdata.run_area import RunArea, read_json
 from synthdata.versions import __version__
@@ -60,6 +67,7 @@ def privacy_statement(*, spec: ReleaseSpec, prepared: dict[str, Any], training: 
         "noise_multiplier": training["noise_multiplier"],
         "steps": training["steps"],
         "sample_rate": training["sample_rate"],
+        "ledger": training.get("ledger"),
     }
 
 
@@ -80,9 +88,11 @@ def audit(
             "synthetic": area.synthetic / "synthetic.parquet",
         }.items()
     }
+    canary = area.model / "canary_audit.json"
     context = AuditContext(
         modality=prepared["modality"], **frames, schema=codec.schema, target=spec.dataset.target,
         settings=AuditSettings(max_rows=spec.audits.max_rows, seed=spec.seed),
+        extras={"canary_audit": read_json(canary)} if canary.is_file() else {},
     )
     results = run_audits(context=context, gates=spec.audits.gates, on_progress=on_progress or (lambda n: log.info("audit: %s", n)))
     write_json(area.synthetic / "audit.json", audit_record(results=results, synthetic_sha256=synthetic_info["sha256"]))
@@ -91,7 +101,7 @@ def audit(
         "run_id": area.root.name,
         **status_of(results, require_approval=spec.audits.require_approval, approved=False),
         "records": synthetic_info["records"],
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "synthdata_version": __version__,
         "seed": spec.seed,
         "modality": prepared["modality"],
@@ -132,7 +142,7 @@ def verified_results(*, area: RunArea, spec: ReleaseSpec) -> list[AuditResult]:
     modality = read_json(area.prepared / "prepared.json")["modality"]
     required = [
         name for name, cls in AUDITS.items()
-        if cls.default_threshold is not None and modality in cls.modalities
+        if cls.default_threshold is not None and modality in cls.modalities and (not getattr(cls, "optional", False) or spec.audits.canaries)
         and (spec.dataset.target is not None or not getattr(cls, "requires_target", False))
     ]
     missing = [name for name in required if name not in names]
@@ -155,7 +165,7 @@ def approve(*, spec: ReleaseSpec, area: RunArea, by: str) -> dict[str, Any]:
     if area.approval.is_file():
         earlier = read_json(area.approval)
         raise BadInputError(f"run {area.root.name} was already approved by {earlier['by']} at {earlier['at']}")
-    record = {"required": spec.audits.require_approval, "by": by, "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    record = {"required": spec.audits.require_approval, "by": by, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
               "run_id": area.root.name, "account": getpass.getuser()}
     log.info("approve: run %s signed off by %s", area.root.name, by)
     return write_json(area.approval, record)
@@ -215,7 +225,7 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
             ],
             "approval": approval,
             "files": file_entries(folder=staging, names=names),
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "synthdata_version": __version__,
             "package_versions": package_versions(),
             "seed": spec.seed,

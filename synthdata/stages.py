@@ -66,7 +66,17 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger, run_id: str) ->
         delta=delta,
         total_epsilon=spec.privacy.total_epsilon,
     )
-    log.info("prepare: reserved epsilon %g on the ledger; %d privacy units in training", spec.privacy.epsilon, n_units)
+    if spec.audits.canaries:
+        # The canary audit trains a second model on the same data: its epsilon (at most the release's) is
+        # reserved now, before anything trains, and settled at what it spent.
+        try:
+            ledger.reserve(fingerprint=fingerprint, name=spec.dataset.path.name, run_id=canary_reservation(run_id),
+                           release=f"{spec.name} (canary audit)", epsilon=spec.privacy.epsilon, delta=delta)
+        except BaseException:
+            ledger.cancel(fingerprint=fingerprint, run_id=run_id)
+            raise
+    log.info("prepare: reserved epsilon %g on the ledger%s; %d privacy units in training", spec.privacy.epsilon,
+             f" (and {spec.privacy.epsilon:g} for the canary audit)" if spec.audits.canaries else "", n_units)
     share = spec.privacy.preprocessing_share if modality.needs_preprocessing(source=train) else 0.0
     dp_rng = (
         np.random.default_rng([spec.seed, 3]) if spec.privacy.reproducible else np.random.default_rng(secrets.randbits(128))
@@ -102,6 +112,22 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger, run_id: str) ->
             "privacy_unit": modality.privacy_unit(source=source, privacy=spec.privacy),
         },
     )
+
+
+def training_plan(spec: ReleaseSpec) -> TrainingPlan:
+    """The DP-SGD plan a spec asks for (preset values filled in)."""
+    return TrainingPlan(
+        epochs=int(spec.model.resolved("epochs")),
+        batch_size=int(spec.model.resolved("batch_size")),
+        lr=float(spec.model.resolved("lr")),
+        max_grad_norm=spec.model.max_grad_norm,
+        augmentation=int(spec.model.resolved("augmentation")),
+    )
+
+
+def canary_reservation(run_id: str) -> str:
+    """The ledger run id under which a release's canary audit is charged."""
+    return f"{run_id}:canary-audit"
 
 
 def train(
@@ -144,13 +170,7 @@ def train(
     torch.manual_seed(spec.seed)  # model initialisation only: public randomness
     model = modality.build_denoiser(codec=codec, model=spec.model)
     diffusion = GaussianDiffusion(timesteps=spec.model.timesteps, prediction=spec.model.prediction)
-    plan = TrainingPlan(
-        epochs=int(spec.model.resolved("epochs")),
-        batch_size=int(spec.model.resolved("batch_size")),
-        lr=float(spec.model.resolved("lr")),
-        max_grad_norm=spec.model.max_grad_norm,
-        augmentation=int(spec.model.resolved("augmentation")),
-    )
+    plan = training_plan(spec)
     log.info("train: DP-SGD for epsilon %.4g, delta %.2g (%d units, %d epochs)", epsilon_train, delta_train,
              units.count, plan.epochs)
     checkpoint = area.model / "checkpoint.pt"
@@ -204,8 +224,18 @@ def train(
             "composition": "basic (sequential) composition of DP preprocessing and DP-SGD training",
             "plan": asdict(plan),
             "mechanisms": mechanisms,
+            "ledger": ledger_snapshot(ledger=ledger, fingerprint=fingerprint),
         },
     )
+
+
+def ledger_snapshot(*, ledger: Ledger, fingerprint: str) -> dict[str, Any]:
+    """The dataset's budget after this run, for the privacy statement: aggregates only."""
+    state = ledger.state(fingerprint=fingerprint)
+    composed = ledger.composition(fingerprint=fingerprint)
+    return {"fingerprint": fingerprint[:12], "location": ledger.describe_location(),
+            **({k: v for k, v in state.to_dict().items() if k != "fingerprint"} if state else {}),
+            "composition": composed.to_dict()}
 
 
 def sample(*, spec: ReleaseSpec, area: RunArea) -> dict[str, Any]:
@@ -234,3 +264,66 @@ def sample(*, spec: ReleaseSpec, area: RunArea) -> dict[str, Any]:
     )
 
 
+
+
+def canary_audit(
+    *, spec: ReleaseSpec, area: RunArea, ledger: Ledger, run_id: str, reservation: str | None = None,
+    canaries: int | None = None, progress: bool = False,
+) -> dict[str, Any]:
+    """Empirical DP check: train a throwaway model with this release's DP configuration on the training
+    units plus planted canaries, and bound its epsilon from below (``synthdata.privacy.canary``).
+
+    The claim tested is the training epsilon (the release's epsilon minus its DP preprocessing).  The
+    throwaway training reads the private data: it is charged to the ledger under ``reservation`` (default:
+    the release's canary reservation made by ``prepare``), settled with its mechanism; the model is never
+    saved.  Writes ``model/canary_audit.json`` (counts and bounds only).
+    """
+    from synthdata.privacy.canary import run_canary_audit
+
+    prepared = read_json(area.prepared / "prepared.json")
+    modality = get_modality(prepared["modality"])
+    codec = modality.read_codec(path=area.prepared / "codec.json")
+    stored = torch.load(area.prepared / "units.pt", weights_only=True)
+    epsilon_train = spec.privacy.epsilon - prepared["epsilon_preprocessing"]
+    delta_train = prepared["delta"] - prepared["delta_preprocessing"]
+    fingerprint = prepared["fingerprint"]
+    reservation = reservation or canary_reservation(run_id)
+    count = canaries or spec.audits.canaries or 1000
+    if reservation not in {c["run_id"] for c in ledger.history(fingerprint=fingerprint) if c["status"] == "reserved"}:
+        # e.g. the model re-materialised in the UI from earlier prepared data: reserve before training
+        ledger.reserve(fingerprint=fingerprint, name=spec.dataset.path.name, run_id=reservation,
+                       release=f"{spec.name} (canary audit)", epsilon=epsilon_train, delta=delta_train)
+
+    def build_model() -> torch.nn.Module:
+        torch.manual_seed(spec.seed)  # initialisation only: public randomness
+        return modality.build_denoiser(codec=codec, model=spec.model)
+
+    log.info("canary audit: %d canaries, training a throwaway model for epsilon %.4g (charged to the ledger)",
+             count, epsilon_train)
+    try:
+        result = run_canary_audit(
+            units=stored["data"], mask=stored["mask"], build_model=build_model,
+            diffusion=GaussianDiffusion(timesteps=spec.model.timesteps, prediction=spec.model.prediction),
+            plan=training_plan(spec), epsilon=epsilon_train, delta=delta_train, accountant=spec.privacy.accountant,
+            canaries=count, progress=progress,
+        )
+    except BadInputError:
+        ledger.cancel(fingerprint=fingerprint, run_id=reservation)  # refused before any training
+        raise
+    mechanisms = [{"stage": "canary audit training (throwaway model)",
+                   "mechanism": "DP-SGD (Opacus, Poisson sampling, Gaussian noise)",
+                   "noise_multiplier": result.noise_multiplier, "sample_rate": result.sample_rate,
+                   "steps": result.steps, "epsilon": result.training_epsilon_spent, "delta": delta_train}]
+    spent = float(result.training_epsilon_spent or epsilon_train)
+    if reservation == prepared["reservation_run_id"] and prepared["epsilon_preprocessing"] > 0:
+        # A stand-alone audit (``synthdata dp-audit``) spent the DP preprocessing under the same charge.
+        mechanisms.insert(0, {"stage": "preprocessing", "mechanism": "noisy histograms (Laplace)",
+                              "columns": prepared["preprocessing_columns"],
+                              "epsilon": prepared["epsilon_preprocessing"], "delta": prepared["delta_preprocessing"]})
+        spent += prepared["epsilon_preprocessing"]
+    ledger.settle(fingerprint=fingerprint, run_id=reservation, epsilon=spent,
+                  delta=delta_train + (prepared["delta_preprocessing"] if len(mechanisms) > 1 else 0.0),
+                  mechanisms=mechanisms)
+    log.info("canary audit: empirical epsilon lower bound %.3g vs claimed %.3g (%s)",
+             result.empirical_epsilon_lower_bound, result.claimed_epsilon, "pass" if result.passed else "FAIL")
+    return write_json(area.model / "canary_audit.json", {**result.to_dict(), "ledger_run_id": reservation})

@@ -16,6 +16,7 @@ def synthdata_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("SYNTHDATA_HOME", str(home))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("SYNTHDATA_LEDGER_URL", raising=False)
     return home
 
 

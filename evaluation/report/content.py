@@ -33,14 +33,17 @@ from evaluation.base import MIN_CELL_COUNT, AuditResult
 VerdictKind = Literal["pass", "fail", "info"]
 Status = Literal["released", "blocked", "awaiting", "passed"]
 
-CATEGORY_ORDER = ("fidelity", "utility", "memorization", "attack")
+CATEGORY_ORDER = ("privacy", "fidelity", "utility", "memorization", "attack")
 CATEGORY_TITLES = {
+    "privacy": "Privacy guarantee check",
     "fidelity": "Fidelity",
     "utility": "Utility",
     "memorization": "Memorization",
     "attack": "Privacy attacks",
 }
 CATEGORY_QUESTIONS = {
+    "privacy": "Does the training behave as differentially private as it claims, when tested with planted "
+               "records?",
     "fidelity": "Does the synthetic data look like the real data, column by column and in pairs of columns?",
     "utility": "Does a model trained on synthetic data predict real outcomes about as well as one trained on "
                "real data?",
@@ -317,6 +320,20 @@ def _privacy_statement(privacy: Mapping[str, Any], *, internal: bool) -> Privacy
         lines.append(f"Privacy accounting: {privacy['accountant']}.")
     if privacy.get("noise_source"):
         lines.append(f"Noise source: {privacy['noise_source']}.")
+    ledger = privacy.get("ledger")
+    if isinstance(ledger, Mapping) and ledger.get("total_epsilon") is not None:
+        composed = ledger.get("composition") or {}
+        tight = (f" ({format_number(composed['composed'])} when the runs' mechanisms are composed with the "
+                 f"RDP/PRV accountants at δ = {format_number(composed.get('delta'))})"
+                 if composed.get("composed") is not None else "")
+        lines.append(
+            f"Budget ledger: this dataset (fingerprint {ledger.get('fingerprint')}) has a total budget of "
+            f"ε = {format_number(ledger['total_epsilon'])}. After this release, {composed.get('charges', '?')} "
+            f"run(s) have charged it ε = {format_number(ledger.get('spent'))} by plain summation{tight}; "
+            f"ε = {format_number(ledger.get('reserved'))} is reserved by runs still open and "
+            f"ε = {format_number(ledger.get('remaining'))} remains. Every run is listed with who ran it and when "
+            "by `synthdata budget show`."
+        )
     outside = (
         "this report's own numbers and figures (audit scores, distances, column distributions) and the "
         "decision to release are computed from the private data and are not covered by the "

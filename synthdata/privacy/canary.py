@@ -290,6 +290,9 @@ class CanaryAuditResult:
     guess_counts_tried: tuple[int, ...]
     correct_per_guess_count: tuple[int, ...]
     training_units: int
+    noise_multiplier: float | None = None  # the audited training's mechanism, for the ledger
+    sample_rate: float | None = None
+    steps: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -400,4 +403,5 @@ def run_canary_audit(
         seconds=time.perf_counter() - started,
         training_epsilon_spent=None if outcome.epsilon is None else float(outcome.epsilon),
         guess_counts_tried=counts, correct_per_guess_count=tuple(correct), training_units=n_real + int(included.sum()),
+        noise_multiplier=outcome.noise_multiplier, sample_rate=outcome.sample_rate, steps=outcome.steps,
     )

@@ -82,7 +82,7 @@ def test_run_audits_skips_audits_that_do_not_apply(demo):
 def test_registry_is_consistent():
     # Every family of the suite is registered, and each of them except fidelity detail audits gates.
     gated = {a.category for a in AUDITS.values() if a.default_threshold is not None}
-    assert gated == {"fidelity", "utility", "memorization", "attack"}
+    assert gated == {"privacy", "fidelity", "utility", "memorization", "attack"}
     assert {a.category for a in AUDITS.values() if a.default_threshold is None} <= {"fidelity", "utility"}
     for name, audit_type in AUDITS.items():
         assert audit_type.name == name
