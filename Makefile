@@ -33,6 +33,7 @@ ui: install
 bench: install
 	$(PY) -m evaluation.benchmarks.table
 	$(PY) -m evaluation.benchmarks.audit_suite
+	$(PY) -m evaluation.benchmarks.canary_audit
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache
