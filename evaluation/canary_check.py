@@ -8,8 +8,8 @@ gated at 1 (a lower bound above the claim means, at the stated confidence, that 
 the claimed guarantee).  It applies only when the spec asked for the canary audit (``audits.canaries``).
 
 Reading it: a pass is a sanity check, not a proof; the one-run audit is loose (measured on the demo: lower
-bound 0 at a claim of 1 and 0.22 at a claim of 10) and catches gross failures (training without noise or
-clipping reaches 4.4 against a claim of 1).  The largest epsilon the audit could certify with every guess
+bound 0 at a claim of 1 and 0.22-0.27 at a claim of 10) and catches gross failures (training without noise
+or clipping reaches 4.4-4.8 against a claim of 1).  The largest epsilon the audit could certify with every guess
 right is in the details: a claim above it cannot be contradicted by this audit at all.
 
 Privacy caveat: the canary audit trained on the private data (charged to the ledger); only counts and
