@@ -324,6 +324,10 @@ def canary_audit(
     ledger.settle(fingerprint=fingerprint, run_id=reservation, epsilon=spent,
                   delta=delta_train + (prepared["delta_preprocessing"] if len(mechanisms) > 1 else 0.0),
                   mechanisms=mechanisms)
+    training_file = area.model / "training.json"
+    if training_file.is_file():  # the privacy statement's ledger figures include this charge
+        write_json(training_file, {**read_json(training_file),
+                                   "ledger": ledger_snapshot(ledger=ledger, fingerprint=fingerprint)})
     log.info("canary audit: empirical epsilon lower bound %.3g vs claimed %.3g (%s)",
              result.empirical_epsilon_lower_bound, result.claimed_epsilon, "pass" if result.passed else "FAIL")
     return write_json(area.model / "canary_audit.json", {**result.to_dict(), "ledger_run_id": reservation})

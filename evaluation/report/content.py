@@ -328,11 +328,12 @@ def _privacy_statement(privacy: Mapping[str, Any], *, internal: bool) -> Privacy
                  if composed.get("composed") is not None else "")
         lines.append(
             f"Budget ledger: this dataset (fingerprint {ledger.get('fingerprint')}) has a total budget of "
-            f"ε = {format_number(ledger['total_epsilon'])}. After this release, {composed.get('charges', '?')} "
-            f"run(s) have charged it ε = {format_number(ledger.get('spent'))} by plain summation{tight}; "
-            f"ε = {format_number(ledger.get('reserved'))} is reserved by runs still open and "
-            f"ε = {format_number(ledger.get('remaining'))} remains. Every run is listed with who ran it and when "
-            "by `synthdata budget show`."
+            f"ε = {format_number(ledger['total_epsilon'])}. With this release, {composed.get('charges', '?')} "
+            f"run(s) have charged it ε = {format_number(composed.get('naive'))} by plain summation{tight}"
+            + (f", of which ε = {format_number(ledger.get('reserved'))} is reserved by runs still open"
+               if ledger.get("reserved") else "")
+            + f"; ε = {format_number(ledger.get('remaining'))} remains. Every run is listed with who ran it and "
+            "when by `synthdata budget show`."
         )
     outside = (
         "this report's own numbers and figures (audit scores, distances, column distributions) and the "
