@@ -21,7 +21,6 @@ from typing import Any
 from evaluation.base import AuditContext, AuditResult, AuditSettings
 from evaluation.gates import blocking, run_audits
 from evaluation.registry import AUDITS
-from evaluation.report.plots import column_plots
 from evaluation.suite import ReportInputs, audit_record, status_of, write_reports
 from synthdata import home
 from synthdata.config import ReleaseSpec
@@ -83,14 +82,14 @@ def audit(
     frames = {
         name: modality.audit_frames(data=modality.read_data(path=path, codec=codec), codec=codec)
         for name, path in {
-            "train": area.prepared / "train.parquet",
-            "holdout": area.prepared / "holdout.parquet",
-            "synthetic": area.synthetic / "synthetic.parquet",
+            "train": area.prepared / modality.data_file("train"),
+            "holdout": area.prepared / modality.data_file("holdout"),
+            "synthetic": area.synthetic / modality.data_file("synthetic"),
         }.items()
     }
     canary = area.model / "canary_audit.json"
     context = AuditContext(
-        modality=prepared["modality"], **frames, schema=codec.schema, target=spec.dataset.target,
+        modality=prepared["modality"], **frames, schema=modality.audit_schema(codec=codec), target=spec.dataset.target,
         settings=AuditSettings(max_rows=spec.audits.max_rows, seed=spec.seed),
         extras={"canary_audit": read_json(canary)} if canary.is_file() else {},
     )
@@ -112,7 +111,7 @@ def audit(
         release=release,
         privacy=privacy_statement(spec=spec, prepared=prepared, training=training),
         results=results,
-        column_plots=column_plots(train=frames["train"], synthetic=frames["synthetic"], schema=codec.schema),
+        column_plots=modality.report_plots(train=frames["train"], synthetic=frames["synthetic"], codec=codec),
         notes=prepared["notes"],
     )
     area.report_inputs.write_text(inputs.to_json(), encoding="utf-8")
@@ -122,7 +121,8 @@ def audit(
         from evaluation.memorization.closest_pairs import closest_pairs
 
         write_reports(folder=area.synthetic, inputs=inputs, approval=approval, internal=True,
-                      closest_pairs=closest_pairs(context=context), stem="report_internal")
+                      closest_pairs=closest_pairs(context=context) if context.modality == "table" else None,
+                      stem="report_internal")
         log.info("audit: INTERNAL report (shows real records) written to %s", area.synthetic / "report_internal.html")
     return results
 
@@ -134,7 +134,7 @@ def verified_results(*, area: RunArea, spec: ReleaseSpec) -> list[AuditResult]:
     registered gated audit, and none of them failed.
     """
     record = read_json(area.synthetic / "audit.json")
-    synthetic = area.synthetic / "synthetic.parquet"
+    synthetic = area.synthetic / get_modality(read_json(area.prepared / "prepared.json")["modality"]).data_file("synthetic")
     if sha256_file(synthetic) != record["synthetic_sha256"]:
         raise GateFailedError("the synthetic data changed after it was audited; audit it again before export")
     results = [AuditResult.from_dict(r) for r in record["audits"]]
@@ -184,7 +184,7 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
     training = read_json(area.model / "training.json")
     modality = get_modality(prepared["modality"])
     codec = modality.read_codec(path=area.prepared / "codec.json")
-    data = modality.read_data(path=area.synthetic / "synthetic.parquet", codec=codec)
+    data = modality.read_data(path=area.synthetic / modality.data_file("synthetic"), codec=codec)
     privacy = privacy_statement(spec=spec, prepared=prepared, training=training)
     provenance = {
         "synthetic": "true",

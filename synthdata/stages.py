@@ -89,8 +89,8 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger, run_id: str) ->
     units = modality.to_units(data=train_rows, codec=codec)
     folder = area.prepared
     area.spec.write_text(spec.to_yaml(), encoding="utf-8")  # for `synthdata approve RUN` later
-    modality.save_data(data=train_rows, path=folder / "train.parquet")
-    modality.save_data(data=holdout_rows, path=folder / "holdout.parquet")
+    modality.save_data(data=train_rows, path=folder / modality.data_file("train"))
+    modality.save_data(data=holdout_rows, path=folder / modality.data_file("holdout"))
     modality.save_codec(codec=codec, path=folder / "codec.json")
     torch.save({"data": units.data, "mask": units.mask}, folder / "units.pt")
     return write_json(
@@ -257,7 +257,7 @@ def sample(*, spec: ReleaseSpec, area: RunArea) -> dict[str, Any]:
         model=model, diffusion=diffusion, shape=(n, prepared["encoded_width"]), generator=generator, **kwargs
     )
     data = modality.decode(codec=codec, array=array.numpy())
-    path = modality.save_data(data=data, path=area.synthetic / "synthetic.parquet")
+    path = modality.save_data(data=data, path=area.synthetic / modality.data_file("synthetic"))
     return write_json(
         area.synthetic / "synthetic.json",
         {"records": modality.count_records(data=data), "sha256": sha256_file(path), "sampler": spec.model.sampler},

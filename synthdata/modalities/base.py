@@ -62,6 +62,20 @@ class Modality(ABC):
     """One data modality.  ``Source`` and ``Codec`` types are the modality's own."""
 
     name: ClassVar[str]
+    data_suffix: ClassVar[str] = ".parquet"  # private storage of train / holdout / synthetic data
+
+    def data_file(self, stem: str) -> str:
+        """File name of a private data set (``train``, ``holdout``, ``synthetic``) in the work area."""
+        return f"{stem}{self.data_suffix}"
+
+    def audit_schema(self, *, codec: Any) -> Any:
+        """The public schema the audits read (``AuditContext.schema``)."""
+        return codec.schema
+
+    @abstractmethod
+    def report_plots(self, *, train: Any, synthetic: Any, codec: Any) -> list[tuple[str, str]]:
+        """(title, base64 PNG) figures for the report's data section: aggregates of real data with small
+        cells suppressed, or synthetic data only; never a real record."""
 
     @abstractmethod
     def load(self, *, dataset: DatasetSpec, privacy: PrivacySpec) -> Any:

@@ -224,6 +224,11 @@ class TableModality(Modality):
             raise BadInputError(f"target column '{target}' is not a modelled column of {train}")
         return AuditInputs(**frames, schema=declared, notes=notes)
 
+    def report_plots(self, *, train: pd.DataFrame, synthetic: pd.DataFrame, codec: TableCodec) -> list[tuple[str, str]]:
+        from evaluation.report.plots import column_plots
+
+        return column_plots(train=train, synthetic=synthetic, schema=codec.schema)
+
     def write_release(self, *, data: pl.DataFrame, folder: Path, provenance: dict[str, str]) -> list[str]:
         table = data.to_arrow()
         metadata = {**(table.schema.metadata or {}), **{f"synthdata.{k}".encode(): v.encode() for k, v in provenance.items()}}
