@@ -15,6 +15,9 @@ from evaluation.fidelity.quality import QualityAudit
 from evaluation.memorization.dcr import DCRShareAudit
 from evaluation.memorization.exact_copies import ExactCopiesAudit
 from evaluation.memorization.near_copies import NearCopiesAudit
+from evaluation.signals.amplitude import AmplitudeAudit
+from evaluation.signals.heart_rate import HeartRateAudit
+from evaluation.signals.spectrum import SpectrumAudit
 from evaluation.utility.subgroups import SubgroupUtilityAudit
 from evaluation.utility.tstr import TSTRAudit
 
@@ -24,6 +27,9 @@ AUDITS: dict[str, type[Audit]] = {
     ColumnDistanceAudit.name: ColumnDistanceAudit,
     CorrelationAudit.name: CorrelationAudit,
     DetectionAudit.name: DetectionAudit,
+    SpectrumAudit.name: SpectrumAudit,
+    AmplitudeAudit.name: AmplitudeAudit,
+    HeartRateAudit.name: HeartRateAudit,
     TSTRAudit.name: TSTRAudit,
     SubgroupUtilityAudit.name: SubgroupUtilityAudit,
     DCRShareAudit.name: DCRShareAudit,

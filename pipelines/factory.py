@@ -120,10 +120,11 @@ def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
         info = stages.sample(spec=spec, area=work_area.at(model))
         return dg.Output(model, metadata={"records": info["records"], "sampler": info["sampler"]})
 
+    audit_types = {name: cls for name, cls in AUDITS.items() if spec.dataset.modality in cls.modalities}
     specs = [
         dg.AssetCheckSpec(check_name(name), asset=dg.AssetKey([prefix, "synthetic"]),
                           blocking=cls.default_threshold is not None, description=cls.title)
-        for name, cls in AUDITS.items()
+        for name, cls in audit_types.items()
     ]
 
     @dg.multi_asset_check(specs=specs, name=f"{prefix}_audits", can_subset=False,
@@ -132,7 +133,7 @@ def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
         area = work_area.at(synthetic)
         results = {r.name: r for r in publish.audit(spec=spec, area=area, on_progress=lambda name: _both(context, f"audit: {name}"))}
         context.log.info(f"audit report: {area.report}")
-        for name in AUDITS:
+        for name in audit_types:
             result = results.get(name)
             if result is None:
                 yield dg.AssetCheckResult(check_name=check_name(name), asset_key=dg.AssetKey([prefix, "synthetic"]),
