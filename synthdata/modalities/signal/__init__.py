@@ -1,0 +1,1 @@
+"""Signal modality (ECG, EEG): read, window and write recordings."""
