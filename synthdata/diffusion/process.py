@@ -25,17 +25,32 @@ class GaussianDiffusion:
     DP noise, and a small constant error in a predicted noise is multiplied by ``sqrt(1-ab)/sqrt(ab)``
     (hundreds at high t) when the sampler recovers ``x0`` from it, while an error in a predicted ``x0`` is not.
 
+    **Conditioning.** With ``condition_dim = K > 0`` the last K features of every row are a *condition* (a
+    class as a one-hot vector; all zeros means "no condition"), not data: they are never noised, the
+    network sees them as they are and predicts only the first ``d - K`` features (the data part).  In
+    training each row's condition is replaced by zeros with probability ``condition_dropout``, so one
+    network learns both the conditional and the unconditional model, which classifier-free guidance
+    (Ho & Salimans, 2021) combines when sampling.  The dropout coin is drawn from the training generator
+    like the timesteps and the noise (OS entropy in a DP run), and it never depends on past losses.
+
     Attributes:
         timesteps: number of diffusion steps ``T``; timesteps are indexed ``0 .. T-1``.
+        condition_dim: ``K``, the width of the condition at the end of each row (0: unconditional).
         alphas_cumprod: float32 tensor ``(T,)`` of ``ab_t``.
         alphas_cumprod64: the same in float64, used by the samplers for their coefficients.
     """
 
-    def __init__(self, *, timesteps: int = 1000, prediction: str = "eps") -> None:
+    def __init__(self, *, timesteps: int = 1000, prediction: str = "eps", condition_dim: int = 0,
+                 condition_dropout: float = 0.1) -> None:
         if prediction not in PREDICTIONS:
             raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+        if condition_dim < 0 or not 0.0 <= condition_dropout < 1.0:
+            raise ValueError(f"condition_dim must be >= 0 and condition_dropout in [0, 1), got {condition_dim}, "
+                             f"{condition_dropout}")
         self.timesteps = timesteps
         self.prediction = prediction
+        self.condition_dim = condition_dim
+        self.condition_dropout = condition_dropout if condition_dim else 0.0
         self.alphas_cumprod64 = cosine_alphas_cumprod(timesteps=timesteps)
         self.alphas_cumprod = self.alphas_cumprod64.to(torch.float32)
         self._sqrt_ab = self.alphas_cumprod64.sqrt().to(torch.float32)
@@ -51,29 +66,49 @@ class GaussianDiffusion:
         if tuple(t.shape) != tuple(x.shape[:-1]):
             raise ValueError(f"t has shape {tuple(t.shape)}, expected {tuple(x.shape[:-1])} (x.shape[:-1])")
 
+    def split(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(data, condition)`` parts of rows ``x``: the first ``d - K`` and the last ``K`` features."""
+        width = x.shape[-1] - self.condition_dim
+        if width < 1:
+            raise ValueError(f"rows have {x.shape[-1]} features, not more than the condition's {self.condition_dim}")
+        return x[..., :width], x[..., width:]
+
     def q_sample(self, *, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
-        """Noise clean data ``x0`` to level ``t`` (shape ``x0.shape[:-1]``) with the given ``noise``."""
+        """Noise clean rows ``x0`` to level ``t`` (shape ``x0.shape[:-1]``) with the given ``noise``.
+
+        ``noise`` has the data part's shape; a condition part is passed through unchanged.
+        """
         self._check_t(t, x0)
-        if noise.shape != x0.shape:
-            raise ValueError(f"noise has shape {tuple(noise.shape)}, expected {tuple(x0.shape)}")
-        return self._coef(self._sqrt_ab, t, x0) * x0 + self._coef(self._sqrt_one_minus_ab, t, x0) * noise
+        data, condition = self.split(x0)
+        if noise.shape != data.shape:
+            raise ValueError(f"noise has shape {tuple(noise.shape)}, expected {tuple(data.shape)}")
+        noised = self._coef(self._sqrt_ab, t, data) * data + self._coef(self._sqrt_one_minus_ab, t, data) * noise
+        return torch.cat([noised, condition], dim=-1) if self.condition_dim else noised
 
     def draw_training_inputs(self, *, x0: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
-        """Draw ``t ~ U{0..T-1}`` for every entry of ``x0.shape[:-1]`` and ``noise ~ N(0, I)``.
+        """Draw ``t ~ U{0..T-1}`` for every entry of ``x0.shape[:-1]``, ``noise ~ N(0, I)`` for the data part
+        and, with a condition, which rows lose it (probability ``condition_dropout``).
 
-        Both are drawn only from ``generator`` (never torch's global RNG) and never depend on past losses,
+        All are drawn only from ``generator`` (never torch's global RNG) and never depend on past losses,
         as the privacy rules require.  Returns ``(x_t, t, noise)``.
         """
         t = torch.randint(0, self.timesteps, x0.shape[:-1], generator=generator, device=x0.device)
-        noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
-        return self.q_sample(x0=x0, t=t, noise=noise), t, noise
+        data, _ = self.split(x0)
+        noise = torch.randn(data.shape, generator=generator, dtype=x0.dtype, device=x0.device)
+        x_t = self.q_sample(x0=x0, t=t, noise=noise)
+        if self.condition_dropout:
+            keep = torch.rand(x0.shape[:-1], generator=generator, device=x0.device) >= self.condition_dropout
+            x_t = torch.cat([x_t[..., : data.shape[-1]], x_t[..., data.shape[-1]:] * keep.unsqueeze(-1)], dim=-1)
+        return x_t, t, noise
 
     def training_target(self, *, x0: Tensor, noise: Tensor) -> Tensor:
-        """What the network is trained to output: the noise or the clean data."""
-        return noise if self.prediction == "eps" else x0
+        """What the network is trained to output for the data part: the noise or the clean data."""
+        return noise if self.prediction == "eps" else self.split(x0)[0]
 
     def x0_and_eps(self, *, x_t: Tensor, output: Tensor, ab: float) -> tuple[Tensor, Tensor]:
-        """The network's ``output`` at a level with cumulative alpha ``ab`` read as ``(x0, eps)``."""
+        """The network's ``output`` at a level with cumulative alpha ``ab`` read as ``(x0, eps)``.
+
+        ``x_t`` and ``output`` are data parts (no condition)."""
         if self.prediction == "eps":
             return (x_t - (1 - ab) ** 0.5 * output) / ab**0.5, output
         return output, (x_t - ab**0.5 * output) / (1 - ab) ** 0.5

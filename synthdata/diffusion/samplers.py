@@ -5,8 +5,14 @@ training run and spends no privacy budget.  Its randomness comes from the ``gene
 (the release's recorded seed), which makes a release's synthetic data replayable from its model.
 
 Model contract: ``model(x_t, t)`` with ``x_t`` of shape ``(n, d)`` and ``t`` a ``(n,)`` LongTensor returns
-the predicted noise ``(n, d)``.  Data live in ``[-1, 1]``; ``clip`` clamps each predicted ``x0`` to
-``[-clip, clip]`` (``None`` disables it).
+the prediction (noise or ``x0``, see ``GaussianDiffusion.prediction``) for the data part ``(n, d - K)``.
+Data live in ``[-1, 1]``; ``clip`` clamps each predicted ``x0`` to ``[-clip, clip]`` (``None`` disables it).
+
+Conditioning: with ``diffusion.condition_dim = K > 0`` the caller passes ``condition`` ``(n, K)`` (one-hot
+classes); it is appended to every model input and to the returned rows.  ``guidance = w`` applies
+classifier-free guidance (Ho & Salimans, 2021): the output is ``u + (1 + w) (c - u)`` with ``c`` the
+conditional and ``u`` the unconditional (all-zero condition) prediction; ``w = 0`` is plain conditional
+sampling.
 """
 
 from __future__ import annotations
@@ -36,21 +42,46 @@ def _device_of(model: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
-def _check_common(shape: tuple[int, int], clip: float | None, batch_size: int) -> None:
-    if len(shape) != 2 or shape[0] < 0 or shape[1] < 1:
-        raise ValueError(f"shape must be (n, d) with n >= 0 and d >= 1, got {shape!r}")
+def _check_common(shape: tuple[int, int], clip: float | None, batch_size: int, diffusion: GaussianDiffusion,
+                  condition: Tensor | None, guidance: float) -> Tensor | None:
+    """Validates the arguments; returns the condition as float32 (or None without one)."""
+    if len(shape) != 2 or shape[0] < 0 or shape[1] < 1 + diffusion.condition_dim:
+        raise ValueError(f"shape must be (n, d) with n >= 0 and d > {diffusion.condition_dim}, got {shape!r}")
     if clip is not None and not clip > 0:
         raise ValueError(f"clip must be > 0 or None, got {clip!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+    if not guidance >= 0:
+        raise ValueError(f"guidance must be >= 0, got {guidance!r}")
+    if diffusion.condition_dim == 0:
+        if condition is not None:
+            raise ValueError("a condition was given but the diffusion has condition_dim 0")
+        return None
+    if condition is None or tuple(condition.shape) != (shape[0], diffusion.condition_dim):
+        raise ValueError(f"condition must have shape {(shape[0], diffusion.condition_dim)}, got "
+                         f"{None if condition is None else tuple(condition.shape)}")
+    return condition.to(torch.float32)
+
+
+def _prediction(*, model: nn.Module, x: Tensor, t: Tensor, condition: Tensor | None, guidance: float) -> Tensor:
+    """The model's output for data part ``x``: plain, conditional, or guided (one batched call)."""
+    if condition is None:
+        return model(x, t)
+    if guidance == 0:
+        return model(torch.cat([x, condition], dim=-1), t)
+    both = torch.cat([torch.cat([x, condition], dim=-1), torch.cat([x, torch.zeros_like(condition)], dim=-1)])
+    conditional, unconditional = model(both, torch.cat([t, t])).chunk(2)
+    return unconditional + (1 + guidance) * (conditional - unconditional)
 
 
 def _x0_and_eps(
-    *, model: nn.Module, diffusion: GaussianDiffusion, x: Tensor, t: int, ab: float, clip: float | None
+    *, model: nn.Module, diffusion: GaussianDiffusion, x: Tensor, t: int, ab: float, clip: float | None,
+    condition: Tensor | None = None, guidance: float = 0.0,
 ) -> tuple[Tensor, Tensor]:
     """Predicted ``x0`` (clipped) and the noise consistent with it, at integer timestep ``t``."""
     t_vec = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
-    x0, eps = diffusion.x0_and_eps(x_t=x, output=model(x, t_vec), ab=ab)
+    output = _prediction(model=model, x=x, t=t_vec, condition=condition, guidance=guidance)
+    x0, eps = diffusion.x0_and_eps(x_t=x, output=output, ab=ab)
     if clip is not None:
         x0 = x0.clamp(-clip, clip)
         eps = (x - math.sqrt(ab) * x0) / math.sqrt(1 - ab)
@@ -82,32 +113,38 @@ def ddim_sample(
     generator: torch.Generator,
     clip: float | None = 1.0,
     batch_size: int = 4096,
+    condition: Tensor | None = None,
+    guidance: float = 0.0,
 ) -> Tensor:
     """DDIM (Song et al., 2021) with ``steps`` steps; ``eta=0`` is deterministic given the initial noise.
 
     The initial noise for all ``n`` records is drawn at once, so with ``eta=0`` the result does not depend
-    on ``batch_size`` (up to float rounding).  Returns a float32 ``(n, d)`` tensor on the model's device.
+    on ``batch_size`` (up to float rounding).  Returns a float32 ``(n, d)`` tensor on the model's device
+    (the condition, if any, in its last ``K`` columns).
     """
-    _check_common(shape, clip, batch_size)
+    condition = _check_common(shape, clip, batch_size, diffusion, condition, guidance)
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta!r}")
     ab_table = diffusion.alphas_cumprod64.tolist()
     ts = ddim_timesteps(timesteps=diffusion.timesteps, steps=steps)
     device = _device_of(model)
-    out = torch.randn(shape, generator=generator, dtype=torch.float32).to(device)
+    out = torch.randn((shape[0], shape[1] - diffusion.condition_dim), generator=generator,
+                      dtype=torch.float32).to(device)
     with _eval_mode(model):
         for start in range(0, shape[0], batch_size):
             x = out[start : start + batch_size]
+            cond = None if condition is None else condition[start : start + batch_size].to(device)
             for i, t in enumerate(ts):
                 ab = ab_table[t]
                 ab_prev = ab_table[ts[i + 1]] if i + 1 < len(ts) else 1.0
-                x0, eps = _x0_and_eps(model=model, diffusion=diffusion, x=x, t=t, ab=ab, clip=clip)
+                x0, eps = _x0_and_eps(model=model, diffusion=diffusion, x=x, t=t, ab=ab, clip=clip,
+                                      condition=cond, guidance=guidance)
                 sigma = eta * math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))
                 x = math.sqrt(ab_prev) * x0 + math.sqrt(max(1 - ab_prev - sigma**2, 0.0)) * eps
                 if sigma > 0:
                     x = x + sigma * _noise_like(x, generator)
             out[start : start + batch_size] = x
-    return out
+    return _with_condition(out, condition)
 
 
 @torch.no_grad()
@@ -119,31 +156,41 @@ def ddpm_sample(
     generator: torch.Generator,
     clip: float | None = 1.0,
     batch_size: int = 4096,
+    condition: Tensor | None = None,
+    guidance: float = 0.0,
 ) -> Tensor:
     """Ancestral DDPM sampling (Ho et al., 2020) over all ``T`` steps with the posterior variance.
 
     Each step draws ``x_{t-1} ~ N(mean(x_t, x0_hat), beta_t (1 - ab_{t-1}) / (1 - ab_t))``; the last step
-    (t = 0) adds no noise.  Returns a float32 ``(n, d)`` tensor on the model's device.
+    (t = 0) adds no noise.  Returns a float32 ``(n, d)`` tensor on the model's device (the condition, if
+    any, in its last ``K`` columns).
     """
-    _check_common(shape, clip, batch_size)
+    condition = _check_common(shape, clip, batch_size, diffusion, condition, guidance)
     ab_table = diffusion.alphas_cumprod64.tolist()
     device = _device_of(model)
-    out = torch.randn(shape, generator=generator, dtype=torch.float32).to(device)
+    out = torch.randn((shape[0], shape[1] - diffusion.condition_dim), generator=generator,
+                      dtype=torch.float32).to(device)
     with _eval_mode(model):
         for start in range(0, shape[0], batch_size):
             x = out[start : start + batch_size]
+            cond = None if condition is None else condition[start : start + batch_size].to(device)
             for t in range(diffusion.timesteps - 1, -1, -1):
                 ab = ab_table[t]
                 ab_prev = ab_table[t - 1] if t > 0 else 1.0
                 beta = 1 - ab / ab_prev
-                x0, _ = _x0_and_eps(model=model, diffusion=diffusion, x=x, t=t, ab=ab, clip=clip)
+                x0, _ = _x0_and_eps(model=model, diffusion=diffusion, x=x, t=t, ab=ab, clip=clip,
+                                    condition=cond, guidance=guidance)
                 coef_x0 = math.sqrt(ab_prev) * beta / (1 - ab)
                 coef_xt = math.sqrt(1 - beta) * (1 - ab_prev) / (1 - ab)
                 x = coef_x0 * x0 + coef_xt * x
                 if t > 0:
                     x = x + math.sqrt(beta * (1 - ab_prev) / (1 - ab)) * _noise_like(x, generator)
             out[start : start + batch_size] = x
-    return out
+    return _with_condition(out, condition)
+
+
+def _with_condition(out: Tensor, condition: Tensor | None) -> Tensor:
+    return out if condition is None else torch.cat([out, condition.to(out.device)], dim=-1)
 
 
 SAMPLERS: dict[str, Callable[..., Tensor]] = {"ddim": ddim_sample, "ddpm": ddpm_sample}

@@ -198,10 +198,11 @@ def membership_scores(
     lo, hi = t_range
     t_max = diffusion.timesteps - 1
     t = torch.linspace(lo * t_max, hi * t_max, draws).round().long().clamp(0, t_max)
-    noise = torch.randn(draws, d, generator=generator)
+    width = d - diffusion.condition_dim  # a condition part (classes) is not noised
+    noise = torch.randn(draws, width, generator=generator)
     x0 = canaries.to(torch.float32).unsqueeze(1).expand(m, draws, d)
     t_all = t.unsqueeze(0).expand(m, draws).contiguous()
-    noise_all = noise.unsqueeze(0).expand(m, draws, d)
+    noise_all = noise.unsqueeze(0).expand(m, draws, width)
     x_t = diffusion.q_sample(x0=x0, t=t_all, noise=noise_all)
     target = diffusion.training_target(x0=x0, noise=noise_all)
     was_training = model.training
