@@ -1,0 +1,185 @@
+"""A U-Net denoiser for signal windows (1-D: ECG leads, EEG channels) and images (2-D), DP-SGD compatible.
+
+One network for both: residual blocks of group normalisation, SiLU and convolutions over the window's time
+axis or the image's two axes, a timestep embedding (plus an optional class embedding) added in every block,
+strided-convolution downsampling, nearest-neighbour upsampling and skip connections.  Two choices make it
+exact under per-unit DP clipping:
+
+* **The privacy unit stays the batch dimension.** The trainer hands the network ``(B, S, d)``: B privacy
+  units, each with S rows (a subject's windows or images times the augmentation draws, each row at its
+  own timestep).  Opacus computes per-sample gradients over a layer's first dimension, so a layer that
+  saw ``(B*S, C, ...)`` would clip per *row*, not per unit.  The convolutions therefore carry the rows as
+  an extra axis with kernel size 1: ``nn.Conv2d`` with ``(1, k)`` kernels over ``(B, C, S, L)`` for
+  windows, ``nn.Conv3d`` with ``(1, k, k)`` kernels over ``(B, C, S, H, W)`` for images.  Each row is
+  convolved on its own, with B as the batch.
+* **Normalisation has no parameters and no shared statistics.** Each row (one window or image at one noise
+  level) is normalised on its own (``F.group_norm`` over its channel groups and positions); a learned
+  GroupNorm over ``(C, S, ...)`` would mix a unit's rows, which sit at different noise levels.  The scale a
+  learned norm would add is absorbed by the next convolution.  There is no BatchNorm and no buffer, so
+  nothing is shared between the units of a batch (``opacus.validators.ModuleValidator`` finds nothing to
+  fix).
+
+Only the Linear layers (timestep and class embeddings) get Opacus ghost norms; the convolutions fall back
+to per-sample gradients, whose memory grows with batch x rows x channels x positions
+(``evaluation/benchmarks/signal.py`` and ``image.py`` measure it).
+
+Shape contract (shared with the MLP, so the trainer and samplers need no change): ``forward(x, t)`` takes
+``x`` of shape ``(n, d)`` or ``(B, S, d)`` with ``d = channels * prod(shape) + classes``: a window or image
+flattened channel-major, then (with ``classes = K > 0``) a K-wide condition, the one-hot class or all zeros
+for "no class" (see ``GaussianDiffusion``'s conditioning); ``t`` has shape ``x.shape[:-1]``.  It returns
+the prediction for the data part, ``x.shape[:-1] + (channels * prod(shape),)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from synthdata.diffusion.denoisers.mlp import timestep_embedding
+
+
+def _groups(channels: int) -> int:
+    for groups in (8, 4, 2):
+        if channels % groups == 0:
+            return groups
+    return 1
+
+
+class _Conv:
+    """Convolutions over the spatial axes of every row of every unit (kernel 1 along the rows axis)."""
+
+    def __init__(self, dims: int) -> None:
+        if dims not in (1, 2):
+            raise ValueError(f"the U-Net has 1 or 2 spatial dimensions, got {dims}")
+        self.dims = dims
+        self.layer = nn.Conv2d if dims == 1 else nn.Conv3d
+
+    def __call__(self, channels_in: int, channels_out: int, *, kernel: int = 3, stride: int = 1) -> nn.Module:
+        return self.layer(channels_in, channels_out, kernel_size=(1,) + (kernel,) * self.dims,
+                          stride=(1,) + (stride,) * self.dims, padding=(0,) + (kernel // 2,) * self.dims)
+
+
+def _row_norm(h: Tensor) -> Tensor:
+    """Group normalisation of each row on its own: ``h`` is (B, C, S, *spatial); statistics per row."""
+    b, c, s = h.shape[:3]
+    spatial = h.shape[3:]
+    rows = h.transpose(1, 2).reshape(b * s, c, *spatial)
+    rows = F.group_norm(rows, _groups(c))
+    return rows.reshape(b, s, c, *spatial).transpose(1, 2)
+
+
+class _ResBlock(nn.Module):
+    """norm -> SiLU -> conv, plus the (time, class) embedding, then norm -> SiLU -> conv, with a skip."""
+
+    def __init__(self, conv: _Conv, channels_in: int, channels_out: int, embed_dim: int) -> None:
+        super().__init__()
+        self.dims = conv.dims
+        self.conv1 = conv(channels_in, channels_out)
+        self.embed = nn.Linear(embed_dim, channels_out)
+        self.conv2 = conv(channels_out, channels_out)
+        self.act1, self.act2 = nn.SiLU(), nn.SiLU()
+        self.skip = conv(channels_in, channels_out, kernel=1) if channels_in != channels_out else None
+
+    def forward(self, h: Tensor, emb: Tensor) -> Tensor:
+        # emb: (B, S, embed_dim) -> (B, C_out, S, 1[, 1])
+        added = self.embed(emb).transpose(1, 2)
+        added = added.reshape(added.shape + (1,) * self.dims)
+        out = self.conv1(self.act1(_row_norm(h))) + added
+        out = self.conv2(self.act2(_row_norm(out)))
+        return out + (self.skip(h) if self.skip is not None else h)
+
+
+class UNetDenoiser(nn.Module):
+    """Predicts x0 (or the noise) of ``(channels, *shape)`` windows or images from noised ones and timesteps.
+
+    Args:
+        channels: data channels (ECG leads, EEG channels, image colour channels).
+        shape: ``(length,)`` for signal windows or ``(height, width)`` for images; padded internally to a
+            multiple of ``2 ** (len(multipliers) - 1)`` along each axis.
+        classes: width ``K`` of the class condition at the end of each input row (0: unconditional).  The
+            class embedding is a bias-free Linear of the one-hot vector, so the all-zero "no class" input
+            adds nothing: the unconditional model of classifier-free guidance.
+        base: channels of the first level; level ``i`` has ``base * multipliers[i]``.
+        multipliers: one entry per resolution level (each level after the first halves every axis).
+        time_dim: size of the sinusoidal timestep embedding.
+    """
+
+    def __init__(self, *, channels: int, shape: tuple[int, ...], classes: int = 0, base: int = 32,
+                 multipliers: tuple[int, ...] = (1, 2, 2), time_dim: int = 64) -> None:
+        super().__init__()
+        shape = tuple(int(s) for s in shape)
+        if channels < 1 or len(shape) not in (1, 2) or min(shape) < 2 or base < 4 or not multipliers or classes < 0:
+            raise ValueError(f"bad U-Net size: channels {channels}, shape {shape}, classes {classes}, base {base}, "
+                             f"multipliers {multipliers}")
+        if time_dim < 2 or time_dim % 2:
+            raise ValueError(f"time_dim must be an even number >= 2, got {time_dim}")
+        self.channels, self.shape, self.classes, self.time_dim = channels, shape, classes, time_dim
+        self.factor = 2 ** (len(multipliers) - 1)
+        conv = _Conv(len(shape))
+        widths = [base * m for m in multipliers]
+        embed_dim = 4 * base
+        self.time_mlp = nn.Sequential(nn.Linear(time_dim, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
+        self.class_embed = nn.Linear(classes, embed_dim, bias=False) if classes else None
+        self.input = conv(channels, widths[0])
+        self.down_blocks = nn.ModuleList()
+        self.downsamples = nn.ModuleList()
+        previous = widths[0]
+        for i, width in enumerate(widths):
+            self.down_blocks.append(_ResBlock(conv, previous, width, embed_dim))
+            previous = width
+            if i < len(widths) - 1:
+                self.downsamples.append(conv(width, width, stride=2))
+        self.middle = _ResBlock(conv, previous, previous, embed_dim)
+        self.up_convs = nn.ModuleList()
+        self.up_blocks = nn.ModuleList()
+        for width in reversed(widths[:-1]):
+            self.up_convs.append(conv(previous, width))
+            self.up_blocks.append(_ResBlock(conv, 2 * width, width, embed_dim))
+            previous = width
+        self.out_act = nn.SiLU()
+        self.output = conv(previous, channels)
+
+    @property
+    def data_dim(self) -> int:
+        """Width of the data part of a row (what the network predicts)."""
+        return self.channels * math.prod(self.shape)
+
+    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+        if x.shape[-1] != self.data_dim + self.classes:
+            raise ValueError(f"x has {x.shape[-1]} features, the denoiser expects {self.channels} x "
+                             f"{' x '.join(map(str, self.shape))} + {self.classes} class inputs")
+        if tuple(t.shape) != tuple(x.shape[:-1]):
+            raise ValueError(f"t has shape {tuple(t.shape)}, expected {tuple(x.shape[:-1])}")
+        if x.dim() not in (2, 3):
+            raise ValueError(f"x must be (n, d) or (units, rows, d), got {x.dim()}-D")
+        flat = x.dim() == 2
+        if flat:
+            x, t = x.unsqueeze(1), t.unsqueeze(1)
+        b, s, _ = x.shape
+        data, condition = x[..., : self.data_dim], x[..., self.data_dim:]
+        h = data.reshape(b, s, self.channels, *self.shape).transpose(1, 2)  # (B, C, S, *shape)
+        pads = [p for size in reversed(self.shape) for p in (0, (-size) % self.factor)]
+        if any(pads):
+            h = F.pad(h, pads)
+        emb = self.time_mlp(timestep_embedding(t, dim=self.time_dim))  # (B, S, embed_dim)
+        if self.class_embed is not None:
+            emb = emb + self.class_embed(condition)
+        h = self.input(h)
+        skips = []
+        for i, block in enumerate(self.down_blocks):
+            h = block(h, emb)
+            if i < len(self.downsamples):
+                skips.append(h)
+                h = self.downsamples[i](h)
+        h = self.middle(h, emb)
+        for conv, block in zip(self.up_convs, self.up_blocks):
+            skip = skips.pop()
+            h = conv(F.interpolate(h, size=skip.shape[2:], mode="nearest"))
+            h = block(torch.cat([h, skip], dim=1), emb)
+        h = self.output(self.out_act(_row_norm(h)))
+        h = h[(..., *(slice(0, size) for size in self.shape))]  # drop the padding: (B, C, S, *shape)
+        out = h.transpose(1, 2).reshape(b, s, self.data_dim)
+        return out.squeeze(1) if flat else out
