@@ -189,3 +189,51 @@ def _check_budget(*, epsilon: float, sensitivity: int) -> None:
         raise ValueError("epsilon must be a finite number > 0")
     if int(sensitivity) != sensitivity or sensitivity < 1:
         raise ValueError("sensitivity must be a whole number >= 1 (rows one privacy unit may contribute)")
+
+
+#: Noisy class proportions are released rounded to this many decimals (post-processing): the low-order
+#: bits of a floating-point Laplace draw can leak (Mironov 2012); rounding removes them.
+_PROPORTION_DECIMALS = 3
+
+
+def dp_class_proportions(
+    *,
+    labels: Sequence[str],
+    classes: Sequence[str],
+    epsilon: float,
+    sensitivity: int,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """epsilon-DP proportions of the DECLARED ``classes`` among ``labels`` (pure DP, Laplace mechanism).
+
+    Count each declared class (a fixed, public list: nothing about which classes occur is revealed by the
+    choice of bins), add Laplace noise of scale ``sensitivity / epsilon`` to every count, clamp at zero and
+    normalise; round to ``_PROPORTION_DECIMALS`` decimals.  One unit changes the count vector by at most
+    ``sensitivity`` in L1 norm (it holds at most that many records), so the noisy counts are epsilon-DP and
+    the proportions are post-processing.  A class whose noisy count is not positive gets proportion 0;
+    when every class does, the proportions are uniform (also post-processing).  Labels outside
+    ``classes`` are an error: the caller maps or drops them first.
+    """
+    _check_budget(epsilon=epsilon, sensitivity=sensitivity)
+    classes = [str(c) for c in classes]
+    if not classes or len(set(classes)) != len(classes):
+        raise ValueError("classes must be a non-empty list of distinct names")
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = {str(v) for v in labels} - set(index)
+    if unknown:
+        raise ValueError(f"{len(unknown)} label value(s) are not among the declared classes")
+    counts = np.bincount([index[str(v)] for v in labels], minlength=len(classes)).astype(np.float64)
+    noisy = np.clip(counts + rng.laplace(0.0, sensitivity / epsilon, size=counts.size), 0.0, None)
+    shares = noisy / noisy.sum() if noisy.sum() > 0 else np.full(len(classes), 1.0 / len(classes))
+    return {c: round(float(p), _PROPORTION_DECIMALS) for c, p in zip(classes, shares)}
+
+
+def allocate(*, proportions: Sequence[float], n: int) -> np.ndarray:
+    """``n`` split into whole counts by ``proportions`` (largest remainder): counts summing to ``n``."""
+    p = np.asarray(proportions, dtype=np.float64)
+    if p.ndim != 1 or not len(p) or (p < 0).any() or p.sum() <= 0:
+        raise ValueError("proportions must be non-negative with a positive sum")
+    exact = p / p.sum() * n
+    counts = np.floor(exact).astype(np.int64)
+    counts[np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]] += 1
+    return counts

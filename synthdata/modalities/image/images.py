@@ -87,21 +87,6 @@ class ImageSet:
                         subjects=self.subjects[idx], sources=self.sources[idx])
 
 
-def to_unit_range(array: np.ndarray, *, window: tuple[float, float]) -> tuple[np.ndarray, int]:
-    """Map the declared ``window`` linearly onto ``[-1, 1]``; return ``(scaled float32, clipped_count)``.
-
-    Values outside the window are clipped; ``clipped_count`` is how many were.  The count is a statistic
-    of private data: log it locally, do not publish it.
-    """
-    low, high = float(window[0]), float(window[1])
-    if not low < high:
-        raise BadInputError(f"image window must have low < high, got {window!r}")
-    values = np.asarray(array, dtype=np.float64)
-    clipped = int(np.count_nonzero((values < low) | (values > high)))
-    scaled = (np.clip(values, low, high) - low) / (high - low) * 2.0 - 1.0
-    return scaled.astype(np.float32), clipped
-
-
 def from_unit_range(pixels: np.ndarray, *, bits: int = 8) -> np.ndarray:
     """Quantise ``[-1, 1]`` pixels to unsigned integers of ``bits`` bits (8 -> uint8, 16 -> uint16).
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from synthdata.errors import BadInputError
-from synthdata.modalities.image.images import ImageFormat, ImageSet, to_unit_range
+from synthdata.modalities.declared_range import to_unit_range
+from synthdata.modalities.image.images import ImageFormat, ImageSet
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601, as PIL's "L" conversion

@@ -241,24 +241,31 @@ def labels_from_table(windows: Windows, *, table: Path, record_column: str = "re
     return replace(windows, labels=labels)
 
 
-def _check_range(low: float, high: float) -> None:
-    if not (np.isfinite(low) and np.isfinite(high) and high > low):
-        raise BadInputError(f"amplitude range [{low}, {high}] must be finite with high > low")
+def time_block_split(*, records: np.ndarray, starts: np.ndarray, length: int, holdout_fraction: float, seed: int,
+                     blocks: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Train/holdout split of ONE subject's windows by time blocks: ``(holdout, train)`` boolean masks.
 
-
-def to_unit_range(data: np.ndarray, *, low: float, high: float) -> tuple[np.ndarray, int]:
-    """Map the DECLARED range ``[low, high]`` to ``[-1, 1]``, clipping outside values.
-
-    Returns the scaled float32 array and how many values were clipped.
+    Each record's span of window starts is cut into ``blocks`` equal blocks of time; ``holdout_fraction``
+    of them (at least one), drawn with the public seed, are held out.  Blocks spread over the whole
+    recording keep training and holdout windows from the same stretch of the session (a single held-out
+    tail would compare the start of a session with its end, and EEG or ECG drift would look like
+    memorisation).  A training window that shares any sample with a holdout window is dropped (neither
+    side), so no sample is on both sides.
     """
-    _check_range(low, high)
-    scaled = 2.0 * (np.asarray(data, dtype=np.float64) - low) / (high - low) - 1.0
-    clipped = int(np.count_nonzero((scaled < -1.0) | (scaled > 1.0)))
-    return np.clip(scaled, -1.0, 1.0).astype(np.float32), clipped
-
-
-def from_unit_range(data: np.ndarray, *, low: float, high: float) -> np.ndarray:
-    """Inverse of :func:`to_unit_range` (values are clipped to ``[-1, 1]`` first)."""
-    _check_range(low, high)
-    unit = np.clip(np.asarray(data, dtype=np.float64), -1.0, 1.0)
-    return ((unit + 1.0) / 2.0 * (high - low) + low).astype(np.float32)
+    holdout = np.zeros(len(starts), dtype=bool)
+    train = np.zeros(len(starts), dtype=bool)
+    rng = np.random.default_rng([seed, 14])
+    for record in np.unique(records):
+        mine = np.flatnonzero(records == record)
+        first, last = int(starts[mine].min()), int(starts[mine].max())
+        count = max(1, min(blocks, len(mine) // 2))
+        block = np.minimum(((starts[mine] - first) * count) // max(last - first + 1, 1), count - 1)
+        held = rng.permutation(count)[: max(1, round(holdout_fraction * count))]
+        is_held = np.isin(block, held)
+        holdout[mine[is_held]] = True
+        held_starts = np.sort(starts[mine[is_held]])
+        for i in mine[~is_held]:  # overlaps a held window: [s, s+L) and [h, h+L) intersect iff |s-h| < L
+            nearest = np.searchsorted(held_starts, starts[i])
+            near = held_starts[max(nearest - 1, 0):nearest + 1]
+            train[i] = not np.any(np.abs(near - starts[i]) < length)
+    return holdout, train

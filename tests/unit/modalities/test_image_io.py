@@ -15,12 +15,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from synthdata.errors import BadInputError
-from synthdata.modalities.image.images import (
-    ImageFormat,
-    ImageSet,
-    from_unit_range,
-    to_unit_range,
-)
+from synthdata.modalities.declared_range import to_unit_range
+from synthdata.modalities.image.images import ImageFormat, ImageSet, from_unit_range
 from synthdata.modalities.image.readers import (
     npz_splits,
     read_dicom,

@@ -90,14 +90,3 @@ def test_labels_from_table(tmp_path: Path, eeg: list[Recording]) -> None:
     table.write_text("record,label\nS001R01,x\n")
     with pytest.raises(BadInputError, match="S001R02"):
         windows.labels_from_table(cut, table=table)
-
-
-def test_unit_range_round_trip() -> None:
-    x = np.array([[-300.0, -100.0, 0.0, 100.0, 300.0]], dtype=np.float32)
-    scaled, clipped = windows.to_unit_range(x, low=-200, high=200)
-    np.testing.assert_allclose(scaled, [[-1, -0.5, 0, 0.5, 1]])
-    assert clipped == 2
-    back = windows.from_unit_range(scaled, low=-200, high=200)
-    np.testing.assert_allclose(back, [[-200, -100, 0, 100, 200]], atol=1e-4)
-    with pytest.raises(BadInputError):
-        windows.to_unit_range(x, low=1, high=1)
