@@ -18,13 +18,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from synthdata import home
-from synthdata.config import ReleaseSpec, load_spec, name_from_path, parse_spec
+from synthdata.config import SECTIONS, ReleaseSpec, load_spec, name_from_path, parse_spec, read_section
 from synthdata.errors import (
     AwaitingApprovalError,
     BadInputError,
     GateFailedError,
     SynthdataError,
 )
+from synthdata.modalities import MODALITIES
 
 
 def _fail(error: SynthdataError) -> int:
@@ -43,10 +44,19 @@ def spec_from_args(args: argparse.Namespace) -> ReleaseSpec:
     if not args.data or args.epsilon is None or not args.out:
         raise BadInputError("release needs --config SPEC.yaml, or DATA --epsilon E --out DIR")
     data = Path(args.data).resolve()
+    dataset = {"path": str(data), "modality": args.modality, "target": args.target,
+               "schema": str(Path(args.schema).resolve()) if args.schema else None}
+    section = SECTIONS.get(args.modality)
+    if section is not None:
+        # Signals and images: the "schema" is the declared, public description of the records (rate,
+        # amplitude, windows, labels / size, intensity window, classes), the spec's dataset.<section>.
+        if not args.schema:
+            raise BadInputError(f"--modality {args.modality} needs --schema FILE.yaml with the declared {section} "
+                                f"settings (see synthdata/data/{'eeg' if section == 'signal' else section}.yaml)")
+        dataset.update(schema=None, **{section: read_section(Path(args.schema), section=section)})
     raw = {
         "name": args.name or name_from_path(data),
-        "dataset": {"path": str(data), "modality": args.modality, "target": args.target,
-                    "schema": str(Path(args.schema).resolve()) if args.schema else None},
+        "dataset": dataset,
         "privacy": {"epsilon": args.epsilon, "delta": args.delta, "total_epsilon": args.total_epsilon},
         "model": {"preset": args.preset},
         "output": {"out": str(Path(args.out).resolve()), "records": args.records},
@@ -259,12 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     release = sub.add_parser("release", help="train, audit and (if every gate passes) export a synthetic release")
     release.add_argument("data", nargs="?", help="CSV or Parquet file (short form)")
     release.add_argument("--config", help="release spec YAML (long form)")
-    release.add_argument("--modality", default="table", choices=["table"])
+    release.add_argument("--modality", default="table", choices=sorted(MODALITIES))
     release.add_argument("--epsilon", type=float, help="total epsilon of this release")
     release.add_argument("--delta", type=float, default=None, help="default: min(1e-5, 1/(10 n))")
     release.add_argument("--out", help="export folder (must not exist)")
     release.add_argument("--target", help="column the utility audit predicts")
-    release.add_argument("--schema", help="table schema YAML (without it, types are inferred and domains learned with DP)")
+    release.add_argument("--schema", help="table schema YAML (without it, types are inferred and domains learned with "
+                                          "DP); for ecg/eeg the declared signal settings, for image the image settings")
     release.add_argument("--preset", choices=["fast", "standard"], default="standard")
     release.add_argument("--records", type=int, default=None, help="synthetic records (default: training split size)")
     release.add_argument("--seed", type=int, default=None, help="recorded seed (model init, sampling; never DP noise)")

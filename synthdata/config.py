@@ -23,13 +23,28 @@ from pydantic import (
 
 from synthdata.errors import BadInputError
 
-PRESETS: dict[str, dict[str, float | int]] = {
-    # A short training for smoke tests and previews.  Still DP: the stated epsilon holds.
-    # Measured on the 20,000-row demo at epsilon 3: Column Shapes 0.84, Pair Trends 0.78 in about 2 minutes.
-    "fast": {"epochs": 20, "batch_size": 1024, "hidden": 256, "depth": 3, "lr": 2e-3, "augmentation": 4},
-    # The default for real releases: larger batches (less noise per step) and more epochs.
-    "standard": {"epochs": 15, "batch_size": 4096, "hidden": 256, "depth": 3, "lr": 2e-3, "augmentation": 4},
+PRESETS: dict[str, dict[str, dict[str, float | int]]] = {
+    "table": {
+        # A short training for smoke tests and previews.  Still DP: the stated epsilon holds.
+        # Measured on the 20,000-row demo at epsilon 3: Column Shapes 0.84, Pair Trends 0.78 in about 2 minutes.
+        "fast": {"epochs": 20, "batch_size": 1024, "hidden": 256, "depth": 3, "lr": 2e-3, "augmentation": 4},
+        # The default for real releases: larger batches (less noise per step) and more epochs.
+        "standard": {"epochs": 15, "batch_size": 4096, "hidden": 256, "depth": 3, "lr": 2e-3, "augmentation": 4},
+    },
+    # Signal windows and images: hundreds to thousands of units, a convolutional U-Net (per-sample
+    # gradients, no ghost clipping), so smaller batches and more epochs (evaluation/benchmarks/ measures them).
+    "signal": {
+        "fast": {"epochs": 40, "batch_size": 64, "lr": 2e-3, "augmentation": 4, "unet_base": 16},
+        "standard": {"epochs": 150, "batch_size": 128, "lr": 2e-3, "augmentation": 4, "unet_base": 32},
+    },
+    "image": {
+        "fast": {"epochs": 40, "batch_size": 64, "lr": 2e-3, "augmentation": 2, "unet_base": 16},
+        "standard": {"epochs": 150, "batch_size": 128, "lr": 2e-3, "augmentation": 2, "unet_base": 32},
+    },
 }
+
+#: Which preset family serves each modality.
+MODALITY_FAMILY = {"table": "table", "ecg": "signal", "eeg": "signal", "image": "image"}
 
 
 class _Strict(BaseModel):
@@ -61,10 +76,22 @@ class SignalSpec(_Strict):
     labels: dict[str, str] | None = Field(
         default=None, description="annotation label -> class (beat symbols, rhythm notes, EDF+ T0/T1/T2)")
     label_table: Path | None = Field(default=None, description="CSV with one label per record")
+    record_column: str = "record"
     label_column: str = "label"
+    classes: list[str] | None = Field(
+        default=None, description="the declared classes (required with label_table; with labels: its values)")
+    class_proportions: dict[str, float] | None = Field(
+        default=None, description="declared class proportions of the synthetic windows (default: measured "
+                                  "with DP from the preprocessing share)")
     annotation_extension: str = "atr"
     privacy_unit: Literal["subject", "window"] = "subject"
     max_windows_per_subject: int = Field(default=8, ge=1, le=4096)
+
+    def declared_classes(self) -> list[str]:
+        """The public class list: ``classes``, else the values of ``labels`` (sorted); empty if unlabelled."""
+        if self.classes is not None:
+            return list(self.classes)
+        return sorted(set(self.labels.values())) if self.labels else []
 
     @model_validator(mode="after")
     def _consistent(self) -> SignalSpec:
@@ -81,18 +108,51 @@ class SignalSpec(_Strict):
             raise ValueError("segment 'beats' needs labels (beat symbol -> class), e.g. {N: normal, V: ventricular}")
         if self.labels and self.label_table is not None:
             raise ValueError("give labels from annotations or a label_table, not both")
+        if self.label_table is not None and not self.classes:
+            raise ValueError("a label_table needs the declared classes: classes: [open, closed]")
+        if self.classes is not None and len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"classes must be distinct, got {self.classes}")
+        if self.labels and self.classes is not None and set(self.labels.values()) - set(self.classes):
+            raise ValueError(f"labels map to {sorted(set(self.labels.values()) - set(self.classes))}, which are "
+                             "not among the declared classes")
+        _check_proportions(self.class_proportions, self.declared_classes())
         return self
+
+
+def _check_proportions(proportions: dict[str, float] | None, classes: list[str]) -> None:
+    """Declared class proportions: one non-negative weight per declared class, not all zero."""
+    if proportions is None:
+        return
+    if not classes:
+        raise ValueError("class_proportions need labelled data (labels, or a label_table with classes)")
+    if set(proportions) != set(classes):
+        raise ValueError(f"class_proportions must give every declared class {classes} and no other, got "
+                         f"{sorted(proportions)}")
+    if any(not (v >= 0 and v != float("inf")) for v in proportions.values()) or sum(proportions.values()) <= 0:
+        raise ValueError("class_proportions must be non-negative numbers with a positive sum")
 
 
 class DatasetSpec(_Strict):
     """Where the private data is and how to read it."""
 
     path: Path
-    modality: Literal["table"] = "table"
+    modality: Literal["table", "ecg", "eeg", "image"] = "table"
     schema_path: Path | None = Field(default=None, alias="schema")
     target: str | None = Field(default=None, description="column the utility audit predicts")
     licence: str | None = None
     attribution: str | None = None
+    signal: SignalSpec | None = Field(default=None, description="windows of ECG/EEG recordings (signals only)")
+
+    @model_validator(mode="after")
+    def _modality_fields(self) -> DatasetSpec:
+        if self.modality in ("ecg", "eeg"):
+            if self.signal is None:
+                raise ValueError(f"modality {self.modality} needs a 'signal:' section (sample_rate, amplitude, ...)")
+            if self.signal.declared_classes() and self.target is None:
+                self.target = "label"  # the window class is what the utility audit predicts
+        elif self.signal is not None:
+            raise ValueError("a 'signal:' section is only for modality ecg or eeg")
+        return self
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -136,12 +196,26 @@ class ModelSpec(_Strict):
     max_grad_norm: float = Field(default=0.05, gt=0, description="per-unit clipping norm (measured: most per-unit gradient norms exceed it)")
     timesteps: int = Field(default=1000, ge=10)
     prediction: Literal["x0", "eps"] = Field(default="x0", description="what the denoiser predicts (x0: robust under DP noise)")
+    unet_base: int | None = Field(default=None, ge=4, le=256, description="channels of the U-Net's first level")
     sampler: Literal["ddim", "ddpm"] = "ddim"
     sample_steps: int = Field(default=50, ge=2)
+    guidance: float = Field(default=1.0, ge=0, le=20,
+                            description="classifier-free guidance weight for class-conditional data (0: none)")
+    condition_dropout: float = Field(default=0.1, ge=0, lt=1,
+                                     description="share of training rows that see no class (learns the "
+                                                 "unconditional model guidance needs)")
 
-    def resolved(self, name: str) -> int | float:
+    def resolved(self, name: str, *, family: str = "table") -> int | float:
+        """The field's value, or the preset's for the modality ``family`` when unset.  A ``ReleaseSpec``
+        fills every unset field from its modality's preset when it is validated, so this matters only for a
+        ModelSpec used on its own (benchmarks)."""
         value = getattr(self, name)
-        return PRESETS[self.preset][name] if value is None else value
+        return PRESETS[family][self.preset][name] if value is None else value
+
+    def filled(self, *, family: str) -> ModelSpec:
+        """A copy with every field the ``family``'s preset sets filled in where it was left unset."""
+        preset = PRESETS[family][self.preset]
+        return self.model_copy(update={k: v for k, v in preset.items() if getattr(self, k) is None})
 
 
 class AuditSpec(_Strict):
@@ -187,6 +261,12 @@ class ReleaseSpec(_Strict):
     seed: int = Field(default_factory=lambda: secrets.randbelow(2**31), ge=0)
 
     @model_validator(mode="after")
+    def _fill_presets(self) -> ReleaseSpec:
+        """The modality's preset values for every model field left unset (recorded so in the manifest)."""
+        self.model = self.model.filled(family=MODALITY_FAMILY[self.dataset.modality])
+        return self
+
+    @model_validator(mode="after")
     def _output_not_input(self) -> ReleaseSpec:
         if "{" not in str(self.output.out) and self.output.out.resolve() == self.dataset.path.resolve().parent:
             raise ValueError("output.out must not be the folder that holds the private data")
@@ -217,12 +297,17 @@ def name_from_path(path: Path) -> str:
     return stem if stem[0].isalpha() else f"d_{stem}"
 
 
+# Paths inside ``dataset`` that a spec file may give relative to its own folder: (section, key).
+_DATASET_PATHS = ((None, "path"), (None, "schema"), ("signal", "label_table"), ("image", "labels_csv"))
+
+
 def _resolve_paths(raw: dict, base: Path) -> dict:
     dataset = raw.get("dataset")
     if isinstance(dataset, dict):
-        for key in ("path", "schema"):
-            if isinstance(dataset.get(key), str):
-                dataset[key] = str((base / dataset[key]).resolve()) if not Path(dataset[key]).is_absolute() else dataset[key]
+        for section, key in _DATASET_PATHS:
+            holder = dataset if section is None else dataset.get(section)
+            if isinstance(holder, dict) and isinstance(holder.get(key), str) and not Path(holder[key]).is_absolute():
+                holder[key] = str((base / holder[key]).resolve())
     output = raw.get("output")
     out = output.get("out") if isinstance(output, dict) else None
     if isinstance(out, str) and not Path(out).is_absolute() and not out.startswith("{home}"):
@@ -239,6 +324,27 @@ def parse_spec(raw: dict, *, source: str = "spec") -> ReleaseSpec:
             f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()[:8]
         )
         raise BadInputError(f"{source} is not a valid release spec: {problems}") from None
+
+
+#: The dataset section that declares each non-table modality's public settings.
+SECTIONS = {"ecg": "signal", "eeg": "signal", "image": "image"}
+
+
+def read_section(path: Path, *, section: str) -> dict:
+    """A YAML file holding one dataset section (``signal:`` or ``image:``, with or without that top key);
+    relative paths in it resolve against the file's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"{section} settings file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise BadInputError(f"{path} is not valid YAML: {exc}") from None
+    if isinstance(raw, dict) and isinstance(raw.get(section), dict):
+        raw = raw[section]
+    if not isinstance(raw, dict):
+        raise BadInputError(f"{path} must be a mapping of {section} settings")
+    return _resolve_paths({"dataset": {section: raw}}, path.resolve().parent)["dataset"][section]
 
 
 def load_spec(path: Path) -> ReleaseSpec:

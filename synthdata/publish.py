@@ -196,7 +196,7 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
     }
     log.info("export: every gate passed; writing %s", out)
     with atomic_folder(out) as staging:
-        names = modality.write_release(data=data, folder=staging, provenance=provenance)
+        names = modality.write_release(data=data, codec=codec, folder=staging, provenance=provenance)
         inputs = ReportInputs.from_json(area.report_inputs.read_text(encoding="utf-8"))
         inputs.release.update(status_of(results, require_approval=spec.audits.require_approval,
                                         approved=approval is not None, exported=True))

@@ -28,7 +28,7 @@ from synthdata.errors import BadInputError
 from synthdata.export.atomic import check_output_free
 from synthdata.export.manifest import sha256_file, write_json
 from synthdata.modalities import get_modality
-from synthdata.modalities.base import Units
+from synthdata.modalities.base import Modality, Units
 from synthdata.privacy.checkpoint import peek_checkpoint
 from synthdata.privacy.ledger import Ledger
 from synthdata.privacy.training import TrainingPlan, train_private
@@ -114,6 +114,14 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger, run_id: str) ->
     )
 
 
+def diffusion_for(*, spec: ReleaseSpec, modality: Modality, codec: Any) -> GaussianDiffusion:
+    """The diffusion process of a release: schedule and prediction from the spec, the class condition's
+    width from the modality's codec (0 for unconditional data such as tables)."""
+    return GaussianDiffusion(timesteps=spec.model.timesteps, prediction=spec.model.prediction,
+                             condition_dim=modality.condition_dim(codec=codec),
+                             condition_dropout=spec.model.condition_dropout)
+
+
 def training_plan(spec: ReleaseSpec) -> TrainingPlan:
     """The DP-SGD plan a spec asks for (preset values filled in)."""
     return TrainingPlan(
@@ -169,7 +177,7 @@ def train(
         )
     torch.manual_seed(spec.seed)  # model initialisation only: public randomness
     model = modality.build_denoiser(codec=codec, model=spec.model)
-    diffusion = GaussianDiffusion(timesteps=spec.model.timesteps, prediction=spec.model.prediction)
+    diffusion = diffusion_for(spec=spec, modality=modality, codec=codec)
     plan = training_plan(spec)
     log.info("train: DP-SGD for epsilon %.4g, delta %.2g (%d units, %d epochs)", epsilon_train, delta_train,
              units.count, plan.epochs)
@@ -248,11 +256,14 @@ def sample(*, spec: ReleaseSpec, area: RunArea) -> dict[str, Any]:
     if not weights.is_file():
         raise BadInputError(f"{weights} is missing: train the model first")
     model.load_state_dict(torch.load(weights, weights_only=True))
-    diffusion = GaussianDiffusion(timesteps=spec.model.timesteps, prediction=spec.model.prediction)
+    diffusion = diffusion_for(spec=spec, modality=modality, codec=codec)
     n = spec.output.records or prepared["train_records"]
     log.info("sample: %d synthetic records with %s", n, spec.model.sampler.upper())
     generator = torch.Generator().manual_seed(spec.seed)
     kwargs = {"steps": spec.model.sample_steps} if spec.model.sampler == "ddim" else {}
+    condition = modality.conditions(codec=codec, n=n, rng=np.random.default_rng([spec.seed, 13]))
+    if condition is not None:
+        kwargs.update(condition=torch.from_numpy(condition), guidance=spec.model.guidance)
     array = SAMPLERS[spec.model.sampler](
         model=model, diffusion=diffusion, shape=(n, prepared["encoded_width"]), generator=generator, **kwargs
     )
@@ -303,7 +314,7 @@ def canary_audit(
     try:
         result = run_canary_audit(
             units=stored["data"], mask=stored["mask"], build_model=build_model,
-            diffusion=GaussianDiffusion(timesteps=spec.model.timesteps, prediction=spec.model.prediction),
+            diffusion=diffusion_for(spec=spec, modality=modality, codec=codec),
             plan=training_plan(spec), epsilon=epsilon_train, delta=delta_train, accountant=spec.privacy.accountant,
             canaries=count, progress=progress,
         )

@@ -74,3 +74,34 @@ def ledger_race(url: str, processes: int) -> list[dict]:
         assert proc.returncode == 0, err[-2000:]
         outcomes.append(json.loads(out.strip().splitlines()[-1]))
     return outcomes
+
+
+# Gates opened for mechanics tests on tiny signal data (a few dozen windows, a model trained for a few
+# steps): the audits' own tests check that the default gates catch copies and poor fidelity.
+OPEN_GATES = {"memorization.dcr_share": 1.0, "utility.tstr": -1.0, "memorization.near_copies": 1.0,
+              "attack.membership_inference": 1.0}
+
+
+def tiny_signal_spec_dict(kind: str, out: Path, **signal) -> dict:
+    """A release of the shipped ECG beats (record 100) or EEG windows (S001R01/R02), cut small and trained
+    for two DP-SGD epochs with a tiny U-Net: seconds on a CPU."""
+    if kind == "ecg":
+        dataset = {"path": str(DATA / "ecg" / "100"), "modality": "ecg", "signal": {
+            "sample_rate": 90, "amplitude": [-2.5, 2.5], "segment": "beats", "labels": {"N": "normal", "A": "sv"},
+            **signal}}
+    else:
+        dataset = {"path": str(DATA / "eeg"), "modality": "eeg", "signal": {
+            "sample_rate": 40, "amplitude": [-150, 150], "channels": ["O1", "O2"], "window_seconds": 2,
+            "step_seconds": 1, "label_table": str(DATA / "eeg" / "labels.csv"),
+            "classes": ["eyes_open", "eyes_closed"], "class_proportions": {"eyes_open": 1, "eyes_closed": 1},
+            "privacy_unit": "window", **signal}}
+    return {
+        "name": f"tiny_{kind}",
+        "dataset": dataset,
+        "privacy": {"epsilon": 8.0},
+        "model": {"preset": "fast", "epochs": 2, "batch_size": 32, "unet_base": 8, "sample_steps": 5,
+                  "timesteps": 50},
+        "audits": {"max_rows": 200, "holdout_fraction": 0.3, "gates": dict(OPEN_GATES)},
+        "output": {"out": str(out), "records": 40},
+        "seed": 3,
+    }

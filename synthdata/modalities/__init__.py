@@ -12,7 +12,19 @@ def _table() -> Modality:
     return TableModality()
 
 
-MODALITIES = {"table": _table}
+def _ecg() -> Modality:
+    from synthdata.modalities.signal.modality import SignalModality
+
+    return SignalModality(kind="ecg")
+
+
+def _eeg() -> Modality:
+    from synthdata.modalities.signal.modality import SignalModality
+
+    return SignalModality(kind="eeg")
+
+
+MODALITIES = {"table": _table, "ecg": _ecg, "eeg": _eeg}
 
 
 def get_modality(name: str) -> Modality:

@@ -123,6 +123,18 @@ class Modality(ABC):
     def build_denoiser(self, *, codec: Any, model: ModelSpec) -> nn.Module:
         """The denoiser network for this modality's encoded shape."""
 
+    def condition_dim(self, *, codec: Any) -> int:
+        """Width ``K`` of the class condition at the end of each encoded row (0: unconditional)."""
+        return 0
+
+    def conditions(self, *, codec: Any, n: int, rng: np.random.Generator) -> np.ndarray | None:
+        """The ``(n, K)`` float32 class conditions of ``n`` synthetic records (None when unconditional).
+
+        Class proportions must come from the codec (declared, or learned with DP in ``resolve``); ``rng``
+        is the release's public sampling randomness.
+        """
+        return None
+
     # Private storage inside the run's work area, and the release's native files.
     @abstractmethod
     def save_data(self, *, data: Any, path: Path) -> Path: ...
@@ -150,5 +162,5 @@ class Modality(ABC):
         """Read three files (synthetic data from any tool) into the audit view; BadInputError names the file."""
 
     @abstractmethod
-    def write_release(self, *, data: Any, folder: Path, provenance: dict[str, str]) -> list[str]:
+    def write_release(self, *, data: Any, codec: Any, folder: Path, provenance: dict[str, str]) -> list[str]:
         """Write the synthetic data in native formats marked as synthetic; return the file names."""

@@ -1,19 +1,20 @@
 """The public encoding of signal windows: declared channels, rate, window length, amplitude range, classes.
 
-A window ``(C, L)`` in physical units becomes ``C + K`` channels of length ``L`` in ``[-1, 1]``: the C
-signal channels scaled from the DECLARED amplitude range, then K label channels (one per declared class,
-+1 for the window's class and -1 for the others, constant over time), so the diffusion model generates
-a window and its class jointly.  Flattened channel-major it is one row of ``(C + K) * L`` numbers, the
-shape the shared trainer and samplers work with.  Decoding reads the class as the label channel with
-the largest mean.  Nothing here is learned from the data.
+A window ``(C, L)`` in physical units becomes one row of ``C * L`` numbers in ``[-1, 1]`` (scaled from the
+DECLARED amplitude range, channel-major), followed, for labelled windows, by the K-wide one-hot class
+condition (``synthdata.modalities.classes``): the diffusion model generates a window *for* its class.
+Nothing here is learned from the data; the class proportions are declared or DP-measured in ``resolve``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from synthdata.modalities.classes import ClassCondition
+from synthdata.modalities.declared_range import from_unit_range, to_unit_range
 
 
 @dataclass(frozen=True)
@@ -24,46 +25,50 @@ class SignalCodec:
     units: tuple[str, ...]
     length: int
     amplitude: tuple[float, float]
-    classes: tuple[str, ...] = ()
+    condition: ClassCondition | None = None
+    unit: str = "subject"  # DP-SGD unit: "subject" (all of a subject's windows) or "record" (one window)
+    anchor: int = 0  # sample the class annotation marks in a written record: the beat, or the window's centre
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.condition.classes if self.condition is not None else ()
+
+    @property
+    def data_width(self) -> int:
+        return len(self.channels) * self.length
 
     @property
     def width(self) -> int:
-        return (len(self.channels) + len(self.classes)) * self.length
-
-    def scale(self, data: np.ndarray) -> np.ndarray:
-        """Physical ``(n, C, L)`` -> ``[-1, 1]`` by the declared range, clipped."""
-        low, high = self.amplitude
-        return np.clip((np.asarray(data, dtype=np.float32) - low) / (high - low) * 2 - 1, -1, 1)
-
-    def unscale(self, scaled: np.ndarray) -> np.ndarray:
-        low, high = self.amplitude
-        return ((np.clip(scaled, -1, 1) + 1) / 2 * (high - low) + low).astype(np.float32)
+        return self.data_width + len(self.classes)
 
     def encode(self, data: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
-        """Windows (physical) and labels -> rows ``(n, (C + K) * L)`` in [-1, 1]."""
-        scaled = self.scale(data)
-        if self.classes:
-            if labels is None:
-                raise ValueError("labels are required: the codec declares classes")
-            index = {c: i for i, c in enumerate(self.classes)}
-            onehot = -np.ones((len(data), len(self.classes), self.length), dtype=np.float32)
-            onehot[np.arange(len(data)), [index[str(v)] for v in labels]] = 1.0
-            scaled = np.concatenate([scaled, onehot], axis=1)
-        return scaled.reshape(len(data), -1)
+        """Windows (physical ``(n, C, L)``) and labels -> rows ``(n, C * L + K)``."""
+        scaled, _ = to_unit_range(data, window=self.amplitude)
+        rows = scaled.reshape(len(data), -1)
+        if self.condition is None:
+            return rows
+        if labels is None:
+            raise ValueError("labels are required: the codec declares classes")
+        return np.concatenate([rows, self.condition.one_hot(labels)], axis=1)
 
     def decode(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Rows ``(n, (C + K) * L)`` -> windows in physical units and labels (None without classes)."""
-        windows = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1, self.length)
-        data = self.unscale(windows[:, : len(self.channels)])
-        if not self.classes:
+        """Rows ``(n, C * L + K)`` -> windows in physical units and labels (None without classes)."""
+        rows = np.asarray(rows, dtype=np.float32)
+        data = from_unit_range(rows[:, : self.data_width], window=self.amplitude)
+        data = data.reshape(len(rows), len(self.channels), self.length)
+        if self.condition is None:
             return data, None
-        scores = windows[:, len(self.channels):].mean(axis=-1)
-        return data, np.asarray(self.classes, dtype=object)[scores.argmax(axis=1)]
+        return data, self.condition.labels(rows[:, self.data_width:])
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"kind": self.kind, "fs": self.fs, "channels": list(self.channels), "units": list(self.units),
+                "length": self.length, "amplitude": list(self.amplitude), "unit": self.unit, "anchor": self.anchor,
+                "condition": None if self.condition is None else self.condition.to_dict()}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> SignalCodec:
+        condition = raw.get("condition")
         return cls(kind=raw["kind"], fs=float(raw["fs"]), channels=tuple(raw["channels"]), units=tuple(raw["units"]),
-                   length=int(raw["length"]), amplitude=tuple(raw["amplitude"]), classes=tuple(raw["classes"]))
+                   length=int(raw["length"]), amplitude=tuple(raw["amplitude"]), unit=raw.get("unit", "subject"),
+                   anchor=int(raw.get("anchor", 0)),
+                   condition=None if condition is None else ClassCondition.from_dict(condition))

@@ -229,7 +229,8 @@ class TableModality(Modality):
 
         return column_plots(train=train, synthetic=synthetic, schema=codec.schema)
 
-    def write_release(self, *, data: pl.DataFrame, folder: Path, provenance: dict[str, str]) -> list[str]:
+    def write_release(self, *, data: pl.DataFrame, codec: TableCodec, folder: Path,
+                      provenance: dict[str, str]) -> list[str]:
         table = data.to_arrow()
         metadata = {**(table.schema.metadata or {}), **{f"synthdata.{k}".encode(): v.encode() for k, v in provenance.items()}}
         pq.write_table(table.replace_schema_metadata(metadata), folder / "synthetic.parquet")

@@ -1,0 +1,310 @@
+"""ECG and EEG as a modality: recordings in, windows through the shared DP diffusion, WFDB/EDF out.
+
+One class serves both kinds (``SignalModality(kind="ecg")`` reads WFDB, ``kind="eeg"`` reads EDF/BDF/FIF);
+everything else is shared: windowing, the declared codec (``codec.py``), the 1-D U-Net, the audits in
+``evaluation/signals`` and the writers.
+
+Privacy, stated outright:
+
+* Channels, sample rate, filter band, amplitude range, window length and the class list come from the
+  spec (public); nothing is read from the recordings to set them.
+* The privacy unit is the subject (``signal.privacy_unit: subject``): a subject is one DP-SGD unit holding
+  at most ``max_windows_per_subject`` windows (picked with the public seed; the rest are never used), so
+  the guarantee is per person.  With ``window`` each window is a unit and a subject's guarantee follows
+  from group privacy over their at most ``max_windows_per_subject`` windows; with a single subject only
+  windows are protected, and the privacy unit text says so.
+* The train/holdout split is by subject when there are several, else by time: the last part of every
+  recording is held out (a contiguous block, so neighbouring windows do not straddle the split).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from evaluation.signals.view import SignalSchema, SignalSet
+from synthdata.config import DatasetSpec, ModelSpec, PrivacySpec, SignalSpec
+from synthdata.diffusion.denoisers.unet import UNetDenoiser
+from synthdata.errors import BadInputError
+from synthdata.modalities import grouping
+from synthdata.modalities.base import AuditInputs, Modality, Preprocessing, Units
+from synthdata.modalities.classes import resolve_condition
+from synthdata.modalities.signal import readers, windows, writers
+from synthdata.modalities.signal.codec import SignalCodec
+from synthdata.modalities.signal.recording import Annotation
+
+
+@dataclass(frozen=True)
+class SignalData:
+    """Windows in physical units with their labels and (private) subject ids."""
+
+    data: np.ndarray  # (n, C, L) float32
+    labels: np.ndarray | None
+    subjects: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0])
+
+    def take(self, index: np.ndarray) -> SignalData:
+        return SignalData(self.data[index], None if self.labels is None else self.labels[index], self.subjects[index])
+
+
+@dataclass(frozen=True)
+class SignalSource:
+    windows: SignalData
+    starts: np.ndarray  # window start (samples) within its record: the time-block split key
+    records: np.ndarray
+    spec: SignalSpec
+    channels: tuple[str, ...]
+    units: tuple[str, ...]
+    fingerprint: str
+    path: Path
+
+
+class SignalModality(Modality):
+    """ECG (WFDB) or EEG (EDF, BDF, FIF) windows."""
+
+    data_suffix = ".npz"
+
+    def __init__(self, *, kind: str) -> None:
+        if kind not in ("ecg", "eeg"):
+            raise ValueError(f"kind must be 'ecg' or 'eeg', got {kind!r}")
+        self.kind = kind
+        self.name = kind
+
+    # --- input -------------------------------------------------------------------------------------------
+    def load(self, *, dataset: DatasetSpec, privacy: PrivacySpec) -> SignalSource:
+        spec = dataset.signal
+        if spec is None:
+            raise BadInputError(f"dataset {dataset.path} has modality {self.kind} but the spec has no 'signal:' "
+                                "section (sample_rate, amplitude, window or beats, labels, privacy unit)")
+        path = Path(dataset.path)
+        if self.kind == "ecg":
+            recordings = readers.read_wfdb(path=path, annotation_extension=spec.annotation_extension)
+        else:
+            recordings = readers.read_eeg(path=path)
+        digest = _fingerprint(recordings)
+        prepared = []
+        for recording in recordings:
+            if spec.channels:
+                recording = windows.pick_channels(recording, channels=spec.channels)
+            if spec.bandpass is not None:
+                recording = windows.bandpass(recording, low=spec.bandpass[0], high=spec.bandpass[1])
+            if abs(recording.fs - spec.sample_rate) > 1e-9:
+                recording = windows.resample(recording, fs=spec.sample_rate)
+            prepared.append(recording)
+        channels = prepared[0].channels
+        for recording in prepared[1:]:
+            if recording.channels != channels:
+                raise BadInputError(f"record {recording.record} has channels {list(recording.channels)}, but "
+                                    f"{prepared[0].record} has {list(channels)}: declare signal.channels")
+        if spec.segment == "beats":
+            cut = windows.beat_windows(prepared, before_seconds=spec.beat_before_seconds,
+                                       after_seconds=spec.beat_after_seconds, symbols=spec.labels or {})
+        else:
+            cut = windows.fixed_windows(prepared, seconds=spec.window_seconds, step_seconds=spec.step_seconds,
+                                        labels=spec.labels)
+        if len(cut.data) == 0:
+            raise BadInputError(f"{path}: no window could be cut (recordings shorter than a window, or no "
+                                "annotation matched signal.labels)")
+        if spec.label_table is not None:
+            cut = windows.labels_from_table(cut, table=spec.label_table, record_column=spec.record_column,
+                                            label_column=spec.label_column)
+            unknown = sorted({str(v) for v in cut.labels} - set(spec.declared_classes()))
+            if unknown:
+                raise BadInputError(f"{spec.label_table}: label(s) {unknown[:5]} in column {spec.label_column!r} "
+                                    f"are not among the declared classes {spec.declared_classes()}")
+        labels = None if cut.labels is None else np.asarray(cut.labels, dtype=object)
+        data = SignalData(np.asarray(cut.data, dtype=np.float32), labels, np.asarray(cut.subjects).astype(str))
+        return SignalSource(windows=data, starts=np.asarray(cut.starts), records=np.asarray(cut.records).astype(str),
+                            spec=spec, channels=tuple(channels), units=tuple(prepared[0].units), fingerprint=digest,
+                            path=path)
+
+    def fingerprint(self, *, source: SignalSource) -> str:
+        return source.fingerprint
+
+    def privacy_unit(self, *, source: SignalSource, privacy: PrivacySpec) -> str:
+        cap = source.spec.max_windows_per_subject
+        subjects = len(np.unique(source.windows.subjects))
+        if subjects < 2:
+            return ("one signal window (a single subject: only window-level protection is possible; the "
+                    "guarantee protects windows, not the person)")
+        if source.spec.privacy_unit == "subject":
+            return f"one subject, with at most {cap} window{'s' if cap > 1 else ''} each"
+        return (f"one signal window; a subject contributes at most {cap} windows, so per subject the guarantee "
+                f"is group privacy over {cap} windows (ε x {cap}, δ x {cap}·e^((k-1)ε))")
+
+    def _unit(self, spec: SignalSpec) -> str:
+        return "subject" if spec.privacy_unit == "subject" else "record"
+
+    def count_units(self, *, source: SignalSource) -> int:
+        keys = grouping.unit_keys(subjects=source.windows.subjects, unit=self._unit(source.spec))
+        return int(len(np.unique(keys)))
+
+    def split(self, *, source: SignalSource, holdout_fraction: float, seed: int) -> tuple[SignalSource, SignalSource]:
+        holdout = grouping.split_by_subject(subjects=source.windows.subjects, holdout_fraction=holdout_fraction,
+                                            seed=seed)
+        if holdout is None:  # one subject: blocks of time, no sample on both sides
+            holdout, train = windows.time_block_split(records=source.records, starts=source.starts,
+                                                      length=int(source.windows.data.shape[-1]),
+                                                      holdout_fraction=holdout_fraction, seed=seed)
+        else:
+            train = ~holdout
+        parts = [self._take(source, np.flatnonzero(keep)) for keep in (train, holdout)]
+        if min(len(p.windows) for p in parts) == 0:
+            raise BadInputError(f"{source.path}: too few windows to split into training and holdout "
+                                f"({len(source.windows)} windows)")
+        return parts[0], parts[1]
+
+    @staticmethod
+    def _take(source: SignalSource, index: np.ndarray) -> SignalSource:
+        return SignalSource(source.windows.take(index), source.starts[index], source.records[index], source.spec,
+                            source.channels, source.units, source.fingerprint, source.path)
+
+    # --- encoding ------------------------------------------------------------------------------------------
+    def needs_preprocessing(self, *, source: SignalSource) -> bool:
+        """Only the class proportions can cost budget: when the data are labelled and none are declared."""
+        return bool(source.spec.declared_classes()) and source.spec.class_proportions is None
+
+    def _cap(self, source: SignalSource) -> int:
+        """Most windows one privacy unit holds (the DP sensitivity of per-window counts)."""
+        single = len(np.unique(source.windows.subjects)) < 2
+        return 1 if single or self._unit(source.spec) == "record" else source.spec.max_windows_per_subject
+
+    def resolve(self, *, train: SignalSource, epsilon: float, delta: float, privacy: PrivacySpec,
+                rng: np.random.Generator) -> tuple[SignalCodec, Preprocessing]:
+        notes = ["Channels, sample rate, filter band, amplitude range, window length and classes are declared "
+                 "in the spec; nothing was learned from the recordings."]
+        condition, pre = None, Preprocessing(notes=notes)
+        classes = train.spec.declared_classes()
+        if classes:
+            capped = train.windows.take(grouping.cap_per_subject(
+                subjects=train.windows.subjects, cap=train.spec.max_windows_per_subject, seed=0))
+            condition, learned = resolve_condition(
+                classes=classes, declared=train.spec.class_proportions, labels=list(capped.labels),
+                epsilon=epsilon, sensitivity=self._cap(train), rng=rng)
+            pre = Preprocessing(epsilon=learned.epsilon, delta=0.0, columns=learned.columns,
+                                notes=notes + learned.notes)
+        unit = self._unit(train.spec)
+        if len(np.unique(train.windows.subjects)) < 2:
+            unit = "record"
+        length = int(train.windows.data.shape[-1])
+        beats = train.spec.segment == "beats"
+        codec = SignalCodec(kind=self.kind, fs=train.spec.sample_rate, channels=train.channels, units=train.units,
+                            length=length, amplitude=tuple(train.spec.amplitude), condition=condition, unit=unit,
+                            anchor=int(np.rint(train.spec.beat_before_seconds * train.spec.sample_rate)) if beats
+                            else length // 2)
+        return codec, pre
+
+    def records(self, *, source: SignalSource, codec: SignalCodec, privacy: PrivacySpec, seed: int) -> SignalData:
+        """At most ``max_windows_per_subject`` windows per subject, chosen with the public seed."""
+        return source.windows.take(grouping.cap_per_subject(
+            subjects=source.windows.subjects, cap=source.spec.max_windows_per_subject, seed=seed))
+
+    def to_units(self, *, data: SignalData, codec: SignalCodec) -> Units:
+        rows = torch.from_numpy(codec.encode(data.data, data.labels))
+        return grouping.group_units(rows=rows, keys=grouping.unit_keys(subjects=data.subjects, unit=codec.unit))
+
+    def condition_dim(self, *, codec: SignalCodec) -> int:
+        return len(codec.classes)
+
+    def conditions(self, *, codec: SignalCodec, n: int, rng: np.random.Generator) -> np.ndarray | None:
+        return None if codec.condition is None else codec.condition.draw(n=n, rng=rng)
+
+    def decode(self, *, codec: SignalCodec, array: np.ndarray) -> SignalData:
+        data, labels = codec.decode(array)
+        return SignalData(data, labels, np.array([f"synthetic-{i}" for i in range(len(data))]))
+
+    def build_denoiser(self, *, codec: SignalCodec, model: ModelSpec) -> nn.Module:
+        return UNetDenoiser(channels=len(codec.channels), shape=(codec.length,), classes=len(codec.classes),
+                            base=model.unet_base)
+
+    # --- storage -------------------------------------------------------------------------------------------
+    def save_data(self, *, data: SignalData, path: Path) -> Path:
+        path = Path(path)
+        with path.open("wb") as handle:
+            np.savez(handle, data=data.data, subjects=data.subjects,
+                     **({"labels": data.labels.astype(str)} if data.labels is not None else {}))
+        return path
+
+    def read_data(self, *, path: Path, codec: SignalCodec) -> SignalData:
+        with np.load(path, allow_pickle=False) as stored:
+            labels = stored["labels"].astype(object) if "labels" in stored else None
+            return SignalData(stored["data"], labels, stored["subjects"])
+
+    def save_codec(self, *, codec: SignalCodec, path: Path) -> Path:
+        Path(path).write_text(json.dumps(codec.to_dict(), indent=2), encoding="utf-8")
+        return Path(path)
+
+    def read_codec(self, *, path: Path) -> SignalCodec:
+        return SignalCodec.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def count_records(self, *, data: SignalData) -> int:
+        return len(data)
+
+    def audit_frames(self, *, data: SignalData, codec: SignalCodec) -> SignalSet:
+        return SignalSet(data=data.data, labels=data.labels)
+
+    def audit_schema(self, *, codec: SignalCodec) -> SignalSchema:
+        return SignalSchema(kind=codec.kind, fs=codec.fs, channels=codec.channels, units=codec.units,
+                            amplitude=codec.amplitude, classes=codec.classes)
+
+    def report_plots(self, *, train: SignalSet, synthetic: SignalSet, codec: SignalCodec) -> list[tuple[str, str]]:
+        from evaluation.signals.plots import example_traces
+
+        return example_traces(synthetic=synthetic, schema=self.audit_schema(codec=codec))
+
+    def read_audit_inputs(self, *, train: Path, holdout: Path, synthetic: Path, schema: Path | None,
+                          target: str | None) -> AuditInputs:
+        raise BadInputError(f"`synthdata audit --modality {self.kind}` is not supported yet; release with "
+                            "`synthdata release` runs the signal audits")
+
+    # --- release files -------------------------------------------------------------------------------------
+    def write_release(self, *, data: SignalData, codec: SignalCodec, folder: Path,
+                      provenance: dict[str, str]) -> list[str]:
+        """One file per synthetic window, each marked as synthetic: WFDB records under ``wfdb/`` (ECG, with a
+        ``RECORDS`` list and the class as an annotation file) or EDF+ files under ``edf/`` (EEG, the class as
+        an annotation), plus ``labels.csv`` (record, label) for labelled windows.  Channel names, units and
+        rate are the codec's, i.e. the spec's (public).  ``folder`` is the export's staging folder."""
+        names = [f"synthetic_{i:05d}" for i in range(len(data))]
+        labels = [None] * len(data) if data.labels is None else [str(v) for v in data.labels]
+        notes = [f"synthdata {key}: {value}" for key, value in provenance.items()]
+        written: list[str] = []
+        if self.kind == "ecg":
+            sub = folder / "wfdb"
+            for name, window, label in zip(names, data.data, labels):
+                written += writers.write_wfdb(folder=sub, name=name, samples=window, fs=codec.fs,
+                                              channels=codec.channels, units=codec.units, labels=None if label is None else [(codec.anchor, label)],
+                                              comments=notes)
+            (sub / "RECORDS").write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
+            written.append(str(sub / "RECORDS"))
+        else:
+            for name, window, label in zip(names, data.data, labels):
+                annotations = () if label is None else (Annotation(sample=0, label=label, duration=window.shape[-1]),)
+                written += writers.write_edf(path=folder / "edf" / f"{name}.edf", samples=window, fs=codec.fs,
+                                             channels=codec.channels, units=codec.units, annotations=annotations,
+                                             provenance=provenance)
+        if data.labels is not None:
+            (folder / "labels.csv").write_text("record,label\n" + "".join(f"{n},{v}\n" for n, v in zip(names, labels)),
+                                               encoding="utf-8")
+            written.append(str(folder / "labels.csv"))
+        return [str(Path(w).relative_to(folder)) for w in written]
+
+
+def _fingerprint(recordings) -> str:
+    """SHA-256 over the sorted digests of each recording's samples, rate and channels (not its name)."""
+    digests = sorted(
+        hashlib.sha256(np.ascontiguousarray(r.samples, dtype=np.float32).tobytes()
+                       + f"{r.fs}|{'|'.join(r.channels)}".encode()).digest()
+        for r in recordings
+    )
+    outer = hashlib.sha256(b"synthdata-signal")
+    for digest in digests:
+        outer.update(digest)
+    return outer.hexdigest()

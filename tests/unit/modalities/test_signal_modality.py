@@ -1,0 +1,168 @@
+"""The signal modality on the shipped recordings: labels from a record table or beat annotations, the
+split (time blocks with no shared sample for one subject, whole subjects otherwise), the privacy unit, the
+class proportions (declared: free; otherwise DP from the preprocessing share), units for DP-SGD, and the
+release files read back with wfdb / MNE."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import mne
+import numpy as np
+import pytest
+import torch
+import wfdb
+
+from helpers import DATA
+from synthdata.config import DatasetSpec, PrivacySpec
+from synthdata.errors import BadInputError
+from synthdata.modalities import get_modality
+from synthdata.modalities.signal.modality import SignalData
+
+PRIVACY = PrivacySpec(epsilon=1.0)
+
+
+def eeg_dataset(**signal) -> DatasetSpec:
+    return DatasetSpec.model_validate({"path": str(DATA / "eeg"), "modality": "eeg", "signal": {
+        "sample_rate": 80, "amplitude": [-150, 150], "bandpass": [1, 30], "window_seconds": 2, "step_seconds": 0.5,
+        "label_table": str(DATA / "eeg" / "labels.csv"), "classes": ["eyes_open", "eyes_closed"],
+        "privacy_unit": "window", **signal}})
+
+
+def ecg_dataset(**signal) -> DatasetSpec:
+    return DatasetSpec.model_validate({"path": str(DATA / "ecg" / "100"), "modality": "ecg", "signal": {
+        "sample_rate": 180, "amplitude": [-2.5, 2.5], "segment": "beats", "labels": {"N": "normal", "A": "sv"},
+        **signal}})
+
+
+def test_eeg_windows_take_their_records_label_from_the_table() -> None:
+    modality = get_modality("eeg")
+    source = modality.load(dataset=eeg_dataset(), privacy=PRIVACY)
+    assert source.windows.data.shape[1:] == (8, 160)
+    assert sorted(set(source.windows.labels)) == ["eyes_closed", "eyes_open"]
+    for record, label in (("S001R01", "eyes_open"), ("S001R02", "eyes_closed")):
+        assert set(source.windows.labels[source.records == record]) == {label}
+    assert "windows, not the person" in modality.privacy_unit(source=source, privacy=PRIVACY)
+
+
+def test_bad_label_tables_are_named(tmp_path: Path) -> None:
+    modality = get_modality("eeg")
+    with pytest.raises(BadInputError, match="diagnosis"):
+        modality.load(dataset=eeg_dataset(label_column="diagnosis"), privacy=PRIVACY)
+    table = tmp_path / "labels.csv"
+    table.write_text("record,label\nS001R01,eyes_open\nS001R02,asleep\n")
+    with pytest.raises(BadInputError, match="asleep"):
+        modality.load(dataset=eeg_dataset(label_table=str(table)), privacy=PRIVACY)
+
+
+def test_single_subject_split_is_by_time_blocks_with_no_shared_sample() -> None:
+    modality = get_modality("eeg")
+    source = modality.load(dataset=eeg_dataset(), privacy=PRIVACY)
+    train, holdout = modality.split(source=source, holdout_fraction=0.3, seed=5)
+    length = source.windows.data.shape[-1]
+    for record in ("S001R01", "S001R02"):
+        a, b = train.starts[train.records == record], holdout.starts[holdout.records == record]
+        assert len(a) and len(b)
+        assert np.abs(a[:, None] - b[None, :]).min() >= length  # no window pair overlaps
+        assert len(b) >= 4
+    # held-out blocks are spread over the session, not only its end (for some record)
+    spread = [holdout.starts[holdout.records == r].min() < train.starts[train.records == r].max()
+              for r in ("S001R01", "S001R02")]
+    assert any(spread)
+    assert len(train.windows) + len(holdout.windows) < len(source.windows)  # boundary windows dropped
+
+
+def test_several_subjects_split_by_subject_and_units_hold_a_subject(tmp_path: Path) -> None:
+    folder = tmp_path / "eeg"
+    folder.mkdir()
+    for subject in ("S001", "S002", "S003", "S004", "S005"):
+        for run, original in (("R01", "S001R01.edf"), ("R02", "S001R02.edf")):
+            shutil.copy(DATA / "eeg" / original, folder / f"{subject}{run}.edf")
+    table = tmp_path / "labels.csv"
+    table.write_text("record,label\n" + "".join(f"S00{i}R01,eyes_open\nS00{i}R02,eyes_closed\n" for i in range(1, 6)))
+    modality = get_modality("eeg")
+    dataset = DatasetSpec.model_validate({**eeg_dataset().model_dump(), "path": str(folder), "signal": {
+        **eeg_dataset().signal.model_dump(), "label_table": str(table), "privacy_unit": "subject",
+        "max_windows_per_subject": 6}})
+    source = modality.load(dataset=dataset, privacy=PRIVACY)
+    train, holdout = modality.split(source=source, holdout_fraction=0.4, seed=1)
+    assert not set(train.windows.subjects) & set(holdout.windows.subjects)
+    assert modality.count_units(source=train) == len(set(train.windows.subjects)) == 3
+    codec, pre = modality.resolve(train=train, epsilon=0.5, delta=0.0, privacy=PRIVACY, rng=np.random.default_rng(0))
+    assert codec.unit == "subject" and pre.epsilon == 0.5  # no declared proportions: measured with DP
+    assert "at most 6 records per privacy unit" in pre.notes[-1]  # the sensitivity is the per-subject cap
+    rows = modality.records(source=train, codec=codec, privacy=PRIVACY, seed=3)
+    assert max(np.unique(rows.subjects, return_counts=True)[1]) == 6
+    units = modality.to_units(data=rows, codec=codec)
+    assert units.data.shape == (3, 6, codec.width) and bool(units.mask.all())
+    assert "one subject, with at most 6 windows" in modality.privacy_unit(source=source, privacy=PRIVACY)
+
+
+def test_class_proportions_cost_budget_only_when_not_declared() -> None:
+    modality = get_modality("ecg")
+    source = modality.load(dataset=ecg_dataset(), privacy=PRIVACY)
+    assert sorted(set(source.windows.labels)) == ["normal", "sv"]
+    train, _ = modality.split(source=source, holdout_fraction=0.2, seed=0)
+    assert modality.needs_preprocessing(source=train)
+    codec, pre = modality.resolve(train=train, epsilon=0.7, delta=0.0, privacy=PRIVACY, rng=np.random.default_rng(1))
+    assert pre.epsilon == 0.7 and pre.columns == ["class proportions"]
+    assert codec.condition.classes == ("normal", "sv") and codec.condition.proportions[0] > 0.8
+    declared = modality.load(dataset=ecg_dataset(class_proportions={"normal": 1, "sv": 1}), privacy=PRIVACY)
+    assert not modality.needs_preprocessing(source=declared)
+    codec, pre = modality.resolve(train=declared, epsilon=0.0, delta=0.0, privacy=PRIVACY,
+                                  rng=np.random.default_rng(1))
+    assert pre.epsilon == 0.0 and codec.condition.proportions == (0.5, 0.5)
+    conditions = modality.conditions(codec=codec, n=10, rng=np.random.default_rng(0))
+    assert conditions.shape == (10, 2) and conditions.sum(axis=0).tolist() == [5, 5]
+
+
+def test_encode_decode_round_trip_through_the_modality() -> None:
+    modality = get_modality("ecg")
+    source = modality.load(dataset=ecg_dataset(class_proportions={"normal": 9, "sv": 1}), privacy=PRIVACY)
+    codec, _ = modality.resolve(train=source, epsilon=0.0, delta=0.0, privacy=PRIVACY, rng=np.random.default_rng(0))
+    rows = modality.records(source=source, codec=codec, privacy=PRIVACY, seed=0)
+    units = modality.to_units(data=rows, codec=codec)
+    assert units.data.shape == (len(rows), 1, 2 * 126 + 2)  # one subject: one window per unit
+    back = modality.decode(codec=codec, array=units.data[:, 0].numpy())
+    assert np.allclose(back.data, np.clip(rows.data, -2.5, 2.5), atol=1e-5)
+    assert list(back.labels) == list(rows.labels)
+    net = modality.build_denoiser(codec=codec, model=__import__("synthdata.config").config.ModelSpec(unet_base=8))
+    assert net(units.data[:3, 0], torch.zeros(3, dtype=torch.long)).shape == (3, 2 * 126)
+
+
+@pytest.mark.parametrize("kind", ["ecg", "eeg"])
+def test_release_files_read_back_with_their_own_libraries(kind: str, tmp_path: Path) -> None:
+    modality = get_modality(kind)
+    dataset = ecg_dataset() if kind == "ecg" else eeg_dataset()
+    source = modality.load(dataset=dataset, privacy=PRIVACY)
+    codec, _ = modality.resolve(train=source, epsilon=1.0, delta=0.0, privacy=PRIVACY, rng=np.random.default_rng(0))
+    rng = np.random.default_rng(2)
+    low, high = codec.amplitude
+    data = SignalData(rng.uniform(low / 2, high / 2, size=(3, len(codec.channels), codec.length)).astype(np.float32),
+                      np.array(["normal", "sv", "normal"] if kind == "ecg" else ["eyes_open", "eyes_closed",
+                                                                                   "eyes_open"], dtype=object),
+                      np.array(["synthetic-0", "synthetic-1", "synthetic-2"]))
+    names = modality.write_release(data=data, codec=codec, folder=tmp_path,
+                                   provenance={"synthetic": "true", "epsilon": "1"})
+    assert all((tmp_path / n).is_file() for n in names) and "labels.csv" in names
+    assert (tmp_path / "labels.csv").read_text().splitlines()[1:] == [
+        f"synthetic_{i:05d},{v}" for i, v in enumerate(data.labels)]
+    for i in range(3):
+        if kind == "ecg":
+            record = wfdb.rdrecord(str(tmp_path / "wfdb" / f"synthetic_{i:05d}"))
+            assert record.fs == codec.fs and tuple(record.sig_name) == codec.channels
+            assert record.sig_len == codec.length and tuple(record.units) == codec.units
+            assert any("SYNTHETIC" in c for c in record.comments)
+            assert np.allclose(record.p_signal.T, data.data[i], atol=0.01)
+            annotation = wfdb.rdann(str(tmp_path / "wfdb" / f"synthetic_{i:05d}"), "atr")
+            assert annotation.aux_note == [data.labels[i]] and annotation.sample.tolist() == [codec.anchor]
+        else:
+            raw = mne.io.read_raw_edf(tmp_path / "edf" / f"synthetic_{i:05d}.edf", preload=True, verbose="error")
+            assert raw.info["sfreq"] == codec.fs and tuple(raw.ch_names) == codec.channels
+            assert raw.n_times == codec.length  # 2 s windows: whole EDF data records, no padding
+            assert np.allclose(raw.get_data() * 1e6, data.data[i], atol=0.05)
+            descriptions = list(raw.annotations.description)
+            assert data.labels[i] in descriptions and "synthdata:SYNTHETIC" in descriptions
+    if kind == "ecg":
+        assert (tmp_path / "wfdb" / "RECORDS").read_text().split() == [f"synthetic_{i:05d}" for i in range(3)]
