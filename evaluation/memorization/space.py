@@ -8,7 +8,9 @@ once against it:
 - tables: rows encoded by :class:`~evaluation.memorization.encoding.RowEncoder` (numbers scaled by public
   bounds, a differing category costs 1), Euclidean distance;
 - signals (ECG, EEG): windows compared by shift-tolerant normalised cross-correlation
-  (:mod:`evaluation.signals.similarity`), distance ``1 - max NCC``.
+  (:mod:`evaluation.signals.similarity`), distance ``1 - max NCC``;
+- images: shift-tolerant root mean square pixel difference on the [-1, 1] scale
+  (:mod:`evaluation.images.similarity`).
 
 Adding a modality is one entry in ``SPACES``.
 """
@@ -58,10 +60,17 @@ def _signal_space(*, context: AuditContext, sides: Sequence[Any]) -> DistanceSpa
     return SignalSpace(fs=context.schema.fs)
 
 
+def _image_space(*, context: AuditContext, sides: Sequence[Any]) -> DistanceSpace:
+    from evaluation.images.similarity import ImageSpace
+
+    return ImageSpace()
+
+
 SPACES: dict[str, Callable[..., DistanceSpace]] = {
     "table": TableSpace,
     "ecg": _signal_space,
     "eeg": _signal_space,
+    "image": _image_space,
 }
 
 
