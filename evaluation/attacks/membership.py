@@ -41,7 +41,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from evaluation.base import Audit, AuditContext, Measurement
-from evaluation.memorization.space import distance_space, nearest_distances
+from evaluation.memorization.space import DistanceSpace, distance_space, nearest_distances
 from evaluation.report.plots import (
     REAL_COLOR,
     SYNTHETIC_COLOR,
@@ -85,10 +85,14 @@ class MembershipInferenceAudit(Audit):
     )
     direction = "at_most"
     default_threshold = 0.6
-    modalities = ("table", "ecg", "eeg")
+    modalities = ("table", "ecg", "eeg", "image")
 
     def applies_to(self, context: AuditContext) -> bool:
         return super().applies_to(context) and len(context.holdout) >= 20 and len(context.synthetic) > _K
+
+    def space(self, context: AuditContext, *, sides: list) -> DistanceSpace:
+        """The space the attacks search: the modality's distance (a subclass may attack in another)."""
+        return distance_space(context, sides=sides)
 
     def measure(self, context: AuditContext) -> Measurement:
         started = time.perf_counter()
@@ -97,7 +101,7 @@ class MembershipInferenceAudit(Audit):
         members, nonmembers, reference = attack_split(train=context.train, holdout=context.holdout,
                                                       max_rows=max_rows, rng=rng)
         synthetic = subsample(context.synthetic, min(len(context.synthetic), max_rows), rng)
-        space = distance_space(context, sides=[members, nonmembers, reference, synthetic])
+        space = self.space(context, sides=[members, nonmembers, reference, synthetic])
         targets = space.stack([space.encode(members), space.encode(nonmembers)])
         labels = np.r_[np.ones(len(members)), np.zeros(len(nonmembers))]
         to_synthetic = nearest_distances(space, targets, space.encode(synthetic), k=min(_K, len(synthetic)))

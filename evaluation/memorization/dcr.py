@@ -69,7 +69,7 @@ class DCRShareAudit(Audit):
     )
     direction = "at_most"
     default_threshold = 0.55
-    modalities = ("table", "ecg", "eeg")
+    modalities = ("table", "ecg", "eeg", "image")
 
     def applies_to(self, context: AuditContext) -> bool:
         return super().applies_to(context) and len(context.holdout) >= 2

@@ -76,7 +76,7 @@ class NearCopiesAudit(Audit):
     )
     direction = "at_most"
     default_threshold = 0.05
-    modalities = ("table", "ecg", "eeg")
+    modalities = ("table", "ecg", "eeg", "image")
 
     def applies_to(self, context: AuditContext) -> bool:
         return super().applies_to(context) and len(context.holdout) >= 20 and len(context.synthetic) > 0
