@@ -18,7 +18,7 @@ images visibly higher: AUC 0.50..0.57 against 0.48..0.56 over three draws; the c
 since the encoder's fit grows with the data and the number of steps.)
 
 Measured on the test populations (400 training, 400 holdout images, so 200 members and 200 non-members):
-training copies with noise of sd 0.05 score AUC 0.99, copies moved by one pixel 0.71 (the pixel-space
+training copies with noise of sd 0.05 score AUC 0.99, copies moved by one pixel 0.70 (the pixel-space
 attack: 1.0), fresh images 0.48..0.56 over five draws, whose upper interval ends reach 0.55..0.61: with a
 holdout of a few hundred images this gate can block a good generator by chance, as the pixel-space one can.
 
