@@ -23,6 +23,11 @@ majority class): then the data cannot tell good synthetic data from bad.  When n
 neither is the audit.  Only categorical targets are supported; a numeric target makes the audit not
 applicable.  Per-class F1 names only classes with at least ``MIN_CELL_COUNT`` holdout rows.
 
+Images have one family, ``cnn`` (``evaluation.images.classifier``): a small convolutional network trained on
+the pixels of each arm with class-balanced cross-entropy, same sizes and scoring as above.  Feature-based
+families on the audit encoder's features are not used: that encoder is fitted on the real training labels, so
+its features would carry real-data supervision into the TSTR arm.
+
 The fitted probabilities are shared through ``context.cache`` with ``utility.subgroups`` (``fitted_arms``).
 
 Privacy caveat: the models and scores are computed from private records outside the DP guarantee; only
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,31 +101,29 @@ def applies(context: AuditContext) -> bool:
 
 
 def fitted_arms(context: AuditContext) -> Arms | None:
-    """Fit both families on real and on synthetic data once per context (cached); None if too little data."""
+    """Fit every family on real and on synthetic data once per context (cached); None if too little data."""
     if "utility.arms" not in context.cache:
-        build = _table_arms if context.modality == "table" else _signal_arms
-        context.cache["utility.arms"] = build(context)
+        context.cache["utility.arms"] = _ARMS[context.modality](context)
     return context.cache["utility.arms"]
 
 
 def fit_arms(*, x: dict[str, np.ndarray], y: dict[str, np.ndarray], classes: list[str], seed: int,
              native: np.ndarray, categorical: np.ndarray | None = None, holdout: pd.DataFrame | None = None,
-             sizes: dict[str, int]) -> Arms:
+             sizes: dict[str, int], families: Mapping[str, Callable[..., np.ndarray]] = FAMILIES) -> Arms:
     """Fit every family on ``x["train"]`` (TRTR) and on ``x["synthetic"]`` (TSTR); predict ``x["holdout"]``."""
     kwargs = {"n_classes": len(classes), "native": native, "categorical": categorical, "seed": seed}
     probabilities = {
         family: {"trtr": fit(x["train"], y["train"], x["holdout"], **kwargs),
                  "tstr": fit(x["synthetic"], y["synthetic"], x["holdout"], **kwargs)}
-        for family, fit in FAMILIES.items()
+        for family, fit in families.items()
     }
     return Arms(holdout=holdout, y_holdout=y["holdout"], y_train=y["train"], classes=classes,
                 probabilities=probabilities, sizes=sizes)
 
 
-def _signal_arms(context: AuditContext) -> Arms | None:
-    """Signals: spectral and amplitude features per channel (``evaluation.signals.features``)."""
-    from evaluation.signals.features import signal_features
-
+def _labelled_sides(context: AuditContext) -> tuple[dict, list[str], dict[str, np.ndarray]] | None:
+    """Signals and images: train and synthetic subsampled to one size (at most 2 x ``settings.max_rows``), the
+    holdout capped likewise, the sorted classes and each side's label codes; None if too little data."""
     rng = context.rng("utility.tstr")
     cap = 2 * context.settings.max_rows
     n_fit = min(len(context.train), len(context.synthetic), cap)
@@ -129,12 +133,33 @@ def _signal_arms(context: AuditContext) -> Arms | None:
              "holdout": subsample(context.holdout, min(len(context.holdout), cap), rng)}
     classes = sorted({str(v) for side in sides.values() for v in side.labels})
     label = {c: i for i, c in enumerate(classes)}
-    x = {k: signal_features(data=np.asarray(v.data, dtype=np.float64), fs=context.schema.fs) for k, v in sides.items()}
     y = {k: np.array([label[str(v)] for v in side.labels], dtype=np.int64) for k, side in sides.items()}
+    return sides, classes, y
+
+
+def _signal_arms(context: AuditContext) -> Arms | None:
+    """Signals: spectral and amplitude features per channel (``evaluation.signals.features``)."""
+    from evaluation.signals.features import signal_features
+
+    if (labelled := _labelled_sides(context)) is None:
+        return None
+    sides, classes, y = labelled
+    x = {k: signal_features(data=np.asarray(v.data, dtype=np.float64), fs=context.schema.fs) for k, v in sides.items()}
     return fit_arms(x=x, y=y, classes=classes, seed=context.settings.seed,
                     native=np.zeros(x["train"].shape[1], dtype=bool),
-                    sizes={"train": n_fit, "synthetic": n_fit, "holdout": len(sides["holdout"]),
-                           "features": int(x["train"].shape[1])})
+                    sizes={**{k: len(v) for k, v in sides.items()}, "features": int(x["train"].shape[1])})
+
+
+def _image_arms(context: AuditContext) -> Arms | None:
+    """Images: a small CNN per arm on the pixels (``evaluation.images.classifier``), the only family."""
+    from evaluation.images.classifier import fit_predict_cnn
+
+    if (labelled := _labelled_sides(context)) is None:
+        return None
+    sides, classes, y = labelled
+    return fit_arms(x={k: v.pixels for k, v in sides.items()}, y=y, classes=classes, seed=context.settings.seed,
+                    native=np.zeros(0, dtype=bool), families={"cnn": fit_predict_cnn},
+                    sizes={k: len(v) for k, v in sides.items()})
 
 
 def _table_arms(context: AuditContext) -> Arms | None:
@@ -164,6 +189,11 @@ def _table_arms(context: AuditContext) -> Arms | None:
                         sizes={"train": n_fit, "synthetic": n_fit, "holdout": len(holdout),
                                "native_categorical_features": int(prep.native.sum()), "features": len(features)})
     return arms
+
+
+_ARMS: dict[str, Callable[[AuditContext], Arms | None]] = {
+    "table": _table_arms, "ecg": _signal_arms, "eeg": _signal_arms, "image": _image_arms,
+}
 
 
 def _round(interval: tuple[float, float] | None) -> list[float] | None:
@@ -236,15 +266,15 @@ class TSTRAudit(Audit):
     explanation = (
         "Trains prediction models for the target column twice, once on synthetic data and once on the same "
         "number of real records, and tests both on real records that neither model saw; this is done with two "
-        "kinds of model (gradient-boosted trees and logistic regression). The value is how much of the "
-        "real-data model's predictive power above chance (ROC AUC above 0.5) the synthetic-data model keeps, "
-        "for the kind of model where this is worst: 1 means as useful as the real data, 0 means no better "
-        "than guessing."
+        "kinds of model (gradient-boosted trees and logistic regression; for images, one: a small convolutional "
+        "network). The value is how much of the real-data model's predictive power above chance (ROC AUC above "
+        "0.5) the synthetic-data model keeps, averaged over the kinds of model: 1 means as useful as the real "
+        "data, 0 means no better than guessing."
     )
     direction = "at_least"
     default_threshold = 0.50
     requires_target = True
-    modalities = ("table", "ecg", "eeg")
+    modalities = ("table", "ecg", "eeg", "image")
 
     def applies_to(self, context: AuditContext) -> bool:
         return super().applies_to(context) and applies(context)
@@ -257,17 +287,18 @@ class TSTRAudit(Audit):
         rng = context.rng(self.name)
         n = len(arms.y_holdout)
         draws = rng.integers(0, n, size=(context.settings.bootstrap, n))
-        families = {family: score_family(arms, family, draws=draws) for family in FAMILIES}
+        families = {family: score_family(arms, family, draws=draws) for family in arms.probabilities}
         informative = [f for f, v in families.items() if v["not_informative"] is None] or list(families)
         value = float(np.mean([families[f]["lift_ratio"] for f in informative]))
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             interval = percentile_interval(np.nanmean([families[f]["boot_lift"] for f in informative], axis=0))
-        headline = families["gradient_boosting"]  # the top-level AUC and F1 figures; every family's below
+        headline_family = next(iter(families))  # gradient boosting for tables and signals, the CNN for images
+        headline = families[headline_family]  # the top-level AUC and F1 figures; every family's below
         details = {
             "target": context.target,
             "gated_on": f"mean lift ratio over {', '.join(informative)}",
-            "headline_family": "gradient_boosting",
+            "headline_family": headline_family,
             **{k: v for k, v in _public(headline).items() if k not in ("not_informative", "lift_ratio",
                                                                       "lift_ratio_interval")},
             "auc_lift_ratio": round(value, 4),
