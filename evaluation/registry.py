@@ -12,6 +12,11 @@ from evaluation.fidelity.column_distance import ColumnDistanceAudit
 from evaluation.fidelity.correlation import CorrelationAudit
 from evaluation.fidelity.detection import DetectionAudit
 from evaluation.fidelity.quality import QualityAudit
+from evaluation.images.features_attack import FeatureMembershipAudit
+from evaluation.images.frechet import FrechetAudit
+from evaluation.images.intensity import IntensityHistogramAudit
+from evaluation.images.prdc import PRDCAudit
+from evaluation.images.ssim_copies import SSIMCopiesAudit
 from evaluation.memorization.dcr import DCRShareAudit
 from evaluation.memorization.exact_copies import ExactCopiesAudit
 from evaluation.memorization.near_copies import NearCopiesAudit
@@ -30,12 +35,17 @@ AUDITS: dict[str, type[Audit]] = {
     SpectrumAudit.name: SpectrumAudit,
     AmplitudeAudit.name: AmplitudeAudit,
     HeartRateAudit.name: HeartRateAudit,
+    FrechetAudit.name: FrechetAudit,
+    PRDCAudit.name: PRDCAudit,
+    IntensityHistogramAudit.name: IntensityHistogramAudit,
     TSTRAudit.name: TSTRAudit,
     SubgroupUtilityAudit.name: SubgroupUtilityAudit,
     DCRShareAudit.name: DCRShareAudit,
     ExactCopiesAudit.name: ExactCopiesAudit,
     NearCopiesAudit.name: NearCopiesAudit,
+    SSIMCopiesAudit.name: SSIMCopiesAudit,
     MembershipInferenceAudit.name: MembershipInferenceAudit,
+    FeatureMembershipAudit.name: FeatureMembershipAudit,
     SinglingOutAudit.name: SinglingOutAudit,
     LinkabilityAudit.name: LinkabilityAudit,
     InferenceAudit.name: InferenceAudit,
