@@ -43,6 +43,9 @@ PRESETS: dict[str, dict[str, dict[str, float | int]]] = {
     },
 }
 
+#: The dataset section that declares each non-table modality's public settings.
+SECTIONS = {"ecg": "signal", "eeg": "signal", "image": "image"}
+
 #: Which preset family serves each modality.
 MODALITY_FAMILY = {"table": "table", "ecg": "signal", "eeg": "signal", "image": "image"}
 
@@ -132,6 +135,57 @@ def _check_proportions(proportions: dict[str, float] | None, classes: list[str])
         raise ValueError("class_proportions must be non-negative numbers with a positive sum")
 
 
+class ImageSpec(_Strict):
+    """How image files become training images.  Everything here is DECLARED by the steward and treated as
+    public; nothing is read from the pixels to set it (rule 1 of the privacy rules).
+
+    ``size`` (height, width) and ``channels`` are the model's image shape; an image of another size is an
+    error unless ``resize`` (bilinear, aspect ratio not kept).  ``window`` is the intensity range in the
+    file's units (after DICOM rescale or NIfTI scaling) mapped onto [-1, 1]; values outside are clipped.
+    ``privacy_unit``: ``subject`` protects a person with all their images (one DP-SGD unit of at most
+    ``max_images_per_subject`` images); ``image`` protects single images, and a person's guarantee follows
+    from group privacy.  Inputs that name no patient (MedMNIST, a folder without ``subject_column``) make
+    every image its own subject: the report then says the guarantee is per image.
+    """
+
+    format: Literal["auto", "folder", "npz", "dicom", "nifti"] = "auto"
+    size: tuple[int, int]
+    channels: Literal[1, 3] = 1
+    window: tuple[float, float] = (0.0, 255.0)
+    resize: bool = False
+    labels_csv: Path | None = Field(default=None, description="folder input: CSV of file -> label (and subject)")
+    file_column: str = "file"
+    label_column: str = "label"
+    subject_column: str | None = None
+    npz_splits: list[str] = Field(default_factory=lambda: ["train"], description="MedMNIST splits to read")
+    nifti_axis: int = Field(default=2, ge=0, le=2)
+    nifti_slices: Literal["middle", "all"] | list[int] = "middle"
+    classes: list[str] | None = Field(default=None, description="the declared classes (labelled inputs)")
+    class_proportions: dict[str, float] | None = Field(
+        default=None, description="declared class proportions of the synthetic images (default: measured "
+                                  "with DP from the preprocessing share)")
+    privacy_unit: Literal["subject", "image"] = "subject"
+    max_images_per_subject: int = Field(default=8, ge=1, le=4096)
+    output_format: Literal["png", "npz", "dicom"] = "png"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ImageSpec:
+        if min(self.size) < 8 or max(self.size) > 512:
+            raise ValueError(f"size must be between 8 and 512 pixels per side, got {list(self.size)}")
+        low, high = self.window
+        if not low < high:
+            raise ValueError(f"window must be [low, high] with low < high, got [{low}, {high}]")
+        if self.classes is not None and len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"classes must be distinct, got {self.classes}")
+        _check_proportions(self.class_proportions, self.declared_classes())
+        if self.output_format == "npz" and not self.classes:
+            raise ValueError("output_format npz (the MedMNIST layout) needs labelled images: declare classes")
+        return self
+
+    def declared_classes(self) -> list[str]:
+        return list(self.classes or [])
+
+
 class DatasetSpec(_Strict):
     """Where the private data is and how to read it."""
 
@@ -142,16 +196,20 @@ class DatasetSpec(_Strict):
     licence: str | None = None
     attribution: str | None = None
     signal: SignalSpec | None = Field(default=None, description="windows of ECG/EEG recordings (signals only)")
+    image: ImageSpec | None = Field(default=None, description="image files (images only)")
 
     @model_validator(mode="after")
     def _modality_fields(self) -> DatasetSpec:
-        if self.modality in ("ecg", "eeg"):
-            if self.signal is None:
-                raise ValueError(f"modality {self.modality} needs a 'signal:' section (sample_rate, amplitude, ...)")
-            if self.signal.declared_classes() and self.target is None:
-                self.target = "label"  # the window class is what the utility audit predicts
-        elif self.signal is not None:
-            raise ValueError("a 'signal:' section is only for modality ecg or eeg")
+        wanted = SECTIONS.get(self.modality)
+        for name in set(SECTIONS.values()) - {wanted}:
+            if getattr(self, name) is not None:
+                raise ValueError(f"a '{name}:' section is not for modality {self.modality}")
+        if wanted is not None:
+            section = getattr(self, wanted)
+            if section is None:
+                raise ValueError(f"modality {self.modality} needs a '{wanted}:' section with its declared settings")
+            if section.declared_classes() and self.target is None:
+                self.target = "label"  # the record's class is what the utility audit predicts
         return self
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -324,10 +382,6 @@ def parse_spec(raw: dict, *, source: str = "spec") -> ReleaseSpec:
             f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()[:8]
         )
         raise BadInputError(f"{source} is not a valid release spec: {problems}") from None
-
-
-#: The dataset section that declares each non-table modality's public settings.
-SECTIONS = {"ecg": "signal", "eeg": "signal", "image": "image"}
 
 
 def read_section(path: Path, *, section: str) -> dict:

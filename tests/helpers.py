@@ -80,6 +80,7 @@ def ledger_race(url: str, processes: int) -> list[dict]:
 # steps): the audits' own tests check that the default gates catch copies and poor fidelity.
 OPEN_GATES = {"memorization.dcr_share": 1.0, "utility.tstr": -1.0, "memorization.near_copies": 1.0,
               "attack.membership_inference": 1.0}
+IMAGE_OPEN_GATES = {**OPEN_GATES, "attack.membership_inference_features": 1.0, "memorization.image_ssim": 1.0}
 
 
 def tiny_signal_spec_dict(kind: str, out: Path, **signal) -> dict:
@@ -102,6 +103,23 @@ def tiny_signal_spec_dict(kind: str, out: Path, **signal) -> dict:
         "model": {"preset": "fast", "epochs": 2, "batch_size": 32, "unet_base": 8, "sample_steps": 5,
                   "timesteps": 50},
         "audits": {"max_rows": 200, "holdout_fraction": 0.3, "gates": dict(OPEN_GATES)},
+        "output": {"out": str(out), "records": 40},
+        "seed": 3,
+    }
+
+
+def tiny_image_spec_dict(out: Path, **image) -> dict:
+    """A release of the shipped BreastMNIST val + test splits (234 real 28x28 images), trained for two DP-SGD
+    epochs with a tiny U-Net."""
+    return {
+        "name": "tiny_image",
+        "dataset": {"path": str(DATA / "imaging" / "breastmnist.npz"), "modality": "image", "image": {
+            "size": [28, 28], "channels": 1, "window": [0, 255], "npz_splits": ["val", "test"],
+            "classes": ["0", "1"], **image}},
+        "privacy": {"epsilon": 8.0},
+        "model": {"preset": "fast", "epochs": 2, "batch_size": 32, "unet_base": 8, "sample_steps": 5,
+                  "timesteps": 50},
+        "audits": {"max_rows": 200, "holdout_fraction": 0.3, "gates": dict(IMAGE_OPEN_GATES)},
         "output": {"out": str(out), "records": 40},
         "seed": 3,
     }

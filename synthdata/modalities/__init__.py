@@ -24,7 +24,13 @@ def _eeg() -> Modality:
     return SignalModality(kind="eeg")
 
 
-MODALITIES = {"table": _table, "ecg": _ecg, "eeg": _eeg}
+def _image() -> Modality:
+    from synthdata.modalities.image.modality import ImageModality
+
+    return ImageModality()
+
+
+MODALITIES = {"table": _table, "ecg": _ecg, "eeg": _eeg, "image": _image}
 
 
 def get_modality(name: str) -> Modality:

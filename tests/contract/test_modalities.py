@@ -10,20 +10,22 @@ import pytest
 import torch
 from opacus.validators import ModuleValidator
 
-from helpers import tiny_signal_spec_dict, tiny_spec_dict
+from helpers import tiny_image_spec_dict, tiny_signal_spec_dict, tiny_spec_dict
 from synthdata import home, stages
 from synthdata.config import parse_spec
 from synthdata.modalities import MODALITIES, get_modality
 from synthdata.privacy.ledger import Ledger
 from synthdata.run_area import RunArea, read_json
 
-ADVERTISED = {"table", "ecg", "eeg"}
+ADVERTISED = {"table", "ecg", "eeg", "image"}
 
 
 def tiny_spec(modality: str, tiny_table, tmp_path: Path) -> dict:
     if modality == "table":
         data, schema = tiny_table
         return tiny_spec_dict(data, schema, tmp_path / "release")
+    if modality == "image":
+        return tiny_image_spec_dict(tmp_path / "release")
     return tiny_signal_spec_dict(modality, tmp_path / "release")
 
 
@@ -61,6 +63,7 @@ def test_prepare_train_sample_and_write(name: str, synthdata_home: Path, tiny_ta
         assert set(labels) <= set(codec.condition.classes) and len(set(labels)) == len(codec.condition.classes)
     out = tmp_path / "files"
     out.mkdir()
-    names = modality.write_release(data=data, codec=codec, folder=out, provenance={"synthetic": "true"})
+    names = modality.write_release(data=data, codec=codec, folder=out,
+                                   provenance={"synthetic": "true", "epsilon": "8", "delta": "1e-05"})
     assert names and all((out / name).is_file() for name in names)
     assert read_json(area.prepared / "prepared.json")["modality"] == name

@@ -19,6 +19,10 @@ exact under per-unit DP clipping:
   nothing is shared between the units of a batch (``opacus.validators.ModuleValidator`` finds nothing to
   fix).
 
+Position: convolutions are translation-equivariant, but a beat window has its R peak at a fixed sample
+and a medical image its anatomy at fixed places.  The input layer therefore also sees one coordinate ramp
+per spatial axis (``CoordConv``, Liu et al. 2018): public constants, the same for every record.
+
 Only the Linear layers (timestep and class embeddings) get Opacus ghost norms; the convolutions fall back
 to per-sample gradients, whose memory grows with batch x rows x channels x positions
 (``evaluation/benchmarks/signal.py`` and ``image.py`` measure it).
@@ -105,10 +109,11 @@ class UNetDenoiser(nn.Module):
         base: channels of the first level; level ``i`` has ``base * multipliers[i]``.
         multipliers: one entry per resolution level (each level after the first halves every axis).
         time_dim: size of the sinusoidal timestep embedding.
+        coordinates: give the input layer a coordinate ramp in [-1, 1] per spatial axis.
     """
 
     def __init__(self, *, channels: int, shape: tuple[int, ...], classes: int = 0, base: int = 32,
-                 multipliers: tuple[int, ...] = (1, 2, 2), time_dim: int = 64) -> None:
+                 multipliers: tuple[int, ...] = (1, 2, 2, 2), time_dim: int = 64, coordinates: bool = True) -> None:
         super().__init__()
         shape = tuple(int(s) for s in shape)
         if channels < 1 or len(shape) not in (1, 2) or min(shape) < 2 or base < 4 or not multipliers or classes < 0:
@@ -123,7 +128,8 @@ class UNetDenoiser(nn.Module):
         embed_dim = 4 * base
         self.time_mlp = nn.Sequential(nn.Linear(time_dim, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
         self.class_embed = nn.Linear(classes, embed_dim, bias=False) if classes else None
-        self.input = conv(channels, widths[0])
+        self.coordinates = coordinates
+        self.input = conv(channels + (len(shape) if coordinates else 0), widths[0])
         self.down_blocks = nn.ModuleList()
         self.downsamples = nn.ModuleList()
         previous = widths[0]
@@ -147,6 +153,18 @@ class UNetDenoiser(nn.Module):
         """Width of the data part of a row (what the network predicts)."""
         return self.channels * math.prod(self.shape)
 
+    def _ramps(self, h: Tensor) -> Tensor:
+        """(B, len(shape), S, *padded) coordinate channels: -1 at the first sample of an axis, 1 at the last."""
+        b, _, s = h.shape[:3]
+        padded = h.shape[3:]
+        ramps = []
+        for axis, (size, total) in enumerate(zip(self.shape, padded)):
+            line = torch.arange(total, dtype=h.dtype, device=h.device) / max(size - 1, 1) * 2 - 1
+            view = [1] * len(padded)
+            view[axis] = total
+            ramps.append(line.reshape(view).expand(padded))
+        return torch.stack(ramps).reshape(1, len(padded), 1, *padded).expand(b, -1, s, *padded)
+
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         if x.shape[-1] != self.data_dim + self.classes:
             raise ValueError(f"x has {x.shape[-1]} features, the denoiser expects {self.channels} x "
@@ -164,6 +182,8 @@ class UNetDenoiser(nn.Module):
         pads = [p for size in reversed(self.shape) for p in (0, (-size) % self.factor)]
         if any(pads):
             h = F.pad(h, pads)
+        if self.coordinates:
+            h = torch.cat([h, self._ramps(h)], dim=1)
         emb = self.time_mlp(timestep_embedding(t, dim=self.time_dim))  # (B, S, embed_dim)
         if self.class_embed is not None:
             emb = emb + self.class_embed(condition)

@@ -133,7 +133,7 @@ def write_npz(*, path: Path, pixels: np.ndarray, labels: Sequence[str],
     arrays = {
         "train_images": images[..., 0] if images.shape[3] == 1 else images,
         "train_labels": label_arr.reshape(-1, 1),
-        "synthetic_provenance": np.array(json.dumps({"synthetic": True, **prov}, sort_keys=True)),
+        "synthetic_provenance": np.array(json.dumps({**prov, "synthetic": True}, sort_keys=True)),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

@@ -223,7 +223,7 @@ class SignalModality(Modality):
 
     def build_denoiser(self, *, codec: SignalCodec, model: ModelSpec) -> nn.Module:
         return UNetDenoiser(channels=len(codec.channels), shape=(codec.length,), classes=len(codec.classes),
-                            base=model.unet_base)
+                            base=int(model.resolved("unet_base", family="signal")))
 
     # --- storage -------------------------------------------------------------------------------------------
     def save_data(self, *, data: SignalData, path: Path) -> Path:
