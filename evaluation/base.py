@@ -145,7 +145,10 @@ class Audit(ABC):
 
     ``default_threshold`` None makes the audit informative: it is reported but never blocks.
     ``direction`` says which side of the threshold passes; the gate tests the pessimistic end of the
-    interval (the upper end for ``at_most``, the lower end for ``at_least``).
+    interval (the upper end for ``at_most``, the lower end for ``at_least``).  ``no_leak_value`` is what an
+    ``at_most`` privacy audit measures, in expectation, on synthetic data that leaks nothing (0.5 for a
+    share or an AUC, 0 for an excess risk); the gate uses it to tell "no evidence either way, too few
+    records" from a failure (``evaluation.gates``).
     """
 
     name: ClassVar[str]
@@ -155,6 +158,7 @@ class Audit(ABC):
     direction: ClassVar[Direction]
     default_threshold: ClassVar[float | None]
     modalities: ClassVar[tuple[str, ...]] = ("table",)
+    no_leak_value: ClassVar[float | None] = None
 
     def applies_to(self, context: AuditContext) -> bool:
         """Whether this audit can run on the context (e.g. utility needs a target)."""

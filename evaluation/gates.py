@@ -5,6 +5,14 @@ A gated audit passes when the *pessimistic* end of its 95% interval clears the t
 audit without a threshold is informative and never blocks; neither does a measurement marked
 ``not_informative`` (the note says why).
 
+Too few records to judge: an ``at_most`` privacy audit with a ``no_leak_value`` is checked for power first.
+Its *resolution* is the upper end that synthetic data leaking nothing would show at these sizes: the
+no-leak value plus the measured interval's upper half-width.  When even that exceeds the threshold, no
+generator could pass, so the interval straddling the threshold is no evidence of a leak: the audit is then
+not informative (it does not block; the note says how far off the data is).  It still FAILS when the lower
+end of its interval is above the threshold, i.e. when the leak is clear whatever the size.  Small releases
+therefore rest on their DP guarantee, plus these audits catching gross copying, and the report says so.
+
 Privacy caveat: the decision is computed from private data outside the DP guarantee.  It is a single bit per
 audit plus the audits' aggregate details, which is what the release report states.
 """
@@ -32,8 +40,16 @@ def decide(*, audit: Audit, measurement: Measurement, threshold: float | None) -
     else:
         pessimistic = measurement.value
         judged = f"value ({_fmt(pessimistic)})"
+    resolution = _resolution(audit, measurement)
     if measurement.not_informative:
         passed, note = None, f"Not informative, does not gate: {measurement.not_informative}"
+    elif threshold is not None and resolution is not None and resolution > threshold \
+            and measurement.interval[0] <= threshold:
+        passed = None
+        note = (f"Not informative, does not gate: too few records to judge. Synthetic data that leaks nothing "
+                f"would show an upper end of about {_fmt(resolution)} at these sizes, above the threshold "
+                f"{_fmt(threshold)}, and the lower end ({_fmt(measurement.interval[0])}) shows no clear leak "
+                "either. A larger holdout set sharpens this audit.")
     elif threshold is None:
         passed, note = None, "Informative only: no threshold is set, so this audit does not gate."
     else:
@@ -54,6 +70,14 @@ def decide(*, audit: Audit, measurement: Measurement, threshold: float | None) -
         figures=dict(measurement.figures),
         note=note,
     )
+
+
+def _resolution(audit: Audit, measurement: Measurement) -> float | None:
+    """The upper interval end a no-leak result would have at the measured spread (``at_most`` audits with a
+    ``no_leak_value`` and an interval only)."""
+    if audit.direction != "at_most" or audit.no_leak_value is None or measurement.interval is None:
+        return None
+    return audit.no_leak_value + max(measurement.interval[1] - measurement.value, 0.0)
 
 
 def check_gate_names(names: Iterable[str]) -> None:

@@ -85,6 +85,7 @@ class MembershipInferenceAudit(Audit):
     )
     direction = "at_most"
     default_threshold = 0.6
+    no_leak_value = 0.5
     modalities = ("table", "ecg", "eeg", "image")
 
     def applies_to(self, context: AuditContext) -> bool:

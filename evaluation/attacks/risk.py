@@ -94,6 +94,7 @@ class RiskAudit(Audit):
 
     category = "attack"
     direction = "at_most"
+    no_leak_value = 0.0
     max_targets = 5000  # training (and holdout) records attacked per side, besides settings.max_rows
     min_attempts = 50  # fewer attempts give an interval too wide to judge: not informative
 

@@ -68,6 +68,7 @@ class SSIMCopiesAudit(Audit):
     )
     direction = "at_most"
     default_threshold = 0.1
+    no_leak_value = 0.0
     modalities = ("image",)
 
     def applies_to(self, context: AuditContext) -> bool:

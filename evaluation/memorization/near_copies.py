@@ -76,6 +76,7 @@ class NearCopiesAudit(Audit):
     )
     direction = "at_most"
     default_threshold = 0.05
+    no_leak_value = 0.0
     modalities = ("table", "ecg", "eeg", "image")
 
     def applies_to(self, context: AuditContext) -> bool:

@@ -22,6 +22,20 @@ def test_at_most_uses_upper_end_of_interval():
     assert ok.passed is True and not ok.blocks
 
 
+def test_too_few_records_to_judge_does_not_block_but_a_clear_leak_does():
+    audit = DCRShareAudit()
+    # half-width 0.1: even a share of exactly 0.5 would show 0.6 > 0.55; 0.53 is no evidence either way
+    vague = decide(audit=audit, measurement=Measurement(value=0.53, interval=(0.43, 0.63)), threshold=0.55)
+    assert vague.passed is None and not vague.blocks and "too few records" in vague.note
+    assert "0.6" in vague.note  # the resolution the data allow
+    clear = decide(audit=audit, measurement=Measurement(value=0.8, interval=(0.7, 0.9)), threshold=0.55)
+    assert clear.passed is False and clear.blocks  # wide, but the whole interval is above the threshold
+    # an audit without a no-leak value keeps the plain rule
+    quality = decide(audit=QualityAudit(replicates=0), measurement=Measurement(value=0.75, interval=(0.5, 0.9)),
+                     threshold=0.7)
+    assert quality.passed is False
+
+
 def test_at_least_uses_lower_end_of_interval():
     audit = QualityAudit(replicates=0)
     result = decide(audit=audit, measurement=Measurement(value=0.75, interval=(0.69, 0.8)), threshold=0.70)

@@ -67,5 +67,9 @@ def test_copying_generator_fails_memorization_and_membership_gates() -> None:
 def test_fresh_windows_of_the_population_pass() -> None:
     fresh = population(400, seed=3)
     dcr, near, mia = (verdict(a, fresh) for a in (DCRShareAudit(), NearCopiesAudit(), MembershipInferenceAudit()))
-    assert dcr.passed and 0.4 < dcr.value < 0.6
+    # 400 windows per side cannot show a share below 0.55 (the interval carries the sampling of the real
+    # reference sets too: +-0.06 here, as measured over 40 independent draws), so the DCR gate cannot
+    # judge and does not block; its interval covers the no-leak value
+    assert dcr.passed is None and not dcr.blocks and "too few records" in dcr.note
+    assert dcr.interval[0] < 0.5 < dcr.interval[1]
     assert near.passed and mia.passed
