@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import polars as pl
 import pytest
+import torch
 import yaml
 
 from helpers import DATA, TINY_COLUMNS, tiny_schema
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two workers on two cores: one torch thread each, or their OpenMP threads contend
+    # (a test that takes 60 s alone took 300 s beside another torch-heavy worker).
+    torch.set_num_threads(1)
 
 
 @pytest.fixture()

@@ -78,7 +78,7 @@ def ledger_race(url: str, processes: int) -> list[dict]:
 
 # Gates opened for mechanics tests on tiny signal data (a few dozen windows, a model trained for a few
 # steps): the audits' own tests check that the default gates catch copies and poor fidelity.
-OPEN_GATES = {"memorization.dcr_share": 1.0, "utility.tstr": -1.0, "memorization.near_copies": 1.0,
+OPEN_GATES = {"memorization.dcr_share": 1.0, "utility.tstr": -1e6, "memorization.near_copies": 1.0,
               "attack.membership_inference": 1.0}
 IMAGE_OPEN_GATES = {**OPEN_GATES, "attack.membership_inference_features": 1.0, "memorization.image_ssim": 1.0}
 

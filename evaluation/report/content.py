@@ -395,6 +395,21 @@ def _release_facts(release: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple((label, format_number(release[key])) for key, label in keys if release.get(key) is not None)
 
 
+# The data section of the report per modality: (title, what its figures show).
+_DATA_SECTION = {
+    "table": ("Columns: real (training) vs. synthetic",
+              f"Distributions only. Categories and histogram bins holding fewer than {MIN_CELL_COUNT} real records "
+              "are merged into larger groups or hidden."),
+    "ecg": ("Signals: synthetic examples",
+            "Synthetic windows only, per class; no real recording is shown. Real data appear only as aggregates in "
+            "the audits' figures (spectra averaged over many windows, pooled amplitude histograms)."),
+    "image": ("Images: synthetic examples",
+              "Synthetic images only, per class; no real image is shown. Real data appear only as aggregates in the "
+              "audits' figures (pooled intensity histograms, distances)."),
+}
+_DATA_SECTION["eeg"] = _DATA_SECTION["ecg"]
+
+
 def build_report_content(
     *,
     release: Mapping[str, Any],
@@ -428,11 +443,16 @@ def build_report_content(
     if status == "blocked" and not reasons:
         reasons = [f"{r.title}: {r.note}" for r in failed]
     gated = [r for r in ordered if r.passed is not None]
+    unjudged = [r for r in ordered if r.passed is None and r.threshold is not None]
     tally = (f"{sum(r.passed is True for r in gated)} of {len(gated)} gated audits passed, "
-             f"{len(failed)} failed; {len(ordered) - len(gated)} informative audits do not gate.")
+             f"{len(failed)} failed; "
+             + (f"{len(unjudged)} gated audit{'s' if len(unjudged) != 1 else ''} could not be judged on this data "
+                f"({', '.join(r.name for r in unjudged)}: see their notes) and do not gate; " if unjudged else "")
+             + f"{len(ordered) - len(gated) - len(unjudged)} informative audits do not gate.")
     name = str(release.get("name", "synthetic data release"))
+    modality = str(release.get("modality") or "table")
     keys = [("summary", "Executive summary"), ("privacy", "Privacy statement"), ("audits", "Audits"),
-            ("columns", "Columns: real (training) vs. synthetic"), ("notes", "Notes and release facts")]
+            ("columns", _DATA_SECTION.get(modality, _DATA_SECTION["table"])[0]), ("notes", "Notes and release facts")]
     if approval is not None:
         keys.append(("sign_off", "Human sign-off"))
     if internal:
@@ -453,8 +473,7 @@ def build_report_content(
         privacy=_privacy_statement(privacy, internal=internal),
         audits=tuple(_audit_section(r) for r in ordered),
         no_audits="No audits were run.",
-        column_plots_note=(f"Distributions only. Categories and histogram bins holding fewer than {MIN_CELL_COUNT} "
-                           "real records are merged into larger groups or hidden."),
+        column_plots_note=_DATA_SECTION.get(modality, _DATA_SECTION["table"])[1],
         column_plots=tuple((str(t), str(b)) for t, b in column_plots),
         no_column_plots="No column plots.",
         notes=tuple(str(n) for n in notes),

@@ -75,7 +75,7 @@ class HeartRateAudit(Audit):
         fs = context.schema.fs
         found = {name: rr_intervals(getattr(context, name).subsample(MAX_WINDOWS, rng), fs=fs)
                  for name in ("train", "holdout", "synthetic")}
-        (real, real_sparse), (synthetic, synthetic_sparse) = found["train"], found["synthetic"]
+        real, synthetic = found["train"][0], found["synthetic"][0]
         details = {
             "median_heart_rate_bpm": {name: round(60.0 / float(np.median(rr)), 1) if len(rr) else None
                                       for name, (rr, _) in found.items()},

@@ -10,7 +10,6 @@ from pathlib import Path
 import mne
 import numpy as np
 import pytest
-import wfdb
 
 from helpers import tiny_image_spec_dict, tiny_signal_spec_dict
 from pipelines.runner import run_release
@@ -73,8 +72,10 @@ def test_a_generator_that_copies_its_training_records_is_blocked(kind: str, synt
         "sampler": "copy"}))
     results = {r.name: r for r in publish.audit(spec=spec, area=area)}
     failed = {name for name, r in results.items() if r.passed is False}
-    assert "memorization.dcr_share" in failed
-    assert failed & {"memorization.near_copies", "attack.membership_inference"}
+    # a few dozen holdout records: the DCR share may be too imprecise to judge, never a pass; the copies
+    # are caught outright by the near-copy and membership gates
+    assert results["memorization.dcr_share"].passed is not True and results["memorization.dcr_share"].value > 0.6
+    assert {"memorization.near_copies", "attack.membership_inference"} <= failed
     with pytest.raises(GateFailedError, match="memorization"):
         publish.export(spec=spec, area=area, run_id="copier")
     assert not out.exists() and not list(tmp_path.glob(".release*"))
