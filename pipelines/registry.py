@@ -14,14 +14,18 @@ from synthdata import home
 from synthdata.config import ReleaseSpec, load_spec
 from synthdata.errors import BadInputError
 
-DEMO_SPEC = Path(synthdata.__file__).resolve().parent / "data" / "demo.yaml"
+_SHIPPED = Path(synthdata.__file__).resolve().parent / "data"
+DEMO_SPEC = _SHIPPED / "demo.yaml"
+# The example releases of the other modalities, on shipped data: one per modality, shown in the UI.
+EXAMPLE_SPECS = [_SHIPPED / "eeg.yaml", _SHIPPED / "ecg.yaml", _SHIPPED / "breastmnist.yaml"]
 log = logging.getLogger(__name__)
 
 
 def registered_specs() -> list[ReleaseSpec]:
-    """The demo spec plus every valid spec in ``$SYNTHDATA_HOME/specs`` (invalid ones are logged, skipped)."""
+    """The demo and example specs plus every valid spec in ``$SYNTHDATA_HOME/specs`` (invalid ones are
+    logged, skipped)."""
     specs: dict[str, ReleaseSpec] = {}
-    for path in [DEMO_SPEC, *sorted(home.specs_dir().glob("*.yaml"))]:
+    for path in [DEMO_SPEC, *EXAMPLE_SPECS, *sorted(home.specs_dir().glob("*.yaml"))]:
         try:
             spec = load_spec(path)
         except BadInputError as exc:

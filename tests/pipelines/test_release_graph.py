@@ -30,6 +30,8 @@ def test_definitions_load_with_the_demo_spec(synthdata_home: Path) -> None:
     assert {"diabetes_demo/raw", "diabetes_demo/prepared", "diabetes_demo/model", "diabetes_demo/synthetic",
             "diabetes_demo/export"} <= keys
     assert job is not None
+    for example in ("eeg_eyes", "ecg_beats", "breastmnist"):  # one example release per modality
+        assert defs.resolve_job_def(f"{example}_release") is not None
 
 
 def test_release_materialises_and_exports(synthdata_home: Path, tiny_table, tmp_path: Path) -> None:
