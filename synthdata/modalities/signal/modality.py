@@ -13,8 +13,11 @@ Privacy, stated outright:
   the guarantee is per person.  With ``window`` each window is a unit and a subject's guarantee follows
   from group privacy over their at most ``max_windows_per_subject`` windows; with a single subject only
   windows are protected, and the privacy unit text says so.
-* The train/holdout split is by subject when there are several, else by time: the last part of every
-  recording is held out (a contiguous block, so neighbouring windows do not straddle the split).
+* The train/holdout split is by subject when there are several, else by blocks of time spread over each
+  recording, with no sample on both sides (``windows.time_block_split``).
+* Overlapping fixed windows (step < length) put one moment of a recording into several windows; the
+  privacy unit text states the group size that protects an event.
+* Class proportions of the synthetic windows are declared or measured with DP (``classes.resolve_condition``).
 """
 
 from __future__ import annotations
@@ -134,11 +137,11 @@ class SignalModality(Modality):
         subjects = len(np.unique(source.windows.subjects))
         if subjects < 2:
             return ("one signal window (a single subject: only window-level protection is possible; the "
-                    "guarantee protects windows, not the person)")
+                    "guarantee protects windows, not the person)" + _overlap(source.spec))
         if source.spec.privacy_unit == "subject":
             return f"one subject, with at most {cap} window{'s' if cap > 1 else ''} each"
         return (f"one signal window; a subject contributes at most {cap} windows, so per subject the guarantee "
-                f"is group privacy over {cap} windows (ε x {cap}, δ x {cap}·e^((k-1)ε))")
+                f"is group privacy over {cap} windows (ε x {cap}, δ x {cap}·e^((k-1)ε))" + _overlap(source.spec))
 
     def _unit(self, spec: SignalSpec) -> str:
         return "subject" if spec.privacy_unit == "subject" else "record"
@@ -295,6 +298,16 @@ class SignalModality(Modality):
                                                encoding="utf-8")
             written.append(str(folder / "labels.csv"))
         return [str(Path(w).relative_to(folder)) for w in written]
+
+
+def _overlap(spec: SignalSpec) -> str:
+    """What overlapping fixed windows mean for a window-level guarantee (empty when they do not overlap)."""
+    if spec.segment != "fixed" or spec.step_seconds is None or spec.step_seconds >= spec.window_seconds:
+        return ""
+    k = int(np.ceil(spec.window_seconds / spec.step_seconds))
+    return (f"; windows overlap (a {spec.window_seconds:g} s window every {spec.step_seconds:g} s), so one moment of "
+            f"a recording lies in up to {k} windows and an event in it is protected as a group of {k} windows "
+            f"(ε x {k})")
 
 
 def _fingerprint(recordings) -> str:

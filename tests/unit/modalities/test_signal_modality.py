@@ -43,7 +43,9 @@ def test_eeg_windows_take_their_records_label_from_the_table() -> None:
     assert sorted(set(source.windows.labels)) == ["eyes_closed", "eyes_open"]
     for record, label in (("S001R01", "eyes_open"), ("S001R02", "eyes_closed")):
         assert set(source.windows.labels[source.records == record]) == {label}
-    assert "windows, not the person" in modality.privacy_unit(source=source, privacy=PRIVACY)
+    unit = modality.privacy_unit(source=source, privacy=PRIVACY)
+    assert "windows, not the person" in unit
+    assert "up to 4 windows" in unit  # 2 s windows every 0.5 s: one moment lies in 4 of them
 
 
 def test_bad_label_tables_are_named(tmp_path: Path) -> None:
