@@ -39,6 +39,12 @@ class ClassCondition:
         """Class names of ``(n, K)`` condition rows (the largest entry)."""
         return np.asarray(self.classes, dtype=object)[np.asarray(condition).argmax(axis=1)]
 
+    def append(self, rows: np.ndarray, labels: Sequence[str] | None) -> np.ndarray:
+        """Encoded data rows ``(n, d)`` followed by the labels' one-hot condition: ``(n, d + K)``."""
+        if labels is None:
+            raise ValueError("labels are required: the codec declares classes")
+        return np.concatenate([rows, self.one_hot(labels)], axis=1)
+
     def draw(self, *, n: int, rng: np.random.Generator) -> np.ndarray:
         """``(n, K)`` one-hot conditions in the stated proportions (largest-remainder counts), shuffled."""
         counts = allocate(proportions=self.proportions, n=n)
@@ -52,6 +58,14 @@ class ClassCondition:
     def from_dict(cls, raw: Mapping[str, Sequence]) -> ClassCondition:
         return cls(classes=tuple(str(c) for c in raw["classes"]),
                    proportions=tuple(float(p) for p in raw["proportions"]))
+
+
+def split_rows(rows: np.ndarray, *, data_width: int,
+               condition: ClassCondition | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Model rows ``(n, d + K)`` -> the data part ``(n, d)`` and the class labels (None without classes)."""
+    rows = np.asarray(rows, dtype=np.float32)
+    labels = None if condition is None else condition.labels(rows[:, data_width:])
+    return rows[:, :data_width], labels
 
 
 def resolve_condition(

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from synthdata.modalities.classes import ClassCondition
+from synthdata.modalities.classes import ClassCondition, split_rows
 
 
 @dataclass(frozen=True)
@@ -41,19 +41,12 @@ class ImageCodec:
     def encode(self, pixels: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         """Images ``(n, C, H, W)`` in [-1, 1] and labels -> rows ``(n, C * H * W + K)``."""
         rows = np.clip(np.asarray(pixels, dtype=np.float32), -1.0, 1.0).reshape(len(pixels), -1)
-        if self.condition is None:
-            return rows
-        if labels is None:
-            raise ValueError("labels are required: the codec declares classes")
-        return np.concatenate([rows, self.condition.one_hot(labels)], axis=1)
+        return rows if self.condition is None else self.condition.append(rows, labels)
 
     def decode(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Rows -> images ``(n, C, H, W)`` in [-1, 1] and labels (None without classes)."""
-        rows = np.asarray(rows, dtype=np.float32)
-        pixels = np.clip(rows[:, : self.data_width], -1.0, 1.0).reshape(len(rows), self.channels, *self.size)
-        if self.condition is None:
-            return pixels, None
-        return pixels, self.condition.labels(rows[:, self.data_width:])
+        data, labels = split_rows(rows, data_width=self.data_width, condition=self.condition)
+        return np.clip(data, -1.0, 1.0).reshape(len(data), self.channels, *self.size), labels
 
     def to_dict(self) -> dict[str, Any]:
         return {"size": list(self.size), "channels": self.channels, "window": list(self.window), "unit": self.unit,

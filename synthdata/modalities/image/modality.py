@@ -19,12 +19,10 @@ Privacy, stated outright:
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import nn
 
 from evaluation.images.view import ImageAuditSet, ImageSchema
@@ -32,7 +30,8 @@ from synthdata.config import DatasetSpec, ImageSpec, ModelSpec, PrivacySpec
 from synthdata.diffusion.denoisers.unet import UNetDenoiser
 from synthdata.errors import BadInputError
 from synthdata.modalities import grouping
-from synthdata.modalities.base import AuditInputs, Modality, Preprocessing, Units
+from synthdata.modalities.base import AuditInputs, Preprocessing
+from synthdata.modalities.records import RecordModality
 from synthdata.modalities.classes import resolve_condition
 from synthdata.modalities.image import readers, writers
 from synthdata.modalities.image.codec import ImageCodec
@@ -92,11 +91,12 @@ def _fingerprint(path: Path) -> str:
     return outer.hexdigest()
 
 
-class ImageModality(Modality):
+class ImageModality(RecordModality):
     """2-D images, grey or RGB, of one declared size."""
 
     name = "image"
     data_suffix = ".npz"
+    codec_type = ImageCodec
 
     # --- input -------------------------------------------------------------------------------------------
     def load(self, *, dataset: DatasetSpec, privacy: PrivacySpec) -> ImageSource:
@@ -213,16 +213,6 @@ class ImageModality(Modality):
         return source.images.take(grouping.cap_per_subject(
             subjects=source.images.subjects, cap=source.spec.max_images_per_subject, seed=seed))
 
-    def to_units(self, *, data: ImageSet, codec: ImageCodec) -> Units:
-        rows = torch.from_numpy(codec.encode(data.pixels, data.labels))
-        return grouping.group_units(rows=rows, keys=grouping.unit_keys(subjects=data.subjects, unit=codec.unit))
-
-    def condition_dim(self, *, codec: ImageCodec) -> int:
-        return len(codec.classes)
-
-    def conditions(self, *, codec: ImageCodec, n: int, rng: np.random.Generator) -> np.ndarray | None:
-        return None if codec.condition is None else codec.condition.draw(n=n, rng=rng)
-
     def decode(self, *, codec: ImageCodec, array: np.ndarray) -> ImageSet:
         pixels, labels = codec.decode(array)
         names = np.array([f"synthetic-{i}" for i in range(len(pixels))])
@@ -231,6 +221,9 @@ class ImageModality(Modality):
     def build_denoiser(self, *, codec: ImageCodec, model: ModelSpec) -> nn.Module:
         return UNetDenoiser(channels=codec.channels, shape=codec.size, classes=len(codec.classes),
                             base=int(model.resolved("unet_base", family="image")))
+
+    def values(self, data: ImageSet) -> np.ndarray:
+        return data.pixels
 
     # --- storage -------------------------------------------------------------------------------------------
     def save_data(self, *, data: ImageSet, path: Path) -> Path:
@@ -244,16 +237,6 @@ class ImageModality(Modality):
         with np.load(path, allow_pickle=False) as stored:
             return ImageSet(pixels=stored["pixels"], labels=stored["labels"] if "labels" in stored else None,
                             subjects=stored["subjects"], sources=stored["sources"])
-
-    def save_codec(self, *, codec: ImageCodec, path: Path) -> Path:
-        Path(path).write_text(json.dumps(codec.to_dict(), indent=2), encoding="utf-8")
-        return Path(path)
-
-    def read_codec(self, *, path: Path) -> ImageCodec:
-        return ImageCodec.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-
-    def count_records(self, *, data: ImageSet) -> int:
-        return len(data)
 
     def audit_frames(self, *, data: ImageSet, codec: ImageCodec) -> ImageAuditSet:
         return ImageAuditSet(pixels=data.pixels, labels=None if data.labels is None else data.labels.astype(object))

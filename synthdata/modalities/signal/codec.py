@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from synthdata.modalities.classes import ClassCondition
+from synthdata.modalities.classes import ClassCondition, split_rows
 from synthdata.modalities.declared_range import from_unit_range, to_unit_range
 
 
@@ -45,20 +45,12 @@ class SignalCodec:
         """Windows (physical ``(n, C, L)``) and labels -> rows ``(n, C * L + K)``."""
         scaled, _ = to_unit_range(data, window=self.amplitude)
         rows = scaled.reshape(len(data), -1)
-        if self.condition is None:
-            return rows
-        if labels is None:
-            raise ValueError("labels are required: the codec declares classes")
-        return np.concatenate([rows, self.condition.one_hot(labels)], axis=1)
+        return rows if self.condition is None else self.condition.append(rows, labels)
 
     def decode(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Rows ``(n, C * L + K)`` -> windows in physical units and labels (None without classes)."""
-        rows = np.asarray(rows, dtype=np.float32)
-        data = from_unit_range(rows[:, : self.data_width], window=self.amplitude)
-        data = data.reshape(len(rows), len(self.channels), self.length)
-        if self.condition is None:
-            return data, None
-        return data, self.condition.labels(rows[:, self.data_width:])
+        data, labels = split_rows(rows, data_width=self.data_width, condition=self.condition)
+        return from_unit_range(data, window=self.amplitude).reshape(len(data), len(self.channels), self.length), labels
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "fs": self.fs, "channels": list(self.channels), "units": list(self.units),

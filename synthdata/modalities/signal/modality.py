@@ -23,12 +23,10 @@ Privacy, stated outright:
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import nn
 
 from evaluation.signals.view import SignalSchema, SignalSet
@@ -36,7 +34,8 @@ from synthdata.config import DatasetSpec, ModelSpec, PrivacySpec, SignalSpec
 from synthdata.diffusion.denoisers.unet import UNetDenoiser
 from synthdata.errors import BadInputError
 from synthdata.modalities import grouping
-from synthdata.modalities.base import AuditInputs, Modality, Preprocessing, Units
+from synthdata.modalities.base import AuditInputs, Preprocessing
+from synthdata.modalities.records import RecordModality
 from synthdata.modalities.classes import resolve_condition
 from synthdata.modalities.signal import readers, windows, writers
 from synthdata.modalities.signal.codec import SignalCodec
@@ -70,10 +69,11 @@ class SignalSource:
     path: Path
 
 
-class SignalModality(Modality):
+class SignalModality(RecordModality):
     """ECG (WFDB) or EEG (EDF, BDF, FIF) windows."""
 
     data_suffix = ".npz"
+    codec_type = SignalCodec
 
     def __init__(self, *, kind: str) -> None:
         if kind not in ("ecg", "eeg"):
@@ -210,16 +210,6 @@ class SignalModality(Modality):
         return source.windows.take(grouping.cap_per_subject(
             subjects=source.windows.subjects, cap=source.spec.max_windows_per_subject, seed=seed))
 
-    def to_units(self, *, data: SignalData, codec: SignalCodec) -> Units:
-        rows = torch.from_numpy(codec.encode(data.data, data.labels))
-        return grouping.group_units(rows=rows, keys=grouping.unit_keys(subjects=data.subjects, unit=codec.unit))
-
-    def condition_dim(self, *, codec: SignalCodec) -> int:
-        return len(codec.classes)
-
-    def conditions(self, *, codec: SignalCodec, n: int, rng: np.random.Generator) -> np.ndarray | None:
-        return None if codec.condition is None else codec.condition.draw(n=n, rng=rng)
-
     def decode(self, *, codec: SignalCodec, array: np.ndarray) -> SignalData:
         data, labels = codec.decode(array)
         return SignalData(data, labels, np.array([f"synthetic-{i}" for i in range(len(data))]))
@@ -227,6 +217,9 @@ class SignalModality(Modality):
     def build_denoiser(self, *, codec: SignalCodec, model: ModelSpec) -> nn.Module:
         return UNetDenoiser(channels=len(codec.channels), shape=(codec.length,), classes=len(codec.classes),
                             base=int(model.resolved("unet_base", family="signal")))
+
+    def values(self, data: SignalData) -> np.ndarray:
+        return data.data
 
     # --- storage -------------------------------------------------------------------------------------------
     def save_data(self, *, data: SignalData, path: Path) -> Path:
@@ -240,16 +233,6 @@ class SignalModality(Modality):
         with np.load(path, allow_pickle=False) as stored:
             labels = stored["labels"].astype(object) if "labels" in stored else None
             return SignalData(stored["data"], labels, stored["subjects"])
-
-    def save_codec(self, *, codec: SignalCodec, path: Path) -> Path:
-        Path(path).write_text(json.dumps(codec.to_dict(), indent=2), encoding="utf-8")
-        return Path(path)
-
-    def read_codec(self, *, path: Path) -> SignalCodec:
-        return SignalCodec.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-
-    def count_records(self, *, data: SignalData) -> int:
-        return len(data)
 
     def audit_frames(self, *, data: SignalData, codec: SignalCodec) -> SignalSet:
         return SignalSet(data=data.data, labels=data.labels)

@@ -1,0 +1,50 @@
+"""What the record-array modalities share (signal windows, images): records are arrays, each with an
+optional declared class and a private subject id.
+
+The class condition goes into the encoded row (``synthdata.modalities.classes``), records are grouped into
+DP-SGD units by subject or singly (``synthdata.modalities.grouping``), and the codec is stored as JSON.  A
+subclass says how to read its records' arrays (``values``) and which codec class it stores.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from synthdata.modalities import grouping
+from synthdata.modalities.base import Modality, Units
+
+
+class RecordModality(Modality):
+    """A modality whose records are arrays with ``labels`` (or None) and private ``subjects``."""
+
+    codec_type: ClassVar[type]
+
+    @abstractmethod
+    def values(self, data: Any) -> np.ndarray:
+        """The records' arrays as the codec encodes them (windows ``(n, C, L)``, images ``(n, C, H, W)``)."""
+
+    def to_units(self, *, data: Any, codec: Any) -> Units:
+        rows = torch.from_numpy(codec.encode(self.values(data), data.labels))
+        return grouping.group_units(rows=rows, keys=grouping.unit_keys(subjects=data.subjects, unit=codec.unit))
+
+    def condition_dim(self, *, codec: Any) -> int:
+        return len(codec.classes)
+
+    def conditions(self, *, codec: Any, n: int, rng: np.random.Generator) -> np.ndarray | None:
+        return None if codec.condition is None else codec.condition.draw(n=n, rng=rng)
+
+    def save_codec(self, *, codec: Any, path: Path) -> Path:
+        Path(path).write_text(json.dumps(codec.to_dict(), indent=2), encoding="utf-8")
+        return Path(path)
+
+    def read_codec(self, *, path: Path) -> Any:
+        return self.codec_type.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def count_records(self, *, data: Any) -> int:
+        return len(data)
