@@ -384,16 +384,20 @@ def parse_spec(raw: dict, *, source: str = "spec") -> ReleaseSpec:
         raise BadInputError(f"{source} is not a valid release spec: {problems}") from None
 
 
+def _read_yaml(path: Path, *, what: str) -> object:
+    if not path.is_file():
+        raise BadInputError(f"{what} {path} does not exist")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise BadInputError(f"{what} {path} is not valid YAML: {exc}") from None
+
+
 def read_section(path: Path, *, section: str) -> dict:
     """A YAML file holding one dataset section (``signal:`` or ``image:``, with or without that top key);
     relative paths in it resolve against the file's folder."""
     path = Path(path)
-    if not path.is_file():
-        raise BadInputError(f"{section} settings file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise BadInputError(f"{path} is not valid YAML: {exc}") from None
+    raw = _read_yaml(path, what=f"{section} settings file")
     if isinstance(raw, dict) and isinstance(raw.get(section), dict):
         raw = raw[section]
     if not isinstance(raw, dict):
@@ -404,12 +408,7 @@ def read_section(path: Path, *, section: str) -> dict:
 def load_spec(path: Path) -> ReleaseSpec:
     """Read a release spec YAML file; relative paths resolve against its folder."""
     path = Path(path)
-    if not path.is_file():
-        raise BadInputError(f"spec file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise BadInputError(f"spec file {path} is not valid YAML: {exc}") from None
+    raw = _read_yaml(path, what="spec file")
     if not isinstance(raw, dict):
         raise BadInputError(f"spec file {path} must be a mapping (name, dataset, privacy, output, ...)")
     return parse_spec(_resolve_paths(raw, path.resolve().parent), source=str(path))
