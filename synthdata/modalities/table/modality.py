@@ -23,6 +23,7 @@ from synthdata.config import DatasetSpec, ModelSpec, PrivacySpec
 from synthdata.diffusion.denoisers.mlp import MLPDenoiser
 from synthdata.errors import BadInputError
 from synthdata.modalities.base import AuditInputs, Modality, Preprocessing, Units
+from synthdata.modalities.grouping import cap_per_subject, split_by_subject
 from synthdata.modalities.table.discovery import resolve_schema
 from synthdata.modalities.table.encoding import TableCodec
 from synthdata.modalities.table.infer import InferenceReport, infer_schema
@@ -90,16 +91,19 @@ class TableModality(Modality):
 
     def split(self, *, source: TableSource, holdout_fraction: float, seed: int) -> tuple[TableSource, TableSource]:
         ids = self._unit_ids(source)
-        units = ids.unique().sort()
-        n_holdout = int(round(len(units) * holdout_fraction))
-        if n_holdout < 1 or len(units) - n_holdout < MIN_TRAINING_UNITS:
+        n_units = ids.n_unique()
+        if n_units < 2:
+            raise BadInputError(f"{source.path.name} has {n_units} privacy unit(s): too few to split")
+        # Each unit's side depends only on its own id and the public seed (see grouping.split_by_subject).
+        holdout = split_by_subject(subjects=ids.cast(pl.String).to_numpy(), holdout_fraction=holdout_fraction,
+                                   seed=seed)
+        n_train = ids.filter(~pl.Series(holdout)).n_unique()
+        if n_units - n_train < 1 or n_train < MIN_TRAINING_UNITS:
             raise BadInputError(
-                f"{source.path.name} has {len(units)} privacy units: too few to hold out "
+                f"{source.path.name} has {n_units} privacy units: too few to hold out "
                 f"{holdout_fraction:.0%} and train on at least {MIN_TRAINING_UNITS}"
             )
-        rng = np.random.default_rng([seed, 1])
-        holdout_units = units.gather(rng.choice(len(units), size=n_holdout, replace=False))
-        in_holdout = ids.is_in(holdout_units.implode())
+        in_holdout = pl.Series(holdout)
         return (
             TableSource(source.frame.filter(~in_holdout), source.schema, source.path, source.inference),
             TableSource(source.frame.filter(in_holdout), source.schema, source.path, source.inference),
@@ -122,17 +126,13 @@ class TableModality(Modality):
         return TableCodec(schema=schema), Preprocessing(report.epsilon, report.delta, list(report.columns), notes)
 
     def _capped(self, source: TableSource, *, privacy: PrivacySpec, seed: int) -> TableSource:
-        """Keep at most ``max_rows_per_subject`` rows per patient, chosen at random per patient."""
+        """Keep at most ``max_rows_per_subject`` rows per patient, chosen per patient from the public seed and
+        that patient's own rows only (``grouping.cap_per_subject``): adding a patient changes no one else's."""
         if source.schema.subject is None:
             return source
-        cap = privacy.max_rows_per_subject
-        rank = pl.Series("_rank", np.random.default_rng([seed, 2]).permutation(source.frame.height))
-        capped = (
-            source.frame.with_columns(rank)
-            .filter(pl.col("_rank").rank("ordinal").over(source.schema.subject) <= cap)
-            .drop("_rank")
-        )
-        return TableSource(capped, source.schema, source.path, source.inference)
+        keep = cap_per_subject(subjects=source.frame[source.schema.subject].cast(pl.String).to_numpy(),
+                               cap=privacy.max_rows_per_subject, seed=seed)
+        return TableSource(source.frame[keep], source.schema, source.path, source.inference)
 
     def records(self, *, source: TableSource, codec: TableCodec, privacy: PrivacySpec, seed: int) -> pl.DataFrame:
         capped = self._capped(source, privacy=privacy, seed=seed)

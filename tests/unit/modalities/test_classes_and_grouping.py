@@ -57,6 +57,20 @@ def test_subjects_stay_on_one_side_and_are_capped() -> None:
     assert len(cap_per_subject(subjects=np.array(["only"] * 9), cap=2, seed=0)) == 9
 
 
+def test_one_subject_never_moves_another_between_the_sides_or_changes_their_records() -> None:
+    """DP over the whole dataset: adding a person must leave everyone else's split and records unchanged."""
+    rng = np.random.default_rng(0)
+    subjects = np.repeat([f"p{i:03d}" for i in range(60)], rng.integers(1, 9, size=60))
+    added = np.concatenate([subjects, np.array(["newcomer"] * 5)])
+    before = split_by_subject(subjects=subjects, holdout_fraction=0.3, seed=4)
+    after = split_by_subject(subjects=added, holdout_fraction=0.3, seed=4)
+    assert np.array_equal(before, after[: len(subjects)])
+    assert 0.1 < before.mean() < 0.5  # binomial around the fraction
+    kept_before = cap_per_subject(subjects=subjects, cap=3, seed=9)
+    kept_after = cap_per_subject(subjects=added, cap=3, seed=9)
+    assert np.array_equal(kept_before, kept_after[kept_after < len(subjects)])
+
+
 def test_group_units_puts_each_subjects_rows_in_one_unit() -> None:
     subjects = np.array(["b", "a", "b", "c", "b"])
     rows = torch.arange(5, dtype=torch.float32).unsqueeze(1).repeat(1, 2)
