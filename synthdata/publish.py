@@ -45,7 +45,7 @@ def privacy_statement(*, spec: ReleaseSpec, prepared: dict[str, Any], training: 
     public_facts = [
         "The number of privacy units and records in the training split is treated as public "
         "(as DP-SGD's sampling rate is).",
-        "Column domains declared in the schema (bounds, category lists) are treated as public knowledge.",
+        get_modality(prepared["modality"]).declared_public,
     ]
     if prepared["preprocessing_columns"]:
         public_facts.append(

@@ -68,6 +68,16 @@ _HEADLINES = {
 _SIGN_OFF_HEADLINE = "Awaiting sign-off: every gated audit passed; a named person must approve the release."
 
 
+def _headline(status: str, *, awaiting_sign_off: bool, unjudged: int) -> str:
+    """The one-line verdict; it never says "every gated audit passed" when some could not be judged."""
+    text = _SIGN_OFF_HEADLINE if awaiting_sign_off else _HEADLINES[status]
+    if unjudged and status != "blocked":
+        text = text.replace("every gated audit passed",
+                            f"every gated audit that could be judged passed ({unjudged} could not be, on this "
+                            "little data)")
+    return text
+
+
 def format_number(value: Any) -> str:
     """A number as report text: 4 significant digits, thousands separators for large values, '–' for none."""
     if value is None:
@@ -464,7 +474,7 @@ def build_report_content(
         internal_warning=INTERNAL_WARNING if internal else None,
         sections=tuple(Section(key, i, title) for i, (key, title) in enumerate(keys, start=1)),
         status=status,  # type: ignore[arg-type]
-        headline=_SIGN_OFF_HEADLINE if awaiting_sign_off else _HEADLINES[status],
+        headline=_headline(status, awaiting_sign_off=awaiting_sign_off, unjudged=len(unjudged)),
         reasons=tuple(reasons),
         tally=tally,
         summary_columns=SUMMARY_COLUMNS,

@@ -63,6 +63,9 @@ class Modality(ABC):
 
     name: ClassVar[str]
     data_suffix: ClassVar[str] = ".parquet"  # private storage of train / holdout / synthetic data
+    #: What the spec declares and the privacy statement lists as public knowledge (not protected).
+    declared_public: ClassVar[str] = ("Column domains declared in the schema (bounds, category lists) are treated "
+                                      "as public knowledge.")
 
     def data_file(self, stem: str) -> str:
         """File name of a private data set (``train``, ``holdout``, ``synthetic``) in the work area."""

@@ -97,6 +97,8 @@ class ImageModality(RecordModality):
     name = "image"
     data_suffix = ".npz"
     codec_type = ImageCodec
+    declared_public = ("The image size, channels, intensity window, class list and any class proportions declared "
+                       "in the spec are treated as public knowledge.")
 
     # --- input -------------------------------------------------------------------------------------------
     def load(self, *, dataset: DatasetSpec, privacy: PrivacySpec) -> ImageSource:

@@ -74,6 +74,9 @@ class SignalModality(RecordModality):
 
     data_suffix = ".npz"
     codec_type = SignalCodec
+    declared_public = ("The channels, sample rate, filter band, amplitude range, window length, class list and "
+                       "any class proportions declared in the spec are treated as public knowledge, as are "
+                       "the recordings' channel units.")
 
     def __init__(self, *, kind: str) -> None:
         if kind not in ("ecg", "eeg"):

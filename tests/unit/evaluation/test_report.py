@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from pypdf import PdfReader
 
-from evaluation.base import MIN_CELL_COUNT
+from evaluation.base import MIN_CELL_COUNT, Measurement
 from evaluation.fidelity.quality import QualityAudit
 from evaluation.gates import decide, run_audits
 from evaluation.report.content import INTERNAL_WARNING, build_report_content, verdict
@@ -315,3 +315,15 @@ def test_render_pdf_takes_content_or_arguments_not_both(results, tmp_path):
     assert PdfReader(path).metadata.title == content.title
     with pytest.raises(TypeError):
         render_pdf(path=tmp_path / "d.pdf", content=content, notes=["x"])
+
+
+def test_a_release_with_unjudged_gates_says_so_in_its_headline_and_tally():
+    from evaluation.memorization.dcr import DCRShareAudit
+
+    vague = decide(audit=DCRShareAudit(), measurement=Measurement(value=0.52, interval=(0.42, 0.62)), threshold=0.55)
+    passed = decide(audit=QualityAudit(), measurement=Measurement(value=0.9, interval=(0.85, 0.95)), threshold=0.7)
+    content = build_report_content(release={**RELEASE, "status": "released", "reasons": [], "modality": "eeg"},
+                                   privacy=PRIVACY, results=[passed, vague], column_plots=[], notes=[])
+    assert "could be judged passed (1 could not be" in content.headline
+    assert "memorization.dcr_share" in content.tally and "could not be judged" in content.tally
+    assert content.sections[3].title == "Signals: synthetic examples"
