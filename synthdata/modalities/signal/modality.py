@@ -96,20 +96,8 @@ class SignalModality(RecordModality):
         else:
             recordings = readers.read_eeg(path=path)
         digest = _fingerprint(recordings)
-        prepared = []
-        for recording in recordings:
-            if spec.channels:
-                recording = windows.pick_channels(recording, channels=spec.channels)
-            if spec.bandpass is not None:
-                recording = windows.bandpass(recording, low=spec.bandpass[0], high=spec.bandpass[1])
-            if abs(recording.fs - spec.sample_rate) > 1e-9:
-                recording = windows.resample(recording, fs=spec.sample_rate)
-            prepared.append(recording)
+        prepared = _declared_transforms(recordings, spec)
         channels = prepared[0].channels
-        for recording in prepared[1:]:
-            if recording.channels != channels:
-                raise BadInputError(f"record {recording.record} has channels {list(recording.channels)}, but "
-                                    f"{prepared[0].record} has {list(channels)}: declare signal.channels")
         if spec.segment == "beats":
             cut = windows.beat_windows(prepared, before_seconds=spec.beat_before_seconds,
                                        after_seconds=spec.beat_after_seconds, symbols=spec.labels or {})
@@ -284,6 +272,25 @@ class SignalModality(RecordModality):
                                                encoding="utf-8")
             written.append(str(folder / "labels.csv"))
         return [str(Path(w).relative_to(folder)) for w in written]
+
+
+def _declared_transforms(recordings: list, spec: SignalSpec) -> list:
+    """The spec's channel pick, band-pass filter and resampling, in that order; every recording must end up
+    with the same channels."""
+    prepared = []
+    for recording in recordings:
+        if spec.channels:
+            recording = windows.pick_channels(recording, channels=spec.channels)
+        if spec.bandpass is not None:
+            recording = windows.bandpass(recording, low=spec.bandpass[0], high=spec.bandpass[1])
+        if abs(recording.fs - spec.sample_rate) > 1e-9:
+            recording = windows.resample(recording, fs=spec.sample_rate)
+        prepared.append(recording)
+    for recording in prepared[1:]:
+        if recording.channels != prepared[0].channels:
+            raise BadInputError(f"record {recording.record} has channels {list(recording.channels)}, but "
+                                f"{prepared[0].record} has {list(prepared[0].channels)}: declare signal.channels")
+    return prepared
 
 
 def _overlap(spec: SignalSpec) -> str:
