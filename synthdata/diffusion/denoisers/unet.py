@@ -8,10 +8,9 @@ exact under per-unit DP clipping:
 * **The privacy unit stays the batch dimension.** The trainer hands the network ``(B, S, d)``: B privacy
   units, each with S rows (a subject's windows or images times the augmentation draws, each row at its
   own timestep).  Opacus computes per-sample gradients over a layer's first dimension, so a layer that
-  saw ``(B*S, C, ...)`` would clip per *row*, not per unit.  The convolutions therefore carry the rows as
-  an extra axis with kernel size 1: ``nn.Conv2d`` with ``(1, k)`` kernels over ``(B, C, S, L)`` for
-  windows, ``nn.Conv3d`` with ``(1, k, k)`` kernels over ``(B, C, S, H, W)`` for images.  Each row is
-  convolved on its own, with B as the batch.
+  saw ``(B*S, C, ...)`` would clip per *row*, not per unit.  Every layer therefore takes
+  ``(B, S, C, *spatial)``; the convolutions (:class:`~synthdata.diffusion.denoisers.row_conv.RowConv`)
+  convolve each row on its own and come with a grad sampler that sums a unit's rows into one gradient.
 * **Normalisation has no parameters and no shared statistics.** Each row (one window or image at one noise
   level) is normalised on its own (``F.group_norm`` over its channel groups and positions); a learned
   GroupNorm over ``(C, S, ...)`` would mix a unit's rows, which sit at different noise levels.  The scale a
@@ -24,8 +23,8 @@ and a medical image its anatomy at fixed places.  The input layer therefore also
 per spatial axis (``CoordConv``, Liu et al. 2018): public constants, the same for every record.
 
 Only the Linear layers (timestep and class embeddings) get Opacus ghost norms; the convolutions fall back
-to per-sample gradients, whose memory grows with batch x rows x channels x positions
-(``evaluation/benchmarks/signal.py`` and ``image.py`` measure it).
+to per-unit gradients, whose memory grows with batch x channels^2 x kernel (``evaluation/benchmarks/
+signal.py`` and ``image.py`` measure it).
 
 Shape contract (shared with the MLP, so the trainer and samplers need no change): ``forward(x, t)`` takes
 ``x`` of shape ``(n, d)`` or ``(B, S, d)`` with ``d = channels * prod(shape) + classes``: a window or image
@@ -43,6 +42,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from synthdata.diffusion.denoisers.mlp import timestep_embedding
+from synthdata.diffusion.denoisers.row_conv import RowConv
 
 
 def _groups(channels: int) -> int:
@@ -52,45 +52,32 @@ def _groups(channels: int) -> int:
     return 1
 
 
-class _Conv:
-    """Convolutions over the spatial axes of every row of every unit (kernel 1 along the rows axis)."""
-
-    def __init__(self, dims: int) -> None:
-        if dims not in (1, 2):
-            raise ValueError(f"the U-Net has 1 or 2 spatial dimensions, got {dims}")
-        self.dims = dims
-        self.layer = nn.Conv2d if dims == 1 else nn.Conv3d
-
-    def __call__(self, channels_in: int, channels_out: int, *, kernel: int = 3, stride: int = 1) -> nn.Module:
-        return self.layer(channels_in, channels_out, kernel_size=(1,) + (kernel,) * self.dims,
-                          stride=(1,) + (stride,) * self.dims, padding=(0,) + (kernel // 2,) * self.dims)
+def _rows(h: Tensor) -> Tensor:
+    """The ``(B*S, C, *spatial)`` view of ``(B, S, C, *spatial)``."""
+    return h.reshape(h.shape[0] * h.shape[1], *h.shape[2:])
 
 
 def _row_norm(h: Tensor) -> Tensor:
-    """Group normalisation of each row on its own: ``h`` is (B, C, S, *spatial); statistics per row."""
-    b, c, s = h.shape[:3]
-    spatial = h.shape[3:]
-    rows = h.transpose(1, 2).reshape(b * s, c, *spatial)
-    rows = F.group_norm(rows, _groups(c))
-    return rows.reshape(b, s, c, *spatial).transpose(1, 2)
+    """Group normalisation of each row on its own: ``h`` is (B, S, C, *spatial); statistics per row."""
+    return F.group_norm(_rows(h), _groups(h.shape[2])).reshape(h.shape)
 
 
 class _ResBlock(nn.Module):
     """norm -> SiLU -> conv, plus the (time, class) embedding, then norm -> SiLU -> conv, with a skip."""
 
-    def __init__(self, conv: _Conv, channels_in: int, channels_out: int, embed_dim: int) -> None:
+    def __init__(self, dims: int, channels_in: int, channels_out: int, embed_dim: int) -> None:
         super().__init__()
-        self.dims = conv.dims
-        self.conv1 = conv(channels_in, channels_out)
+        self.dims = dims
+        self.conv1 = RowConv(dims=dims, channels_in=channels_in, channels_out=channels_out)
         self.embed = nn.Linear(embed_dim, channels_out)
-        self.conv2 = conv(channels_out, channels_out)
+        self.conv2 = RowConv(dims=dims, channels_in=channels_out, channels_out=channels_out)
         self.act1, self.act2 = nn.SiLU(), nn.SiLU()
-        self.skip = conv(channels_in, channels_out, kernel=1) if channels_in != channels_out else None
+        self.skip = (RowConv(dims=dims, channels_in=channels_in, channels_out=channels_out, kernel=1)
+                     if channels_in != channels_out else None)
 
     def forward(self, h: Tensor, emb: Tensor) -> Tensor:
-        # emb: (B, S, embed_dim) -> (B, C_out, S, 1[, 1])
-        added = self.embed(emb).transpose(1, 2)
-        added = added.reshape(added.shape + (1,) * self.dims)
+        # emb: (B, S, embed_dim) -> (B, S, C_out, 1[, 1])
+        added = self.embed(emb).reshape(*emb.shape[:2], -1, *(1,) * self.dims)
         out = self.conv1(self.act1(_row_norm(h))) + added
         out = self.conv2(self.act2(_row_norm(out)))
         return out + (self.skip(h) if self.skip is not None else h)
@@ -123,30 +110,30 @@ class UNetDenoiser(nn.Module):
             raise ValueError(f"time_dim must be an even number >= 2, got {time_dim}")
         self.channels, self.shape, self.classes, self.time_dim = channels, shape, classes, time_dim
         self.factor = 2 ** (len(multipliers) - 1)
-        conv = _Conv(len(shape))
+        dims = len(shape)
         widths = [base * m for m in multipliers]
         embed_dim = 4 * base
         self.time_mlp = nn.Sequential(nn.Linear(time_dim, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
         self.class_embed = nn.Linear(classes, embed_dim, bias=False) if classes else None
         self.coordinates = coordinates
-        self.input = conv(channels + (len(shape) if coordinates else 0), widths[0])
+        self.input = RowConv(dims=dims, channels_in=channels + (dims if coordinates else 0), channels_out=widths[0])
         self.down_blocks = nn.ModuleList()
         self.downsamples = nn.ModuleList()
         previous = widths[0]
         for i, width in enumerate(widths):
-            self.down_blocks.append(_ResBlock(conv, previous, width, embed_dim))
+            self.down_blocks.append(_ResBlock(dims, previous, width, embed_dim))
             previous = width
             if i < len(widths) - 1:
-                self.downsamples.append(conv(width, width, stride=2))
-        self.middle = _ResBlock(conv, previous, previous, embed_dim)
+                self.downsamples.append(RowConv(dims=dims, channels_in=width, channels_out=width, stride=2))
+        self.middle = _ResBlock(dims, previous, previous, embed_dim)
         self.up_convs = nn.ModuleList()
         self.up_blocks = nn.ModuleList()
         for width in reversed(widths[:-1]):
-            self.up_convs.append(conv(previous, width))
-            self.up_blocks.append(_ResBlock(conv, 2 * width, width, embed_dim))
+            self.up_convs.append(RowConv(dims=dims, channels_in=previous, channels_out=width))
+            self.up_blocks.append(_ResBlock(dims, 2 * width, width, embed_dim))
             previous = width
         self.out_act = nn.SiLU()
-        self.output = conv(previous, channels)
+        self.output = RowConv(dims=dims, channels_in=previous, channels_out=channels)
 
     @property
     def data_dim(self) -> int:
@@ -154,8 +141,8 @@ class UNetDenoiser(nn.Module):
         return self.channels * math.prod(self.shape)
 
     def _ramps(self, h: Tensor) -> Tensor:
-        """(B, len(shape), S, *padded) coordinate channels: -1 at the first sample of an axis, 1 at the last."""
-        b, _, s = h.shape[:3]
+        """(B, S, len(shape), *padded) coordinate channels: -1 at the first sample of an axis, 1 at the last."""
+        b, s = h.shape[:2]
         padded = h.shape[3:]
         ramps = []
         for axis, (size, total) in enumerate(zip(self.shape, padded)):
@@ -163,7 +150,7 @@ class UNetDenoiser(nn.Module):
             view = [1] * len(padded)
             view[axis] = total
             ramps.append(line.reshape(view).expand(padded))
-        return torch.stack(ramps).reshape(1, len(padded), 1, *padded).expand(b, -1, s, *padded)
+        return torch.stack(ramps).expand(b, s, len(padded), *padded)
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         if x.shape[-1] != self.data_dim + self.classes:
@@ -178,12 +165,12 @@ class UNetDenoiser(nn.Module):
             x, t = x.unsqueeze(1), t.unsqueeze(1)
         b, s, _ = x.shape
         data, condition = x[..., : self.data_dim], x[..., self.data_dim:]
-        h = data.reshape(b, s, self.channels, *self.shape).transpose(1, 2)  # (B, C, S, *shape)
+        h = data.reshape(b, s, self.channels, *self.shape)  # (B, S, C, *shape)
         pads = [p for size in reversed(self.shape) for p in (0, (-size) % self.factor)]
         if any(pads):
             h = F.pad(h, pads)
         if self.coordinates:
-            h = torch.cat([h, self._ramps(h)], dim=1)
+            h = torch.cat([h, self._ramps(h)], dim=2)
         emb = self.time_mlp(timestep_embedding(t, dim=self.time_dim))  # (B, S, embed_dim)
         if self.class_embed is not None:
             emb = emb + self.class_embed(condition)
@@ -197,9 +184,10 @@ class UNetDenoiser(nn.Module):
         h = self.middle(h, emb)
         for conv, block in zip(self.up_convs, self.up_blocks):
             skip = skips.pop()
-            h = conv(F.interpolate(h, size=skip.shape[2:], mode="nearest"))
-            h = block(torch.cat([h, skip], dim=1), emb)
+            up = F.interpolate(_rows(h), size=skip.shape[3:], mode="nearest")
+            h = conv(up.reshape(b, s, *up.shape[1:]))
+            h = block(torch.cat([h, skip], dim=2), emb)
         h = self.output(self.out_act(_row_norm(h)))
-        h = h[(..., *(slice(0, size) for size in self.shape))]  # drop the padding: (B, C, S, *shape)
-        out = h.transpose(1, 2).reshape(b, s, self.data_dim)
+        h = h[(..., *(slice(0, size) for size in self.shape))]  # drop the padding: (B, S, C, *shape)
+        out = h.reshape(b, s, self.data_dim)
         return out.squeeze(1) if flat else out

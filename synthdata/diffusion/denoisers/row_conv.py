@@ -1,0 +1,76 @@
+"""A convolution over the spatial axes of every row of every privacy unit, with its Opacus grad sampler.
+
+The U-Net sees ``(B, S, C, *spatial)``: B privacy units, S rows each (a unit's windows or images times the
+augmentation draws).  :class:`RowConv` convolves each row on its own with the fast 1-D or 2-D kernels
+(``F.conv1d`` / ``F.conv2d`` on the ``(B*S, C, *spatial)`` view), while the module's input and output keep
+the unit as their first axis, which is what Opacus clips by.
+
+Its grad sampler gives each UNIT one gradient: the sum over the unit's rows of the rows' gradients,
+computed as Opacus computes a convolution's per-sample gradient (unfold the input, contract with the
+output's gradient), with the unit's rows and positions on one axis.  That is exact.  (It replaces ``nn.Conv2d`` with ``(1, k)`` and
+``nn.Conv3d`` with ``(1, k, k)`` kernels over ``(B, C, S, *spatial)``, which needed transposes around every
+normalisation; measured on one core, a DP step of the 28 x 28 U-Net costs the same, a non-DP step 10% less.)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from opacus.grad_sample.utils import register_grad_sampler
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+
+class RowConv(nn.Module):
+    """``dims``-D convolution (1 or 2) of every row of ``(B, S, C_in, *spatial)`` -> ``(B, S, C_out, *out)``.
+
+    Square kernels, zero padding ``kernel // 2``, the same initialisation as ``nn.Conv1d``/``nn.Conv2d``.
+    """
+
+    def __init__(self, *, dims: int, channels_in: int, channels_out: int, kernel: int = 3, stride: int = 1) -> None:
+        super().__init__()
+        if dims not in (1, 2):
+            raise ValueError(f"RowConv has 1 or 2 spatial dimensions, got {dims}")
+        self.dims, self.kernel, self.stride, self.padding = dims, kernel, stride, kernel // 2
+        self.in_channels, self.out_channels = channels_in, channels_out
+        self.weight = nn.Parameter(torch.empty(channels_out, channels_in, *(kernel,) * dims))
+        self.bias = nn.Parameter(torch.empty(channels_out))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        bound = 1 / math.sqrt(channels_in * kernel**dims)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, s = x.shape[:2]
+        conv = F.conv1d if self.dims == 1 else F.conv2d
+        out = conv(x.reshape(b * s, *x.shape[2:]), self.weight, self.bias, stride=self.stride, padding=self.padding)
+        return out.reshape(b, s, *out.shape[1:])
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, dims={self.dims}, kernel={self.kernel}, "
+                f"stride={self.stride}")
+
+
+@register_grad_sampler(RowConv)
+def row_conv_grad_sample(layer: RowConv, activations: list[Tensor], backprops: Tensor) -> dict[nn.Parameter, Tensor]:
+    """Per-UNIT gradients of a :class:`RowConv`: each unit's rows summed (Opacus' conv recipe, rows as
+    extra positions)."""
+    x = activations[0].to(backprops.dtype)
+    b, s, c = x.shape[:3]
+    rows = x.reshape(b * s, c, *x.shape[3:])
+    if layer.dims == 1:
+        rows = rows.unsqueeze(2)  # (B*S, C, 1, L): 1-D as 2-D with a height of one
+    size = (1, layer.kernel) if layer.dims == 1 else (layer.kernel, layer.kernel)
+    pad = (0, layer.padding) if layer.dims == 1 else (layer.padding, layer.padding)
+    stride = (1, layer.stride) if layer.dims == 1 else (layer.stride, layer.stride)
+    columns = F.unfold(rows, kernel_size=size, padding=pad, stride=stride)  # (B*S, C*k^d, P)
+    positions = columns.shape[-1]
+    columns = columns.reshape(b, s, -1, positions).transpose(1, 2).reshape(b, -1, s * positions)
+    grads = backprops.reshape(b, s, layer.out_channels, positions).transpose(1, 2)
+    grads = grads.reshape(b, layer.out_channels, s * positions)
+    result = {}
+    if layer.weight.requires_grad:
+        result[layer.weight] = torch.einsum("nop,nqp->noq", grads, columns).reshape(b, *layer.weight.shape)
+    if layer.bias.requires_grad:
+        result[layer.bias] = grads.sum(dim=2)
+    return result
