@@ -117,7 +117,7 @@ def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
     @dg.asset(key=[prefix, "synthetic"], group_name=prefix, ins={"model": dg.AssetIn(key=[prefix, "model"])},
               description="Synthetic records sampled from the trained denoiser (private until the gates pass).")
     def synthetic(context: dg.AssetExecutionContext, model: str, work_area: WorkAreaResource) -> dg.Output[str]:
-        info = stages.sample(spec=spec, area=work_area.at(model))
+        info = stages.sample(spec=spec, area=work_area.at(model), progress=work_area.progress)
         return dg.Output(model, metadata={"records": info["records"], "sampler": info["sampler"]})
 
     audit_types = {name: cls for name, cls in AUDITS.items() if spec.dataset.modality in cls.modalities}

@@ -80,7 +80,7 @@ def _finish(*, spec: ReleaseSpec, area: RunArea, ledger, run_id: str, progress: 
     if spec.audits.canaries and not (area.model / "canary_audit.json").is_file():
         stages.canary_audit(spec=spec, area=area, ledger=ledger, run_id=run_id, progress=progress)
     if not (area.synthetic / "synthetic.json").is_file():
-        stages.sample(spec=spec, area=area)
+        stages.sample(spec=spec, area=area, progress=progress)
     results = publish.audit(spec=spec, area=area)
     try:
         info = publish.export(spec=spec, area=area, run_id=run_id)

@@ -246,7 +246,7 @@ def ledger_snapshot(*, ledger: Ledger, fingerprint: str) -> dict[str, Any]:
             "composition": composed.to_dict()}
 
 
-def sample(*, spec: ReleaseSpec, area: RunArea) -> dict[str, Any]:
+def sample(*, spec: ReleaseSpec, area: RunArea, progress: bool = False) -> dict[str, Any]:
     """Draw synthetic records from the trained denoiser (post-processing: no privacy cost)."""
     prepared = read_json(area.prepared / "prepared.json")
     modality = get_modality(prepared["modality"])
@@ -260,7 +260,8 @@ def sample(*, spec: ReleaseSpec, area: RunArea) -> dict[str, Any]:
     n = spec.output.records or prepared["train_records"]
     log.info("sample: %d synthetic records with %s", n, spec.model.sampler.upper())
     generator = torch.Generator().manual_seed(spec.seed)
-    kwargs = {"steps": spec.model.sample_steps} if spec.model.sampler == "ddim" else {}
+    kwargs: dict[str, Any] = {"steps": spec.model.sample_steps} if spec.model.sampler == "ddim" else {}
+    kwargs["progress"] = progress
     condition = modality.conditions(codec=codec, n=n, rng=np.random.default_rng([spec.seed, 13]))
     if condition is not None:
         kwargs.update(condition=torch.from_numpy(condition), guidance=spec.model.guidance)

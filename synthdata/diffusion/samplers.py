@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from synthdata.diffusion.process import GaussianDiffusion
 
@@ -88,6 +90,12 @@ def _x0_and_eps(
     return x0, eps
 
 
+def _bar(n: int, batch_size: int, steps: int, progress: bool) -> tqdm:
+    """A progress bar over every denoising step of every batch (disabled unless ``progress``)."""
+    return tqdm(total=math.ceil(n / batch_size) * steps, desc="sampling", unit="step", file=sys.stderr,
+                disable=not progress)
+
+
 def _noise_like(x: Tensor, generator: torch.Generator) -> Tensor:
     return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
 
@@ -115,6 +123,7 @@ def ddim_sample(
     batch_size: int = 4096,
     condition: Tensor | None = None,
     guidance: float = 0.0,
+    progress: bool = False,
 ) -> Tensor:
     """DDIM (Song et al., 2021) with ``steps`` steps; ``eta=0`` is deterministic given the initial noise.
 
@@ -130,11 +139,12 @@ def ddim_sample(
     device = _device_of(model)
     out = torch.randn((shape[0], shape[1] - diffusion.condition_dim), generator=generator,
                       dtype=torch.float32).to(device)
-    with _eval_mode(model):
+    with _eval_mode(model), _bar(shape[0], batch_size, len(ts), progress) as bar:
         for start in range(0, shape[0], batch_size):
             x = out[start : start + batch_size]
             cond = None if condition is None else condition[start : start + batch_size].to(device)
             for i, t in enumerate(ts):
+                bar.update(1)
                 ab = ab_table[t]
                 ab_prev = ab_table[ts[i + 1]] if i + 1 < len(ts) else 1.0
                 x0, eps = _x0_and_eps(model=model, diffusion=diffusion, x=x, t=t, ab=ab, clip=clip,
@@ -158,6 +168,7 @@ def ddpm_sample(
     batch_size: int = 4096,
     condition: Tensor | None = None,
     guidance: float = 0.0,
+    progress: bool = False,
 ) -> Tensor:
     """Ancestral DDPM sampling (Ho et al., 2020) over all ``T`` steps with the posterior variance.
 
@@ -170,11 +181,12 @@ def ddpm_sample(
     device = _device_of(model)
     out = torch.randn((shape[0], shape[1] - diffusion.condition_dim), generator=generator,
                       dtype=torch.float32).to(device)
-    with _eval_mode(model):
+    with _eval_mode(model), _bar(shape[0], batch_size, diffusion.timesteps, progress) as bar:
         for start in range(0, shape[0], batch_size):
             x = out[start : start + batch_size]
             cond = None if condition is None else condition[start : start + batch_size].to(device)
             for t in range(diffusion.timesteps - 1, -1, -1):
+                bar.update(1)
                 ab = ab_table[t]
                 ab_prev = ab_table[t - 1] if t > 0 else 1.0
                 beta = 1 - ab / ab_prev
