@@ -3,9 +3,6 @@
 A window ``(C, L)`` in physical units becomes one row of ``C * L`` numbers in ``[-1, 1]`` (scaled from the
 DECLARED amplitude range, channel-major), followed, for labelled windows, by the K-wide one-hot class
 condition (``synthdata.modalities.classes``): the diffusion model generates a window *for* its class.
-Decoding maps the model's rows back to physical units and passes them through the DECLARED band-pass
-filter, as the real recordings were: synthetic windows then hold no power outside the declared band that
-the real ones could not hold (post-processing of the model's output: no privacy cost).
 Nothing here is learned from the data; the class proportions are declared or DP-measured in ``resolve``.
 """
 
@@ -18,7 +15,6 @@ import numpy as np
 
 from synthdata.modalities.classes import ClassCondition, split_rows
 from synthdata.modalities.declared_range import from_unit_range, to_unit_range
-from synthdata.modalities.signal.windows import filter_band
 
 
 @dataclass(frozen=True)
@@ -32,7 +28,6 @@ class SignalCodec:
     condition: ClassCondition | None = None
     unit: str = "subject"  # DP-SGD unit: "subject" (all of a subject's windows) or "record" (one window)
     anchor: int = 0  # sample the class annotation marks in a written record: the beat, or the window's centre
-    bandpass: tuple[float | None, float | None] | None = None  # the declared filter band, Hz
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -55,17 +50,11 @@ class SignalCodec:
     def decode(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Rows ``(n, C * L + K)`` -> windows in physical units and labels (None without classes)."""
         data, labels = split_rows(rows, data_width=self.data_width, condition=self.condition)
-        windows = from_unit_range(data, window=self.amplitude).reshape(len(data), len(self.channels), self.length)
-        if self.bandpass is not None and len(windows):
-            filtered = filter_band(windows, fs=self.fs, low=self.bandpass[0], high=self.bandpass[1],
-                                   where="synthetic windows")
-            windows = np.clip(filtered, *self.amplitude).astype(np.float32)
-        return windows, labels
+        return from_unit_range(data, window=self.amplitude).reshape(len(data), len(self.channels), self.length), labels
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "fs": self.fs, "channels": list(self.channels), "units": list(self.units),
                 "length": self.length, "amplitude": list(self.amplitude), "unit": self.unit, "anchor": self.anchor,
-                "bandpass": None if self.bandpass is None else list(self.bandpass),
                 "condition": None if self.condition is None else self.condition.to_dict()}
 
     @classmethod
@@ -74,5 +63,4 @@ class SignalCodec:
         return cls(kind=raw["kind"], fs=float(raw["fs"]), channels=tuple(raw["channels"]), units=tuple(raw["units"]),
                    length=int(raw["length"]), amplitude=tuple(raw["amplitude"]), unit=raw.get("unit", "subject"),
                    anchor=int(raw.get("anchor", 0)),
-                   bandpass=None if raw.get("bandpass") is None else tuple(raw["bandpass"]),
                    condition=None if condition is None else ClassCondition.from_dict(condition))

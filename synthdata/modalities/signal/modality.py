@@ -192,7 +192,6 @@ class SignalModality(RecordModality):
         beats = train.spec.segment == "beats"
         codec = SignalCodec(kind=self.kind, fs=train.spec.sample_rate, channels=train.channels, units=train.units,
                             length=length, amplitude=tuple(train.spec.amplitude), condition=condition, unit=unit,
-                            bandpass=None if train.spec.bandpass is None else tuple(train.spec.bandpass),
                             anchor=int(np.rint(train.spec.beat_before_seconds * train.spec.sample_rate)) if beats
                             else length // 2)
         return codec, pre
