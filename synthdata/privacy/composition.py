@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 from opacus.accountants import PRVAccountant
 from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
 
@@ -115,7 +116,7 @@ def compose(*, charges: Iterable[Mapping[str, Any]], delta: float | None = None)
         accountant = PRVAccountant()
         accountant.history = list(gaussians)
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), np.errstate(divide="ignore"):  # q = 1: PRV's log(1 - q) = -inf is exact
                 warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
                 prv = float(accountant.get_epsilon(delta=delta)) + sum(pure)
         except (ValueError, RuntimeError):  # PRV's domain can fail for extreme plans; RDP still holds

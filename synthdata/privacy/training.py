@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from opacus import PrivacyEngine
 from opacus.accountants.utils import get_noise_multiplier
@@ -155,9 +156,10 @@ def poisson_schedule(*, n_units: int, batch_size: int, epochs: int) -> tuple[int
 
 
 def _epsilon_spent(engine: PrivacyEngine, delta: float) -> float:
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), np.errstate(divide="ignore"):
         # "Optimal order is the largest alpha": the RDP bound (also used to size PRV's domain) stays a valid
-        # upper bound, just possibly a loose one; nothing a user could act on.
+        # upper bound, just possibly a loose one; nothing a user could act on.  ``divide``: with every unit in
+        # every batch (sample rate 1) PRV takes log(1 - q) = -inf, which its formula handles exactly.
         warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
         return float(engine.get_epsilon(delta))
 
@@ -168,8 +170,8 @@ def calibrate_noise(*, epsilon: float, delta: float, sample_rate: float, steps: 
     steps at ``sample_rate`` spend at most ``(epsilon, delta)`` under ``accountant``.  A pure function of
     public numbers, so it is cached (a PRV or RDP binary search takes seconds)."""
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")  # see _epsilon_spent
+        with warnings.catch_warnings(), np.errstate(divide="ignore"):  # see _epsilon_spent
+            warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
             return get_noise_multiplier(
                 target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate, steps=steps,
                 accountant=accountant, epsilon_tolerance=min(0.01, 0.005 * epsilon),
