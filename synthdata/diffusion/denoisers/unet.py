@@ -22,9 +22,10 @@ Position: convolutions are translation-equivariant, but a beat window has its R 
 and a medical image its anatomy at fixed places.  The input layer therefore also sees one coordinate ramp
 per spatial axis (``CoordConv``, Liu et al. 2018): public constants, the same for every record.
 
-Only the Linear layers (timestep and class embeddings) get Opacus ghost norms; the convolutions fall back
-to per-unit gradients, whose memory grows with batch x channels^2 x kernel (``evaluation/benchmarks/
-signal.py`` and ``image.py`` measure it).
+Opacus' ghost clipping would give only the Linear layers (timestep and class embeddings) ghost norms and
+fall back to per-unit gradients for the convolutions while still paying its second backward pass, so the
+trainer clips this model with per-unit gradients throughout (``grad_sample_mode_for``: hooks), whose memory
+grows with batch x channels^2 x kernel (``evaluation/benchmarks/signal.py`` and ``image.py`` measure it).
 
 Shape contract (shared with the MLP, so the trainer and samplers need no change): ``forward(x, t)`` takes
 ``x`` of shape ``(n, d)`` or ``(B, S, d)`` with ``d = channels * prod(shape) + classes``: a window or image

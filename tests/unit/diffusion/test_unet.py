@@ -11,8 +11,10 @@ from opacus import GradSampleModule
 from opacus.validators import ModuleValidator
 
 from synthdata.diffusion.denoisers.unet import UNetDenoiser
-from synthdata.diffusion.process import GaussianDiffusion
-from synthdata.privacy.training import TrainingPlan, train_private
+from synthdata.diffusion.denoisers import MLPDenoiser
+from synthdata.diffusion.process import DenoisingLoss, GaussianDiffusion, denoising_objective
+from synthdata.privacy.randomness import dp_randomness
+from synthdata.privacy.training import TrainingPlan, grad_sample_mode_for, make_private_units, train_private
 
 SHAPES = {"1d": (50,), "2d": (10, 12)}
 
@@ -103,5 +105,49 @@ def test_trains_with_dp_sgd_on_units_of_several_rows_with_a_condition(shape) -> 
                         plan=TrainingPlan(epochs=1, batch_size=10, lr=1e-3, max_grad_norm=1.0, augmentation=2),
                         epsilon=4.0, delta=1e-3, progress=False)
     assert 0 < out.epsilon <= 4.0 * (1 + 1e-6) and out.steps == 4
+    assert out.grad_sample_mode == "hooks"  # convolutions: per-sample gradients, not ghost clipping
     changed = {name for (name, p), q in zip(net.named_parameters(), before) if not torch.equal(p, q)}
     assert "class_embed.weight" in changed and "input.weight" in changed
+
+
+def test_ghost_clipping_only_for_models_of_linear_layers() -> None:
+    assert grad_sample_mode_for(MLPDenoiser(data_dim=4, hidden=8, depth=1, time_dim=8)) == "ghost"
+    assert grad_sample_mode_for(model((50,))) == "hooks"
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES)
+def test_the_trainers_wrapping_clips_each_units_gradient_over_all_its_rows(shape) -> None:
+    """Without noise, the trainer's U-Net step (hooks, mean loss) adds sum_i min(1, C / |g_i|) g_i / batch, where
+    g_i is the gradient of unit i's loss over ALL its rows: a subject's windows share one clipped gradient."""
+    net, reference = model(shape, classes=2), model(shape, classes=2)
+    data = (0.3 * torch.randn(6, 3, net.data_dim)).clamp(-1, 1)
+    units = torch.cat([data, torch.nn.functional.one_hot(torch.randint(0, 2, (6, 3)), 2).float()], dim=-1)
+    mask = torch.ones(6, 3, dtype=torch.bool)
+    mask[::2, 2] = False
+    diffusion = GaussianDiffusion(timesteps=50, prediction="x0", condition_dim=2)
+    rand = dp_randomness(reproducible_seed=5)
+    plan = TrainingPlan(epochs=1, batch_size=3, lr=1e-3, max_grad_norm=0.05, augmentation=2)
+    _, dp_model, optimizer, criterion, _ = make_private_units(
+        model=net, units=units, mask=mask, plan=plan, noise_multiplier=0.0, rand=rand, accountant="rdp")
+    replay = torch.Generator()
+    replay.set_state(rand.diffusion.get_state())
+    optimizer.zero_grad()
+    denoising_objective(model=dp_model, diffusion=diffusion, criterion=criterion, units=units, mask=mask,
+                        augmentation=2, generator=rand.diffusion).backward()
+    optimizer.step()
+    dp_model._close()
+
+    losses = denoising_objective(model=reference, diffusion=diffusion, criterion=DenoisingLoss(reduction="none"),
+                                 units=units, mask=mask, augmentation=2, generator=replay)
+    params = list(reference.parameters())
+    expected, clipped = [torch.zeros_like(q) for q in params], 0
+    for i in range(6):
+        grads = torch.autograd.grad(losses[i], params, retain_graph=True)
+        coef = min(1.0, 0.05 / (float(torch.sqrt(sum(g.pow(2).sum() for g in grads))) + 1e-6))
+        clipped += coef < 1
+        for acc, g in zip(expected, grads):
+            acc += coef * g
+    assert clipped >= 3  # the bound was active
+    for (name, p), acc in zip(net.named_parameters(), expected):
+        assert torch.allclose(p.grad, acc / optimizer.expected_batch_size, rtol=1e-4, atol=1e-7), name

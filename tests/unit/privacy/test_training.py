@@ -18,7 +18,7 @@ from synthdata.errors import BadInputError
 from synthdata.privacy.randomness import dp_randomness
 from synthdata.privacy.training import (
     TrainingPlan,
-    make_private_ghost,
+    make_private_units,
     poisson_schedule,
     train_non_private,
     train_private,
@@ -126,14 +126,16 @@ def test_empty_poisson_batches_still_step_and_are_accounted() -> None:
 
 
 @pytest.mark.filterwarnings("ignore:Full backward hook is firing")
-def test_an_empty_batch_step_adds_exactly_our_noise() -> None:
-    """What Opacus ghost clipping does with B = 0: zero clipped sum, plus noise drawn from OUR generator."""
+@pytest.mark.parametrize("mode", ["ghost", "hooks"])
+def test_an_empty_batch_step_adds_exactly_our_noise(mode: str) -> None:
+    """What Opacus does with B = 0 (either way of clipping): zero clipped sum, plus noise drawn from OUR generator."""
     units, mask = mixture(n=10)
     model = fresh_model()
     rand = dp_randomness(reproducible_seed=3)
     plan = TrainingPlan(epochs=1, batch_size=1, lr=1e-3, max_grad_norm=0.5, augmentation=2)
-    engine, dp_model, optimizer, criterion, _ = make_private_ghost(
-        model=model, units=units, mask=mask, plan=plan, noise_multiplier=2.0, rand=rand, accountant="rdp"
+    engine, dp_model, optimizer, criterion, _ = make_private_units(
+        model=model, units=units, mask=mask, plan=plan, noise_multiplier=2.0, rand=rand, accountant="rdp",
+        grad_sample_mode=mode,
     )
     replay = torch.Generator()
     replay.set_state(rand.noise.get_state())
@@ -232,7 +234,8 @@ def test_rdp_epsilon_matches_independent_accountant() -> None:
 
 
 @pytest.mark.filterwarnings("ignore:Full backward hook is firing")
-def test_each_unit_contributes_one_clipped_gradient() -> None:
+@pytest.mark.parametrize("mode", ["ghost", "hooks"])
+def test_each_unit_contributes_one_clipped_gradient(mode: str) -> None:
     """Without noise, Opacus' gradient must equal sum_i min(1, C / |g_i|) g_i / expected_batch, where g_i is
     the gradient of unit i's loss averaged over all its real rows and augmentation draws."""
     units, mask = mixture(n=10, rows=3)
@@ -240,8 +243,9 @@ def test_each_unit_contributes_one_clipped_gradient() -> None:
     reference = fresh_model()  # same initial weights, never wrapped by Opacus
     rand = dp_randomness(reproducible_seed=5)
     plan = TrainingPlan(epochs=1, batch_size=2, lr=1e-3, max_grad_norm=0.05, augmentation=3)
-    _, dp_model, optimizer, criterion, _ = make_private_ghost(
-        model=model, units=units, mask=mask, plan=plan, noise_multiplier=0.0, rand=rand, accountant="rdp"
+    _, dp_model, optimizer, criterion, _ = make_private_units(
+        model=model, units=units, mask=mask, plan=plan, noise_multiplier=0.0, rand=rand, accountant="rdp",
+        grad_sample_mode=mode,
     )
     replay = torch.Generator()
     replay.set_state(rand.diffusion.get_state())
