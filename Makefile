@@ -34,6 +34,8 @@ bench: install
 	$(PY) -m evaluation.benchmarks.table
 	$(PY) -m evaluation.benchmarks.audit_suite
 	$(PY) -m evaluation.benchmarks.canary_audit
+	$(PY) -m evaluation.benchmarks.signal
+	$(PY) -m evaluation.benchmarks.image
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache

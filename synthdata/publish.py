@@ -177,7 +177,7 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
     approval = read_json(area.approval) if area.approval.is_file() else None
     if spec.audits.require_approval and approval is None:
         raise AwaitingApprovalError(
-            f"every gate passed; release {spec.name} waits for sign-off: synthdata approve {area.root.name} --by NAME"
+            f"no gate failed; release {spec.name} waits for sign-off: synthdata approve {area.root.name} --by NAME"
         )
     out = spec.output_folder(run_id=run_id, home=home.home())
     prepared = read_json(area.prepared / "prepared.json")
@@ -194,7 +194,9 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
         "privacy_unit": privacy["privacy_unit"],
         "dp_valid": str(privacy["dp_valid"]).lower(),
     }
-    log.info("export: every gate passed; writing %s", out)
+    unjudged = [r.name for r in results if r.passed is None and r.threshold is not None]
+    log.info("export: %s; writing %s", "no gate failed, not judged (too little data): " + ", ".join(unjudged)
+             if unjudged else "every gate passed", out)
     with atomic_folder(out) as staging:
         names = modality.write_release(data=data, codec=codec, folder=staging, provenance=provenance)
         inputs = ReportInputs.from_json(area.report_inputs.read_text(encoding="utf-8"))

@@ -119,8 +119,8 @@ def main() -> None:
             *[(f"time: {name}", f"{seconds:.1f} s") for name, seconds in times.items()],
             ("time: whole release", f"{sum(times.values()):.1f} s"),
             ("peak memory (RSS)", f"{_peak_mib():.0f} MiB"),
-            *[(f"audit {r.name}", f"{r.value:.4f} {list(map(lambda v: round(v, 4), r.interval)) if r.interval else ''} "
-               f"threshold {r.threshold} -> {({True: 'pass', False: 'FAIL', None: 'informative'})[r.passed]}")
+            *[(f"audit {r.name}", (f"{r.value:.4f} {[round(v, 4) for v in r.interval] if r.interval else ''} "
+               f"threshold {r.threshold} -> {({True: 'pass', False: 'FAIL', None: 'informative'})[r.passed]}"))
               for r in results],
             ("release", status),
         ]
