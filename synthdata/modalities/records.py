@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from synthdata.modalities import grouping
-from synthdata.modalities.base import Modality, Units
+from synthdata.modalities.base import Modality, Preprocessing, Units
+from synthdata.modalities.classes import ClassCondition, resolve_condition
 
 
 class RecordModality(Modality):
@@ -32,6 +33,20 @@ class RecordModality(Modality):
     def to_units(self, *, data: Any, codec: Any) -> Units:
         rows = torch.from_numpy(codec.encode(self.values(data), data.labels))
         return grouping.group_units(rows=rows, keys=grouping.unit_keys(subjects=data.subjects, unit=codec.unit))
+
+    def class_condition(self, *, records: Any, classes: list[str] | None, declared: dict[str, float] | None,
+                        cap: int, sensitivity: int, epsilon: float, rng: np.random.Generator,
+                        notes: list[str]) -> tuple[ClassCondition | None, Preprocessing]:
+        """The release's class condition and the preprocessing record (``notes`` first); ``(None, notes)``
+        without declared classes.  Undeclared proportions are measured with ``epsilon``-DP over at most
+        ``cap`` records per subject, so that one privacy unit changes at most ``sensitivity`` counts."""
+        if not classes:
+            return None, Preprocessing(notes=notes)
+        capped = records.take(grouping.cap_per_subject(subjects=records.subjects, cap=cap, seed=0))
+        condition, learned = resolve_condition(classes=classes, declared=declared, labels=list(capped.labels),
+                                               epsilon=epsilon, sensitivity=sensitivity, rng=rng)
+        return condition, Preprocessing(epsilon=learned.epsilon, delta=0.0, columns=learned.columns,
+                                        notes=notes + learned.notes)
 
     def condition_dim(self, *, codec: Any) -> int:
         return len(codec.classes)

@@ -32,7 +32,6 @@ from synthdata.errors import BadInputError
 from synthdata.modalities import grouping
 from synthdata.modalities.base import AuditInputs, Preprocessing
 from synthdata.modalities.records import RecordModality
-from synthdata.modalities.classes import resolve_condition
 from synthdata.modalities.image import readers, writers
 from synthdata.modalities.image.codec import ImageCodec
 from synthdata.modalities.image.images import ImageFormat, ImageSet
@@ -194,16 +193,10 @@ class ImageModality(RecordModality):
                 rng: np.random.Generator) -> tuple[ImageCodec, Preprocessing]:
         notes = ["Image size, channels, intensity window and classes are declared in the spec; nothing was "
                  "learned from the pixels."]
-        condition, pre = None, Preprocessing(notes=notes)
-        if train.spec.declared_classes():
-            # Counted over the at most max_images_per_subject images per unit that training uses too.
-            capped = train.images.take(grouping.cap_per_subject(
-                subjects=train.images.subjects, cap=train.spec.max_images_per_subject, seed=0))
-            condition, learned = resolve_condition(
-                classes=train.spec.declared_classes(), declared=train.spec.class_proportions,
-                labels=list(capped.labels), epsilon=epsilon, sensitivity=self._cap(train), rng=rng)
-            pre = Preprocessing(epsilon=learned.epsilon, delta=0.0, columns=learned.columns,
-                                notes=notes + learned.notes)
+        condition, pre = self.class_condition(
+            records=train.images, classes=train.spec.declared_classes(), declared=train.spec.class_proportions,
+            cap=train.spec.max_images_per_subject, sensitivity=self._cap(train), epsilon=epsilon, rng=rng,
+            notes=notes)
         several = len(np.unique(train.images.subjects)) >= 2
         codec = ImageCodec(size=tuple(train.spec.size), channels=train.spec.channels, window=tuple(train.spec.window),
                            condition=condition, unit=self._unit(train) if several else "record",

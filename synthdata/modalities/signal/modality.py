@@ -36,7 +36,6 @@ from synthdata.errors import BadInputError
 from synthdata.modalities import grouping
 from synthdata.modalities.base import AuditInputs, Preprocessing
 from synthdata.modalities.records import RecordModality
-from synthdata.modalities.classes import resolve_condition
 from synthdata.modalities.signal import readers, windows, writers
 from synthdata.modalities.signal.codec import SignalCodec
 from synthdata.modalities.signal.recording import Annotation
@@ -175,16 +174,10 @@ class SignalModality(RecordModality):
                 rng: np.random.Generator) -> tuple[SignalCodec, Preprocessing]:
         notes = ["Channels, sample rate, filter band, amplitude range, window length and classes are declared "
                  "in the spec; nothing was learned from the recordings."]
-        condition, pre = None, Preprocessing(notes=notes)
-        classes = train.spec.declared_classes()
-        if classes:
-            capped = train.windows.take(grouping.cap_per_subject(
-                subjects=train.windows.subjects, cap=train.spec.max_windows_per_subject, seed=0))
-            condition, learned = resolve_condition(
-                classes=classes, declared=train.spec.class_proportions, labels=list(capped.labels),
-                epsilon=epsilon, sensitivity=self._cap(train), rng=rng)
-            pre = Preprocessing(epsilon=learned.epsilon, delta=0.0, columns=learned.columns,
-                                notes=notes + learned.notes)
+        condition, pre = self.class_condition(
+            records=train.windows, classes=train.spec.declared_classes(), declared=train.spec.class_proportions,
+            cap=train.spec.max_windows_per_subject, sensitivity=self._cap(train), epsilon=epsilon, rng=rng,
+            notes=notes)
         unit = self._unit(train.spec)
         if len(np.unique(train.windows.subjects)) < 2:
             unit = "record"
