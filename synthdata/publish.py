@@ -195,7 +195,7 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
         "dp_valid": str(privacy["dp_valid"]).lower(),
     }
     unjudged = [r.name for r in results if r.passed is None and r.threshold is not None]
-    log.info("export: %s; writing %s", "no gate failed, not judged (too little data): " + ", ".join(unjudged)
+    log.info("export: %s; writing %s", "no gate failed; could not be judged: " + ", ".join(unjudged)
              if unjudged else "every gate passed", out)
     with atomic_folder(out) as staging:
         names = modality.write_release(data=data, codec=codec, folder=staging, provenance=provenance)
