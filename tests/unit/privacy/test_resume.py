@@ -251,3 +251,41 @@ def test_killed_train_stage_resumes_and_charges_the_ledger_once(
     assert on_disk["epsilon"] <= spec.privacy.epsilon * (1 + 1e-6)
     (mechanism,) = charge["mechanisms"]
     assert mechanism["steps"] == total
+
+
+def test_a_unet_run_interrupted_after_a_checkpoint_resumes_to_the_uninterrupted_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread
+) -> None:
+    """The U-Net trains with per-sample-gradient hooks, not ghost clipping: its optimizer state, accountant
+    history and random streams must resume just as the MLP's do."""
+    from synthdata.diffusion.denoisers.unet import UNetDenoiser
+
+    def unet() -> UNetDenoiser:
+        torch.manual_seed(0)
+        return UNetDenoiser(channels=1, shape=(16,), base=4)
+
+    g = torch.Generator().manual_seed(1)
+    units, mask = (0.3 * torch.randn(40, 2, 16, generator=g)).clamp(-1, 1), torch.ones(40, 2, dtype=torch.bool)
+    plan = TrainingPlan(epochs=2, batch_size=10, lr=1e-2, max_grad_norm=0.5, augmentation=1)  # 4 x 2 = 8 steps
+    kwargs = dict(diffusion=GaussianDiffusion(timesteps=50, prediction="x0"), units=units, mask=mask, plan=plan,
+                  reproducible_seed=SEED, progress=False, **BUDGET)
+    checkpoint = tmp_path / "checkpoint.pt"
+    save = training.save_checkpoint
+
+    def save_and_stop(path, state):
+        save(path, state)
+        raise _Stop
+
+    monkeypatch.setattr(training, "save_checkpoint", save_and_stop)
+    with pytest.raises(_Stop):
+        train_private(model=unet(), checkpoint=checkpoint, checkpoint_every=3, **kwargs)
+    monkeypatch.setattr(training, "save_checkpoint", save)
+    assert peek_checkpoint(checkpoint) == (3, 8)
+
+    resumed_model, whole_model = unet(), unet()
+    resumed = train_private(model=resumed_model, checkpoint=checkpoint, checkpoint_every=3, **kwargs)
+    whole = train_private(model=whole_model, **kwargs)
+    assert resumed.grad_sample_mode == whole.grad_sample_mode == "hooks"
+    assert resumed.steps == whole.steps == 8 and resumed.epsilon == whole.epsilon
+    assert torch.equal(flat(resumed_model), flat(whole_model))
+    assert not checkpoint.exists()
