@@ -86,41 +86,34 @@ def resample(recording: Recording, *, fs: float) -> Recording:
     return replace(recording, fs=float(fs), samples=samples.astype(np.float32), annotations=annotations)
 
 
-def filter_band(samples: np.ndarray, *, fs: float, low: float | None, high: float | None, order: int = 4,
-                where: str = "signal") -> np.ndarray:
-    """Zero-phase Butterworth filter (``sosfiltfilt``) of ``samples`` (``(..., T)``) with the DECLARED band
-    ``[low, high]`` Hz; ``low=None`` (or 0) is a low-pass, ``high=None`` a high-pass filter.  Signals shorter
-    than the filter's default padding are padded by what they have."""
+def bandpass(recording: Recording, *, low: float | None, high: float | None, order: int = 4) -> Recording:
+    """Zero-phase Butterworth filter (``sosfiltfilt``) with the DECLARED band ``[low, high]`` Hz.
+
+    ``low=None`` (or 0) gives a low-pass, ``high=None`` a high-pass filter.
+    """
     from scipy.signal import butter, sosfiltfilt
 
-    nyquist = fs / 2
+    nyquist = recording.fs / 2
     low = None if not low else float(low)
     high = None if high is None else float(high)
     if low is None and high is None:
-        return np.asarray(samples, dtype=np.float32)
+        return recording
     if (low is not None and low <= 0) or (high is not None and not 0 < high < nyquist) or \
             (low is not None and high is not None and low >= high) or (low is not None and low >= nyquist):
-        raise BadInputError(f"{where}: band [{low}, {high}] Hz is not inside (0, {nyquist}) Hz (sampling rate {fs} Hz)")
+        raise BadInputError(f"record {recording.record}: band [{low}, {high}] Hz is not inside (0, {nyquist}) Hz "
+                            f"(sampling rate {recording.fs} Hz)")
     if low is not None and high is not None:
-        sos = butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
+        sos = butter(order, [low, high], btype="bandpass", fs=recording.fs, output="sos")
     elif low is not None:
-        sos = butter(order, low, btype="highpass", fs=fs, output="sos")
+        sos = butter(order, low, btype="highpass", fs=recording.fs, output="sos")
     else:
-        sos = butter(order, high, btype="lowpass", fs=fs, output="sos")
-    samples = np.asarray(samples, dtype=np.float64)
-    padlen = min(3 * (2 * len(sos) + 1 - min((sos[:, 2] == 0).sum(), (sos[:, 5] == 0).sum())), samples.shape[-1] - 1)
+        sos = butter(order, high, btype="lowpass", fs=recording.fs, output="sos")
     try:
-        return sosfiltfilt(sos, samples, axis=-1, padlen=padlen).astype(np.float32)
-    except ValueError as error:  # too short to filter at all
-        raise BadInputError(f"{where}: too short ({samples.shape[-1]} samples) to filter ({error})") from error
-
-
-def bandpass(recording: Recording, *, low: float | None, high: float | None, order: int = 4) -> Recording:
-    """The recording through :func:`filter_band` with the DECLARED band ``[low, high]`` Hz."""
-    if not low and high is None:
-        return recording
-    return replace(recording, samples=filter_band(recording.samples, fs=recording.fs, low=low, high=high,
-                                                  order=order, where=f"record {recording.record}"))
+        out = sosfiltfilt(sos, recording.samples.astype(np.float64), axis=1)
+    except ValueError as error:  # shorter than the filter's padding
+        raise BadInputError(f"record {recording.record}: too short ({recording.n_samples} samples) to filter "
+                            f"({error})") from error
+    return replace(recording, samples=out.astype(np.float32))
 
 
 def _common_fs(recordings: Sequence[Recording]) -> float:
