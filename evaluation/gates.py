@@ -122,3 +122,9 @@ def run_audits(
 def blocking(results: Iterable[AuditResult]) -> list[AuditResult]:
     """The results that block a release (``passed is False``)."""
     return [result for result in results if result.passed is False]
+
+
+def unjudged(results: Iterable[AuditResult]) -> list[AuditResult]:
+    """The gated audits that could not be judged on this data (a threshold, but ``passed is None``): they
+    neither pass nor block."""
+    return [result for result in results if result.passed is None and result.threshold is not None]

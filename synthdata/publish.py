@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from evaluation.base import AuditContext, AuditResult, AuditSettings
-from evaluation.gates import blocking, run_audits
+from evaluation.gates import blocking, run_audits, unjudged
 from evaluation.registry import AUDITS
 from evaluation.suite import ReportInputs, audit_record, status_of, write_reports
 from synthdata import home
@@ -194,9 +194,9 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
         "privacy_unit": privacy["privacy_unit"],
         "dp_valid": str(privacy["dp_valid"]).lower(),
     }
-    unjudged = [r.name for r in results if r.passed is None and r.threshold is not None]
-    log.info("export: %s; writing %s", "no gate failed; could not be judged: " + ", ".join(unjudged)
-             if unjudged else "every gate passed", out)
+    open_gates = [r.name for r in unjudged(results)]
+    log.info("export: %s; writing %s", "no gate failed; could not be judged: " + ", ".join(open_gates)
+             if open_gates else "every gate passed", out)
     with atomic_folder(out) as staging:
         names = modality.write_release(data=data, codec=codec, folder=staging, provenance=provenance)
         inputs = ReportInputs.from_json(area.report_inputs.read_text(encoding="utf-8"))

@@ -32,7 +32,7 @@ import torch
 
 from evaluation.base import AuditContext, AuditResult, AuditSettings
 from evaluation.benchmarks.step_costs import StepCost, step_costs
-from evaluation.gates import blocking, run_audits
+from evaluation.gates import blocking, run_audits, unjudged
 from synthdata import home, publish, stages
 from synthdata.config import MODALITY_FAMILY, ReleaseSpec, parse_spec
 from synthdata.errors import GateFailedError
@@ -163,7 +163,7 @@ def non_private_arm(*, spec: ReleaseSpec, source: RunArea, run_id: str, progress
 
 def _unjudged(results: list[AuditResult]) -> str:
     """`` (not judged: ...)`` naming the gated audits too uncertain to judge, else `` (every gate passed)``."""
-    names = [r.name for r in results if r.passed is None and r.threshold is not None]
+    names = [r.name for r in unjudged(results)]
     return f" (not judged: {', '.join(names)})" if names else " (every gate passed)"
 
 

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from evaluation.base import MIN_CELL_COUNT, AuditResult
+from evaluation.gates import unjudged
 
 VerdictKind = Literal["pass", "fail", "info"]
 Status = Literal["released", "blocked", "awaiting", "passed"]
@@ -453,12 +454,13 @@ def build_report_content(
     if status == "blocked" and not reasons:
         reasons = [f"{r.title}: {r.note}" for r in failed]
     gated = [r for r in ordered if r.passed is not None]
-    unjudged = [r for r in ordered if r.passed is None and r.threshold is not None]
+    open_gates = unjudged(ordered)
     tally = (f"{sum(r.passed is True for r in gated)} of {len(gated)} gated audits passed, "
              f"{len(failed)} failed; "
-             + (f"{len(unjudged)} gated audit{'s' if len(unjudged) != 1 else ''} could not be judged on this data "
-                f"({', '.join(r.name for r in unjudged)}: see their notes) and do not gate; " if unjudged else "")
-             + f"{len(ordered) - len(gated) - len(unjudged)} informative audits do not gate.")
+             + (f"{len(open_gates)} gated audit{'s' if len(open_gates) != 1 else ''} could not be judged on this "
+                f"data ({', '.join(r.name for r in open_gates)}: see their notes) and do not gate; "
+                if open_gates else "")
+             + f"{len(ordered) - len(gated) - len(open_gates)} informative audits do not gate.")
     name = str(release.get("name", "synthetic data release"))
     modality = str(release.get("modality") or "table")
     keys = [("summary", "Executive summary"), ("privacy", "Privacy statement"), ("audits", "Audits"),
@@ -474,7 +476,7 @@ def build_report_content(
         internal_warning=INTERNAL_WARNING if internal else None,
         sections=tuple(Section(key, i, title) for i, (key, title) in enumerate(keys, start=1)),
         status=status,  # type: ignore[arg-type]
-        headline=_headline(status, awaiting_sign_off=awaiting_sign_off, unjudged=len(unjudged)),
+        headline=_headline(status, awaiting_sign_off=awaiting_sign_off, unjudged=len(open_gates)),
         reasons=tuple(reasons),
         tally=tally,
         summary_columns=SUMMARY_COLUMNS,
