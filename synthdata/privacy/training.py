@@ -308,11 +308,11 @@ def make_private_units(
     ``grad_sample_mode`` is ``"ghost"`` or ``"hooks"``; None picks :func:`grad_sample_mode_for` the model.
     Returns ``(engine, dp_model, dp_optimizer, criterion, dp_loader)``: with ghost clipping the criterion is
     Opacus' wrapper of :class:`DenoisingLoss` (its backward runs both passes), with hooks a plain
-    mean-reduced :class:`DenoisingLoss` (Opacus scales the per-unit gradients back by the batch size).  Checks that Opacus really
-    draws its Poisson batches from ``rand.sampling`` and its gradient noise from ``rand.noise``: with
-    ``secure_mode`` off, ``DPDataLoader.from_data_loader`` takes our DataLoader's generator and the
-    optimizer takes ``noise_generator``; neither may fall back to torch's global RNG, which the recorded
-    seed drives (model initialisation).
+    mean-reduced :class:`DenoisingLoss` (Opacus scales the per-unit gradients back by the batch size).
+    Checks that Opacus really draws its Poisson batches from ``rand.sampling`` and its gradient noise from
+    ``rand.noise``: with ``secure_mode`` off, ``DPDataLoader.from_data_loader`` takes our DataLoader's
+    generator and the optimizer takes ``noise_generator``; neither may fall back to torch's global RNG,
+    which the recorded seed drives (model initialisation).
     """
     with warnings.catch_warnings():
         # The caveat this warning states is in our privacy statement (DPRandomness.source).
@@ -406,8 +406,7 @@ def train_private(
     Poisson sampling picks each unit independently with rate ``1 / ceil(N / batch)``; each unit's loss
     (averaged over its rows and ``augmentation`` noise draws) gives one gradient, clipped to
     ``max_grad_norm`` (ghost clipping or per-sample gradients, :func:`grad_sample_mode_for`); Gaussian
-    noise of std ``noise_multiplier * max_grad_norm`` from
-    an unrecorded generator is added to the sum.  The noise is calibrated for exactly the
+    noise of std ``noise_multiplier * max_grad_norm`` from an unrecorded generator is added to the sum.  The noise is calibrated for exactly the
     ``epochs * ceil(N / batch)`` steps taken, empty batches included.  See the module docstring for what
     the guarantee does not cover.
 

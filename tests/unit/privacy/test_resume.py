@@ -163,9 +163,8 @@ class _Stop(Exception):
     pass
 
 
-def _interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs) -> Path:
-    """A run stopped in-process right after its first checkpoint (step 2)."""
-    checkpoint = tmp_path / "checkpoint.pt"
+def _stop_at_first_checkpoint(monkeypatch: pytest.MonkeyPatch, run) -> None:
+    """Call ``run`` (a training with a checkpoint) and stop it in-process right after its first save."""
     save = training.save_checkpoint
 
     def save_and_stop(path, state):
@@ -173,11 +172,18 @@ def _interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs) -> P
         raise _Stop
 
     monkeypatch.setattr(training, "save_checkpoint", save_and_stop)
-    units, mask = mixture()
     with pytest.raises(_Stop):
-        train_private(model=fresh_model(), diffusion=DIFFUSION, units=units, mask=mask, plan=PLAN, progress=False,
-                      checkpoint=checkpoint, checkpoint_every=2, **{**BUDGET, **kwargs})
+        run()
     monkeypatch.setattr(training, "save_checkpoint", save)
+
+
+def _interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs) -> Path:
+    """A run stopped in-process right after its first checkpoint (step 2)."""
+    checkpoint = tmp_path / "checkpoint.pt"
+    units, mask = mixture()
+    _stop_at_first_checkpoint(monkeypatch, lambda: train_private(
+        model=fresh_model(), diffusion=DIFFUSION, units=units, mask=mask, plan=PLAN, progress=False,
+        checkpoint=checkpoint, checkpoint_every=2, **{**BUDGET, **kwargs}))
     assert peek_checkpoint(checkpoint) == (2, 28)
     if "reproducible_seed" not in kwargs:
         # A DP-valid run records no generator state: that would be a recorded seed (privacy rule 2).
@@ -270,16 +276,8 @@ def test_a_unet_run_interrupted_after_a_checkpoint_resumes_to_the_uninterrupted_
     kwargs = dict(diffusion=GaussianDiffusion(timesteps=50, prediction="x0"), units=units, mask=mask, plan=plan,
                   reproducible_seed=SEED, progress=False, **BUDGET)
     checkpoint = tmp_path / "checkpoint.pt"
-    save = training.save_checkpoint
-
-    def save_and_stop(path, state):
-        save(path, state)
-        raise _Stop
-
-    monkeypatch.setattr(training, "save_checkpoint", save_and_stop)
-    with pytest.raises(_Stop):
-        train_private(model=unet(), checkpoint=checkpoint, checkpoint_every=3, **kwargs)
-    monkeypatch.setattr(training, "save_checkpoint", save)
+    _stop_at_first_checkpoint(monkeypatch, lambda: train_private(model=unet(), checkpoint=checkpoint,
+                                                                 checkpoint_every=3, **kwargs))
     assert peek_checkpoint(checkpoint) == (3, 8)
 
     resumed_model, whole_model = unet(), unet()
