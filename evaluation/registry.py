@@ -2,32 +2,32 @@
 
 from __future__ import annotations
 
-from evaluation.attacks.inference import InferenceAudit
-from evaluation.attacks.linkability import LinkabilityAudit
-from evaluation.attacks.membership import MembershipInferenceAudit
-from evaluation.attacks.singling_out import SinglingOutAudit
+from evaluation.attack.inference import InferenceAudit
+from evaluation.attack.linkability import LinkabilityAudit
+from evaluation.attack.membership import MembershipInferenceAudit
+from evaluation.attack.singling_out import SinglingOutAudit
 from evaluation.base import Audit
-from evaluation.canary_check import CanaryCheckAudit
+from evaluation.privacy.canary_audit import CanaryAudit
 from evaluation.fidelity.column_distance import ColumnDistanceAudit
 from evaluation.fidelity.correlation import CorrelationAudit
 from evaluation.fidelity.detection import DetectionAudit
 from evaluation.fidelity.quality import QualityAudit
-from evaluation.images.features_attack import FeatureMembershipAudit
-from evaluation.images.frechet import FrechetAudit
-from evaluation.images.intensity import IntensityHistogramAudit
-from evaluation.images.prdc import PRDCAudit
-from evaluation.images.ssim_copies import SSIMCopiesAudit
+from evaluation.attack.membership_features import FeatureMembershipAudit
+from evaluation.fidelity.frechet import FrechetAudit
+from evaluation.fidelity.intensity import IntensityHistogramAudit
+from evaluation.fidelity.prdc import PRDCAudit
+from evaluation.memorization.image_ssim import SSIMCopiesAudit
 from evaluation.memorization.dcr import DCRShareAudit
 from evaluation.memorization.exact_copies import ExactCopiesAudit
 from evaluation.memorization.near_copies import NearCopiesAudit
-from evaluation.signals.amplitude import AmplitudeAudit
-from evaluation.signals.heart_rate import HeartRateAudit
-from evaluation.signals.spectrum import SpectrumAudit
+from evaluation.fidelity.amplitude import AmplitudeAudit
+from evaluation.fidelity.heart_rate import HeartRateAudit
+from evaluation.fidelity.spectrum import SpectrumAudit
 from evaluation.utility.subgroups import SubgroupUtilityAudit
 from evaluation.utility.tstr import TSTRAudit
 
 AUDITS: dict[str, type[Audit]] = {
-    CanaryCheckAudit.name: CanaryCheckAudit,
+    CanaryAudit.name: CanaryAudit,
     QualityAudit.name: QualityAudit,
     ColumnDistanceAudit.name: ColumnDistanceAudit,
     CorrelationAudit.name: CorrelationAudit,

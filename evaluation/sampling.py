@@ -1,23 +1,10 @@
-"""Subsampling and bootstrap intervals shared by the audits (public randomness from ``AuditContext.rng``)."""
+"""Bootstrap intervals shared by the audits (public randomness from ``AuditContext.rng``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import numpy as np
-import pandas as pd
-
-
-def take(side, index: np.ndarray):
-    """Rows (table) or windows (signals) ``index`` of one audit side, in that order."""
-    return side.iloc[index] if isinstance(side, pd.DataFrame) else side.take(index)
-
-
-def subsample(frame, n: int, rng: np.random.Generator):
-    """``n`` rows (or windows) drawn without replacement, in their original order (all, if fewer)."""
-    if n >= len(frame):
-        return frame
-    return take(frame, np.sort(rng.choice(len(frame), size=n, replace=False)))
 
 
 def percentile_interval(samples: np.ndarray, *, level: float = 0.95) -> tuple[float, float] | None:

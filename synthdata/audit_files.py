@@ -18,7 +18,7 @@ from pathlib import Path
 
 from evaluation.base import AuditContext, AuditResult, AuditSettings
 from evaluation.gates import blocking, check_gate_names, run_audits
-from evaluation.report.plots import column_plots
+from evaluation.report.data_figures import data_figures, data_section
 from evaluation.suite import ReportInputs, audit_record, status_of, write_reports
 from synthdata.export.atomic import atomic_folder, check_output_free
 from synthdata.export.manifest import sha256_file, write_json
@@ -59,11 +59,12 @@ def audit_files(
         "synthdata_version": __version__, "seed": seed,
         "source": "synthetic data audited by `synthdata audit` (generator not recorded)",
         **status_of(results, require_approval=False, approved=False),
+        "data_section": list(data_section(inputs.synthetic)),
     }
     privacy = {"privacy_unit": "not known to synthdata (the generator was run elsewhere)"}
     report = ReportInputs(
         release=release, privacy=privacy, results=results,
-        column_plots=column_plots(train=inputs.train, synthetic=inputs.synthetic, schema=inputs.schema),
+        column_plots=data_figures(train=inputs.train, synthetic=inputs.synthetic, schema=inputs.schema),
         notes=inputs.notes,
     )
     pairs = None

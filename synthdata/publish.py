@@ -21,6 +21,7 @@ from typing import Any
 from evaluation.base import AuditContext, AuditResult, AuditSettings
 from evaluation.gates import blocking, run_audits, unjudged
 from evaluation.registry import AUDITS
+from evaluation.report.data_figures import data_figures, data_section
 from evaluation.suite import ReportInputs, audit_record, status_of, write_reports
 from synthdata import home
 from synthdata.config import ReleaseSpec
@@ -106,12 +107,13 @@ def audit(
         "modality": prepared["modality"],
         "licence": spec.dataset.licence,
         "attribution": spec.dataset.attribution,
+        "data_section": list(data_section(frames["synthetic"])),
     }
     inputs = ReportInputs(
         release=release,
         privacy=privacy_statement(spec=spec, prepared=prepared, training=training),
         results=results,
-        column_plots=modality.report_plots(train=frames["train"], synthetic=frames["synthetic"], codec=codec),
+        column_plots=data_figures(train=frames["train"], synthetic=frames["synthetic"], schema=context.schema),
         notes=prepared["notes"],
     )
     area.report_inputs.write_text(inputs.to_json(), encoding="utf-8")

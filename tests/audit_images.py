@@ -13,7 +13,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from evaluation.base import AuditContext, AuditSettings
-from evaluation.images.view import ImageAuditSet, ImageSchema
+from synthdata.views.images import ImageAuditSet, ImageSchema
 
 SIZE = 28
 SCHEMA = ImageSchema(size=(SIZE, SIZE), channels=1, window=(0.0, 255.0), classes=("blob", "bar"))

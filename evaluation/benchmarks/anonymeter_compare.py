@@ -91,9 +91,9 @@ def main() -> None:
     parser.add_argument("--venv", type=Path, default=Path.home() / ".cache" / "synthdata-anonymeter-venv")
     args = parser.parse_args()
 
-    from evaluation.attacks.inference import InferenceAudit
-    from evaluation.attacks.linkability import LinkabilityAudit
-    from evaluation.attacks.singling_out import SinglingOutAudit
+    from evaluation.attack.inference import InferenceAudit
+    from evaluation.attack.linkability import LinkabilityAudit
+    from evaluation.attack.singling_out import SinglingOutAudit
     from evaluation.base import AuditContext
     from synthdata.modalities.table.schema import NumericColumn, load_schema
 

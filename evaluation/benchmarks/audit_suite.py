@@ -36,7 +36,7 @@ def main() -> None:
         from evaluation.base import AuditContext, AuditSettings
         from evaluation.gates import run_audits
         from evaluation.registry import AUDITS
-        from evaluation.report.plots import column_plots
+        from evaluation.report.columns import column_plots
         from evaluation.suite import ReportInputs, write_reports
         from synthdata import home, stages
         from synthdata.config import parse_spec

@@ -56,7 +56,7 @@ from evaluation.benchmarks.rows import (
     timing_rows,
     utility_rows,
 )
-from evaluation.signals.spectrum import MIN_HZ, mean_log_psd
+from evaluation.fidelity.spectrum import MIN_HZ, mean_log_psd
 from synthdata.config import ReleaseSpec, SignalSpec
 from synthdata.run_area import RunArea
 

@@ -44,13 +44,8 @@ from scipy.stats import ks_2samp
 from evaluation.base import Audit, AuditContext, Measurement
 from evaluation.fidelity.quality import collapse_rare_categories
 from evaluation.memorization.encoding import as_float, as_strings, modelled_columns
-from evaluation.report.plots import (
-    REAL_COLOR,
-    SYNTHETIC_COLOR,
-    figure_to_base64,
-    new_figure,
-)
-from evaluation.sampling import subsample
+from evaluation.report.figures import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
+from synthdata.views import subsample
 from synthdata.modalities.table.schema import CategoricalColumn, TableSchema
 
 MISSING = "(missing)"

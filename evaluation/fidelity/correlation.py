@@ -59,8 +59,8 @@ from evaluation.fidelity.column_distance import (
 )
 from evaluation.fidelity.quality import collapse_rare_categories
 from evaluation.memorization.encoding import as_float, modelled_columns
-from evaluation.report.plots import figure_to_base64
-from evaluation.sampling import subsample
+from evaluation.report.figures import figure_to_base64
+from synthdata.views import subsample
 from synthdata.modalities.table.schema import CategoricalColumn, TableSchema
 
 _UNSEEN = "(not in real data)"

@@ -35,8 +35,9 @@ from sklearn.model_selection import StratifiedKFold
 from evaluation.base import Audit, AuditContext, Measurement
 from evaluation.features import ModelFeatures, fit_predict_proba
 from evaluation.memorization.encoding import modelled_columns
-from evaluation.report.plots import SYNTHETIC_COLOR, figure_to_base64, new_figure
-from evaluation.sampling import bootstrap_statistic_interval, subsample
+from evaluation.report.figures import SYNTHETIC_COLOR, figure_to_base64, new_figure
+from evaluation.sampling import bootstrap_statistic_interval
+from synthdata.views import subsample
 
 # Below this AUC (upper end of the interval) the details flag the "copies" pattern.
 COPY_SIGNAL_AUC = 0.5

@@ -48,8 +48,8 @@ from scipy import stats
 
 from evaluation.base import Audit, AuditContext, Measurement
 from evaluation.memorization.encoding import as_float, as_strings, modelled_columns
-from evaluation.report.plots import figure_to_base64, new_figure
-from evaluation.sampling import subsample
+from evaluation.report.figures import figure_to_base64, new_figure
+from synthdata.views import subsample
 from synthdata.modalities.table.schema import (
     CategoricalColumn,
     DatetimeColumn,

@@ -24,7 +24,7 @@ that set and 1.18 with one fitted on another set, while four independent real se
 the overfitting is small against plain sampling variation; read the yardstick as "about this much".
 
 ``attacker_encoder(context)`` fits the same recipe on the SYNTHETIC images instead, for the membership attack
-in feature space (``evaluation.images.features_attack``): an encoder fitted on the members could separate
+in feature space (``evaluation.attack.membership_features``): an encoder fitted on the members could separate
 them from unseen images by how well it learned them, with no help from the synthetic data.  An attacker
 holding the released data can fit exactly this encoder.
 
@@ -45,7 +45,7 @@ from torch import nn
 
 from evaluation.base import Audit, AuditContext
 from evaluation.images.network import ConvNet, Decoder, apply, as_input, seeded, train
-from evaluation.images.view import ImageAuditSet
+from synthdata.views.images import ImageAuditSet
 
 EMBED_DIM = 64
 MIN_IMAGES = 20

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from evaluation.images.view import ImageAuditSet, ImageSchema
-from evaluation.report.plots import figure_to_base64, new_figure
+from synthdata.views.images import ImageAuditSet, ImageSchema
+from evaluation.report.figures import figure_to_base64, new_figure
 
 COLUMNS = 8
 CELL = 0.6  # inches per image

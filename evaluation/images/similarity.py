@@ -33,7 +33,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from evaluation.images.network import MAX_SIDE, as_input, one_thread
-from evaluation.images.view import ImageAuditSet
+from synthdata.views.images import ImageAuditSet
 
 MAX_SHIFT = 1
 _SPARE = 8

@@ -26,7 +26,7 @@ from evaluation.memorization.encoding import (
     modelled_columns,
     nearest_neighbours,
 )
-from evaluation.sampling import subsample
+from synthdata.views import subsample
 
 
 def closest_pairs(

@@ -34,13 +34,8 @@ import numpy as np
 
 from evaluation.base import Audit, AuditContext, Measurement
 from evaluation.memorization.space import distance_space
-from evaluation.report.plots import (
-    REAL_COLOR,
-    SYNTHETIC_COLOR,
-    figure_to_base64,
-    new_figure,
-)
-from evaluation.sampling import subsample
+from evaluation.report.figures import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
+from synthdata.views import subsample
 
 # context.cache entry: the synthetic rows' two nearest distances (n_synthetic, 2) to the (subsampled)
 # training and holdout sets and the sizes, for audits or report helpers that need them (kept in memory only).

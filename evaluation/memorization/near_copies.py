@@ -56,7 +56,8 @@ import numpy as np
 
 from evaluation.base import Audit, AuditContext, Measurement
 from evaluation.memorization.space import distance_space, nearest_distances
-from evaluation.sampling import bootstrap_mean_interval, subsample, take
+from evaluation.sampling import bootstrap_mean_interval
+from synthdata.views import subsample, take
 
 QUANTILE = 0.05
 

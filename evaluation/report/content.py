@@ -30,6 +30,7 @@ import pandas as pd
 
 from evaluation.base import MIN_CELL_COUNT, AuditResult
 from evaluation.gates import unjudged
+from evaluation.report.data_figures import data_section
 
 VerdictKind = Literal["pass", "fail", "info"]
 Status = Literal["released", "blocked", "awaiting", "passed"]
@@ -406,19 +407,6 @@ def _release_facts(release: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple((label, format_number(release[key])) for key, label in keys if release.get(key) is not None)
 
 
-# The data section of the report per modality: (title, what its figures show).
-_DATA_SECTION = {
-    "table": ("Columns: real (training) vs. synthetic",
-              f"Distributions only. Categories and histogram bins holding fewer than {MIN_CELL_COUNT} real records "
-              "are merged into larger groups or hidden."),
-    "ecg": ("Signals: synthetic examples",
-            "Synthetic windows only, per class; no real recording is shown. Real data appear only as aggregates in "
-            "the audits' figures (spectra averaged over many windows, pooled amplitude histograms)."),
-    "image": ("Images: synthetic examples",
-              "Synthetic images only, per class; no real image is shown. Real data appear only as aggregates in the "
-              "audits' figures (pooled intensity histograms, distances)."),
-}
-_DATA_SECTION["eeg"] = _DATA_SECTION["ecg"]
 
 
 def build_report_content(
@@ -462,9 +450,9 @@ def build_report_content(
                 if open_gates else "")
              + f"{len(ordered) - len(gated) - len(open_gates)} informative audits do not gate.")
     name = str(release.get("name", "synthetic data release"))
-    modality = str(release.get("modality") or "table")
+    data_title, data_note = release.get("data_section") or data_section(pd.DataFrame())
     keys = [("summary", "Executive summary"), ("privacy", "Privacy statement"), ("audits", "Audits"),
-            ("columns", _DATA_SECTION.get(modality, _DATA_SECTION["table"])[0]), ("notes", "Notes and release facts")]
+            ("columns", str(data_title)), ("notes", "Notes and release facts")]
     if approval is not None:
         keys.append(("sign_off", "Human sign-off"))
     if internal:
@@ -485,7 +473,7 @@ def build_report_content(
         privacy=_privacy_statement(privacy, internal=internal),
         audits=tuple(_audit_section(r) for r in ordered),
         no_audits="No audits were run.",
-        column_plots_note=_DATA_SECTION.get(modality, _DATA_SECTION["table"])[1],
+        column_plots_note=str(data_note),
         column_plots=tuple((str(t), str(b)) for t, b in column_plots),
         no_column_plots="No column plots.",
         notes=tuple(str(n) for n in notes),

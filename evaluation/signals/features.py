@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evaluation.signals.spectrum import welch_psd
+from evaluation.fidelity.spectrum import welch_psd
 
 BANDS = 12
 _TINY = 1e-12

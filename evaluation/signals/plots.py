@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from evaluation.report.plots import SYNTHETIC_COLOR, figure_to_base64, new_figure
-from evaluation.signals.view import SignalSchema, SignalSet
+from evaluation.report.figures import SYNTHETIC_COLOR, figure_to_base64, new_figure
+from synthdata.views.signals import SignalSchema, SignalSet
 
 
 def example_traces(*, synthetic: SignalSet, schema: SignalSchema, per_class: int = 3,

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from scipy.signal import resample_poly
 
-from evaluation.signals.view import SignalSet
+from synthdata.views.signals import SignalSet
 
 MAX_POINTS = 128
 MAX_SHIFT = 0.10

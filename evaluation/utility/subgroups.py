@@ -20,12 +20,7 @@ import numpy as np
 
 from evaluation.base import MIN_CELL_COUNT, Audit, AuditContext, Measurement
 from evaluation.memorization.encoding import as_strings
-from evaluation.report.plots import (
-    REAL_COLOR,
-    SYNTHETIC_COLOR,
-    figure_to_base64,
-    new_figure,
-)
+from evaluation.report.figures import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
 from evaluation.utility.tstr import applies, fitted_arms, macro_auc
 from synthdata.modalities.table.schema import CategoricalColumn
 

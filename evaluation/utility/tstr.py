@@ -49,13 +49,9 @@ from sklearn.metrics import f1_score
 from evaluation.base import MIN_CELL_COUNT, Audit, AuditContext, Measurement
 from evaluation.features import FAMILIES, ModelFeatures, vocabulary
 from evaluation.memorization.encoding import as_strings, modelled_columns
-from evaluation.report.plots import (
-    REAL_COLOR,
-    SYNTHETIC_COLOR,
-    figure_to_base64,
-    new_figure,
-)
-from evaluation.sampling import percentile_interval, subsample
+from evaluation.report.figures import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
+from evaluation.sampling import percentile_interval
+from synthdata.views import subsample
 from synthdata.modalities.table.schema import CategoricalColumn
 
 

@@ -76,11 +76,6 @@ class Modality(ABC):
         return codec.schema
 
     @abstractmethod
-    def report_plots(self, *, train: Any, synthetic: Any, codec: Any) -> list[tuple[str, str]]:
-        """(title, base64 PNG) figures for the report's data section: aggregates of real data with small
-        cells suppressed, or synthetic data only; never a real record."""
-
-    @abstractmethod
     def load(self, *, dataset: DatasetSpec, privacy: PrivacySpec) -> Any:
         """Read and validate the input; raise BadInputError naming the file/column on bad input."""
 

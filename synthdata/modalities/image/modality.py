@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from evaluation.images.view import ImageAuditSet, ImageSchema
+from synthdata.views.images import ImageAuditSet, ImageSchema
 from synthdata.config import DatasetSpec, ImageSpec, ModelSpec, PrivacySpec
 from synthdata.diffusion.denoisers.unet import UNetDenoiser
 from synthdata.errors import BadInputError
@@ -238,12 +238,6 @@ class ImageModality(RecordModality):
 
     def audit_schema(self, *, codec: ImageCodec) -> ImageSchema:
         return ImageSchema(size=codec.size, channels=codec.channels, window=codec.window, classes=codec.classes)
-
-    def report_plots(self, *, train: ImageAuditSet, synthetic: ImageAuditSet,
-                     codec: ImageCodec) -> list[tuple[str, str]]:
-        from evaluation.images.plots import sample_grid
-
-        return sample_grid(synthetic=synthetic, schema=self.audit_schema(codec=codec))
 
     def read_audit_inputs(self, *, train: Path, holdout: Path, synthetic: Path, schema: Path | None,
                           target: str | None) -> AuditInputs:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from evaluation.signals.view import SignalSchema, SignalSet
+from synthdata.views.signals import SignalSchema, SignalSet
 from synthdata.config import DatasetSpec, ModelSpec, PrivacySpec, SignalSpec
 from synthdata.diffusion.denoisers.unet import UNetDenoiser
 from synthdata.errors import BadInputError
@@ -224,11 +224,6 @@ class SignalModality(RecordModality):
     def audit_schema(self, *, codec: SignalCodec) -> SignalSchema:
         return SignalSchema(kind=codec.kind, fs=codec.fs, channels=codec.channels, units=codec.units,
                             amplitude=codec.amplitude, classes=codec.classes)
-
-    def report_plots(self, *, train: SignalSet, synthetic: SignalSet, codec: SignalCodec) -> list[tuple[str, str]]:
-        from evaluation.signals.plots import example_traces
-
-        return example_traces(synthetic=synthetic, schema=self.audit_schema(codec=codec))
 
     def read_audit_inputs(self, *, train: Path, holdout: Path, synthetic: Path, schema: Path | None,
                           target: str | None) -> AuditInputs:

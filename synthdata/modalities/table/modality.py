@@ -224,11 +224,6 @@ class TableModality(Modality):
             raise BadInputError(f"target column '{target}' is not a modelled column of {train}")
         return AuditInputs(**frames, schema=declared, notes=notes)
 
-    def report_plots(self, *, train: pd.DataFrame, synthetic: pd.DataFrame, codec: TableCodec) -> list[tuple[str, str]]:
-        from evaluation.report.plots import column_plots
-
-        return column_plots(train=train, synthetic=synthetic, schema=codec.schema)
-
     def write_release(self, *, data: pl.DataFrame, codec: TableCodec, folder: Path,
                       provenance: dict[str, str]) -> list[str]:
         table = data.to_arrow()

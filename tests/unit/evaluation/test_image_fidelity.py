@@ -13,11 +13,11 @@ import torch
 from audit_images import SCHEMA, blurred, context, population, with_pixels
 
 from evaluation.images.encoder import CACHE_KEY, ENCODER_KEY, audit_embeddings
-from evaluation.images.frechet import FrechetAudit, frechet_distance, kernel_inception_distance
-from evaluation.images.intensity import IntensityHistogramAudit, image_histograms, suppressed
+from evaluation.fidelity.frechet import FrechetAudit, frechet_distance, kernel_inception_distance
+from evaluation.fidelity.intensity import IntensityHistogramAudit, image_histograms, suppressed
 from evaluation.images.plots import sample_grid
-from evaluation.images.prdc import PRDCAudit, expected_coverage, prdc
-from evaluation.images.view import ImageAuditSet
+from evaluation.fidelity.prdc import PRDCAudit, expected_coverage, prdc
+from synthdata.views.images import ImageAuditSet
 
 TRAIN, HOLDOUT, FRESH = population(400, seed=1), population(200, seed=2), population(400, seed=3)
 

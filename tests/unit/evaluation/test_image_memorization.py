@@ -16,10 +16,10 @@ from functools import cache
 import pytest
 from audit_images import context, noisy_copies, population, shifted
 
-from evaluation.attacks.membership import MembershipInferenceAudit
+from evaluation.attack.membership import MembershipInferenceAudit
 from evaluation.gates import decide
-from evaluation.images.features_attack import FeatureMembershipAudit
-from evaluation.images.ssim_copies import SSIMCopiesAudit
+from evaluation.attack.membership_features import FeatureMembershipAudit
+from evaluation.memorization.image_ssim import SSIMCopiesAudit
 from evaluation.memorization.dcr import DCRShareAudit
 from evaluation.memorization.near_copies import NearCopiesAudit
 

@@ -8,7 +8,7 @@ import torch
 from audit_images import context, noisy_copies, population, shifted
 
 from evaluation.images.similarity import ImageSpace, aligned_ssim, ssim
-from evaluation.images.view import ImageAuditSet
+from synthdata.views.images import ImageAuditSet
 from evaluation.memorization.space import SPACES, distance_space
 
 TRAIN = population(200, seed=1)

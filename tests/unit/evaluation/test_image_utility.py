@@ -8,7 +8,7 @@ from audit_images import context, population
 
 from evaluation.gates import decide
 from evaluation.images.classifier import fit_predict_cnn
-from evaluation.images.view import ImageAuditSet
+from synthdata.views.images import ImageAuditSet
 from evaluation.utility.tstr import TSTRAudit
 
 TRAIN, HOLDOUT = population(400, seed=1), population(200, seed=2)

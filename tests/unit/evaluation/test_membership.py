@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.attacks.membership import MembershipInferenceAudit, attack_split
+from evaluation.attack.membership import MembershipInferenceAudit, attack_split
 from evaluation.gates import decide
 from evaluation.memorization.closest_pairs import closest_pairs
 from evaluation.memorization.exact_copies import ExactCopiesAudit
@@ -121,7 +121,7 @@ def test_closest_pairs_put_a_copy_beside_its_training_record(demo, copies, pertu
 def test_weighted_auc_matches_sklearn_with_bootstrap_weights(demo) -> None:
     from sklearn.metrics import roc_auc_score
 
-    from evaluation.attacks.membership import weighted_auc
+    from evaluation.attack.membership import weighted_auc
 
     labels = np.r_[np.ones(300), np.zeros(300)]
     scores = np.r_[demo.train["num_medications"].to_numpy()[:300], demo.holdout["num_medications"].to_numpy()[:300]]

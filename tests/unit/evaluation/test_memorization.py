@@ -103,7 +103,7 @@ def test_nearest_distances_match_brute_force(demo):
 
 
 def test_datetime_columns_scale_by_public_range_and_hash_consistently():
-    from evaluation.report.plots import Histogram, column_plot_data
+    from evaluation.report.columns import Histogram, column_plot_data
     from synthdata.modalities.table.schema import parse_schema
 
     schema = parse_schema({"columns": {

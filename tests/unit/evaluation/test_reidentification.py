@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from evaluation.attacks.inference import InferenceAudit
-from evaluation.attacks.linkability import LinkabilityAudit
-from evaluation.attacks.risk import Rate, residual_risk, success_rate
-from evaluation.attacks.singling_out import SinglingOutAudit
+from evaluation.attack.inference import InferenceAudit
+from evaluation.attack.linkability import LinkabilityAudit
+from evaluation.attack.risk import Rate, residual_risk, success_rate
+from evaluation.attack.singling_out import SinglingOutAudit
 from evaluation.gates import decide
 
 AUDITS = (LinkabilityAudit, InferenceAudit, SinglingOutAudit)

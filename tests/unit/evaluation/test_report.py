@@ -17,15 +17,7 @@ from evaluation.gates import decide, run_audits
 from evaluation.report.content import INTERNAL_WARNING, build_report_content, verdict
 from evaluation.report.html import render_html, render_report
 from evaluation.report.pdf import render_pdf
-from evaluation.report.plots import (
-    OTHER_SMALL,
-    Bars,
-    Histogram,
-    categorical_bars,
-    column_plot_data,
-    column_plots,
-    numeric_histogram,
-)
+from evaluation.report.columns import OTHER_SMALL, Bars, Histogram, categorical_bars, column_plot_data, column_plots, numeric_histogram
 
 RELEASE = {"name": "diabetes <demo>", "status": "blocked", "reasons": ["memorization.dcr_share failed"],
            "records": 1598, "created": "2024-06-01T12:00:00Z", "synthdata_version": "0.1.0", "seed": 7,

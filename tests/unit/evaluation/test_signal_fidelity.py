@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from evaluation.base import AuditContext, AuditSettings
-from evaluation.signals.amplitude import AmplitudeAudit, suppressed_histogram
-from evaluation.signals.spectrum import SpectrumAudit, band_powers
-from evaluation.signals.view import SignalSchema, SignalSet
+from evaluation.fidelity.amplitude import AmplitudeAudit, suppressed_histogram
+from evaluation.fidelity.spectrum import SpectrumAudit, band_powers
+from synthdata.views.signals import SignalSchema, SignalSet
 
 FS = 100.0
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from evaluation.base import AuditContext, AuditSettings
-from evaluation.signals.heart_rate import HeartRateAudit
-from evaluation.signals.view import SignalSchema, SignalSet
+from evaluation.fidelity.heart_rate import HeartRateAudit
+from synthdata.views.signals import SignalSchema, SignalSet
 
 FS = 360.0
 SCHEMA = SignalSchema(kind="ecg", fs=FS, channels=("MLII",), units=("mV",), amplitude=(-3.0, 3.0))

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from evaluation.attacks.membership import MembershipInferenceAudit
+from evaluation.attack.membership import MembershipInferenceAudit
 from evaluation.base import AuditContext, AuditSettings
 from evaluation.gates import decide
 from evaluation.memorization.dcr import DCRShareAudit
 from evaluation.memorization.near_copies import NearCopiesAudit
 from evaluation.signals.similarity import SignalSpace
-from evaluation.signals.view import SignalSchema, SignalSet
+from synthdata.views.signals import SignalSchema, SignalSet
 
 FS = 100.0
 SCHEMA = SignalSchema(kind="ecg", fs=FS, channels=("I", "II"), units=("mV", "mV"), amplitude=(-3.0, 3.0))

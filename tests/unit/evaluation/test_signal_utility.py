@@ -7,7 +7,7 @@ import numpy as np
 
 from evaluation.base import AuditContext, AuditSettings
 from evaluation.gates import decide
-from evaluation.signals.view import SignalSchema, SignalSet
+from synthdata.views.signals import SignalSchema, SignalSet
 from evaluation.utility.tstr import TSTRAudit
 
 FS = 100.0

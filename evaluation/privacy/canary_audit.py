@@ -23,7 +23,7 @@ from evaluation.base import Audit, AuditContext, Measurement
 KEY = "canary_audit"
 
 
-class CanaryCheckAudit(Audit):
+class CanaryAudit(Audit):
     """Empirical epsilon lower bound from planted canaries, relative to the claimed training epsilon."""
 
     name = "privacy.canary_audit"

@@ -42,13 +42,9 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from evaluation.base import Audit, AuditContext, Measurement
 from evaluation.memorization.space import DistanceSpace, distance_space, nearest_distances
-from evaluation.report.plots import (
-    REAL_COLOR,
-    SYNTHETIC_COLOR,
-    figure_to_base64,
-    new_figure,
-)
-from evaluation.sampling import percentile_interval, subsample, take
+from evaluation.report.figures import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
+from evaluation.sampling import percentile_interval
+from synthdata.views import subsample, take
 
 _K = 5
 _TINY = 1e-9

@@ -30,7 +30,7 @@ import numpy as np
 
 from evaluation.base import MIN_CELL_COUNT, Audit, AuditContext, Measurement
 from evaluation.images.network import one_thread
-from evaluation.report.plots import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
+from evaluation.report.figures import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
 
 BINS = 64
 MIN_IMAGES = 10

@@ -40,7 +40,7 @@ import numpy as np
 from evaluation.base import AuditContext, Measurement
 from evaluation.images.encoder import FeatureAudit, audit_embeddings, sample_rows
 from evaluation.images.network import one_thread
-from evaluation.report.plots import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
+from evaluation.report.figures import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
 from evaluation.sampling import percentile_interval
 
 SUBSETS = 100

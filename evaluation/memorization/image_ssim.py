@@ -46,8 +46,9 @@ import numpy as np
 
 from evaluation.base import Audit, AuditContext, Measurement
 from evaluation.images.similarity import ImageSpace, aligned_ssim
-from evaluation.report.plots import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
-from evaluation.sampling import bootstrap_mean_interval, subsample
+from evaluation.report.figures import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
+from evaluation.sampling import bootstrap_mean_interval
+from synthdata.views import subsample
 
 SSIM_THRESHOLD = 0.9
 MIN_SIDE = 16  # the SSIM window (11 pixels) and the shift margin must fit

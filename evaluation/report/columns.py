@@ -19,15 +19,13 @@ that the suppression can be tested directly.
 
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from evaluation.base import MIN_CELL_COUNT
+from evaluation.report.figures import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
 from evaluation.memorization.encoding import (
     as_float,
     as_strings,
@@ -43,29 +41,6 @@ from synthdata.modalities.table.schema import (
 OTHER_SMALL = "other (small cells)"
 OTHER = "other"
 MISSING = "(missing)"
-REAL_COLOR = "#4c72b0"
-SYNTHETIC_COLOR = "#dd8452"
-
-
-def new_figure(
-    *, width: float = 3.4, height: float = 2.2, left: float = 0.16, bottom: float = 0.2, top: float = 0.88
-) -> tuple[Figure, object]:
-    """A small standalone figure (Agg canvas, no pyplot global state) and its single axes.
-
-    Margins are fixed (fractions of the figure) rather than computed by tight_layout, which would triple
-    the rendering time.
-    """
-    fig = Figure(figsize=(width, height), dpi=90)
-    fig.subplots_adjust(left=left, bottom=bottom, right=0.97, top=top)
-    ax = fig.add_subplot(1, 1, 1)
-    return fig, ax
-
-
-def figure_to_base64(fig: Figure) -> str:
-    """PNG bytes of the figure, base64-encoded (for inline ``data:`` URIs)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 @dataclass(frozen=True)

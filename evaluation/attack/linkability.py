@@ -9,7 +9,7 @@ record, i.e. the synthetic data links the two sources.  Neighbours are Euclidean
 (anonymeter uses a Gower-like L1 distance; on the demo slice both give the same risks within 0.01, see
 ``evaluation.benchmarks.anonymeter_compare``).  Gate: the upper end of the risk interval at most
 0.10.  Main attack on training records, control on holdout records, baseline with random synthetic
-records; see ``evaluation.attacks.risk``.
+records; see ``evaluation.attack.risk``.
 
 Privacy caveat: outside the DP guarantee; only counts and rates are reported.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evaluation.attacks.risk import Outcome, RiskAudit
+from evaluation.attack.risk import Outcome, RiskAudit
 from evaluation.base import AuditContext
 from evaluation.memorization.encoding import (
     RowEncoder,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evaluation.sampling import subsample
+from synthdata.views import subsample
 
 
 @dataclass(frozen=True)

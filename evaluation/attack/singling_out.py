@@ -17,7 +17,7 @@ record of the target set.
   numerics), unfiltered, on the training records.
 
 Rates are over the predicates actually found (anonymeter divides by the number requested, which
-understates the risk when fewer are found).  Risk and interval: ``evaluation.attacks.risk``.  Predicates are
+understates the risk when fewer are found).  Risk and interval: ``evaluation.attack.risk``.  Predicates are
 evaluated in batches as matrices (columns as float codes, missing as NaN), a few thousand per second.
 
 Privacy caveat: outside the DP guarantee; only counts and rates are reported, never a predicate.
@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evaluation.attacks.risk import Outcome, RiskAudit
+from evaluation.attack.risk import Outcome, RiskAudit
 from evaluation.base import AuditContext
 from evaluation.memorization.encoding import as_float, as_strings, modelled_columns
 from synthdata.modalities.table.schema import CategoricalColumn

@@ -42,8 +42,8 @@ import pandas as pd
 from scipy.stats import norm
 
 from evaluation.base import Audit, AuditContext, Measurement
-from evaluation.report.plots import figure_to_base64, new_figure
-from evaluation.sampling import subsample
+from evaluation.report.figures import figure_to_base64, new_figure
+from synthdata.views import subsample
 
 
 @dataclass(frozen=True)

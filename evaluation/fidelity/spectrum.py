@@ -26,13 +26,8 @@ import numpy as np
 from scipy.signal import welch
 
 from evaluation.base import Audit, AuditContext, Measurement
-from evaluation.report.plots import (
-    REAL_COLOR,
-    SYNTHETIC_COLOR,
-    figure_to_base64,
-    new_figure,
-)
-from evaluation.signals.view import SignalSet
+from evaluation.report.figures import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
+from synthdata.views.signals import SignalSet
 
 MIN_HZ = 0.5
 MIN_WINDOWS = 10

@@ -7,7 +7,7 @@ public range (numeric; anonymeter compares numerics exactly by default, or withi
 when told the secret is continuous, which is ill-defined near 0).  Neighbours are Euclidean on
 ``RowEncoder``'s embedding (anonymeter: Gower-like L1).
 Main attack on training records, control on holdout records, baseline with the secret of a random synthetic
-record; see ``evaluation.attacks.risk``.  The control matters: a synthetic data set that is useful predicts
+record; see ``evaluation.attack.risk``.  The control matters: a synthetic data set that is useful predicts
 secrets of everyone in the population; the risk is only what it predicts better for training patients.
 
 Privacy caveat: outside the DP guarantee; only counts and rates are reported.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evaluation.attacks.risk import Outcome, RiskAudit
+from evaluation.attack.risk import Outcome, RiskAudit
 from evaluation.base import AuditContext
 from evaluation.memorization.encoding import (
     RowEncoder,

@@ -35,10 +35,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from evaluation.attacks.membership import MembershipInferenceAudit
+from evaluation.attack.membership import MembershipInferenceAudit
 from evaluation.base import AuditContext
 from evaluation.images.encoder import Encoder, attacker_encoder
-from evaluation.images.view import ImageAuditSet
+from synthdata.views.images import ImageAuditSet
 from evaluation.memorization.encoding import EncodedRows, nearest_neighbours
 from evaluation.memorization.space import DistanceSpace
 

@@ -23,13 +23,8 @@ import numpy as np
 from scipy.stats import ks_2samp
 
 from evaluation.base import Audit, AuditContext, Measurement
-from evaluation.report.plots import (
-    REAL_COLOR,
-    SYNTHETIC_COLOR,
-    figure_to_base64,
-    new_figure,
-)
-from evaluation.signals.view import SignalSet
+from evaluation.report.figures import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
+from synthdata.views.signals import SignalSet
 
 MAX_VALUES = 200_000
 MIN_CELL = 10

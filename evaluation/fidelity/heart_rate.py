@@ -23,7 +23,7 @@ import numpy as np
 from scipy.stats import ks_2samp
 
 from evaluation.base import Audit, AuditContext, Measurement
-from evaluation.signals.view import SignalSet
+from synthdata.views.signals import SignalSet
 
 MIN_SECONDS = 3.0
 MAX_WINDOWS = 500

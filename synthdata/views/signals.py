@@ -16,6 +16,8 @@ from typing import Literal
 
 import numpy as np
 
+from synthdata.views import subsample
+
 
 @dataclass(frozen=True)
 class SignalSchema:
@@ -50,6 +52,4 @@ class SignalSet:
 
     def subsample(self, n: int, rng: np.random.Generator) -> SignalSet:
         """At most ``n`` windows drawn without replacement (all of them, in order, when there are fewer)."""
-        if len(self) <= n:
-            return self
-        return self.take(np.sort(rng.choice(len(self), size=n, replace=False)))
+        return subsample(self, n, rng)
