@@ -1,7 +1,7 @@
 """The audit interface: every fidelity, utility and memorization check is an ``Audit``.
 
 An audit *measures* (``Audit.measure`` returns a ``Measurement``: a value, its 95% interval, aggregate
-details and figures); the gate (``evaluation.gates``) turns a measurement and a threshold into an
+details and figures); the gate (``evaluation.gate``) turns a measurement and a threshold into an
 ``AuditResult`` with a verdict.  Adding an audit is one module plus one line in ``evaluation.registry``.
 
 Privacy caveat: audits read the private training and holdout data.  Their outputs are reported outside the
@@ -38,9 +38,10 @@ class AuditSettings:
 
 @dataclass
 class AuditContext:
-    """What an audit may read: real train / holdout and synthetic data of one modality.
+    """What an audit may read: real train / holdout and synthetic data in one kind of view (``synthdata.views``).
 
-    For tables, ``train``, ``holdout`` and ``synthetic`` are pandas frames holding the modelled columns
+    ``modality`` names the modality for the record only; audits choose by the view's type.  For tables,
+    ``train``, ``holdout`` and ``synthetic`` are pandas frames holding the modelled columns
     (identifiers dropped), nulls as None/NaN, categoricals as strings; ``schema`` is the resolved public
     ``TableSchema``.
     """
@@ -148,7 +149,7 @@ class Audit(ABC):
     interval (the upper end for ``at_most``, the lower end for ``at_least``).  ``no_leak_value`` is what an
     ``at_most`` privacy audit measures, in expectation, on synthetic data that leaks nothing (0.5 for a
     share or an AUC, 0 for an excess risk); the gate uses it to tell "no evidence either way, too few
-    records" from a failure (``evaluation.gates``).
+    records" from a failure (``evaluation.gate``).
     """
 
     name: ClassVar[str]
@@ -157,12 +158,21 @@ class Audit(ABC):
     explanation: ClassVar[str]  # what it tests, in plain words for a non-expert
     direction: ClassVar[Direction]
     default_threshold: ClassVar[float | None]
-    modalities: ClassVar[tuple[str, ...]] = ("table",)
+    #: The kinds of data view the audit reads (``synthdata.views``): a modality whose ``view`` is one of these
+    #: gets the audit, whatever its name.  ``(object,)`` reads any view.
+    views: ClassVar[tuple[type, ...]] = (pd.DataFrame,)
+    requires_target: ClassVar[bool] = False  # runs only when the release names a target (utility)
+    optional: ClassVar[bool] = False  # gates only when the spec asked for its stage (the canary audit)
     no_leak_value: ClassVar[float | None] = None
 
+    @classmethod
+    def reads(cls, view: type) -> bool:
+        """Whether the audit reads this kind of data view."""
+        return issubclass(view, cls.views)
+
     def applies_to(self, context: AuditContext) -> bool:
-        """Whether this audit can run on the context (e.g. utility needs a target)."""
-        return context.modality in self.modalities
+        """Whether this audit can run on the context (its view, a target if it needs one; subclasses add sizes)."""
+        return self.reads(type(context.synthetic)) and (context.target is not None or not self.requires_target)
 
     @abstractmethod
     def measure(self, context: AuditContext) -> Measurement:

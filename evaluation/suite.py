@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.base import AuditResult
-from evaluation.gates import blocking
+from evaluation.gate import blocking
 
 
 @dataclass(frozen=True)
@@ -52,22 +52,6 @@ def audit_record(*, results: Sequence[AuditResult], synthetic_sha256: str) -> di
     """The audit.json content: which synthetic data was audited, the verdict, each audit (no figures)."""
     return {"synthetic_sha256": synthetic_sha256, "passed": not blocking(results),
             "audits": [r.to_dict() for r in results]}
-
-
-def status_of(results: Sequence[AuditResult], *, require_approval: bool, approved: bool,
-              exported: bool = False) -> dict[str, Any]:
-    """Release status and its reasons: blocked (a gate failed), awaiting sign-off, released, or audited."""
-    failed = blocking(results)
-    if failed:
-        status = "blocked"
-    elif require_approval and not approved:
-        status = "awaiting"
-    else:
-        status = "released" if exported else "passed"
-    reasons = [f"{r.title}: {r.value:.3g} fails its threshold {r.threshold:g}" for r in failed]
-    if status == "awaiting":
-        reasons.append("Every gate passed; the release waits for a named person's sign-off.")
-    return {"status": status, "reasons": reasons}
 
 
 def write_reports(

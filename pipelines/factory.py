@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import dagster as dg
 from pydantic import Field
 
+from evaluation import gate
 from evaluation.base import AuditResult
 from evaluation.registry import AUDITS
 from pipelines.resources import LedgerResource, WorkAreaResource
@@ -40,7 +41,7 @@ def _audit_metadata(result: AuditResult) -> dict:
     metadata = {
         "value": dg.MetadataValue.float(float(result.value)),
         "threshold": dg.MetadataValue.text("none (informative)" if result.threshold is None else f"{result.threshold:g}"),
-        "verdict": dg.MetadataValue.text({True: "pass", False: "FAIL", None: "informative"}[result.passed]),
+        "verdict": dg.MetadataValue.text(gate.verdict(result)[0]),
         "explanation": dg.MetadataValue.text(result.explanation),
     }
     if result.interval:
@@ -120,11 +121,12 @@ def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
         info = stages.sample(spec=spec, area=work_area.at(model), progress=work_area.progress)
         return dg.Output(model, metadata={"records": info["records"], "sampler": info["sampler"]})
 
-    audit_types = {name: cls for name, cls in AUDITS.items() if spec.dataset.modality in cls.modalities}
+    audit_names = gate.audits_for(view=get_modality(spec.dataset.modality).view, target=spec.dataset.target,
+                                  optional=bool(spec.audits.canaries))
     specs = [
         dg.AssetCheckSpec(check_name(name), asset=dg.AssetKey([prefix, "synthetic"]),
-                          blocking=cls.default_threshold is not None, description=cls.title)
-        for name, cls in audit_types.items()
+                          blocking=gate.is_gated(name, spec.audits.gates), description=AUDITS[name].title)
+        for name in audit_names
     ]
 
     @dg.multi_asset_check(specs=specs, name=f"{prefix}_audits", can_subset=False,
@@ -133,13 +135,13 @@ def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
         area = work_area.at(synthetic)
         results = {r.name: r for r in publish.audit(spec=spec, area=area, on_progress=lambda name: _both(context, f"audit: {name}"))}
         context.log.info(f"audit report: {area.report}")
-        for name in audit_types:
+        for name in audit_names:
             result = results.get(name)
             if result is None:
                 yield dg.AssetCheckResult(check_name=check_name(name), asset_key=dg.AssetKey([prefix, "synthetic"]),
                                           passed=True, metadata={"verdict": "not applicable"})
                 continue
-            severity = dg.AssetCheckSeverity.ERROR if result.threshold is not None else dg.AssetCheckSeverity.WARN
+            severity = dg.AssetCheckSeverity.ERROR if gate.is_gated(name, spec.audits.gates) else dg.AssetCheckSeverity.WARN
             yield dg.AssetCheckResult(check_name=check_name(name), asset_key=dg.AssetKey([prefix, "synthetic"]),
                                       passed=result.passed is not False, severity=severity,
                                       metadata=_audit_metadata(result))

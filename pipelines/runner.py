@@ -13,6 +13,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from evaluation import gate
+from evaluation.base import AuditResult
 from pipelines.factory import build_release_graph
 from pipelines.registry import build_definitions
 from synthdata import home
@@ -82,13 +84,10 @@ def _finished(spec: ReleaseSpec, result: dg.ExecuteInProcessResult, *, run_id: s
     code, message = _classify(result)
     audit_file = area / "synthetic" / "audit.json"
     if code in (1, 3) and audit_file.is_file():
-        record = json.loads(audit_file.read_text())
-        failed = [a for a in record["audits"] if a["passed"] is False]
+        failed = gate.blocking(AuditResult.from_dict(a) for a in json.loads(audit_file.read_text())["audits"])
         if failed:
             code = 3
-            message = "gates failed, nothing exported: " + "; ".join(
-                f"{a['name']} = {a['value']:.3g} ({'needs at most' if a['direction'] == 'at_most' else 'needs at least'} "
-                f"{a['threshold']:g}; {a['note'] or ''})".replace("; )", ")") for a in failed)
+            message = "gates failed, nothing exported: " + gate.failures(failed)
     return RunOutcome(run_id, code, message, None, report if report.is_file() else None, area)
 
 

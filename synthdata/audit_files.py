@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evaluation.base import AuditContext, AuditResult, AuditSettings
-from evaluation.gates import blocking, check_gate_names, run_audits
+from evaluation.gate import blocking, check_gate_names, run_audits, status_of
 from evaluation.report.data_figures import data_figures, data_section
-from evaluation.suite import ReportInputs, audit_record, status_of, write_reports
+from evaluation.suite import ReportInputs, audit_record, write_reports
 from synthdata.export.atomic import atomic_folder, check_output_free
 from synthdata.export.manifest import sha256_file, write_json
 from synthdata.modalities import get_modality

@@ -145,6 +145,7 @@ def _gates(pairs: Sequence[str]) -> dict[str, float]:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from evaluation import gate
     from synthdata.audit_files import audit_files
 
     outcome = audit_files(
@@ -154,7 +155,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     )
     width = max(len(r.name) for r in outcome.results) if outcome.results else 10
     for r in outcome.results:
-        verdict = {True: "pass", False: "FAIL", None: "info"}[r.passed]
+        verdict = gate.verdict(r)[0]
         interval = f"[{r.interval[0]:.3g}, {r.interval[1]:.3g}]" if r.interval else ""
         threshold = "" if r.threshold is None else ("<= " if r.direction == "at_most" else ">= ") + f"{r.threshold:g}"
         print(f"  {r.name:<{width}}  {r.value:>8.4g} {interval:<20} {threshold:<10} {verdict}", file=sys.stderr)

@@ -18,11 +18,13 @@ import shutil
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
+
 from evaluation.base import AuditContext, AuditResult, AuditSettings
-from evaluation.gates import blocking, run_audits, unjudged
-from evaluation.registry import AUDITS
+from evaluation import gate
+from evaluation.gate import run_audits, status_of, unjudged
 from evaluation.report.data_figures import data_figures, data_section
-from evaluation.suite import ReportInputs, audit_record, status_of, write_reports
+from evaluation.suite import ReportInputs, audit_record, write_reports
 from synthdata import home
 from synthdata.config import ReleaseSpec
 from synthdata.errors import AwaitingApprovalError, BadInputError, GateFailedError
@@ -123,7 +125,7 @@ def audit(
         from evaluation.memorization.closest_pairs import closest_pairs
 
         write_reports(folder=area.synthetic, inputs=inputs, approval=approval, internal=True,
-                      closest_pairs=closest_pairs(context=context) if context.modality == "table" else None,
+                      closest_pairs=closest_pairs(context=context) if modality.view is pd.DataFrame else None,
                       stem="report_internal")
         log.info("audit: INTERNAL report (shows real records) written to %s", area.synthetic / "report_internal.html")
     return results
@@ -140,21 +142,9 @@ def verified_results(*, area: RunArea, spec: ReleaseSpec) -> list[AuditResult]:
     if sha256_file(synthetic) != record["synthetic_sha256"]:
         raise GateFailedError("the synthetic data changed after it was audited; audit it again before export")
     results = [AuditResult.from_dict(r) for r in record["audits"]]
-    names = {r.name for r in results}
-    modality = read_json(area.prepared / "prepared.json")["modality"]
-    required = [
-        name for name, cls in AUDITS.items()
-        if cls.default_threshold is not None and modality in cls.modalities and (not getattr(cls, "optional", False) or spec.audits.canaries)
-        and (spec.dataset.target is not None or not getattr(cls, "requires_target", False))
-    ]
-    missing = [name for name in required if name not in names]
-    if missing:
-        raise GateFailedError(f"audits missing from the audit record: {', '.join(missing)}")
-    failed = blocking(results)
-    if failed:
-        raise GateFailedError(
-            "export refused, gates failed: " + "; ".join(f"{r.name} = {r.value:.3g} (threshold {r.threshold:g})" for r in failed)
-        )
+    view = get_modality(read_json(area.prepared / "prepared.json")["modality"]).view
+    gate.enforce(results, required_names=gate.required(view=view, target=spec.dataset.target, gates=spec.audits.gates,
+                                                       optional=bool(spec.audits.canaries)))
     return results
 
 

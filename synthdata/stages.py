@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from evaluation.gates import check_gate_names
+from evaluation.gate import check_gate_names
 from synthdata.config import ReleaseSpec, default_delta
 from synthdata.diffusion.process import GaussianDiffusion
 from synthdata.diffusion.samplers import SAMPLERS

@@ -41,7 +41,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from evaluation.base import Audit, AuditContext, Measurement
-from evaluation.memorization.space import DistanceSpace, distance_space, nearest_distances
+from evaluation.memorization.space import SPACES, DistanceSpace, distance_space, nearest_distances
 from evaluation.report.figures import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
 from evaluation.sampling import percentile_interval
 from synthdata.views import subsample, take
@@ -82,7 +82,7 @@ class MembershipInferenceAudit(Audit):
     direction = "at_most"
     default_threshold = 0.6
     no_leak_value = 0.5
-    modalities = ("table", "ecg", "eeg", "image")
+    views = tuple(SPACES)
 
     def applies_to(self, context: AuditContext) -> bool:
         return super().applies_to(context) and len(context.holdout) >= 20 and len(context.synthetic) > _K

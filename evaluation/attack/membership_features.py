@@ -74,7 +74,7 @@ class FeatureMembershipAudit(MembershipInferenceAudit):
         "catches a generator that reproduces training images in altered form. 0.5 means the attacker does no "
         "better than a coin flip, 1 means they always know; the value is the strongest attack's score."
     )
-    modalities = ("image",)
+    views = (ImageAuditSet,)
 
     def space(self, context: AuditContext, *, sides: list) -> DistanceSpace:
         return FeatureSpace(encoder=attacker_encoder(context))

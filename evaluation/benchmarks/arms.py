@@ -5,7 +5,7 @@
 ``non_private_arm`` copies that run's prepared units and codec into a second work area, trains the same
 denoiser (same initialisation seed, same plan) with ``train_non_private`` (epsilon = infinity: no clipping,
 no noise, no guarantee), samples it with ``stages.sample`` and audits it with the same context and gates as
-``publish.audit`` builds (through ``evaluation.gates.run_audits``; no report, never exported).
+``publish.audit`` builds (through ``evaluation.gate.run_audits``; no report, never exported).
 
 ``compare`` runs both arms of one dataset and the per-step costs (``evaluation.benchmarks.step_costs``);
 ``evaluation.benchmarks.rows`` turns them into the printed table.  The command-line flags both benchmarks take
@@ -32,7 +32,7 @@ import torch
 
 from evaluation.base import AuditContext, AuditResult, AuditSettings
 from evaluation.benchmarks.step_costs import StepCost, step_costs
-from evaluation.gates import blocking, run_audits, unjudged
+from evaluation.gate import blocking, run_audits, unjudged
 from synthdata import home, publish, stages
 from synthdata.config import MODALITY_FAMILY, ReleaseSpec, parse_spec
 from synthdata.errors import GateFailedError

@@ -34,7 +34,7 @@ def main() -> None:
         work = Path(tmp)
         os.environ["SYNTHDATA_HOME"] = str(work / "home")
         from evaluation.base import AuditContext, AuditSettings
-        from evaluation.gates import run_audits
+        from evaluation.gate import run_audits
         from evaluation.registry import AUDITS
         from evaluation.report.columns import column_plots
         from evaluation.suite import ReportInputs, write_reports

@@ -73,7 +73,7 @@ class AmplitudeAudit(Audit):
     )
     direction = "at_most"
     default_threshold = None
-    modalities = ("ecg", "eeg")
+    views = (SignalSet,)
 
     def applies_to(self, context: AuditContext) -> bool:
         return super().applies_to(context) and min(len(context.train), len(context.synthetic)) >= MIN_WINDOWS

@@ -63,10 +63,11 @@ class HeartRateAudit(Audit):
     )
     direction = "at_most"
     default_threshold = None
-    modalities = ("ecg",)
+    views = (SignalSet,)
 
     def applies_to(self, context: AuditContext) -> bool:
-        return (super().applies_to(context) and context.train.data.shape[-1] / context.schema.fs >= MIN_SECONDS
+        return (super().applies_to(context) and context.schema.kind == "ecg"
+                and context.train.data.shape[-1] / context.schema.fs >= MIN_SECONDS
                 and min(len(context.train), len(context.synthetic)) >= 10)
 
     def measure(self, context: AuditContext) -> Measurement:

@@ -31,6 +31,7 @@ import numpy as np
 from evaluation.base import MIN_CELL_COUNT, Audit, AuditContext, Measurement
 from evaluation.images.network import one_thread
 from evaluation.report.figures import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
+from synthdata.views.images import ImageAuditSet
 
 BINS = 64
 MIN_IMAGES = 10
@@ -75,7 +76,7 @@ class IntensityHistogramAudit(Audit):
     )
     direction = "at_most"
     default_threshold = None
-    modalities = ("image",)
+    views = (ImageAuditSet,)
 
     def applies_to(self, context: AuditContext) -> bool:
         return super().applies_to(context) and min(len(context.train), len(context.synthetic)) >= MIN_IMAGES

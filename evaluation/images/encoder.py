@@ -158,7 +158,7 @@ class FeatureAudit(Audit):
     ``MIN_IMAGES`` images on every side."""
 
     default_threshold = None
-    modalities = ("image",)
+    views = (ImageAuditSet,)
 
     def applies_to(self, context: AuditContext) -> bool:
         return super().applies_to(context) and min(len(context.train), len(context.holdout),

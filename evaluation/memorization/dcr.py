@@ -33,7 +33,7 @@ import time
 import numpy as np
 
 from evaluation.base import Audit, AuditContext, Measurement
-from evaluation.memorization.space import distance_space
+from evaluation.memorization.space import SPACES, distance_space
 from evaluation.report.figures import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
 from synthdata.views import subsample
 
@@ -119,7 +119,7 @@ class DCRShareAudit(Audit):
     direction = "at_most"
     default_threshold = 0.55
     no_leak_value = 0.5
-    modalities = ("table", "ecg", "eeg", "image")
+    views = tuple(SPACES)
 
     def applies_to(self, context: AuditContext) -> bool:
         return super().applies_to(context) and len(context.holdout) >= 2

@@ -49,6 +49,7 @@ from evaluation.images.similarity import ImageSpace, aligned_ssim
 from evaluation.report.figures import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
 from evaluation.sampling import bootstrap_mean_interval
 from synthdata.views import subsample
+from synthdata.views.images import ImageAuditSet
 
 SSIM_THRESHOLD = 0.9
 MIN_SIDE = 16  # the SSIM window (11 pixels) and the shift margin must fit
@@ -70,7 +71,7 @@ class SSIMCopiesAudit(Audit):
     direction = "at_most"
     default_threshold = 0.1
     no_leak_value = 0.0
-    modalities = ("image",)
+    views = (ImageAuditSet,)
 
     def applies_to(self, context: AuditContext) -> bool:
         return (super().applies_to(context) and len(context.holdout) >= 20 and len(context.synthetic) > 0

@@ -55,7 +55,7 @@ import time
 import numpy as np
 
 from evaluation.base import Audit, AuditContext, Measurement
-from evaluation.memorization.space import distance_space, nearest_distances
+from evaluation.memorization.space import SPACES, distance_space, nearest_distances
 from evaluation.sampling import bootstrap_mean_interval
 from synthdata.views import subsample, take
 
@@ -78,7 +78,7 @@ class NearCopiesAudit(Audit):
     direction = "at_most"
     default_threshold = 0.05
     no_leak_value = 0.0
-    modalities = ("table", "ecg", "eeg", "image")
+    views = tuple(SPACES)
 
     def applies_to(self, context: AuditContext) -> bool:
         return super().applies_to(context) and len(context.holdout) >= 20 and len(context.synthetic) > 0

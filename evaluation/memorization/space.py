@@ -12,7 +12,8 @@ once against it:
 - images: shift-tolerant root mean square pixel difference on the [-1, 1] scale
   (:mod:`evaluation.images.similarity`).
 
-Adding a modality is one entry in ``SPACES``.
+Keyed by the kind of data view (``synthdata.views``), not by modality: a modality handing the audits one of
+these views needs no entry; a new kind of view adds one to ``SPACES``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 
 from evaluation.base import AuditContext
 from evaluation.memorization.encoding import EncodedRows, RowEncoder, nearest_neighbours
+from synthdata.views.images import ImageAuditSet
+from synthdata.views.signals import SignalSet
 
 
 class DistanceSpace(Protocol):
@@ -66,17 +70,17 @@ def _image_space(*, context: AuditContext, sides: Sequence[Any]) -> DistanceSpac
     return ImageSpace()
 
 
-SPACES: dict[str, Callable[..., DistanceSpace]] = {
-    "table": TableSpace,
-    "ecg": _signal_space,
-    "eeg": _signal_space,
-    "image": _image_space,
+SPACES: dict[type, Callable[..., DistanceSpace]] = {
+    pd.DataFrame: TableSpace,
+    SignalSet: _signal_space,
+    ImageAuditSet: _image_space,
 }
 
 
 def distance_space(context: AuditContext, *, sides: Sequence[Any]) -> DistanceSpace:
-    """The distance space of the context's modality, fitted on ``sides`` where it needs fitting."""
-    return SPACES[context.modality](context=context, sides=sides)
+    """The distance space of the context's view, fitted on ``sides`` where it needs fitting."""
+    kind = next(k for k in type(context.synthetic).__mro__ if k in SPACES)
+    return SPACES[kind](context=context, sides=sides)
 
 
 def nearest_distances(space: DistanceSpace, query: Any, reference: Any, *, k: int = 1) -> np.ndarray:

@@ -38,7 +38,7 @@ class CanaryAudit(Audit):
     )
     direction = "at_most"
     default_threshold = 1.0
-    modalities = ("table", "ecg", "eeg", "image")
+    views = (object,)
     optional = True  # gates only when the spec asked for the canary audit
 
     def applies_to(self, context: AuditContext) -> bool:

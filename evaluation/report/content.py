@@ -29,10 +29,9 @@ from typing import Any, Literal
 import pandas as pd
 
 from evaluation.base import MIN_CELL_COUNT, AuditResult
-from evaluation.gates import unjudged
+from evaluation.gate import VerdictKind, unjudged, verdict
 from evaluation.report.data_figures import data_section
 
-VerdictKind = Literal["pass", "fail", "info"]
 Status = Literal["released", "blocked", "awaiting", "passed"]
 
 CATEGORY_ORDER = ("privacy", "fidelity", "utility", "memorization", "attack")
@@ -117,17 +116,6 @@ def format_threshold(result: AuditResult) -> str:
     if result.threshold is None:
         return "none (informative)"
     return ("≤ " if result.direction == "at_most" else "≥ ") + format_number(float(result.threshold))
-
-
-def verdict(result: AuditResult) -> tuple[str, VerdictKind]:
-    """(text, kind) of a result's verdict; kind is 'pass', 'fail' or 'info'."""
-    if result.passed is True:
-        return "PASS", "pass"
-    if result.passed is False:
-        return "FAIL", "fail"
-    if result.note and result.note.startswith("Not informative"):
-        return "not informative", "info"
-    return "informative", "info"
 
 
 @dataclass(frozen=True)

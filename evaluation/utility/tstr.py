@@ -52,6 +52,8 @@ from evaluation.memorization.encoding import as_strings, modelled_columns
 from evaluation.report.figures import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
 from evaluation.sampling import percentile_interval
 from synthdata.views import subsample
+from synthdata.views.images import ImageAuditSet
+from synthdata.views.signals import SignalSet
 from synthdata.modalities.table.schema import CategoricalColumn
 
 
@@ -89,7 +91,7 @@ class Arms:
 
 def applies(context: AuditContext) -> bool:
     """Whether the utility audits can run: a categorical target (tables) or window labels (signals)."""
-    if context.modality != "table":
+    if not isinstance(context.synthetic, pd.DataFrame):
         return all(side.labels is not None for side in (context.train, context.holdout, context.synthetic))
     target = context.target
     return (target is not None and isinstance(context.schema.columns.get(target), CategoricalColumn)
@@ -99,7 +101,8 @@ def applies(context: AuditContext) -> bool:
 def fitted_arms(context: AuditContext) -> Arms | None:
     """Fit every family on real and on synthetic data once per context (cached); None if too little data."""
     if "utility.arms" not in context.cache:
-        context.cache["utility.arms"] = _ARMS[context.modality](context)
+        kind = next(k for k in type(context.synthetic).__mro__ if k in ARMS)
+        context.cache["utility.arms"] = ARMS[kind](context)
     return context.cache["utility.arms"]
 
 
@@ -187,8 +190,9 @@ def _table_arms(context: AuditContext) -> Arms | None:
     return arms
 
 
-_ARMS: dict[str, Callable[[AuditContext], Arms | None]] = {
-    "table": _table_arms, "ecg": _signal_arms, "eeg": _signal_arms, "image": _image_arms,
+#: How each kind of data view is turned into features for the classifiers (keyed by view type, not modality).
+ARMS: dict[type, Callable[[AuditContext], Arms | None]] = {
+    pd.DataFrame: _table_arms, SignalSet: _signal_arms, ImageAuditSet: _image_arms,
 }
 
 
@@ -270,7 +274,7 @@ class TSTRAudit(Audit):
     direction = "at_least"
     default_threshold = 0.50
     requires_target = True
-    modalities = ("table", "ecg", "eeg", "image")
+    views = tuple(ARMS)
 
     def applies_to(self, context: AuditContext) -> bool:
         return super().applies_to(context) and applies(context)

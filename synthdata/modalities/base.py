@@ -62,6 +62,9 @@ class Modality(ABC):
     """One data modality.  ``Source`` and ``Codec`` types are the modality's own."""
 
     name: ClassVar[str]
+    #: The kind of data view the audits read (``synthdata.views``): ``audit_frames`` returns one of these, and
+    #: the audits, distance spaces and report figures registered for it apply to this modality.
+    view: ClassVar[type]
     data_suffix: ClassVar[str] = ".parquet"  # private storage of train / holdout / synthetic data
     #: What the spec declares and the privacy statement lists as public knowledge (not protected).
     declared_public: ClassVar[str] = ("Column domains declared in the schema (bounds, category lists) are treated "

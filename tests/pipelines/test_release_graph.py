@@ -91,13 +91,26 @@ def test_failing_gate_blocks_export(synthdata_home: Path, tiny_table, tmp_path: 
 
 
 def test_graph_has_one_blocking_check_per_gated_audit(tiny_table, tmp_path: Path) -> None:
+    import pandas as pd
+
     from evaluation.registry import AUDITS
 
     data, schema = tiny_table
     graph = build_release_graph(parse_spec(tiny_spec(data, schema, tmp_path / "o")))
     specs = {spec.name: spec for spec in graph.checks[0].check_specs}
-    table_audits = {n: cls for n, cls in AUDITS.items() if "table" in cls.modalities}
+    table_audits = {n: cls for n, cls in AUDITS.items() if cls.reads(pd.DataFrame) and not cls.optional}
     assert set(specs) == {check_name(n) for n in table_audits}
     assert "fidelity.spectrum" not in table_audits  # signal audits are not checks of a table release
+    assert "privacy.canary_audit" not in specs  # the spec asked for no canary audit
     for name, cls in table_audits.items():
         assert specs[check_name(name)].blocking == (cls.default_threshold is not None)
+
+
+def test_a_gate_set_in_the_spec_makes_its_check_blocking(tiny_table, tmp_path: Path) -> None:
+    """An informative audit (no default threshold) given a threshold in the spec blocks like any gate."""
+    data, schema = tiny_table
+    raw = tiny_spec(data, schema, tmp_path / "o")
+    raw["audits"] = {**raw.get("audits", {}), "gates": {"fidelity.detection": 0.9}}
+    specs = {spec.name: spec for spec in build_release_graph(parse_spec(raw)).checks[0].check_specs}
+    assert specs[check_name("fidelity.detection")].blocking
+    assert not specs[check_name("fidelity.column_distance")].blocking

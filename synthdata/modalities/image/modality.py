@@ -94,6 +94,7 @@ class ImageModality(RecordModality):
     """2-D images, grey or RGB, of one declared size."""
 
     name = "image"
+    view = ImageAuditSet
     data_suffix = ".npz"
     codec_type = ImageCodec
     declared_public = ("The image size, channels, intensity window, class list and any class proportions declared "

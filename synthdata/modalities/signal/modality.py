@@ -71,6 +71,7 @@ class SignalSource:
 class SignalModality(RecordModality):
     """ECG (WFDB) or EEG (EDF, BDF, FIF) windows."""
 
+    view = SignalSet
     data_suffix = ".npz"
     codec_type = SignalCodec
     declared_public = ("The channels, sample rate, filter band, amplitude range, window length, class list and "

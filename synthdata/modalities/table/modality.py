@@ -46,6 +46,7 @@ class TableSource:
 
 class TableModality(Modality):
     name = "table"
+    view = pd.DataFrame
 
     def load(self, *, dataset: DatasetSpec, privacy: PrivacySpec) -> TableSource:
         if dataset.schema_path is not None:

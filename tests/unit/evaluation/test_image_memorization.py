@@ -17,7 +17,7 @@ import pytest
 from audit_images import context, noisy_copies, population, shifted
 
 from evaluation.attack.membership import MembershipInferenceAudit
-from evaluation.gates import decide
+from evaluation.gate import decide
 from evaluation.attack.membership_features import FeatureMembershipAudit
 from evaluation.memorization.image_ssim import SSIMCopiesAudit
 from evaluation.memorization.dcr import DCRShareAudit

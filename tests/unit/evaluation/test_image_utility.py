@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from audit_images import context, population
 
-from evaluation.gates import decide
+from evaluation.gate import decide
 from evaluation.images.classifier import fit_predict_cnn
 from synthdata.views.images import ImageAuditSet
 from evaluation.utility.tstr import TSTRAudit

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from evaluation.attack.membership import MembershipInferenceAudit, attack_split
-from evaluation.gates import decide
+from evaluation.gate import decide
 from evaluation.memorization.closest_pairs import closest_pairs
 from evaluation.memorization.exact_copies import ExactCopiesAudit
 from evaluation.memorization.near_copies import NearCopiesAudit

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.gates import decide
+from evaluation.gate import decide
 from evaluation.memorization.dcr import DCRShareAudit
 from evaluation.memorization.encoding import RowEncoder, nearest_distances
 from evaluation.memorization.exact_copies import ExactCopiesAudit, row_hashes

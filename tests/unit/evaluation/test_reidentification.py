@@ -10,7 +10,7 @@ from evaluation.attack.inference import InferenceAudit
 from evaluation.attack.linkability import LinkabilityAudit
 from evaluation.attack.risk import Rate, residual_risk, success_rate
 from evaluation.attack.singling_out import SinglingOutAudit
-from evaluation.gates import decide
+from evaluation.gate import decide
 
 AUDITS = (LinkabilityAudit, InferenceAudit, SinglingOutAudit)
 

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 
 from evaluation.base import MIN_CELL_COUNT, Measurement
 from evaluation.fidelity.quality import QualityAudit
-from evaluation.gates import decide, run_audits
+from evaluation.gate import decide, run_audits
 from evaluation.report.content import INTERNAL_WARNING, build_report_content, verdict
 from evaluation.report.html import render_html, render_report
 from evaluation.report.pdf import render_pdf

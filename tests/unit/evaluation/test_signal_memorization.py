@@ -7,7 +7,7 @@ import numpy as np
 
 from evaluation.attack.membership import MembershipInferenceAudit
 from evaluation.base import AuditContext, AuditSettings
-from evaluation.gates import decide
+from evaluation.gate import decide
 from evaluation.memorization.dcr import DCRShareAudit
 from evaluation.memorization.near_copies import NearCopiesAudit
 from evaluation.signals.similarity import SignalSpace

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from evaluation.base import AuditContext, AuditSettings
-from evaluation.gates import decide
+from evaluation.gate import decide
 from synthdata.views.signals import SignalSchema, SignalSet
 from evaluation.utility.tstr import TSTRAudit
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from evaluation.base import AuditContext
-from evaluation.gates import decide
+from evaluation.gate import decide
 from evaluation.utility.tstr import TSTRAudit, macro_auc
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from evaluation.base import Measurement
 from evaluation.fidelity.quality import QualityAudit
-from evaluation.gates import blocking, check_gate_names, decide, run_audits
+from evaluation.gate import blocking, check_gate_names, decide, run_audits
 from evaluation.memorization.dcr import DCRShareAudit
 from evaluation.registry import AUDITS
 from synthdata.errors import BadInputError

@@ -1,4 +1,7 @@
-"""The gate: turns measurements into verdicts, and runs every registered audit that applies.
+"""The gate, in one place: which audits a release requires, each audit's verdict (pass / FAIL / not judged /
+informative), whether it blocks (spec overrides included), the release status and the words for all of it.
+Every caller asks this module: the release flow and its export check, ``synthdata audit``, the Dagster
+asset checks, the CLI and the report.
 
 A gated audit passes when the *pessimistic* end of its 95% interval clears the threshold: the upper end for
 ``at_most`` audits, the lower end for ``at_least`` audits (the value itself when there is no interval).  An
@@ -20,10 +23,13 @@ audit plus the audits' aggregate details, which is what the release report state
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 from evaluation.base import Audit, AuditContext, AuditResult, Measurement
 from evaluation.registry import AUDITS
-from synthdata.errors import BadInputError
+from synthdata.errors import BadInputError, GateFailedError
+
+VerdictKind = Literal["pass", "fail", "info"]
 
 
 def _fmt(x: float) -> str:
@@ -114,8 +120,7 @@ def run_audits(
             continue
         if on_progress is not None:
             on_progress(name)
-        threshold = gates.get(name, audit.default_threshold)
-        results.append(decide(audit=audit, measurement=audit.measure(context), threshold=threshold))
+        results.append(decide(audit=audit, measurement=audit.measure(context), threshold=threshold(name, gates)))
     return results
 
 
@@ -128,3 +133,73 @@ def unjudged(results: Iterable[AuditResult]) -> list[AuditResult]:
     """The gated audits that could not be judged on this data (a threshold, but ``passed is None``): they
     neither pass nor block."""
     return [result for result in results if result.passed is None and result.threshold is not None]
+
+
+def threshold(name: str, gates: Mapping[str, float] | None = None) -> float | None:
+    """The threshold audit ``name`` is judged at: the spec's override, else the audit's default (None:
+    informative, never blocks)."""
+    return (gates or {}).get(name, AUDITS[name].default_threshold)
+
+
+def is_gated(name: str, gates: Mapping[str, float] | None = None) -> bool:
+    """Whether a failure of audit ``name`` blocks the release (a threshold set by default or by the spec)."""
+    return threshold(name, gates) is not None
+
+
+def audits_for(*, view: type, target: str | None, optional: bool = False) -> list[str]:
+    """The registered audits that read this kind of data view (``Modality.view``), in registry order:
+    those needing a target only when there is one, the optional ones (the canary audit) only when asked."""
+    return [name for name, cls in AUDITS.items()
+            if cls.reads(view) and (target is not None or not cls.requires_target) and (optional or not cls.optional)]
+
+
+def required(*, view: type, target: str | None, gates: Mapping[str, float] | None = None,
+             optional: bool = False) -> list[str]:
+    """The gated audits a release of this view must have in its audit record before export."""
+    return [name for name in audits_for(view=view, target=target, optional=optional) if is_gated(name, gates)]
+
+
+def enforce(results: Sequence[AuditResult], *, required_names: Sequence[str]) -> None:
+    """Raise GateFailedError unless every required audit is in ``results`` and none of them failed."""
+    names = {r.name for r in results}
+    missing = [name for name in required_names if name not in names]
+    if missing:
+        raise GateFailedError(f"audits missing from the audit record: {', '.join(missing)}")
+    failed = blocking(results)
+    if failed:
+        raise GateFailedError("export refused, gates failed: " + failures(failed))
+
+
+def failures(results: Iterable[AuditResult]) -> str:
+    """The failed gates in one line: name, value, what the threshold needs, and the audit's note."""
+    return "; ".join(
+        f"{r.name} = {r.value:.3g} ({'needs at most' if r.direction == 'at_most' else 'needs at least'} "
+        f"{r.threshold:g}" + (f"; {r.note})" if r.note else ")") for r in blocking(results))
+
+
+def verdict(result: AuditResult) -> tuple[str, VerdictKind]:
+    """(word, kind) of a result's verdict, as every surface shows it: PASS, FAIL, not informative (a gate
+    that could not be judged, or a figure that cannot support a verdict) or informative (no threshold)."""
+    if result.passed is True:
+        return "PASS", "pass"
+    if result.passed is False:
+        return "FAIL", "fail"
+    if result.note and result.note.startswith("Not informative"):
+        return "not informative", "info"
+    return "informative", "info"
+
+
+def status_of(results: Sequence[AuditResult], *, require_approval: bool, approved: bool,
+              exported: bool = False) -> dict[str, Any]:
+    """Release status and its reasons: blocked (a gate failed), awaiting sign-off, released, or audited."""
+    failed = blocking(results)
+    if failed:
+        status = "blocked"
+    elif require_approval and not approved:
+        status = "awaiting"
+    else:
+        status = "released" if exported else "passed"
+    reasons = [f"{r.title}: {r.value:.3g} fails its threshold {r.threshold:g}" for r in failed]
+    if status == "awaiting":
+        reasons.append("Every gate passed; the release waits for a named person's sign-off.")
+    return {"status": status, "reasons": reasons}
