@@ -22,7 +22,9 @@ demo: install
 	SYNTHDATA_HOME=$(CURDIR)/.demo/home-$(DEMO_ID) $(VENV)/bin/synthdata release \
 		--config synthdata/data/demo.yaml
 
+# The import contracts of docs/ARCHITECTURE.md (pyproject.toml, [tool.importlinter]), then the suite.
 test: install
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -n 2 --dist loadfile -q
 
 # The Dagster UI on 127.0.0.1:3000 over $SYNTHDATA_HOME (default ~/.synthdata).

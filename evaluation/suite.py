@@ -1,6 +1,6 @@
 """The audit suite as a whole: run it, record it, and write its reports.
 
-Used by a release (``synthdata.stages.audit`` / ``export``) and by ``synthdata audit`` on synthetic data from
+Used by a release (``synthdata.flow.stages.audit`` / ``export``) and by ``synthdata audit`` on synthetic data from
 any tool, so both write the same ``audit.json`` and the same reports.
 
 ``ReportInputs`` is everything a report shows (aggregates and figures only).  It is kept as JSON in the

@@ -1,4 +1,5 @@
-"""One Dagster asset graph per release spec: raw -> prepared -> model -> synthetic -> audits -> export.
+"""One Dagster asset graph per release spec, built from the release steps: raw -> prepared -> model ->
+synthetic -> audits -> export.
 
 Assets hand each other the *path* of the run's private work area, never private rows (Dagster's IO manager
 pickles outputs into the instance storage).  Every audit is a blocking asset check on the synthetic data:
@@ -17,7 +18,7 @@ from evaluation import gate
 from evaluation.base import AuditResult
 from evaluation.registry import AUDITS
 from pipelines.resources import LedgerResource, WorkAreaResource
-from synthdata import publish, stages
+from synthdata.flow.steps import RELEASE, Run, Step, summary_metadata
 from synthdata.config import ReleaseSpec
 from synthdata.errors import AwaitingApprovalError
 from synthdata.modalities import get_modality
@@ -53,8 +54,9 @@ def _audit_metadata(result: AuditResult) -> dict:
     return metadata
 
 
-class ExportConfig(dg.Config):
-    """Sign-off from the UI: launch ``<name>_approve`` with the run id whose gates passed and your name."""
+class StepConfig(dg.Config):
+    """Sign-off from the UI: launch ``<name>_approve`` with the run id whose gates passed and your name (the
+    export step reads it; the other steps ignore it)."""
 
     approve_run_id: str = Field(default="", description="an earlier run of this release whose gates all passed")
     approved_by: str = Field(default="", description="the name of the person signing the release off")
@@ -66,108 +68,97 @@ def _both(context, message: str) -> None:
     logging.getLogger("synthdata").info(message)
 
 
-def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
-    """Assets, checks and a job for one spec, keyed and grouped by the spec's name."""
+def _step_asset(spec: ReleaseSpec, step: Step, upstream: str | None):
+    """The asset of one release step: runs the step on the run's work area, records its summary's aggregates.
+    ``upstream`` is the previous step's asset (its value is the work area's path); the first step depends on
+    the private source, which Dagster never loads (the step reads it once itself)."""
     prefix = spec.name
+    ins = {"upstream": dg.AssetIn(key=[prefix, upstream])} if upstream else {}
+    deps = [] if upstream else [dg.AssetKey([prefix, "raw"])]
 
-    @dg.asset(key=[prefix, "raw"], group_name=prefix, description=f"The private source data {spec.dataset.path}, validated.")
-    def raw(context: dg.AssetExecutionContext) -> dg.Output[str]:
-        modality = get_modality(spec.dataset.modality)
-        source = modality.load(dataset=spec.dataset, privacy=spec.privacy)
-        return dg.Output(
-            str(spec.dataset.path),
-            metadata={"privacy_units": modality.count_units(source=source),
-                      "fingerprint": modality.fingerprint(source=source)[:16]},
-        )
-
-    @dg.asset(key=[prefix, "prepared"], group_name=prefix, ins={"raw": dg.AssetIn(key=[prefix, "raw"])},
-              description="Train/holdout split by privacy unit, public encoding (DP where learned), encoded units.")
-    def prepared(context: dg.AssetExecutionContext, raw: str, work_area: WorkAreaResource,
-                 ledger: LedgerResource) -> dg.Output[str]:
-        area = work_area.for_run(context.run.run_id)
-        info = stages.prepare(spec=spec, area=area, ledger=ledger.ledger(), run_id=context.run.run_id)
-        return dg.Output(str(area.root), metadata={
-            k: info[k] for k in ("units", "train_records", "holdout_records", "encoded_width",
-                                 "epsilon_preprocessing", "privacy_unit")})
-
-    @dg.asset(key=[prefix, "model"], group_name=prefix, ins={"prepared": dg.AssetIn(key=[prefix, "prepared"])},
-              description="The denoiser trained with DP-SGD (Opacus); epsilon spent is charged to the ledger.")
-    def model(context: dg.AssetExecutionContext, prepared: str, work_area: WorkAreaResource,
-              ledger: LedgerResource) -> dg.Output[str]:
-        area = work_area.at(prepared)
-        info = stages.train(spec=spec, area=area, ledger=ledger.ledger(), run_id=context.run.run_id,
-                            progress=work_area.progress)
-        canary = {}
-        if spec.audits.canaries:
-            _both(context, f"canary audit: training a throwaway model with {spec.audits.canaries} canaries")
-            found = stages.canary_audit(spec=spec, area=area, ledger=ledger.ledger(), run_id=context.run.run_id,
-                                        progress=work_area.progress)
-            canary = {"canary_epsilon_lower_bound": found["empirical_epsilon_lower_bound"],
-                      "canary_claimed_epsilon": found["claimed_epsilon"]}
-        book = ledger.ledger()
-        fingerprint = read_json(area.prepared / "prepared.json")["fingerprint"]
-        state, composed = book.state(fingerprint=fingerprint), book.composition(fingerprint=fingerprint)
-        return dg.Output(prepared, metadata={
-            "epsilon": info["epsilon"], "epsilon_training": info["epsilon_training"],
-            "delta": info["delta_total"], "noise_multiplier": info["noise_multiplier"], "steps": info["steps"],
-            "records_per_second": info["records_per_second"], "dp_valid": info["dp_valid"],
-            "budget_total": state.total if state else None,
-            "budget_remaining": state.remaining if state else None,
-            "dataset_epsilon_naive_sum": composed.naive, "dataset_epsilon_composed": composed.composed, **canary})
-
-    @dg.asset(key=[prefix, "synthetic"], group_name=prefix, ins={"model": dg.AssetIn(key=[prefix, "model"])},
-              description="Synthetic records sampled from the trained denoiser (private until the gates pass).")
-    def synthetic(context: dg.AssetExecutionContext, model: str, work_area: WorkAreaResource) -> dg.Output[str]:
-        info = stages.sample(spec=spec, area=work_area.at(model), progress=work_area.progress)
-        return dg.Output(model, metadata={"records": info["records"], "sampler": info["sampler"]})
-
-    audit_names = gate.audits_for(view=get_modality(spec.dataset.modality).view, target=spec.dataset.target,
-                                  optional=bool(spec.audits.canaries))
-    specs = [
-        dg.AssetCheckSpec(check_name(name), asset=dg.AssetKey([prefix, "synthetic"]),
-                          blocking=gate.is_gated(name, spec.audits.gates), description=AUDITS[name].title)
-        for name in audit_names
-    ]
-
-    @dg.multi_asset_check(specs=specs, name=f"{prefix}_audits", can_subset=False,
-                          ins={"synthetic": dg.AssetIn(key=[prefix, "synthetic"])})
-    def audits(context: dg.AssetCheckExecutionContext, synthetic: str, work_area: WorkAreaResource):
-        area = work_area.at(synthetic)
-        results = {r.name: r for r in publish.audit(spec=spec, area=area, on_progress=lambda name: _both(context, f"audit: {name}"))}
-        context.log.info(f"audit report: {area.report}")
-        for name in audit_names:
-            result = results.get(name)
-            if result is None:
-                yield dg.AssetCheckResult(check_name=check_name(name), asset_key=dg.AssetKey([prefix, "synthetic"]),
-                                          passed=True, metadata={"verdict": "not applicable"})
-                continue
-            severity = dg.AssetCheckSeverity.ERROR if gate.is_gated(name, spec.audits.gates) else dg.AssetCheckSeverity.WARN
-            yield dg.AssetCheckResult(check_name=check_name(name), asset_key=dg.AssetKey([prefix, "synthetic"]),
-                                      passed=result.passed is not False, severity=severity,
-                                      metadata=_audit_metadata(result))
-
-    @dg.asset(key=[prefix, "export"], group_name=prefix, ins={"synthetic": dg.AssetIn(key=[prefix, "synthetic"])},
-              output_required=False,
-              description="The released folder: synthetic data, manifest.json, reports (only if every gate passed, "
-                          "and after a named sign-off when the spec requires one).")
-    def export(context: dg.AssetExecutionContext, config: ExportConfig, synthetic: str,
-               work_area: WorkAreaResource):
-        run_id = config.approve_run_id or context.run.run_id
-        area = work_area.existing(run_id) if config.approve_run_id else work_area.at(synthetic)
-        if config.approved_by:
-            publish.approve(spec=spec, area=area, by=config.approved_by)
+    def body(context: dg.AssetExecutionContext, config: StepConfig, work_area: WorkAreaResource,
+             ledger: LedgerResource, upstream: str | None):
+        if config.approve_run_id:  # a sign-off run exports an earlier run's work area
+            area, run_id = work_area.existing(config.approve_run_id), config.approve_run_id
+        else:
+            run_id = context.run.run_id
+            area = work_area.at(upstream) if upstream else work_area.for_run(run_id)
+        run = Run(spec=spec, area=area, open_ledger=ledger.ledger, run_id=run_id, progress=work_area.progress,
+                  say=lambda message: _both(context, message), approved_by=config.approved_by or None)
         try:
-            info = publish.export(spec=spec, area=area, run_id=run_id)
+            summary = step.run(run)
         except AwaitingApprovalError as waiting:
             _both(context, waiting.message)
             return  # nothing exported: the asset stays unmaterialised until the sign-off
-        yield dg.Output(None, metadata={"out": dg.MetadataValue.path(info["out"]), "records": info["records"],
-                                        "files": info["files"], "approved_by": info["approved_by"] or "not required"})
+        metadata = summary_metadata(step, summary)
+        if "out" in metadata:
+            metadata["out"] = dg.MetadataValue.path(metadata["out"])
+        yield dg.Output(str(area.root), metadata=metadata)
 
+    decorate = dg.asset(name=step.name, key_prefix=[prefix], group_name=prefix, ins=ins, deps=deps,
+                        description=step.description, output_required=step.name != "export")
+    if upstream:
+        def after(context: dg.AssetExecutionContext, config: StepConfig, work_area: WorkAreaResource,
+                  ledger: LedgerResource, upstream: str):
+            yield from body(context, config, work_area, ledger, upstream)
+
+        return decorate(after)
+
+    def first(context: dg.AssetExecutionContext, config: StepConfig, work_area: WorkAreaResource,
+              ledger: LedgerResource):
+        yield from body(context, config, work_area, ledger, None)
+
+    return decorate(first)
+
+
+def _audit_checks(spec: ReleaseSpec, step: Step, upstream: str):
+    """The audits step as one multi-asset check on ``upstream``: one blocking check per gated audit."""
+    prefix = spec.name
+    asset = dg.AssetKey([prefix, upstream])
+    names = gate.audits_for(view=get_modality(spec.dataset.modality).view, target=spec.dataset.target,
+                            optional=bool(spec.audits.canaries))
+    specs = [dg.AssetCheckSpec(check_name(name), asset=asset, blocking=gate.is_gated(name, spec.audits.gates),
+                               description=AUDITS[name].title) for name in names]
+
+    @dg.multi_asset_check(specs=specs, name=f"{prefix}_audits", can_subset=False, description=step.description,
+                          ins={"upstream": dg.AssetIn(key=[prefix, upstream])})
+    def audits(context: dg.AssetCheckExecutionContext, upstream: str, work_area: WorkAreaResource,
+               ledger: LedgerResource):
+        run = Run(spec=spec, area=work_area.at(upstream), open_ledger=ledger.ledger, run_id=context.run.run_id,
+                  say=lambda message: _both(context, message))
+        results = {r.name: r for r in step.run(run)["results"]}
+        for name in names:
+            result = results.get(name)
+            if result is None:
+                yield dg.AssetCheckResult(check_name=check_name(name), asset_key=asset, passed=True,
+                                          metadata={"verdict": "not applicable"})
+                continue
+            severity = dg.AssetCheckSeverity.ERROR if gate.is_gated(name, spec.audits.gates) else dg.AssetCheckSeverity.WARN
+            yield dg.AssetCheckResult(check_name=check_name(name), asset_key=asset, passed=result.passed is not False,
+                                      severity=severity, metadata=_audit_metadata(result))
+
+    return audits
+
+
+def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
+    """Assets, checks and jobs for one spec, keyed and grouped by the spec's name, built from the release
+    steps (``synthdata.flow.steps.RELEASE``) in their order."""
+    prefix = spec.name
+    raw = dg.AssetSpec(key=[prefix, "raw"], group_name=prefix,
+                       description=f"The private source data {spec.dataset.path.name}: read once, by the "
+                                   "prepared step; never loaded or copied by Dagster.")
+    assets: list = [raw]
+    checks: list = []
+    upstream: str | None = None
+    for step in RELEASE:
+        if step.check:
+            checks.append(_audit_checks(spec, step, upstream))
+            continue
+        assets.append(_step_asset(spec, step, upstream))
+        upstream = step.name
     job = dg.define_asset_job(f"{prefix}_release", selection=dg.AssetSelection.groups(prefix),
                               description=f"Release {prefix}: train, audit and (if every gate passes) export.")
     approve_job = dg.define_asset_job(
         f"{prefix}_approve", selection=dg.AssetSelection.assets(dg.AssetKey([prefix, "export"])),
         description=f"Sign off a run of {prefix} whose gates passed, and export it (config: approve_run_id, approved_by).")
-    return ReleaseGraph(spec=spec, assets=[raw, prepared, model, synthetic, export], checks=[audits], job=job,
-                        approve_job=approve_job)
+    return ReleaseGraph(spec=spec, assets=assets, checks=checks, job=job, approve_job=approve_job)

@@ -20,7 +20,7 @@ class WorkAreaResource(dg.ConfigurableResource):
     progress: bool = False
 
     def for_run(self, run_id: str) -> RunArea:
-        return RunArea(home.run_dir(run_id))
+        return RunArea(home.run_path(run_id))
 
     def at(self, path: str) -> RunArea:
         return RunArea(Path(path))

@@ -1,6 +1,6 @@
-"""The Python API, mirroring the CLI: ``release(spec=...)`` runs the same stages in-process.
+"""The Python API, mirroring the CLI: ``release(spec=...)`` runs the release steps in-process.
 
-It runs the stages directly (no Dagster run is recorded), against the same ``$SYNTHDATA_HOME`` work areas
+It runs the steps of ``synthdata.flow.steps`` directly (no Dagster run is recorded), against the same ``$SYNTHDATA_HOME`` work areas
 and ledger as the CLI and the UI.  Errors are the CLI's: BadInputError, GateFailedError, BudgetRefusedError.
 """
 
@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evaluation.base import AuditResult
-from synthdata import home, publish, stages
+from synthdata import home
+from synthdata.flow import stages, steps
+from synthdata.flow.steps import Run, run_steps
 from synthdata.config import ReleaseSpec, load_spec
 from synthdata.errors import AwaitingApprovalError, BadInputError, GateFailedError
 from synthdata.privacy.ledger import default_ledger
@@ -31,12 +33,9 @@ class Release:
 def approve(*, run_id: str, by: str) -> Release:
     """Sign off a run whose gates passed (the spec required it) and export it; ``by`` names the person."""
     area = existing_run_area(run_id)
-    spec = load_spec(area.spec)
-    publish.approve(spec=spec, area=area, by=by)
-    info = publish.export(spec=spec, area=area, run_id=run_id)
-    training = read_json(area.model / "training.json")
-    audits = [AuditResult.from_dict(r) for r in read_json(area.synthetic / "audit.json")["audits"]]
-    return Release(run_id=run_id, out=Path(info["out"]), epsilon=training["epsilon"], audits=audits)
+    run = Run(spec=load_spec(area.spec), area=area, open_ledger=lambda: default_ledger(home_folder=home.home()), run_id=run_id,
+              approved_by=by)
+    return _release(run, run_steps(run, steps=[steps.RELEASE[-1]])["export"])
 
 
 def release(*, spec: ReleaseSpec | Path | str, progress: bool = True) -> Release:
@@ -48,46 +47,40 @@ def release(*, spec: ReleaseSpec | Path | str, progress: bool = True) -> Release
     """
     if not isinstance(spec, ReleaseSpec):
         spec = load_spec(Path(spec))
-    stages.validate(spec=spec)
+    stages.check_spec(spec=spec)
     run_id = f"api-{uuid.uuid4().hex[:12]}"
-    area = RunArea(home.run_dir(run_id))
-    ledger = default_ledger(home_folder=home.home())
-    stages.prepare(spec=spec, area=area, ledger=ledger, run_id=run_id)
-    return _finish(spec=spec, area=area, ledger=ledger, run_id=run_id, progress=progress)
+    return _finish(Run(spec=spec, area=RunArea(home.run_path(run_id)), open_ledger=lambda: default_ledger(home_folder=home.home()),
+                       run_id=run_id, progress=progress))
 
 
 def resume(*, run_id: str, progress: bool = True) -> Release:
     """Continue a run that stopped (killed, crashed, machine restarted) from where it stopped.
 
     Training resumes from its last checkpoint under the reservation the run holds in the ledger (charged
-    once, for the epsilon of the whole run); stages that finished are not repeated.  Raises BadInputError
+    once, for the epsilon of the whole run); steps that finished are not repeated.  Raises BadInputError
     when the run's work area is gone (purged) or it never got past ``prepare``.
     """
     area = existing_run_area(run_id)
     if not (area.prepared / "prepared.json").is_file():
         raise BadInputError(f"run {run_id} never finished preparing its data: start a new release instead")
-    spec = load_spec(area.spec)
-    return _finish(spec=spec, area=area, ledger=default_ledger(home_folder=home.home()), run_id=run_id,
-                   progress=progress)
+    return _finish(Run(spec=load_spec(area.spec), area=area, open_ledger=lambda: default_ledger(home_folder=home.home()),
+                       run_id=run_id, progress=progress, resume=True))
 
 
-def _finish(*, spec: ReleaseSpec, area: RunArea, ledger, run_id: str, progress: bool) -> Release:
-    """The stages after ``prepare``, each skipped when its output is already in the work area."""
-    if (area.model / "training.json").is_file():
-        training = read_json(area.model / "training.json")
-    else:
-        training = stages.train(spec=spec, area=area, ledger=ledger, run_id=run_id, progress=progress)
-    if spec.audits.canaries and not (area.model / "canary_audit.json").is_file():
-        stages.canary_audit(spec=spec, area=area, ledger=ledger, run_id=run_id, progress=progress)
-    if not (area.synthetic / "synthetic.json").is_file():
-        stages.sample(spec=spec, area=area, progress=progress)
-    results = publish.audit(spec=spec, area=area)
+def _finish(run: Run) -> Release:
+    """The release steps in order (``synthdata.flow.steps``); the report's path goes with a refusal."""
     try:
-        info = publish.export(spec=spec, area=area, run_id=run_id)
+        summaries = run_steps(run)
     except (GateFailedError, AwaitingApprovalError) as error:
-        error.hint = f"report: {area.report}"
+        error.hint = f"report: {run.area.report}"
         raise
-    return Release(run_id=run_id, out=Path(info["out"]), epsilon=training["epsilon"], audits=results)
+    return _release(run, summaries["export"])
+
+
+def _release(run: Run, export: dict) -> Release:
+    audits = [AuditResult.from_dict(r) for r in read_json(run.area.synthetic / "audit.json")["audits"]]
+    return Release(run_id=run.run_id, out=Path(export["out"]), epsilon=read_json(run.area.model / "training.json")["epsilon"],
+                   audits=audits)
 
 
 def dp_audit(*, spec: ReleaseSpec | Path | str, canaries: int = 1000, progress: bool = True) -> dict:
@@ -99,9 +92,9 @@ def dp_audit(*, spec: ReleaseSpec | Path | str, canaries: int = 1000, progress: 
     """
     if not isinstance(spec, ReleaseSpec):
         spec = load_spec(Path(spec))
-    stages.validate(spec=spec)
+    stages.check_spec(spec=spec)
     run_id = f"dpaudit-{uuid.uuid4().hex[:12]}"
-    area = RunArea(home.run_dir(run_id))
+    area = RunArea(home.run_path(run_id))
     ledger = default_ledger(home_folder=home.home())
     stages.prepare(spec=spec.model_copy(update={"audits": spec.audits.model_copy(update={"canaries": None})}),
                    area=area, ledger=ledger, run_id=run_id)

@@ -67,10 +67,10 @@ def spec_from_args(args: argparse.Namespace) -> ReleaseSpec:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from synthdata import stages
+    from synthdata.flow import stages
 
     spec = spec_from_args(args)
-    stages.validate(spec=spec)  # bad input -> exit 2 before anything is written
+    stages.check_spec(spec=spec)  # a bad spec -> exit 2 before a run starts; prepare reads and validates the data once
 
     from pipelines.runner import run_release
 
@@ -146,7 +146,7 @@ def _gates(pairs: Sequence[str]) -> dict[str, float]:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from evaluation import gate
-    from synthdata.audit_files import audit_files
+    from synthdata.flow.audit_files import audit_files
 
     outcome = audit_files(
         modality=args.modality, train=Path(args.train), holdout=Path(args.holdout), synthetic=Path(args.synthetic),

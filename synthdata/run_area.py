@@ -17,16 +17,14 @@ from synthdata.errors import BadInputError
 
 @dataclass(frozen=True)
 class RunArea:
-    """Paths inside one run's private work area."""
+    """Paths inside one run's private work area.  Folders are made when first asked for, so a run refused on
+    bad input (before it wrote anything) leaves no work area behind."""
 
     root: Path
 
-    def __post_init__(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-
     def _dir(self, name: str) -> Path:
         path = self.root / name
-        path.mkdir(exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
         return path
 
     @property

@@ -33,7 +33,8 @@ import torch
 from evaluation.base import AuditContext, AuditResult, AuditSettings
 from evaluation.benchmarks.step_costs import StepCost, step_costs
 from evaluation.gate import blocking, run_audits, unjudged
-from synthdata import home, publish, stages
+from synthdata import home
+from synthdata.flow import publish, stages
 from synthdata.config import MODALITY_FAMILY, ReleaseSpec, parse_spec
 from synthdata.errors import GateFailedError
 from synthdata.export.manifest import write_json

@@ -38,7 +38,8 @@ def main() -> None:
         from evaluation.registry import AUDITS
         from evaluation.report.columns import column_plots
         from evaluation.suite import ReportInputs, write_reports
-        from synthdata import home, stages
+        from synthdata import home
+        from synthdata.flow import stages
         from synthdata.config import parse_spec
         from synthdata.modalities import get_modality
         from synthdata.privacy.ledger import Ledger

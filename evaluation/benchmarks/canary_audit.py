@@ -2,7 +2,7 @@
 
     python -m evaluation.benchmarks.canary_audit [--epochs N] [--canaries 1000] [--confidence 0.95]
 
-Prepares ``synthdata/data/demo.yaml`` (``diabetes_demo.csv``) through ``synthdata.stages.prepare`` into a
+Prepares ``synthdata/data/demo.yaml`` (``diabetes_demo.csv``) through ``synthdata.flow.stages.prepare`` into a
 temporary SYNTHDATA_HOME with a temporary ledger, then audits fresh trainings with the demo's own plan (its
 model preset, clipping norm, timesteps, prediction and delta; ``--epochs`` overrides the preset's epochs to
 shorten the run: with the preset's 20 it takes about 4 minutes on 2 cores): DP-SGD at claimed epsilon 1 and 10, and the BROKEN trainer (no clipping, no noise: a
@@ -35,7 +35,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="synthdata-canary-bench-") as tmp:
         work = Path(tmp)
         os.environ["SYNTHDATA_HOME"] = str(work / "home")
-        from synthdata import home, stages
+        from synthdata import home
+        from synthdata.flow import stages
         from synthdata.config import load_spec
         from synthdata.diffusion.process import GaussianDiffusion
         from synthdata.modalities import get_modality

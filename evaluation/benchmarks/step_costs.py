@@ -31,7 +31,8 @@ from pathlib import Path
 
 import torch
 
-from synthdata import home, stages
+from synthdata import home
+from synthdata.flow import stages
 from synthdata.config import ReleaseSpec
 from synthdata.modalities import get_modality
 from synthdata.privacy.ledger import Ledger

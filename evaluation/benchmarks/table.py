@@ -71,7 +71,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="synthdata-bench-") as tmp:
         work = Path(tmp)
         os.environ["SYNTHDATA_HOME"] = str(work / "home")
-        from synthdata import home, publish, stages
+        from synthdata import home
+        from synthdata.flow import publish, stages
         from synthdata.config import parse_spec
         from synthdata.privacy.ledger import Ledger
         from synthdata.run_area import RunArea

@@ -1,6 +1,6 @@
 """The empirical DP check as an audit: the canary audit's lower bound on epsilon against the claim.
 
-The release's canary audit (``synthdata.stages.canary_audit``, ``synthdata.privacy.canary``) trains a
+The release's canary audit (``synthdata.flow.stages.canary_audit``, ``synthdata.privacy.canary``) trains a
 throwaway model with the release's DP configuration on the training units plus planted canary records,
 and derives an empirical lower bound on the epsilon that training really gives (Steinke, Nasr & Jagielski
 2023, one training run).  This audit reports it: the value is lower bound / claimed training epsilon,

@@ -4,7 +4,7 @@ A modality reads and validates its input, splits it into train and holdout by pr
 public parts of its encoding (declared, or with DP from the preprocessing budget), turns the training split
 into privacy units of fixed-size rows for the DP trainer, decodes model output back into native data, builds
 its denoiser and writes its release files.  The diffusion process, the DP trainer, the sampler, the audits,
-the gate, the ledger and the export are shared (``synthdata.stages``).
+the gate, the ledger and the export are shared (``synthdata.flow.stages``).
 
 Privacy caveats every implementation must keep: nothing read from the private data before training may
 shape the encoding unless it is declared public or computed with DP inside ``resolve`` (and reported in its

@@ -11,7 +11,8 @@ import torch
 from opacus.validators import ModuleValidator
 
 from helpers import tiny_image_spec_dict, tiny_signal_spec_dict, tiny_spec_dict
-from synthdata import home, stages
+from synthdata import home
+from synthdata.flow import stages
 from synthdata.config import parse_spec
 from synthdata.modalities import MODALITIES, get_modality
 from synthdata.privacy.ledger import Ledger

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from helpers import tiny_spec_dict
 
-from synthdata import home, publish, stages
+from synthdata import home
+from synthdata.flow import publish, stages
 from synthdata.api import release
 from synthdata.cli import main
 from synthdata.config import parse_spec

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from helpers import tiny_spec_dict
-from synthdata import home, stages
+from synthdata import home
+from synthdata.flow import stages
 from synthdata.run_area import RunArea
 from synthdata.config import parse_spec
 from synthdata.privacy.ledger import Ledger

@@ -13,11 +13,21 @@ from pypdf import PdfReader
 
 from evaluation.base import MIN_CELL_COUNT, Measurement
 from evaluation.fidelity.quality import QualityAudit
-from evaluation.gate import decide, run_audits
-from evaluation.report.content import INTERNAL_WARNING, build_report_content, verdict
+from evaluation.gate import decide, run_audits, verdict
+from evaluation.report.content import INTERNAL_WARNING, build_report_content
+from evaluation.report.data_figures import data_section
 from evaluation.report.html import render_html, render_report
 from evaluation.report.pdf import render_pdf
-from evaluation.report.columns import OTHER_SMALL, Bars, Histogram, categorical_bars, column_plot_data, column_plots, numeric_histogram
+from evaluation.report.columns import (
+    OTHER_SMALL,
+    Bars,
+    Histogram,
+    categorical_bars,
+    column_plot_data,
+    column_plots,
+    numeric_histogram,
+)
+from synthdata.views.signals import SignalSet
 
 RELEASE = {"name": "diabetes <demo>", "status": "blocked", "reasons": ["memorization.dcr_share failed"],
            "records": 1598, "created": "2024-06-01T12:00:00Z", "synthdata_version": "0.1.0", "seed": 7,
@@ -314,7 +324,8 @@ def test_a_release_with_unjudged_gates_says_so_in_its_headline_and_tally():
 
     vague = decide(audit=DCRShareAudit(), measurement=Measurement(value=0.52, interval=(0.42, 0.62)), threshold=0.55)
     passed = decide(audit=QualityAudit(), measurement=Measurement(value=0.9, interval=(0.85, 0.95)), threshold=0.7)
-    content = build_report_content(release={**RELEASE, "status": "released", "reasons": [], "modality": "eeg"},
+    content = build_report_content(release={**RELEASE, "status": "released", "reasons": [], "modality": "eeg",
+                                                "data_section": data_section(SignalSet(data=np.zeros((1, 1, 4))))},
                                    privacy=PRIVACY, results=[passed, vague], column_plots=[], notes=[])
     assert "could be judged passed (1 could not be" in content.headline
     assert "memorization.dcr_share" in content.tally and "could not be judged" in content.tally

@@ -17,7 +17,8 @@ import torch
 from helpers import tiny_spec_dict
 from opacus.accountants import RDPAccountant
 
-from synthdata import home, stages
+from synthdata import home
+from synthdata.flow import stages
 from synthdata.config import parse_spec
 from synthdata.diffusion.denoisers import MLPDenoiser
 from synthdata.diffusion.process import GaussianDiffusion
@@ -79,7 +80,8 @@ import json, sys, time
 import torch
 torch.set_num_threads(1)
 import synthdata.privacy.training as training
-from synthdata import home, stages
+from synthdata import home
+from synthdata.flow import stages
 from synthdata.config import parse_spec
 from synthdata.privacy.ledger import Ledger
 from synthdata.run_area import RunArea

@@ -1,8 +1,9 @@
 """The release flow's first stages, shared by every modality and by every way of running it.
 
-``prepare -> train -> sample`` here, then ``audit -> approve -> export`` in ``synthdata.publish``.  Each stage reads and writes files in the run's private
-work area (``RunArea``) and returns a small JSON-able summary of aggregates (what Dagster may record).  The
-Dagster assets (pipelines/) and the plain Python API (synthdata.api) call these functions; neither moves
+``prepare -> train -> sample`` here, then ``audit -> approve -> export`` in ``synthdata.flow.publish``; their order
+is written once, in ``synthdata.flow.steps``.  Each stage reads and writes files in the run's private work area
+(``RunArea``) and returns a small JSON-able summary of aggregates (what Dagster may record).  The Dagster
+assets (pipelines/) and the plain Python API (synthdata.api) are both built from those steps; neither moves
 private rows anywhere else.
 
 Privacy: the ledger reserves the release's whole epsilon before any private data is read through a
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import asdict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -37,25 +39,27 @@ from synthdata.run_area import RunArea, read_json
 log = logging.getLogger("synthdata")
 
 
-def validate(*, spec: ReleaseSpec) -> None:
-    """Checks that need no private-data mechanism: spec gates, output folder, input readable and valid."""
+def check_spec(*, spec: ReleaseSpec) -> None:
+    """Checks of the spec alone, before a run starts (no data is read): gate names, a free output folder.
+    The data itself is read once, and validated, by ``prepare``."""
     check_gate_names(spec.audits.gates)
     if "{" not in str(spec.output.out):
         check_output_free(spec.output.out)
-    modality = get_modality(spec.dataset.modality)
-    source = modality.load(dataset=spec.dataset, privacy=spec.privacy)
-    modality.split(source=source, holdout_fraction=spec.audits.holdout_fraction, seed=spec.seed)
 
 
-def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger, run_id: str) -> dict[str, Any]:
-    """Load and validate, reserve the budget, split, learn the public encoding (DP if needed), encode."""
-    check_gate_names(spec.audits.gates)
+def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger | Callable[[], Ledger], run_id: str) -> dict[str, Any]:
+    """Load and validate (the one read of the data in a run), reserve the budget, split, learn the public
+    encoding (DP if needed), encode.  Bad input raises BadInputError before anything is written: ``ledger``
+    may be a function that opens it, called only once the data passed validation."""
+    check_spec(spec=spec)
     modality = get_modality(spec.dataset.modality)
     log.info("prepare: reading and validating %s", spec.dataset.path.name)
     source = modality.load(dataset=spec.dataset, privacy=spec.privacy)
     fingerprint = modality.fingerprint(source=source)
     train, holdout = modality.split(source=source, holdout_fraction=spec.audits.holdout_fraction, seed=spec.seed)
     n_units = modality.count_units(source=train)
+    if not isinstance(ledger, Ledger):
+        ledger = ledger()
     delta = spec.privacy.delta if spec.privacy.delta is not None else default_delta(n_units)
     ledger.reserve(
         fingerprint=fingerprint,
