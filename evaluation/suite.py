@@ -14,13 +14,17 @@ DOES show real records: such a report stays with the data custodian and says INT
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evaluation.base import AuditResult
-from evaluation.gate import blocking
+import pandas as pd
+
+from evaluation.base import AuditContext, AuditResult
+from evaluation.gate import blocking, run_audits, status_of
+from evaluation.report.data_figures import data_figures, data_section
+from synthdata.export.manifest import write_json
 
 
 @dataclass(frozen=True)
@@ -71,3 +75,34 @@ def write_reports(
     (folder / f"{stem}.html").write_text(render_html(content=content), encoding="utf-8")
     render_pdf(path=folder / f"{stem}.pdf", content=content)
     return [f"{stem}.html", f"{stem}.pdf"]
+
+
+def audit_and_report(
+    *, context: AuditContext, gates: Mapping[str, float] | None, release: Mapping[str, Any],
+    privacy: Mapping[str, Any], notes: Sequence[str], folder: Path, synthetic_sha256: str,
+    require_approval: bool = False, internal: bool = False, on_progress: Callable[[str], None] | None = None,
+) -> tuple[list[AuditResult], ReportInputs]:
+    """The audit sequence every caller runs: measure and decide every audit, write ``audit.json``, build the
+    report inputs (release facts with the status, the privacy statement, the data section's figures) and
+    write ``report.html`` / ``report.pdf`` into ``folder``.
+
+    ``internal`` also writes ``report_internal.html`` / ``.pdf`` beside it, with the closest synthetic/real
+    record pairs (tables): REAL RECORDS, for the data custodian only, marked INTERNAL on every page.
+    """
+    results = run_audits(context=context, gates=gates, on_progress=on_progress)
+    write_json(folder / "audit.json", audit_record(results=results, synthetic_sha256=synthetic_sha256))
+    inputs = ReportInputs(
+        release={**release, **status_of(results, require_approval=require_approval, approved=False),
+                 "data_section": list(data_section(context.synthetic))},
+        privacy=dict(privacy), results=results, notes=list(notes),
+        column_plots=data_figures(train=context.train, synthetic=context.synthetic, schema=context.schema),
+    )
+    approval = {"required": True, "by": None, "at": None} if require_approval else None
+    write_reports(folder=folder, inputs=inputs, approval=approval)
+    if internal:
+        from evaluation.memorization.closest_pairs import closest_pairs
+
+        pairs = closest_pairs(context=context) if isinstance(context.synthetic, pd.DataFrame) else None
+        write_reports(folder=folder, inputs=inputs, approval=approval, internal=True, closest_pairs=pairs,
+                      stem="report_internal")
+    return results, inputs

@@ -298,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--max-rows", type=int, default=5000, help="rows per side for the slower audits")
     audit.add_argument("--seed", type=int, default=0, help="seed of the audits' subsampling (public)")
     audit.add_argument("--internal", action="store_true",
-                       help="INTERNAL report: also shows the closest synthetic/real record pairs (real records)")
+                       help="also write report_internal.html/.pdf with the closest synthetic/real record pairs "
+                            "(REAL records: keep it in-house)")
     audit.set_defaults(func=cmd_audit)
 
     approve = sub.add_parser("approve", help="sign off a release whose gates passed, and export it")

@@ -5,7 +5,8 @@ release runs, and writes ``audit.json`` (the audit list of a release manifest), 
 ``report.pdf`` into a new folder, all at once: bad input writes nothing.
 
 Privacy caveat: the audits read the private training and holdout files; the outputs hold aggregates only,
-unless ``internal=True`` adds the closest synthetic/real pairs (real records: keep that report in-house).
+unless ``internal=True`` adds ``report_internal.html`` / ``.pdf`` beside the public report, with the closest
+synthetic/real pairs (real records: keep that report in-house, never hand it on with the audit).
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evaluation.base import AuditContext, AuditResult, AuditSettings
-from evaluation.gate import blocking, check_gate_names, run_audits, status_of
-from evaluation.report.data_figures import data_figures, data_section
-from evaluation.suite import ReportInputs, audit_record, write_reports
+from evaluation.gate import blocking, check_gate_names
+from evaluation.suite import audit_and_report
 from synthdata.export.atomic import atomic_folder, check_output_free
-from synthdata.export.manifest import sha256_file, write_json
+from synthdata.export.manifest import sha256_file
 from synthdata.modalities import get_modality
 from synthdata.versions import __version__
 
@@ -51,28 +51,17 @@ def audit_files(
     context = AuditContext(modality=modality, train=inputs.train, holdout=inputs.holdout,
                            synthetic=inputs.synthetic, schema=inputs.schema, target=target,
                            settings=AuditSettings(max_rows=max_rows, seed=seed))
-    results = run_audits(context=context, gates=gates,
-                         on_progress=on_progress or (lambda name: log.info("audit: %s", name)))
     release = {
-        "name": Path(synthetic).name, "title": f"Synthetic data audit report: {Path(synthetic).name}", "modality": modality, "records": len(inputs.synthetic),
+        "name": Path(synthetic).name, "title": f"Synthetic data audit report: {Path(synthetic).name}",
+        "modality": modality, "records": len(inputs.synthetic),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "synthdata_version": __version__, "seed": seed,
         "source": "synthetic data audited by `synthdata audit` (generator not recorded)",
-        **status_of(results, require_approval=False, approved=False),
-        "data_section": list(data_section(inputs.synthetic)),
     }
     privacy = {"privacy_unit": "not known to synthdata (the generator was run elsewhere)"}
-    report = ReportInputs(
-        release=release, privacy=privacy, results=results,
-        column_plots=data_figures(train=inputs.train, synthetic=inputs.synthetic, schema=inputs.schema),
-        notes=inputs.notes,
-    )
-    pairs = None
-    if internal:
-        from evaluation.memorization.closest_pairs import closest_pairs
-
-        pairs = closest_pairs(context=context)
     with atomic_folder(out) as staging:
-        write_json(staging / "audit.json", audit_record(results=results, synthetic_sha256=sha256_file(Path(synthetic))))
-        write_reports(folder=staging, inputs=report, internal=internal, closest_pairs=pairs)
+        results, _ = audit_and_report(
+            context=context, gates=gates, release=release, privacy=privacy, notes=inputs.notes, folder=staging,
+            synthetic_sha256=sha256_file(Path(synthetic)), internal=internal,
+            on_progress=on_progress or (lambda name: log.info("audit: %s", name)))
     return AuditOutcome(out=Path(out), results=results)

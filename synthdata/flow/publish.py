@@ -18,13 +18,10 @@ import shutil
 from collections.abc import Callable
 from typing import Any
 
-import pandas as pd
-
-from evaluation.base import AuditContext, AuditResult, AuditSettings
 from evaluation import gate
-from evaluation.gate import run_audits, status_of, unjudged
-from evaluation.report.data_figures import data_figures, data_section
-from evaluation.suite import ReportInputs, audit_record, write_reports
+from evaluation.base import AuditContext, AuditResult, AuditSettings
+from evaluation.gate import status_of, unjudged
+from evaluation.suite import ReportInputs, audit_and_report, write_reports
 from synthdata import home
 from synthdata.config import ReleaseSpec
 from synthdata.errors import AwaitingApprovalError, BadInputError, GateFailedError
@@ -96,12 +93,9 @@ def audit(
         settings=AuditSettings(max_rows=spec.audits.max_rows, seed=spec.seed),
         extras={"canary_audit": read_json(canary)} if canary.is_file() else {},
     )
-    results = run_audits(context=context, gates=spec.audits.gates, on_progress=on_progress or (lambda n: log.info("audit: %s", n)))
-    write_json(area.synthetic / "audit.json", audit_record(results=results, synthetic_sha256=synthetic_info["sha256"]))
     release = {
         "name": spec.name,
         "run_id": area.root.name,
-        **status_of(results, require_approval=spec.audits.require_approval, approved=False),
         "records": synthetic_info["records"],
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "synthdata_version": __version__,
@@ -109,24 +103,14 @@ def audit(
         "modality": prepared["modality"],
         "licence": spec.dataset.licence,
         "attribution": spec.dataset.attribution,
-        "data_section": list(data_section(frames["synthetic"])),
     }
-    inputs = ReportInputs(
-        release=release,
-        privacy=privacy_statement(spec=spec, prepared=prepared, training=training),
-        results=results,
-        column_plots=data_figures(train=frames["train"], synthetic=frames["synthetic"], schema=context.schema),
-        notes=prepared["notes"],
-    )
+    results, inputs = audit_and_report(
+        context=context, gates=spec.audits.gates, release=release,
+        privacy=privacy_statement(spec=spec, prepared=prepared, training=training), notes=prepared["notes"],
+        folder=area.synthetic, synthetic_sha256=synthetic_info["sha256"], require_approval=spec.audits.require_approval,
+        internal=spec.audits.internal_report, on_progress=on_progress or (lambda n: log.info("audit: %s", n)))
     area.report_inputs.write_text(inputs.to_json(), encoding="utf-8")
-    approval = {"required": True, "by": None, "at": None} if spec.audits.require_approval else None
-    write_reports(folder=area.synthetic, inputs=inputs, approval=approval)
     if spec.audits.internal_report:
-        from evaluation.memorization.closest_pairs import closest_pairs
-
-        write_reports(folder=area.synthetic, inputs=inputs, approval=approval, internal=True,
-                      closest_pairs=closest_pairs(context=context) if modality.view is pd.DataFrame else None,
-                      stem="report_internal")
         log.info("audit: INTERNAL report (shows real records) written to %s", area.synthetic / "report_internal.html")
     return results
 

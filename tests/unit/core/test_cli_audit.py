@@ -135,9 +135,11 @@ def test_internal_report_shows_closest_pairs_and_says_so_on_every_page(files, tm
     out = tmp_path / "audit"
     main(_audit(files, files["copies"], out, "--internal"))
     capsys.readouterr()
-    html = (out / "report.html").read_text()
+    # Real records go into report_internal.* only; the report one would hand on stays public.
+    assert "Closest synthetic/real pairs" not in (out / "report.html").read_text()
+    html = (out / "report_internal.html").read_text()
     assert "Closest synthetic/real pairs" in html
-    pages = PdfReader(out / "report.pdf").pages
+    pages = PdfReader(out / "report_internal.pdf").pages
     assert len(pages) > 1
     for page in pages:
         assert "INTERNAL" in page.extract_text()
