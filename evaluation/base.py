@@ -20,6 +20,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
+from synthdata.views import subsample
+
 Category = Literal["privacy", "fidelity", "utility", "memorization", "attack"]
 Direction = Literal["at_most", "at_least"]
 
@@ -58,6 +60,11 @@ class AuditContext:
     def rng(self, salt: str) -> np.random.Generator:
         """A generator for audit subsampling: public randomness, reproducible from the seed."""
         return np.random.default_rng([self.settings.seed, *salt.encode()])
+
+    def subsampled(self, rng: np.random.Generator, *, sides: tuple[str, ...] = ("train", "holdout", "synthetic")
+                   ) -> dict[str, Any]:
+        """At most ``settings.max_rows`` records of each named side, drawn with ``rng`` in that order."""
+        return {name: subsample(getattr(self, name), self.settings.max_rows, rng) for name in sides}
 
     @cached_property
     def cache(self) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Every audit synthdata runs, by name.  Adding an audit is one module plus one line here."""
+"""Every audit synthdata runs, by name.  Adding an audit is one module (in the folder of its name's prefix)
+plus one line here; an audit declares the data views it reads (``Audit.views``), never modality names."""
 
 from __future__ import annotations
 
@@ -50,3 +51,8 @@ AUDITS: dict[str, type[Audit]] = {
     LinkabilityAudit.name: LinkabilityAudit,
     InferenceAudit.name: InferenceAudit,
 }
+
+
+def register(audit: type[Audit]) -> None:
+    """Add (or replace) an audit under its name; it runs on every release whose data view it reads."""
+    AUDITS[audit.name] = audit

@@ -11,13 +11,12 @@ import synthdata
 from pipelines.factory import ReleaseGraph, build_release_graph
 from pipelines.resources import LedgerResource, WorkAreaResource
 from synthdata import home
-from synthdata.config import ReleaseSpec, load_spec
+from synthdata.config import ReleaseSpec
+from synthdata.modalities import MODALITIES
+from synthdata.release_spec import load_spec
 from synthdata.errors import BadInputError
 
-_SHIPPED = Path(synthdata.__file__).resolve().parent / "data"
-DEMO_SPEC = _SHIPPED / "demo.yaml"
-# The example releases of the other modalities, on shipped data: one per modality, shown in the UI.
-EXAMPLE_SPECS = [_SHIPPED / "eeg.yaml", _SHIPPED / "ecg.yaml", _SHIPPED / "breastmnist.yaml"]
+DEMO_SPEC = Path(synthdata.__file__).resolve().parent / "data" / "demo.yaml"
 log = logging.getLogger(__name__)
 
 
@@ -25,7 +24,8 @@ def registered_specs() -> list[ReleaseSpec]:
     """The demo and example specs plus every valid spec in ``$SYNTHDATA_HOME/specs`` (invalid ones are
     logged, skipped)."""
     specs: dict[str, ReleaseSpec] = {}
-    for path in [DEMO_SPEC, *EXAMPLE_SPECS, *sorted(home.specs_dir().glob("*.yaml"))]:
+    examples = [r.example for r in MODALITIES.values() if r.example is not None]  # one per modality, shipped data
+    for path in dict.fromkeys([DEMO_SPEC, *examples, *sorted(home.specs_dir().glob("*.yaml"))]):
         try:
             spec = load_spec(path)
         except BadInputError as exc:

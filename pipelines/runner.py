@@ -18,7 +18,8 @@ from evaluation.base import AuditResult
 from pipelines.factory import build_release_graph
 from pipelines.registry import build_definitions
 from synthdata import home
-from synthdata.config import ReleaseSpec, load_spec
+from synthdata.config import ReleaseSpec
+from synthdata.release_spec import load_spec
 from synthdata.run_area import existing_run_area
 
 _EXIT_BY_ERROR = {"BadInputError": 2, "GateFailedError": 3, "DagsterAssetCheckFailedError": 3, "BudgetRefusedError": 4,

@@ -14,7 +14,8 @@ from evaluation.base import AuditResult
 from synthdata import home
 from synthdata.flow import stages, steps
 from synthdata.flow.steps import Run, run_steps
-from synthdata.config import ReleaseSpec, load_spec
+from synthdata.config import ReleaseSpec
+from synthdata.release_spec import load_spec
 from synthdata.errors import AwaitingApprovalError, BadInputError, GateFailedError
 from synthdata.privacy.ledger import default_ledger
 from synthdata.run_area import RunArea, existing_run_area, read_json

@@ -18,14 +18,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from synthdata import home
-from synthdata.config import SECTIONS, ReleaseSpec, load_spec, name_from_path, parse_spec, read_section
+from synthdata.config import ReleaseSpec, name_from_path
+from synthdata.release_spec import load_spec, parse_spec, read_section
 from synthdata.errors import (
     AwaitingApprovalError,
     BadInputError,
     GateFailedError,
     SynthdataError,
 )
-from synthdata.modalities import MODALITIES
+from synthdata.modalities import MODALITIES, registration
 
 
 def _fail(error: SynthdataError) -> int:
@@ -46,13 +47,15 @@ def spec_from_args(args: argparse.Namespace) -> ReleaseSpec:
     data = Path(args.data).resolve()
     dataset = {"path": str(data), "modality": args.modality, "target": args.target,
                "schema": str(Path(args.schema).resolve()) if args.schema else None}
-    section = SECTIONS.get(args.modality)
-    if section is not None:
-        # Signals and images: the "schema" is the declared, public description of the records (rate,
+    entry = registration(args.modality)
+    if entry.settings is not None:
+        # Signals, images, ...: the "schema" is the declared, public description of the records (rate,
         # amplitude, windows, labels / size, intensity window, classes), the spec's dataset.<section>.
+        section = entry.settings.section
         if not args.schema:
+            example = f" (see the dataset.{section} section of {entry.example})" if entry.example else ""
             raise BadInputError(f"--modality {args.modality} needs --schema FILE.yaml with the declared {section} "
-                                f"settings (see synthdata/data/{'eeg' if section == 'signal' else section}.yaml)")
+                                f"settings{example}")
         dataset.update(schema=None, **{section: read_section(Path(args.schema), section=section)})
     raw = {
         "name": args.name or name_from_path(data),

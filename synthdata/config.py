@@ -1,7 +1,10 @@
 """The release spec: one YAML file (or CLI flags) that says everything a release does.
 
-Relative paths in a spec file are resolved against the file's folder.  The spec, with every default filled
-in, is recorded in the release manifest, so a release can be audited and repeated.
+This module holds the parts every modality shares (privacy, model, audits, output, where the data is).  A
+modality's own declared settings (``dataset.signal``, ``dataset.image``, ...) subclass ``ModalitySettings``
+in the modality's package; ``synthdata.release_spec`` reads a spec file against the registered modalities.
+The spec, with every default filled in, is recorded in the release manifest, so a release can be audited
+and repeated.
 """
 
 from __future__ import annotations
@@ -9,120 +12,43 @@ from __future__ import annotations
 import re
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
+    SerializeAsAny,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
 from synthdata.errors import BadInputError
-
-PRESETS: dict[str, dict[str, dict[str, float | int]]] = {
-    "table": {
-        # A short training for smoke tests and previews.  Still DP: the stated epsilon holds.
-        # Measured on the 20,000-row demo at epsilon 3: Column Shapes 0.84, Pair Trends 0.78 in about 2 minutes.
-        "fast": {"epochs": 20, "batch_size": 1024, "hidden": 256, "depth": 3, "lr": 2e-3, "augmentation": 4},
-        # The default for real releases: larger batches (less noise per step) and more epochs.
-        "standard": {"epochs": 15, "batch_size": 4096, "hidden": 256, "depth": 3, "lr": 2e-3, "augmentation": 4},
-    },
-    # Signal windows and images: hundreds to thousands of units, a convolutional U-Net (per-sample
-    # gradients, no ghost clipping), so smaller batches and more epochs (evaluation/benchmarks/ measures them).
-    "signal": {
-        "fast": {"epochs": 40, "batch_size": 64, "lr": 2e-3, "augmentation": 4, "unet_base": 16},
-        "standard": {"epochs": 150, "batch_size": 128, "lr": 2e-3, "augmentation": 4, "unet_base": 32},
-    },
-    "image": {
-        "fast": {"epochs": 40, "batch_size": 64, "lr": 2e-3, "augmentation": 2, "unet_base": 16},
-        "standard": {"epochs": 150, "batch_size": 128, "lr": 2e-3, "augmentation": 2, "unet_base": 32},
-    },
-}
-
-#: The dataset section that declares each non-table modality's public settings.
-SECTIONS = {"ecg": "signal", "eeg": "signal", "image": "image"}
-
-#: Which preset family serves each modality.
-MODALITY_FAMILY = {"table": "table", "ecg": "signal", "eeg": "signal", "image": "image"}
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SignalSpec(_Strict):
-    """How ECG/EEG recordings become training windows.  Everything here is DECLARED by the steward and
-    treated as public; nothing is read from the data to set it (rule 1 of the privacy rules).
+class ModalitySettings(_Strict):
+    """A modality's declared, public settings: the spec's ``dataset.<section>`` mapping.
 
-    ``amplitude`` is the physical range (mV for ECG, uV for EEG) mapped to [-1, 1]; values outside are
-    clipped and only their count is reported.  ``privacy_unit``: ``subject`` protects a person with all their
-    windows (each subject is one DP-SGD unit holding at most ``max_windows_per_subject`` windows, sampled
-    away beyond); ``window`` protects single windows, and the guarantee per subject then follows from group
-    privacy over at most ``max_windows_per_subject`` windows (stated as such in the report).  With a single
-    subject only window-level protection exists, and the report says the guarantee protects windows, not
-    the person.
+    Subclasses live in their modality's package and set ``section`` (the key under ``dataset:``) and
+    ``paths`` (keys holding file paths, resolved against the spec file's folder).  Everything in them is
+    treated as public knowledge and listed as such in the privacy statement.
     """
 
-    channels: list[str] | None = Field(default=None, description="channels/leads to keep (default: all)")
-    sample_rate: float = Field(gt=0, description="Hz after resampling")
-    amplitude: tuple[float, float] = Field(description="declared physical range mapped to [-1, 1]")
-    bandpass: tuple[float | None, float | None] | None = Field(default=None, description="declared filter band, Hz")
-    segment: Literal["fixed", "beats"] = "fixed"
-    window_seconds: float = Field(default=2.0, gt=0)
-    step_seconds: float | None = Field(default=None, gt=0)
-    beat_before_seconds: float = Field(default=0.25, gt=0)
-    beat_after_seconds: float = Field(default=0.45, gt=0)
-    labels: dict[str, str] | None = Field(
-        default=None, description="annotation label -> class (beat symbols, rhythm notes, EDF+ T0/T1/T2)")
-    label_table: Path | None = Field(default=None, description="CSV with one label per record")
-    record_column: str = "record"
-    label_column: str = "label"
-    classes: list[str] | None = Field(
-        default=None, description="the declared classes (required with label_table; with labels: its values)")
-    class_proportions: dict[str, float] | None = Field(
-        default=None, description="declared class proportions of the synthetic windows (default: measured "
-                                  "with DP from the preprocessing share)")
-    annotation_extension: str = "atr"
-    privacy_unit: Literal["subject", "window"] = "subject"
-    max_windows_per_subject: int = Field(default=8, ge=1, le=4096)
+    section: ClassVar[str]
+    paths: ClassVar[tuple[str, ...]] = ()
 
     def declared_classes(self) -> list[str]:
-        """The public class list: ``classes``, else the values of ``labels`` (sorted); empty if unlabelled."""
-        if self.classes is not None:
-            return list(self.classes)
-        return sorted(set(self.labels.values())) if self.labels else []
-
-    @model_validator(mode="after")
-    def _consistent(self) -> SignalSpec:
-        low, high = self.amplitude
-        if not low < high:
-            raise ValueError(f"amplitude must be [low, high] with low < high, got [{low}, {high}]")
-        if self.bandpass is not None:
-            lo, hi = self.bandpass
-            if lo is not None and hi is not None and not 0 < lo < hi:
-                raise ValueError(f"bandpass must be [low, high] with 0 < low < high, got [{lo}, {hi}]")
-            if hi is not None and hi >= self.sample_rate / 2:
-                raise ValueError(f"bandpass high edge {hi} Hz must be below half the sample rate ({self.sample_rate / 2} Hz)")
-        if self.segment == "beats" and not self.labels:
-            raise ValueError("segment 'beats' needs labels (beat symbol -> class), e.g. {N: normal, V: ventricular}")
-        if self.labels and self.label_table is not None:
-            raise ValueError("give labels from annotations or a label_table, not both")
-        if self.label_table is not None and not self.classes:
-            raise ValueError("a label_table needs the declared classes: classes: [open, closed]")
-        if self.classes is not None and len(set(self.classes)) != len(self.classes):
-            raise ValueError(f"classes must be distinct, got {self.classes}")
-        if self.labels and self.classes is not None and set(self.labels.values()) - set(self.classes):
-            raise ValueError(f"labels map to {sorted(set(self.labels.values()) - set(self.classes))}, which are "
-                             "not among the declared classes")
-        _check_proportions(self.class_proportions, self.declared_classes())
-        return self
+        """The declared class list of labelled records (empty when the records carry no class)."""
+        return []
 
 
-def _check_proportions(proportions: dict[str, float] | None, classes: list[str]) -> None:
+def check_class_proportions(proportions: dict[str, float] | None, classes: list[str]) -> None:
     """Declared class proportions: one non-negative weight per declared class, not all zero."""
     if proportions is None:
         return
@@ -135,82 +61,32 @@ def _check_proportions(proportions: dict[str, float] | None, classes: list[str])
         raise ValueError("class_proportions must be non-negative numbers with a positive sum")
 
 
-class ImageSpec(_Strict):
-    """How image files become training images.  Everything here is DECLARED by the steward and treated as
-    public; nothing is read from the pixels to set it (rule 1 of the privacy rules).
-
-    ``size`` (height, width) and ``channels`` are the model's image shape; an image of another size is an
-    error unless ``resize`` (bilinear, aspect ratio not kept).  ``window`` is the intensity range in the
-    file's units (after DICOM rescale or NIfTI scaling) mapped onto [-1, 1]; values outside are clipped.
-    ``privacy_unit``: ``subject`` protects a person with all their images (one DP-SGD unit of at most
-    ``max_images_per_subject`` images); ``image`` protects single images, and a person's guarantee follows
-    from group privacy.  Inputs that name no patient (MedMNIST, a folder without ``subject_column``) make
-    every image its own subject: the report then says the guarantee is per image.
-    """
-
-    format: Literal["auto", "folder", "npz", "dicom", "nifti"] = "auto"
-    size: tuple[int, int]
-    channels: Literal[1, 3] = 1
-    window: tuple[float, float] = (0.0, 255.0)
-    resize: bool = False
-    labels_csv: Path | None = Field(default=None, description="folder input: CSV of file -> label (and subject)")
-    file_column: str = "file"
-    label_column: str = "label"
-    subject_column: str | None = None
-    npz_splits: list[str] = Field(default_factory=lambda: ["train"], description="MedMNIST splits to read")
-    nifti_axis: int = Field(default=2, ge=0, le=2)
-    nifti_slices: Literal["middle", "all"] | list[int] = "middle"
-    classes: list[str] | None = Field(default=None, description="the declared classes (labelled inputs)")
-    class_proportions: dict[str, float] | None = Field(
-        default=None, description="declared class proportions of the synthetic images (default: measured "
-                                  "with DP from the preprocessing share)")
-    privacy_unit: Literal["subject", "image"] = "subject"
-    max_images_per_subject: int = Field(default=8, ge=1, le=4096)
-    output_format: Literal["png", "npz", "dicom"] = "png"
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ImageSpec:
-        if min(self.size) < 8 or max(self.size) > 512:
-            raise ValueError(f"size must be between 8 and 512 pixels per side, got {list(self.size)}")
-        low, high = self.window
-        if not low < high:
-            raise ValueError(f"window must be [low, high] with low < high, got [{low}, {high}]")
-        if self.classes is not None and len(set(self.classes)) != len(self.classes):
-            raise ValueError(f"classes must be distinct, got {self.classes}")
-        _check_proportions(self.class_proportions, self.declared_classes())
-        if self.output_format == "npz" and not self.classes:
-            raise ValueError("output_format npz (the MedMNIST layout) needs labelled images: declare classes")
-        return self
-
-    def declared_classes(self) -> list[str]:
-        return list(self.classes or [])
-
-
 class DatasetSpec(_Strict):
     """Where the private data is and how to read it."""
 
     path: Path
-    modality: Literal["table", "ecg", "eeg", "image"] = "table"
+    modality: str = "table"
     schema_path: Path | None = Field(default=None, alias="schema")
     target: str | None = Field(default=None, description="column the utility audit predicts")
     licence: str | None = None
     attribution: str | None = None
-    signal: SignalSpec | None = Field(default=None, description="windows of ECG/EEG recordings (signals only)")
-    image: ImageSpec | None = Field(default=None, description="image files (images only)")
+    #: The modality's declared settings, validated by its ``ModalitySettings`` subclass (written back under
+    #: its own section key, e.g. ``signal:``).  None for modalities without a section (tables).
+    settings: SerializeAsAny[ModalitySettings] | None = None
 
     @model_validator(mode="after")
-    def _modality_fields(self) -> DatasetSpec:
-        wanted = SECTIONS.get(self.modality)
-        for name in set(SECTIONS.values()) - {wanted}:
-            if getattr(self, name) is not None:
-                raise ValueError(f"a '{name}:' section is not for modality {self.modality}")
-        if wanted is not None:
-            section = getattr(self, wanted)
-            if section is None:
-                raise ValueError(f"modality {self.modality} needs a '{wanted}:' section with its declared settings")
-            if section.declared_classes() and self.target is None:
-                self.target = "label"  # the record's class is what the utility audit predicts
+    def _labelled_target(self) -> DatasetSpec:
+        if self.settings is not None and self.settings.declared_classes() and self.target is None:
+            self.target = "label"  # the record's class is what the utility audit predicts
         return self
+
+    @model_serializer(mode="wrap")
+    def _section_key(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        settings = data.pop("settings", None)
+        if self.settings is not None:
+            data[type(self.settings).section] = settings
+        return data
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -263,16 +139,17 @@ class ModelSpec(_Strict):
                                      description="share of training rows that see no class (learns the "
                                                  "unconditional model guidance needs)")
 
-    def resolved(self, name: str, *, family: str = "table") -> int | float:
-        """The field's value, or the preset's for the modality ``family`` when unset.  A ``ReleaseSpec``
-        fills every unset field from its modality's preset when it is validated, so this matters only for a
-        ModelSpec used on its own (benchmarks)."""
+    def resolved(self, name: str) -> int | float:
+        """The field's value; a ``ReleaseSpec`` read by ``synthdata.release_spec`` has every field its
+        modality's preset sets filled in (recorded so in the manifest)."""
         value = getattr(self, name)
-        return PRESETS[family][self.preset][name] if value is None else value
+        if value is None:
+            raise ValueError(f"model.{name} is unset: fill the spec's model from its modality's preset first")
+        return value
 
-    def filled(self, *, family: str) -> ModelSpec:
-        """A copy with every field the ``family``'s preset sets filled in where it was left unset."""
-        preset = PRESETS[family][self.preset]
+    def filled(self, *, presets: dict[str, dict[str, float | int]]) -> ModelSpec:
+        """A copy with every field the chosen preset sets filled in where it was left unset."""
+        preset = presets[self.preset]
         return self.model_copy(update={k: v for k, v in preset.items() if getattr(self, k) is None})
 
 
@@ -319,12 +196,6 @@ class ReleaseSpec(_Strict):
     seed: int = Field(default_factory=lambda: secrets.randbelow(2**31), ge=0)
 
     @model_validator(mode="after")
-    def _fill_presets(self) -> ReleaseSpec:
-        """The modality's preset values for every model field left unset (recorded so in the manifest)."""
-        self.model = self.model.filled(family=MODALITY_FAMILY[self.dataset.modality])
-        return self
-
-    @model_validator(mode="after")
     def _output_not_input(self) -> ReleaseSpec:
         if "{" not in str(self.output.out) and self.output.out.resolve() == self.dataset.path.resolve().parent:
             raise ValueError("output.out must not be the folder that holds the private data")
@@ -355,60 +226,13 @@ def name_from_path(path: Path) -> str:
     return stem if stem[0].isalpha() else f"d_{stem}"
 
 
-# Paths inside ``dataset`` that a spec file may give relative to its own folder: (section, key).
-_DATASET_PATHS = ((None, "path"), (None, "schema"), ("signal", "label_table"), ("image", "labels_csv"))
 
 
-def _resolve_paths(raw: dict, base: Path) -> dict:
-    dataset = raw.get("dataset")
-    if isinstance(dataset, dict):
-        for section, key in _DATASET_PATHS:
-            holder = dataset if section is None else dataset.get(section)
-            if isinstance(holder, dict) and isinstance(holder.get(key), str) and not Path(holder[key]).is_absolute():
-                holder[key] = str((base / holder[key]).resolve())
-    output = raw.get("output")
-    out = output.get("out") if isinstance(output, dict) else None
-    if isinstance(out, str) and not Path(out).is_absolute() and not out.startswith("{home}"):
-        output["out"] = str((base / output["out"]).resolve())
-    return raw
-
-
-def parse_spec(raw: dict, *, source: str = "spec") -> ReleaseSpec:
-    """Validate a spec mapping; problems become one BadInputError naming each field."""
-    try:
-        return ReleaseSpec.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()[:8]
-        )
-        raise BadInputError(f"{source} is not a valid release spec: {problems}") from None
-
-
-def _read_yaml(path: Path, *, what: str) -> object:
+def read_yaml(path: Path, *, what: str) -> object:
+    """The content of a YAML file; BadInputError naming ``what`` and the file when absent or malformed."""
     if not path.is_file():
         raise BadInputError(f"{what} {path} does not exist")
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise BadInputError(f"{what} {path} is not valid YAML: {exc}") from None
-
-
-def read_section(path: Path, *, section: str) -> dict:
-    """A YAML file holding one dataset section (``signal:`` or ``image:``, with or without that top key);
-    relative paths in it resolve against the file's folder."""
-    path = Path(path)
-    raw = _read_yaml(path, what=f"{section} settings file")
-    if isinstance(raw, dict) and isinstance(raw.get(section), dict):
-        raw = raw[section]
-    if not isinstance(raw, dict):
-        raise BadInputError(f"{path} must be a mapping of {section} settings")
-    return _resolve_paths({"dataset": {section: raw}}, path.resolve().parent)["dataset"][section]
-
-
-def load_spec(path: Path) -> ReleaseSpec:
-    """Read a release spec YAML file; relative paths resolve against its folder."""
-    path = Path(path)
-    raw = _read_yaml(path, what="spec file")
-    if not isinstance(raw, dict):
-        raise BadInputError(f"spec file {path} must be a mapping (name, dataset, privacy, output, ...)")
-    return parse_spec(_resolve_paths(raw, path.resolve().parent), source=str(path))

@@ -35,7 +35,8 @@ from evaluation.benchmarks.step_costs import StepCost, step_costs
 from evaluation.gate import blocking, run_audits, unjudged
 from synthdata import home
 from synthdata.flow import publish, stages
-from synthdata.config import MODALITY_FAMILY, ReleaseSpec, parse_spec
+from synthdata.config import ReleaseSpec
+from synthdata.release_spec import parse_spec
 from synthdata.errors import GateFailedError
 from synthdata.export.manifest import write_json
 from synthdata.modalities import get_modality
@@ -254,6 +255,6 @@ def compare(*, name: str, spec: ReleaseSpec, args: argparse.Namespace) -> Compar
         arms.append(non_private_arm(spec=spec, source=area, run_id=f"{spec.name}-nodp", progress=args.progress))
         print(f"{name}: no-DP arm done ({arms[1].train_seconds:.0f} s training)", flush=True)
     costs = step_costs(spec=spec, area=area, steps=args.step_count, threads=args.threads) if args.step_count > 0 else []
-    settings = {key: spec.model.resolved(key, family=MODALITY_FAMILY[spec.dataset.modality]) for key in SHOWN}
+    settings = {key: spec.model.resolved(key) for key in SHOWN}
     return Comparison(name=name, settings={**settings, "guidance": spec.model.guidance,
                                            "sample_steps": spec.model.sample_steps}, arms=arms, costs=costs)

@@ -40,7 +40,7 @@ def main() -> None:
         from evaluation.suite import ReportInputs, write_reports
         from synthdata import home
         from synthdata.flow import stages
-        from synthdata.config import parse_spec
+        from synthdata.release_spec import parse_spec
         from synthdata.modalities import get_modality
         from synthdata.privacy.ledger import Ledger
         from synthdata.run_area import RunArea

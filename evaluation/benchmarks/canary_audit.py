@@ -37,7 +37,7 @@ def main() -> None:
         os.environ["SYNTHDATA_HOME"] = str(work / "home")
         from synthdata import home
         from synthdata.flow import stages
-        from synthdata.config import load_spec
+        from synthdata.release_spec import load_spec
         from synthdata.diffusion.process import GaussianDiffusion
         from synthdata.modalities import get_modality
         from synthdata.privacy.canary import run_canary_audit

@@ -111,8 +111,8 @@ def extrapolated_rows(*, spec: ReleaseSpec, units: int, costs: dict[str, list[St
     """Full-training time of the spec's plan at each measured size: its step count times the measured step
     (the trainer's DP step for the U-Net, hooks, and the non-DP step), an extrapolation, not a measured
     training."""
-    _, _, _, steps = poisson_schedule(n_units=units, batch_size=int(spec.model.resolved("batch_size", family="image")),
-                                      epochs=int(spec.model.resolved("epochs", family="image")))
+    _, _, _, steps = poisson_schedule(n_units=units, batch_size=int(spec.model.resolved("batch_size")),
+                                      epochs=int(spec.model.resolved("epochs")))
     return [(f"{name}: {steps} steps x s/step, DP (hooks) / no DP (extrapolated)",
              f"{steps * cost[1].seconds / 60:.1f} / {steps * cost[2].seconds / 60:.1f} min")
             for name, cost in costs.items()]

@@ -57,7 +57,8 @@ from evaluation.benchmarks.rows import (
     utility_rows,
 )
 from evaluation.fidelity.spectrum import MIN_HZ, mean_log_psd
-from synthdata.config import ReleaseSpec, SignalSpec
+from synthdata.config import ReleaseSpec
+from synthdata.modalities.signal.settings import SignalSpec
 from synthdata.run_area import RunArea
 
 EEG_CHANNELS = ["O1", "Oz", "O2", "PO3", "POz", "PO4", "P1", "P2"]  # matched loosely to 'O1..', 'Po3.', ...
@@ -178,7 +179,7 @@ def main() -> None:
         for dataset in args.datasets:
             spec = SPECS[dataset](work=work, model=model_settings(args, DEFAULTS[dataset]), args=args)
             runs.append(compare(name=dataset.upper(), spec=spec, args=args))
-            signals += [spec.dataset.signal] * len(runs[-1].arms)
+            signals += [spec.dataset.settings] * len(runs[-1].arms)
         arms = [arm for run in runs for arm in run.arms]
         rows = [*setting_rows(runs), *utility_rows(arms, target_ratio=TARGET_RATIO),
                 *fidelity_rows(arms, signals=signals), *timing_rows(runs)]

@@ -73,7 +73,7 @@ def main() -> None:
         os.environ["SYNTHDATA_HOME"] = str(work / "home")
         from synthdata import home
         from synthdata.flow import publish, stages
-        from synthdata.config import parse_spec
+        from synthdata.release_spec import parse_spec
         from synthdata.privacy.ledger import Ledger
         from synthdata.run_area import RunArea
 

@@ -81,8 +81,7 @@ class AmplitudeAudit(Audit):
     def measure(self, context: AuditContext) -> Measurement:
         started = time.perf_counter()
         rng = context.rng(self.name)
-        sides: dict[str, SignalSet] = {name: getattr(context, name).subsample(context.settings.max_rows, rng)
-                                       for name in ("train", "holdout", "synthetic")}
+        sides: dict[str, SignalSet] = context.subsampled(rng)
         real, synthetic = sides["train"].data, sides["synthetic"].data
         per_channel = amplitude_distances(real, synthetic, rng)
         details = {

@@ -85,10 +85,7 @@ class SpectrumAudit(Audit):
         started = time.perf_counter()
         rng = context.rng(self.name)
         fs = context.schema.fs
-        sides: dict[str, SignalSet] = {
-            name: getattr(context, name).subsample(context.settings.max_rows, rng)
-            for name in ("train", "holdout", "synthetic")
-        }
+        sides: dict[str, SignalSet] = context.subsampled(rng)
         freqs, real_db = mean_log_psd(data=sides["train"].data, fs=fs)
         _, synthetic_db = mean_log_psd(data=sides["synthetic"].data, fs=fs)
         per_channel = log_spectral_distance(freqs, real_db, synthetic_db)

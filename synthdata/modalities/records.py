@@ -8,6 +8,7 @@ subclass says how to read its records' arrays (``values``) and which codec class
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from abc import abstractmethod
 from pathlib import Path
@@ -17,14 +18,21 @@ import numpy as np
 import torch
 
 from synthdata.modalities import grouping
-from synthdata.modalities.base import Modality, Preprocessing, Units
+from synthdata.errors import BadInputError
+from synthdata.modalities.base import AuditInputs, Modality, Preprocessing, Units
 from synthdata.modalities.classes import ClassCondition, resolve_condition
 
 
 class RecordModality(Modality):
-    """A modality whose records are arrays with ``labels`` (or None) and private ``subjects``."""
+    """A modality whose records are arrays with ``labels`` (or None) and private ``subjects``.
+
+    ``record_type`` is the dataclass of a set of records (array fields, ``labels`` among them): the work
+    area stores it as one ``.npz`` of those fields.
+    """
 
     codec_type: ClassVar[type]
+    record_type: ClassVar[type]
+    data_suffix = ".npz"
 
     @abstractmethod
     def values(self, data: Any) -> np.ndarray:
@@ -63,3 +71,24 @@ class RecordModality(Modality):
 
     def count_records(self, *, data: Any) -> int:
         return len(data)
+
+    def save_data(self, *, data: Any, path: Path) -> Path:
+        fields = {f.name: getattr(data, f.name) for f in dataclasses.fields(self.record_type)}
+        if fields.get("labels") is None:
+            fields.pop("labels", None)
+        else:
+            fields["labels"] = fields["labels"].astype(str)
+        with Path(path).open("wb") as handle:
+            np.savez(handle, **fields)
+        return Path(path)
+
+    def read_data(self, *, path: Path, codec: Any) -> Any:
+        with np.load(path, allow_pickle=False) as stored:
+            fields = {f.name: stored[f.name] for f in dataclasses.fields(self.record_type) if f.name in stored}
+        fields["labels"] = fields["labels"].astype(object) if "labels" in fields else None
+        return self.record_type(**fields)
+
+    def read_audit_inputs(self, *, train: Path, holdout: Path, synthetic: Path, schema: Path | None,
+                          target: str | None) -> AuditInputs:
+        raise BadInputError(f"`synthdata audit --modality {self.name}` is not supported yet; `synthdata release` "
+                            f"runs the {self.name} audits")

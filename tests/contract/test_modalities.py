@@ -13,8 +13,9 @@ from opacus.validators import ModuleValidator
 from helpers import tiny_image_spec_dict, tiny_signal_spec_dict, tiny_spec_dict
 from synthdata import home
 from synthdata.flow import stages
-from synthdata.config import parse_spec
+from synthdata.release_spec import parse_spec
 from synthdata.modalities import MODALITIES, get_modality
+from synthdata.modalities.classes import allocate
 from synthdata.privacy.ledger import Ledger
 from synthdata.run_area import RunArea, read_json
 
@@ -61,7 +62,10 @@ def test_prepare_train_sample_and_write(name: str, synthdata_home: Path, tiny_ta
     assert len(frames) == n
     if modality.condition_dim(codec=codec):  # generated for their classes, in the declared/DP proportions
         labels = np.asarray(frames.labels).astype(str)
-        assert set(labels) <= set(codec.condition.classes) and len(set(labels)) == len(codec.condition.classes)
+        # exactly the largest-remainder counts of the condition's proportions (a class whose DP-measured
+        # share is below 1/(2n) may get no record at all: tiny ECG holds ~2% supraventricular beats)
+        expected = allocate(proportions=codec.condition.proportions, n=n)
+        assert [int((labels == c).sum()) for c in codec.condition.classes] == list(expected)
     out = tmp_path / "files"
     out.mkdir()
     names = modality.write_release(data=data, codec=codec, folder=out,

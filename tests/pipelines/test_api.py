@@ -10,7 +10,7 @@ import pytest
 
 from helpers import tiny_spec_dict
 from synthdata.api import release
-from synthdata.config import parse_spec
+from synthdata.release_spec import parse_spec
 from synthdata.privacy.ledger import Ledger
 
 

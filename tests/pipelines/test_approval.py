@@ -11,7 +11,7 @@ import pytest
 from helpers import tiny_spec_dict
 from pipelines.runner import run_release
 from synthdata.cli import main
-from synthdata.config import parse_spec
+from synthdata.release_spec import parse_spec
 
 
 @pytest.fixture()

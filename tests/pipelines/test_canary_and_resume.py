@@ -14,7 +14,7 @@ from synthdata import home
 from synthdata.flow import publish, stages
 from synthdata.api import release
 from synthdata.cli import main
-from synthdata.config import parse_spec
+from synthdata.release_spec import parse_spec
 from synthdata.errors import GateFailedError
 from synthdata.privacy.ledger import Ledger
 from synthdata.run_area import RunArea

@@ -14,7 +14,7 @@ import pytest
 from pipelines.factory import build_release_graph, check_name
 from pipelines.registry import build_definitions
 from pipelines.runner import run_release
-from synthdata.config import parse_spec
+from synthdata.release_spec import parse_spec
 from synthdata.export.manifest import sha256_file
 from helpers import tiny_spec_dict as tiny_spec
 

@@ -10,7 +10,7 @@ from helpers import tiny_spec_dict
 from synthdata import home
 from synthdata.flow import stages
 from synthdata.run_area import RunArea
-from synthdata.config import parse_spec
+from synthdata.release_spec import parse_spec
 from synthdata.privacy.ledger import Ledger
 
 

@@ -15,7 +15,7 @@ from helpers import tiny_image_spec_dict, tiny_signal_spec_dict
 from pipelines.runner import run_release
 from synthdata import home
 from synthdata.flow import publish, stages
-from synthdata.config import parse_spec
+from synthdata.release_spec import parse_spec
 from synthdata.errors import GateFailedError
 from synthdata.export.manifest import sha256_file
 from synthdata.modalities import get_modality

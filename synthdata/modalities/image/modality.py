@@ -26,11 +26,12 @@ import numpy as np
 from torch import nn
 
 from synthdata.views.images import ImageAuditSet, ImageSchema
-from synthdata.config import DatasetSpec, ImageSpec, ModelSpec, PrivacySpec
+from synthdata.config import DatasetSpec, ModelSpec, PrivacySpec
+from synthdata.modalities.image.settings import ImageSpec
 from synthdata.diffusion.denoisers.unet import UNetDenoiser
 from synthdata.errors import BadInputError
 from synthdata.modalities import grouping
-from synthdata.modalities.base import AuditInputs, Preprocessing
+from synthdata.modalities.base import Preprocessing
 from synthdata.modalities.records import RecordModality
 from synthdata.modalities.image import readers, writers
 from synthdata.modalities.image.codec import ImageCodec
@@ -95,14 +96,14 @@ class ImageModality(RecordModality):
 
     name = "image"
     view = ImageAuditSet
-    data_suffix = ".npz"
+    record_type = ImageSet
     codec_type = ImageCodec
     declared_public = ("The image size, channels, intensity window, class list and any class proportions declared "
                        "in the spec are treated as public knowledge.")
 
     # --- input -------------------------------------------------------------------------------------------
     def load(self, *, dataset: DatasetSpec, privacy: PrivacySpec) -> ImageSource:
-        spec = dataset.image
+        spec = dataset.settings
         if spec is None:
             raise BadInputError(f"dataset {dataset.path} has modality image but the spec has no 'image:' section "
                                 "(size, channels, window, classes, privacy unit)")
@@ -216,34 +217,18 @@ class ImageModality(RecordModality):
 
     def build_denoiser(self, *, codec: ImageCodec, model: ModelSpec) -> nn.Module:
         return UNetDenoiser(channels=codec.channels, shape=codec.size, classes=len(codec.classes),
-                            base=int(model.resolved("unet_base", family="image")))
+                            base=int(model.resolved("unet_base")))
 
     def values(self, data: ImageSet) -> np.ndarray:
         return data.pixels
 
     # --- storage -------------------------------------------------------------------------------------------
-    def save_data(self, *, data: ImageSet, path: Path) -> Path:
-        path = Path(path)
-        with path.open("wb") as handle:
-            np.savez(handle, pixels=data.pixels, subjects=data.subjects, sources=data.sources,
-                     **({"labels": data.labels.astype(str)} if data.labels is not None else {}))
-        return path
-
-    def read_data(self, *, path: Path, codec: ImageCodec) -> ImageSet:
-        with np.load(path, allow_pickle=False) as stored:
-            return ImageSet(pixels=stored["pixels"], labels=stored["labels"] if "labels" in stored else None,
-                            subjects=stored["subjects"], sources=stored["sources"])
-
     def audit_frames(self, *, data: ImageSet, codec: ImageCodec) -> ImageAuditSet:
         return ImageAuditSet(pixels=data.pixels, labels=None if data.labels is None else data.labels.astype(object))
 
     def audit_schema(self, *, codec: ImageCodec) -> ImageSchema:
         return ImageSchema(size=codec.size, channels=codec.channels, window=codec.window, classes=codec.classes)
 
-    def read_audit_inputs(self, *, train: Path, holdout: Path, synthetic: Path, schema: Path | None,
-                          target: str | None) -> AuditInputs:
-        raise BadInputError("`synthdata audit --modality image` is not supported yet; `synthdata release` runs the "
-                            "image audits")
 
     # --- release files -------------------------------------------------------------------------------------
     def write_release(self, *, data: ImageSet, codec: ImageCodec, folder: Path,

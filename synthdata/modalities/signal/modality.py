@@ -30,11 +30,12 @@ import numpy as np
 from torch import nn
 
 from synthdata.views.signals import SignalSchema, SignalSet
-from synthdata.config import DatasetSpec, ModelSpec, PrivacySpec, SignalSpec
+from synthdata.config import DatasetSpec, ModelSpec, PrivacySpec
+from synthdata.modalities.signal.settings import SignalSpec
 from synthdata.diffusion.denoisers.unet import UNetDenoiser
 from synthdata.errors import BadInputError
 from synthdata.modalities import grouping
-from synthdata.modalities.base import AuditInputs, Preprocessing
+from synthdata.modalities.base import Preprocessing
 from synthdata.modalities.records import RecordModality
 from synthdata.modalities.signal import readers, windows, writers
 from synthdata.modalities.signal.codec import SignalCodec
@@ -72,7 +73,7 @@ class SignalModality(RecordModality):
     """ECG (WFDB) or EEG (EDF, BDF, FIF) windows."""
 
     view = SignalSet
-    data_suffix = ".npz"
+    record_type = SignalData
     codec_type = SignalCodec
     declared_public = ("The channels, sample rate, filter band, amplitude range, window length, class list and "
                        "any class proportions declared in the spec are treated as public knowledge, as are "
@@ -86,7 +87,7 @@ class SignalModality(RecordModality):
 
     # --- input -------------------------------------------------------------------------------------------
     def load(self, *, dataset: DatasetSpec, privacy: PrivacySpec) -> SignalSource:
-        spec = dataset.signal
+        spec = dataset.settings
         if spec is None:
             raise BadInputError(f"dataset {dataset.path} has modality {self.kind} but the spec has no 'signal:' "
                                 "section (sample_rate, amplitude, window or beats, labels, privacy unit)")
@@ -201,24 +202,12 @@ class SignalModality(RecordModality):
 
     def build_denoiser(self, *, codec: SignalCodec, model: ModelSpec) -> nn.Module:
         return UNetDenoiser(channels=len(codec.channels), shape=(codec.length,), classes=len(codec.classes),
-                            base=int(model.resolved("unet_base", family="signal")))
+                            base=int(model.resolved("unet_base")))
 
     def values(self, data: SignalData) -> np.ndarray:
         return data.data
 
     # --- storage -------------------------------------------------------------------------------------------
-    def save_data(self, *, data: SignalData, path: Path) -> Path:
-        path = Path(path)
-        with path.open("wb") as handle:
-            np.savez(handle, data=data.data, subjects=data.subjects,
-                     **({"labels": data.labels.astype(str)} if data.labels is not None else {}))
-        return path
-
-    def read_data(self, *, path: Path, codec: SignalCodec) -> SignalData:
-        with np.load(path, allow_pickle=False) as stored:
-            labels = stored["labels"].astype(object) if "labels" in stored else None
-            return SignalData(stored["data"], labels, stored["subjects"])
-
     def audit_frames(self, *, data: SignalData, codec: SignalCodec) -> SignalSet:
         return SignalSet(data=data.data, labels=data.labels)
 
@@ -226,10 +215,6 @@ class SignalModality(RecordModality):
         return SignalSchema(kind=codec.kind, fs=codec.fs, channels=codec.channels, units=codec.units,
                             amplitude=codec.amplitude, classes=codec.classes)
 
-    def read_audit_inputs(self, *, train: Path, holdout: Path, synthetic: Path, schema: Path | None,
-                          target: str | None) -> AuditInputs:
-        raise BadInputError(f"`synthdata audit --modality {self.kind}` is not supported yet; release with "
-                            "`synthdata release` runs the signal audits")
 
     # --- release files -------------------------------------------------------------------------------------
     def write_release(self, *, data: SignalData, codec: SignalCodec, folder: Path,

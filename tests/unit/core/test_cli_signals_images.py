@@ -146,6 +146,6 @@ def test_short_form_reads_the_declared_settings_and_resolves_their_paths(tmp_pat
                                       "--epsilon", "5", "--out", str(tmp_path / "out"), "--preset", "fast"])
     spec = spec_from_args(args)
     assert spec.dataset.modality == "eeg" and spec.dataset.schema_path is None
-    assert spec.dataset.signal.label_table == folder / "labels.csv"
+    assert spec.dataset.settings.label_table == folder / "labels.csv"
     assert spec.dataset.target == "label"  # the window class is what the utility audit predicts
     assert spec.model.epochs == 40 and spec.model.unet_base == 16  # the signal family's fast preset

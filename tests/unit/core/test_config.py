@@ -3,7 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from synthdata.config import default_delta, load_spec, parse_spec
+from synthdata.config import default_delta
+
+from synthdata.release_spec import load_spec, parse_spec
 from synthdata.errors import BadInputError
 
 
@@ -41,7 +43,7 @@ def test_default_delta_is_well_below_one_over_n() -> None:
 
 
 def test_signal_spec_declares_public_facts_and_refuses_inconsistent_ones() -> None:
-    from synthdata.config import SignalSpec
+    from synthdata.modalities.signal.settings import SignalSpec
 
     spec = SignalSpec(sample_rate=128, amplitude=(-2, 3), labels={"T1": "left", "T2": "right"})
     assert spec.privacy_unit == "subject" and spec.max_windows_per_subject == 8

@@ -19,7 +19,7 @@ from opacus.accountants import RDPAccountant
 
 from synthdata import home
 from synthdata.flow import stages
-from synthdata.config import parse_spec
+from synthdata.release_spec import parse_spec
 from synthdata.diffusion.denoisers import MLPDenoiser
 from synthdata.diffusion.process import GaussianDiffusion
 from synthdata.errors import BadInputError
@@ -82,7 +82,7 @@ torch.set_num_threads(1)
 import synthdata.privacy.training as training
 from synthdata import home
 from synthdata.flow import stages
-from synthdata.config import parse_spec
+from synthdata.release_spec import parse_spec
 from synthdata.privacy.ledger import Ledger
 from synthdata.run_area import RunArea
 save = training.save_checkpoint

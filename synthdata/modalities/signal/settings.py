@@ -1,0 +1,89 @@
+"""What a steward declares about ECG/EEG recordings (the spec's ``dataset.signal`` section) and the model
+presets for signal windows.  Everything here is public: nothing is read from the recordings to set it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from synthdata.config import ModalitySettings, check_class_proportions
+
+# Signal windows: hundreds to thousands of units, a convolutional U-Net (per-sample gradients, no ghost
+# clipping), so smaller batches and more epochs (evaluation/benchmarks/ measures them).
+PRESETS: dict[str, dict[str, float | int]] = {
+    "fast": {"epochs": 40, "batch_size": 64, "lr": 2e-3, "augmentation": 4, "unet_base": 16},
+    "standard": {"epochs": 150, "batch_size": 128, "lr": 2e-3, "augmentation": 4, "unet_base": 32},
+}
+
+
+class SignalSpec(ModalitySettings):
+    """How ECG/EEG recordings become training windows.  Everything here is DECLARED by the steward and
+    treated as public; nothing is read from the data to set it (rule 1 of the privacy rules).
+
+    ``amplitude`` is the physical range (mV for ECG, uV for EEG) mapped to [-1, 1]; values outside are
+    clipped and only their count is reported.  ``privacy_unit``: ``subject`` protects a person with all their
+    windows (each subject is one DP-SGD unit holding at most ``max_windows_per_subject`` windows, sampled
+    away beyond); ``window`` protects single windows, and the guarantee per subject then follows from group
+    privacy over at most ``max_windows_per_subject`` windows (stated as such in the report).  With a single
+    subject only window-level protection exists, and the report says the guarantee protects windows, not
+    the person.
+    """
+
+    channels: list[str] | None = Field(default=None, description="channels/leads to keep (default: all)")
+    sample_rate: float = Field(gt=0, description="Hz after resampling")
+    amplitude: tuple[float, float] = Field(description="declared physical range mapped to [-1, 1]")
+    bandpass: tuple[float | None, float | None] | None = Field(default=None, description="declared filter band, Hz")
+    segment: Literal["fixed", "beats"] = "fixed"
+    window_seconds: float = Field(default=2.0, gt=0)
+    step_seconds: float | None = Field(default=None, gt=0)
+    beat_before_seconds: float = Field(default=0.25, gt=0)
+    beat_after_seconds: float = Field(default=0.45, gt=0)
+    labels: dict[str, str] | None = Field(
+        default=None, description="annotation label -> class (beat symbols, rhythm notes, EDF+ T0/T1/T2)")
+    label_table: Path | None = Field(default=None, description="CSV with one label per record")
+    record_column: str = "record"
+    label_column: str = "label"
+    classes: list[str] | None = Field(
+        default=None, description="the declared classes (required with label_table; with labels: its values)")
+    class_proportions: dict[str, float] | None = Field(
+        default=None, description="declared class proportions of the synthetic windows (default: measured "
+                                  "with DP from the preprocessing share)")
+    annotation_extension: str = "atr"
+    section: ClassVar[str] = "signal"
+    paths: ClassVar[tuple[str, ...]] = ("label_table",)
+
+    privacy_unit: Literal["subject", "window"] = "subject"
+    max_windows_per_subject: int = Field(default=8, ge=1, le=4096)
+
+    def declared_classes(self) -> list[str]:
+        """The public class list: ``classes``, else the values of ``labels`` (sorted); empty if unlabelled."""
+        if self.classes is not None:
+            return list(self.classes)
+        return sorted(set(self.labels.values())) if self.labels else []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SignalSpec:
+        low, high = self.amplitude
+        if not low < high:
+            raise ValueError(f"amplitude must be [low, high] with low < high, got [{low}, {high}]")
+        if self.bandpass is not None:
+            lo, hi = self.bandpass
+            if lo is not None and hi is not None and not 0 < lo < hi:
+                raise ValueError(f"bandpass must be [low, high] with 0 < low < high, got [{lo}, {hi}]")
+            if hi is not None and hi >= self.sample_rate / 2:
+                raise ValueError(f"bandpass high edge {hi} Hz must be below half the sample rate ({self.sample_rate / 2} Hz)")
+        if self.segment == "beats" and not self.labels:
+            raise ValueError("segment 'beats' needs labels (beat symbol -> class), e.g. {N: normal, V: ventricular}")
+        if self.labels and self.label_table is not None:
+            raise ValueError("give labels from annotations or a label_table, not both")
+        if self.label_table is not None and not self.classes:
+            raise ValueError("a label_table needs the declared classes: classes: [open, closed]")
+        if self.classes is not None and len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"classes must be distinct, got {self.classes}")
+        if self.labels and self.classes is not None and set(self.labels.values()) - set(self.classes):
+            raise ValueError(f"labels map to {sorted(set(self.labels.values()) - set(self.classes))}, which are "
+                             "not among the declared classes")
+        check_class_proportions(self.class_proportions, self.declared_classes())
+        return self
