@@ -49,9 +49,9 @@ class AuditContext:
     """
 
     modality: str
-    train: pd.DataFrame
-    holdout: pd.DataFrame
-    synthetic: pd.DataFrame
+    train: Any  # one kind of view on every side: a DataFrame, a SignalSet, an ImageAuditSet, ...
+    holdout: Any
+    synthetic: Any
     schema: Any
     target: str | None = None
     settings: AuditSettings = field(default_factory=AuditSettings)

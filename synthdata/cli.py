@@ -41,7 +41,12 @@ def spec_from_args(args: argparse.Namespace) -> ReleaseSpec:
     if args.config:
         if args.data:
             raise BadInputError("give either --config SPEC.yaml or DATA with flags, not both")
-        return load_spec(Path(args.config))
+        overrides = {place: value for place, value in _flag_overrides(args).items() if value is not None}
+        spec = load_spec(Path(args.config), overrides=overrides)
+        for place, value in overrides.items():
+            print(f"{place} {value} from the command line (the spec file says "
+                  f"{_spec_value(Path(args.config), place)})", file=sys.stderr)
+        return spec
     if not args.data or args.epsilon is None or not args.out:
         raise BadInputError("release needs --config SPEC.yaml, or DATA --epsilon E --out DIR")
     data = Path(args.data).resolve()
@@ -61,12 +66,29 @@ def spec_from_args(args: argparse.Namespace) -> ReleaseSpec:
         "name": args.name or name_from_path(data),
         "dataset": dataset,
         "privacy": {"epsilon": args.epsilon, "delta": args.delta, "total_epsilon": args.total_epsilon},
-        "model": {"preset": args.preset},
+        "model": {"preset": args.preset or "standard"},
         "output": {"out": str(Path(args.out).resolve()), "records": args.records},
     }
     if args.seed is not None:
         raw["seed"] = args.seed
     return parse_spec(raw, source="command line")
+
+
+def _flag_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """Spec places (dotted) the release flags set when given with ``--config``: a flag overrides the file."""
+    return {"privacy.epsilon": args.epsilon, "privacy.delta": args.delta, "privacy.total_epsilon": args.total_epsilon,
+            "output.out": str(Path(args.out).resolve()) if args.out else None, "output.records": args.records,
+            "dataset.target": args.target, "model.preset": args.preset, "seed": args.seed, "name": args.name}
+
+
+def _spec_value(path: Path, place: str) -> object:
+    """What the spec file itself says at a dotted place (``unset`` when it says nothing)."""
+    from synthdata.config import read_yaml
+
+    value: object = read_yaml(path, what="spec file")
+    for key in place.split("."):
+        value = value.get(key, "unset") if isinstance(value, dict) else "unset"
+    return value
 
 
 def cmd_release(args: argparse.Namespace) -> int:
@@ -272,15 +294,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     release = sub.add_parser("release", help="train, audit and (if every gate passes) export a synthetic release")
     release.add_argument("data", nargs="?", help="CSV or Parquet file (short form)")
-    release.add_argument("--config", help="release spec YAML (long form)")
-    release.add_argument("--modality", default="table", choices=sorted(MODALITIES))
+    release.add_argument("--config", help="release spec YAML (long form); --epsilon, --delta, --total-epsilon, "
+                                          "--out, --records, --target, --preset, --seed and --name given "
+                                          "beside it override the file (and say so)")
+    release.add_argument("--modality", default="table", choices=sorted(MODALITIES), help="short form only")
     release.add_argument("--epsilon", type=float, help="total epsilon of this release")
     release.add_argument("--delta", type=float, default=None, help="default: min(1e-5, 1/(10 n))")
     release.add_argument("--out", help="export folder (must not exist)")
     release.add_argument("--target", help="column the utility audit predicts")
     release.add_argument("--schema", help="table schema YAML (without it, types are inferred and domains learned with "
                                           "DP); for ecg/eeg the declared signal settings, for image the image settings")
-    release.add_argument("--preset", choices=["fast", "standard"], default="standard")
+    release.add_argument("--preset", choices=["fast", "standard"], default=None, help="default: standard")
     release.add_argument("--records", type=int, default=None, help="synthetic records (default: training split size)")
     release.add_argument("--seed", type=int, default=None, help="recorded seed (model init, sampling; never DP noise)")
     release.add_argument("--name", help="release name (default: from the data file name)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -96,10 +97,21 @@ def read_section(path: Path, *, section: str) -> dict:
     return _resolve_paths({"dataset": {section: raw}}, path.resolve().parent)["dataset"][section]
 
 
-def load_spec(path: Path) -> ReleaseSpec:
-    """Read a release spec YAML file; relative paths resolve against its folder."""
+def load_spec(path: Path, *, overrides: Mapping[str, Any] | None = None) -> ReleaseSpec:
+    """Read a release spec YAML file; relative paths resolve against its folder.  ``overrides`` maps dotted
+    places (``privacy.epsilon``, ``output.out``, ...) to values that replace the file's (command-line flags):
+    the spec that runs, and is recorded in the run and the manifest, holds them."""
     path = Path(path)
     raw = read_yaml(path, what="spec file")
     if not isinstance(raw, dict):
         raise BadInputError(f"spec file {path} must be a mapping (name, dataset, privacy, output, ...)")
-    return parse_spec(_resolve_paths(raw, path.resolve().parent), source=str(path))
+    raw = _resolve_paths(raw, path.resolve().parent)
+    for place, value in (overrides or {}).items():
+        *parents, key = place.split(".")
+        holder = raw
+        for parent in parents:
+            holder = holder.setdefault(parent, {})
+            if not isinstance(holder, dict):
+                raise BadInputError(f"spec file {path}: '{parent}' must be a mapping to take {place} from the command line")
+        holder[key] = value
+    return parse_spec(raw, source=str(path))

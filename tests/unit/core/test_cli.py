@@ -6,6 +6,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 
 from synthdata.cli import main
 
@@ -126,3 +127,24 @@ def test_ledger_key_ignores_schema_edits_and_matches_budget_show(tiny_table, tmp
     declared = modality.load(dataset=DatasetSpec(path=data, schema=schema), privacy=privacy)
     inferred = modality.load(dataset=DatasetSpec(path=data), privacy=privacy)
     assert modality.fingerprint(source=declared) == modality.fingerprint(source=inferred) == file_fingerprint(path=data)
+
+
+def test_flags_beside_config_override_the_spec_and_say_so(tmp_path: Path, capsys) -> None:
+    """`release --config spec.yaml --epsilon 1` spends 1, not the file's 3 (flags were silently dropped)."""
+    from synthdata.cli import build_parser, spec_from_args
+
+    demo = Path(__file__).resolve().parents[3] / "synthdata" / "data" / "demo.yaml"
+    out = tmp_path / "elsewhere"
+    args = build_parser().parse_args(["release", "--config", str(demo), "--epsilon", "1", "--out", str(out),
+                                      "--seed", "5", "--preset", "standard", "--target", "readmitted"])
+    spec = spec_from_args(args)
+    assert spec.privacy.epsilon == 1.0 and spec.output.out == out and spec.seed == 5
+    assert spec.dataset.target == "readmitted" and spec.model.preset == "standard"
+    assert spec.model.batch_size == 4096  # the standard preset filled the model, not the file's fast one
+    assert yaml.safe_load(spec.to_yaml())["privacy"]["epsilon"] == 1.0  # what runs is what the run records
+    err = capsys.readouterr().err
+    assert "privacy.epsilon 1.0 from the command line (the spec file says 3.0)" in err
+    assert "seed 5 from the command line (the spec file says 1234)" in err
+    unchanged = spec_from_args(build_parser().parse_args(["release", "--config", str(demo)]))
+    assert unchanged.privacy.epsilon == 3.0 and unchanged.model.preset == "fast" and unchanged.seed == 1234
+    assert "from the command line" not in capsys.readouterr().err
