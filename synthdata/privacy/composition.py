@@ -13,7 +13,8 @@ Three upper bounds on the total, at δ = the sum of the runs' δ:
 
 Each is a valid upper bound, so ``composed`` is their minimum.  Charges that were only *reserved* (a run
 still going, or one that crashed) carry no mechanism history yet and enter every bound at their full
-reserved ε (conservative).  Charges recorded without a mechanism history likewise enter at their ε.
+reserved ε (conservative).  Charges recorded without a mechanism history, or with a mechanism that states no
+ε of its own (a crashed run settled in full by hand), likewise enter at their whole ε.
 
 The ledger refuses a run by the naive sum (the new run's mechanism is not known before it trains); the
 composed figure is what a release's privacy statement may cite for the dataset as a whole.
@@ -78,7 +79,8 @@ def _split(charges: Iterable[Mapping[str, Any]]) -> tuple[list[tuple[float, floa
         delta += float(charge["delta"])
         mechanisms = charge.get("mechanisms") or []
         parsed = [(m, _gaussian(m)) for m in mechanisms]
-        if charge.get("status") == "reserved" or not mechanisms:
+        unknown = any(g is None and m.get("epsilon") is None for m, g in parsed)
+        if charge.get("status") == "reserved" or not mechanisms or unknown:
             pure.append(float(charge["epsilon"]))  # unknown mechanism: counted whole, as pure epsilon
             continue
         for mechanism, gaussian in parsed:

@@ -249,11 +249,11 @@ class Ledger:
         """Close a crashed run's reservation as spent in full (its true spend is unknown: conservative)."""
         with self._transaction() as db:
             self._state(db, fingerprint, lock=True)
-            self._open_charge(db, fingerprint, run_id)
+            row = self._open_charge(db, fingerprint, run_id)
             db.execute(charges_table.update().where(
                 (charges_table.c.fingerprint == fingerprint) & (charges_table.c.run_id == run_id)
             ).values(status="spent", settled=_now(), mechanisms=json.dumps(
-                [{"stage": "settled in full by hand", "reason": reason, "by": _who()}])))
+                [{"stage": "settled in full by hand", "reason": reason, "by": _who(), "epsilon": float(row.epsilon)}])))
             return self._state(db, fingerprint)  # type: ignore[return-value]
 
     def cancel(self, *, fingerprint: str, run_id: str) -> None:

@@ -38,3 +38,19 @@ def test_crashed_run_keeps_its_reservation(tmp_path: Path) -> None:
         reopened.reserve(fingerprint="a", name="d", run_id="next", release="x", epsilon=2, delta=1e-6)
     reopened.cancel(fingerprint="a", run_id="crashed")
     assert reopened.state(fingerprint="a").remaining == pytest.approx(DEFAULT_TOTAL_EPSILON)
+
+
+def test_a_run_settled_in_full_counts_whole_in_the_composed_epsilon(tmp_path: Path) -> None:
+    """A 3.0 run settled with its DP-SGD plan and a crashed 5.0 run settled in full compose to at least 5:
+    the settled-in-full charge carried no epsilon in its mechanism and was counted as 0 (7.05 -> 2.05)."""
+    ledger = Ledger(path=tmp_path / "ledger.sqlite")
+    ledger.reserve(fingerprint="f", name="d.csv", run_id="a", release="r", epsilon=3.0, delta=1e-6, total_epsilon=10)
+    ledger.settle(fingerprint="f", run_id="a", epsilon=2.9, delta=1e-6, mechanisms=[
+        {"stage": "training", "noise_multiplier": 1.2, "sample_rate": 0.05, "steps": 600, "epsilon": 2.9,
+         "delta": 1e-6}])
+    ledger.reserve(fingerprint="f", name="d.csv", run_id="b", release="r", epsilon=5.0, delta=1e-6)
+    reserved = ledger.composition(fingerprint="f").composed
+    ledger.settle_in_full(fingerprint="f", run_id="b", reason="crashed")
+    settled = ledger.composition(fingerprint="f")
+    assert settled.naive == pytest.approx(7.9)
+    assert settled.composed >= 5.0 and settled.composed == pytest.approx(reserved)  # settling changed nothing
