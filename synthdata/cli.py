@@ -27,6 +27,7 @@ from synthdata.errors import (
     SynthdataError,
 )
 from synthdata.modalities import MODALITIES, registration
+from synthdata.versions import __version__
 
 
 def _fail(error: SynthdataError) -> int:
@@ -289,7 +290,17 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="synthdata", description="Differentially private synthetic clinical data.")
+    parser = argparse.ArgumentParser(
+        prog="synthdata", description="Differentially private synthetic clinical data.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit codes:\n"
+               "  0  released (or the command succeeded; audit: every gate passed; dp-audit: the claim held)\n"
+               "  2  bad input: the message names the file, column or record; nothing was written or charged\n"
+               "  3  a gate failed: the report is written in the run's work area, nothing is exported\n"
+               "  4  privacy budget refused, before training\n"
+               "  5  every gate passed; the spec requires a named sign-off (synthdata approve RUN --by NAME)\n"
+               "  1  an unexpected error")
+    parser.add_argument("--version", action="version", version=f"synthdata {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     release = sub.add_parser("release", help="train, audit and (if every gate passes) export a synthetic release")

@@ -148,3 +148,23 @@ def test_flags_beside_config_override_the_spec_and_say_so(tmp_path: Path, capsys
     unchanged = spec_from_args(build_parser().parse_args(["release", "--config", str(demo)]))
     assert unchanged.privacy.epsilon == 3.0 and unchanged.model.preset == "fast" and unchanged.seed == 1234
     assert "from the command line" not in capsys.readouterr().err
+
+
+def test_version_exit_codes_and_settings_hints_lead_somewhere(tmp_path: Path, capsys) -> None:
+    import re
+
+    from synthdata.versions import __version__
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"synthdata {__version__}"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = capsys.readouterr().out
+    for code in ("0", "1", "2", "3", "4", "5"):
+        assert re.search(rf"^  {code}  \w", help_text, re.M), code
+    for modality in ("image", "ecg", "eeg"):  # the settings example the error names exists
+        assert main(["release", str(tmp_path / "x"), "--modality", modality, "--epsilon", "1",
+                     "--out", str(tmp_path / "o")]) == 2
+        named = re.search(r"section of (\S+\.yaml)\)", capsys.readouterr().err)
+        assert named and Path(named.group(1)).is_file()
