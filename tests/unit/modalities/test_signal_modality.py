@@ -19,21 +19,22 @@ from synthdata.config import DatasetSpec, PrivacySpec
 from synthdata.errors import BadInputError
 from synthdata.modalities import get_modality
 from synthdata.modalities.signal.modality import SignalData
+from synthdata.modalities.signal.settings import SignalSpec
 
 PRIVACY = PrivacySpec(epsilon=1.0)
 
 
 def eeg_dataset(**signal) -> DatasetSpec:
-    return DatasetSpec.model_validate({"path": str(DATA / "eeg"), "modality": "eeg", "signal": {
+    return DatasetSpec(path=DATA / "eeg", modality="eeg", settings=SignalSpec.model_validate({
         "sample_rate": 80, "amplitude": [-150, 150], "bandpass": [1, 30], "window_seconds": 2, "step_seconds": 0.5,
         "label_table": str(DATA / "eeg" / "labels.csv"), "classes": ["eyes_open", "eyes_closed"],
-        "privacy_unit": "window", **signal}})
+        "privacy_unit": "window", **signal}))
 
 
 def ecg_dataset(**signal) -> DatasetSpec:
-    return DatasetSpec.model_validate({"path": str(DATA / "ecg" / "100"), "modality": "ecg", "signal": {
+    return DatasetSpec(path=DATA / "ecg" / "100", modality="ecg", settings=SignalSpec.model_validate({
         "sample_rate": 180, "amplitude": [-2.5, 2.5], "segment": "beats", "labels": {"N": "normal", "A": "sv"},
-        **signal}})
+        **signal}))
 
 
 def test_eeg_windows_take_their_records_label_from_the_table() -> None:
@@ -84,9 +85,8 @@ def test_several_subjects_split_by_subject_and_units_hold_a_subject(tmp_path: Pa
     table = tmp_path / "labels.csv"
     table.write_text("record,label\n" + "".join(f"S00{i}R01,eyes_open\nS00{i}R02,eyes_closed\n" for i in range(1, 6)))
     modality = get_modality("eeg")
-    dataset = DatasetSpec.model_validate({**eeg_dataset().model_dump(), "path": str(folder), "signal": {
-        **eeg_dataset().signal.model_dump(), "label_table": str(table), "privacy_unit": "subject",
-        "max_windows_per_subject": 6}})
+    dataset = eeg_dataset(label_table=str(table), privacy_unit="subject", max_windows_per_subject=6)
+    dataset = dataset.model_copy(update={"path": folder})
     source = modality.load(dataset=dataset, privacy=PRIVACY)
     train, holdout = modality.split(source=source, holdout_fraction=0.4, seed=1)
     assert not set(train.windows.subjects) & set(holdout.windows.subjects)
