@@ -3,18 +3,22 @@ informative), whether it blocks (spec overrides included), the release status an
 Every caller asks this module: the release flow and its export check, ``synthdata audit``, the Dagster
 asset checks, the CLI and the report.
 
-A gated audit passes when the *pessimistic* end of its 95% interval clears the threshold: the upper end for
-``at_most`` audits, the lower end for ``at_least`` audits (the value itself when there is no interval).  An
-audit without a threshold is informative and never blocks; neither does a measurement marked
-``not_informative`` (the note says why).
+Fidelity and utility gates ask for evidence of quality: they pass when the *pessimistic* end of the 95%
+interval clears the threshold (the lower end for ``at_least`` audits, the upper end for ``at_most`` ones; the
+value itself when there is no interval).
 
-Too few records to judge: an ``at_most`` privacy audit with a ``no_leak_value`` is checked for power first.
-Its *resolution* is the upper end that synthetic data leaking nothing would show at these sizes: the
-no-leak value plus the measured interval's upper half-width.  When even that exceeds the threshold, no
-generator could pass, so the interval straddling the threshold is no evidence of a leak: the audit is then
-not informative (it does not block; the note says how far off the data is).  It still FAILS when the lower
-end of its interval is above the threshold, i.e. when the leak is clear whatever the size.  Small releases
-therefore rest on their DP guarantee, plus these audits catching gross copying, and the report says so.
+Privacy gates (``at_most`` audits with a ``no_leak_value``: memorization and attacks) are tests of "no leak"
+against "a leak above the threshold", and block on evidence: they FAIL when the *lower* end of the interval
+is above the threshold (a one-sided test at 2.5%; with the thresholds a margin above the no-leak value, data
+that leaks nothing is blocked far less often than that).  Their power is stated in the note: the smallest
+value they would have caught at these sizes is the threshold plus the interval's lower half-width.  When
+that margin is wider than the threshold's own distance from the no-leak value, the audit cannot tell a leak
+of twice the tolerated size from none: it is *not judged* (it does not block; the note says what it could
+have caught), and the release rests on its DP guarantee there, which the report's first page says.  Which
+release sizes give which error rates is measured by ``python -m evaluation.benchmarks.gate_calibration``.
+
+An audit without a threshold is informative and never blocks; neither does a measurement marked
+``not_informative`` (the note says why).
 
 Privacy caveat: the decision is computed from private data outside the DP guarantee.  It is a single bit per
 audit plus the audits' aggregate details, which is what the release report states.
@@ -38,30 +42,23 @@ def _fmt(x: float) -> str:
 
 def decide(*, audit: Audit, measurement: Measurement, threshold: float | None) -> AuditResult:
     """The verdict on one measurement at ``threshold`` (None: informative only)."""
-    at_most = audit.direction == "at_most"
-    if measurement.interval is not None:
-        pessimistic = measurement.interval[1] if at_most else measurement.interval[0]
-        which = "upper" if at_most else "lower"
-        judged = f"{which} end of the 95% interval ({_fmt(pessimistic)})"
-    else:
-        pessimistic = measurement.value
-        judged = f"value ({_fmt(pessimistic)})"
-    resolution = _resolution(audit, measurement)
     if measurement.not_informative:
         passed, note = None, f"Not informative, does not gate: {measurement.not_informative}"
-    elif threshold is not None and resolution is not None and resolution > threshold \
-            and measurement.interval[0] <= threshold:
-        passed = None
-        note = (f"Not informative, does not gate: too few records to judge. Synthetic data that leaks nothing "
-                f"would show an upper end of about {_fmt(resolution)} at these sizes, above the threshold "
-                f"{_fmt(threshold)}, and the lower end ({_fmt(measurement.interval[0])}) shows no clear leak "
-                "either. A larger holdout set sharpens this audit.")
     elif threshold is None:
         passed, note = None, "Informative only: no threshold is set, so this audit does not gate."
+    elif _tests_for_leak(audit, measurement):
+        passed, note = _leak_test(audit=audit, measurement=measurement, threshold=threshold)
     else:
+        at_most = audit.direction == "at_most"
+        if measurement.interval is not None:
+            pessimistic = measurement.interval[1] if at_most else measurement.interval[0]
+            judged = f"{'upper' if at_most else 'lower'} end of the 95% interval ({_fmt(pessimistic)})"
+        else:
+            pessimistic = measurement.value
+            judged = f"value ({_fmt(pessimistic)})"
         passed = pessimistic <= threshold if at_most else pessimistic >= threshold
-        relation = ("at most" if at_most else "at least")
-        note = (f"{'Passed' if passed else 'FAILED'}: the {judged} must be {relation} {_fmt(threshold)}.")
+        note = (f"{'Passed' if passed else 'FAILED'}: the {judged} must be {'at most' if at_most else 'at least'} "
+                f"{_fmt(threshold)}.")
     return AuditResult(
         name=audit.name,
         category=audit.category,
@@ -78,12 +75,28 @@ def decide(*, audit: Audit, measurement: Measurement, threshold: float | None) -
     )
 
 
-def _resolution(audit: Audit, measurement: Measurement) -> float | None:
-    """The upper interval end a no-leak result would have at the measured spread (``at_most`` audits with a
-    ``no_leak_value`` and an interval only)."""
-    if audit.direction != "at_most" or audit.no_leak_value is None or measurement.interval is None:
-        return None
-    return audit.no_leak_value + max(measurement.interval[1] - measurement.value, 0.0)
+def _tests_for_leak(audit: Audit, measurement: Measurement) -> bool:
+    """Privacy audits (``at_most`` with a no-leak value and an interval) block on evidence of a leak."""
+    return audit.direction == "at_most" and audit.no_leak_value is not None and measurement.interval is not None
+
+
+def _leak_test(*, audit: Audit, measurement: Measurement, threshold: float) -> tuple[bool | None, str]:
+    """FAIL when the lower end is above the threshold; not judged when the audit could not catch a leak of
+    twice the tolerated size; else pass, stating the smallest value it would have caught."""
+    low = measurement.interval[0]
+    margin = max(measurement.value - low, 0.0)
+    detectable = threshold + margin
+    if low > threshold:
+        return False, (f"FAILED: the lower end of the 95% interval ({_fmt(low)}) is above the threshold "
+                       f"{_fmt(threshold)}: a leak, beyond chance.")
+    if margin >= threshold - audit.no_leak_value:
+        return None, (f"Not informative, does not gate: too few records to judge. At these sizes only a value above "
+                      f"about {_fmt(detectable)} would show as a leak (the threshold is {_fmt(threshold)}; leaking "
+                      f"nothing gives {_fmt(audit.no_leak_value)}), and the lower end ({_fmt(low)}) shows no clear "
+                      "leak. A larger holdout set sharpens this audit; the release rests on its DP guarantee here.")
+    return True, (f"Passed: no evidence of a leak above {_fmt(threshold)} (the lower end of the 95% interval, "
+                  f"{_fmt(low)}, is below it). At these sizes a value above about {_fmt(detectable)} would have "
+                  "been caught.")
 
 
 def check_gate_names(names: Iterable[str]) -> None:

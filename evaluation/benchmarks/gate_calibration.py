@@ -1,0 +1,179 @@
+"""Benchmark: the privacy gates' error rates, measured over repeated draws.
+
+    python -m evaluation.benchmarks.gate_calibration [--draws 60] [--copier-draws 20] [--cache DIR]
+
+A gate is a statistical test that decides whether data leaves the hospital, so its two error rates are
+measured, not assumed, on the shipped demo table (20,000 real encounters of diabetes_130us; no
+``../shared`` needed).  Each draw splits the patients at random into training, holdout and a pool of fresh
+patients, and hands the privacy audits (every registered memorization and attack audit, at its default gate)
+a "synthetic" table that is:
+
+- ``fresh``: real rows of patients in neither training nor holdout: leaks nothing (false-block rate);
+- ``exact 5%``: fresh rows with 5% replaced by training rows (detection rate);
+- ``near 10%, one field``: 10% training rows with one count changed by 1;
+- ``near 10%, noise``: 10% training rows with every number moved by noise of 1% of its public range.
+
+It prints, per scenario, how often the release was blocked by any privacy gate (family-wise) with the
+Clopper-Pearson 95% bound (upper for ``fresh``, lower for the copiers), and how often each gate failed or
+could not judge.  Draws are cached one JSON file each under ``--cache`` (default
+``.bench/gate_calibration``): a killed run resumes.  The split of sizes follows the demo release: training
+and holdout in a 4:1 ratio, as many synthetic rows as the audits read (``max_rows``).  Real DP releases are
+counted separately, by repeating ``make demo``; this benchmark needs no training.
+
+Not a test: nothing here asserts.  Privacy: the data are public (CC BY 4.0); the cache holds audit figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import beta
+
+DATA = Path(__file__).resolve().parents[2] / "synthdata" / "data"
+SCENARIOS = {"fresh": (0.0, None), "exact 5%": (0.05, "exact"), "near 10%, one field": (0.10, "field"),
+             "near 10%, noise": (0.10, "noise")}
+
+
+def clopper_pearson(successes: int, trials: int, *, upper: bool) -> float:
+    """One-sided 95% Clopper-Pearson bound of a rate (upper or lower)."""
+    if upper:
+        return 1.0 if successes >= trials else float(beta.ppf(0.95, successes + 1, trials - successes))
+    return 0.0 if successes <= 0 else float(beta.ppf(0.05, successes, trials - successes + 1))
+
+
+def load_demo() -> tuple[pd.DataFrame, pd.Series, object]:
+    """The demo table's modelled columns as the audits read them, its patient ids and its schema (categories
+    to discover taken from the table itself: it is public data)."""
+    from synthdata.modalities.table.schema import CategoricalColumn, NumericColumn, load_schema
+
+    raw = pd.read_csv(DATA / "diabetes_demo.csv", keep_default_na=False, na_values=["?"], dtype=str)
+    schema = load_schema(DATA / "diabetes_demo.schema.yaml")
+    columns = {}
+    for name, column in schema.columns.items():
+        if isinstance(column, CategoricalColumn) and column.needs_discovery:
+            column = column.model_copy(update={"categories": sorted(raw[name].dropna().unique().tolist())})
+        columns[name] = column
+    schema = schema.model_copy(update={"columns": columns})
+    frame = raw[schema.modelled_columns].copy()
+    for name in schema.modelled_columns:
+        if isinstance(schema.columns[name], NumericColumn):
+            frame[name] = pd.to_numeric(frame[name]).astype(np.float64)
+        else:
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+    return frame, raw[schema.subject], schema
+
+
+def draw_sets(frame: pd.DataFrame, patients: pd.Series, *, seed: int, n_synthetic: int
+              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Training, holdout and fresh rows of disjoint patients (4 : 1 : rest, at most 2 rows per patient)."""
+    rng = np.random.default_rng(seed)
+    ids = patients.unique()
+    rng.shuffle(ids)
+    part = pd.Series(np.arange(len(ids)) % 10, index=ids)
+    where = patients.map(part).to_numpy()
+    capped = patients.groupby(patients).cumcount().to_numpy() < 2
+    pick = lambda mask: frame[mask & capped].reset_index(drop=True)  # noqa: E731
+    train, holdout, fresh = pick(where < 4), pick(where == 4), pick(where >= 5)
+    return train, holdout, fresh.sample(n=min(n_synthetic, len(fresh)), random_state=seed).reset_index(drop=True)
+
+
+def synthetic_for(scenario: str, *, train: pd.DataFrame, fresh: pd.DataFrame, schema, seed: int) -> pd.DataFrame:
+    """The scenario's synthetic table: fresh rows with a share of (perturbed) training rows."""
+    from synthdata.modalities.table.schema import NumericColumn
+
+    share, kind = SCENARIOS[scenario]
+    if kind is None:
+        return fresh
+    rng = np.random.default_rng([seed, 7])
+    k = int(round(share * len(fresh)))
+    copied = train.iloc[rng.choice(len(train), size=k, replace=False)].reset_index(drop=True)
+    numeric = [n for n in train.columns if isinstance(schema.columns[n], NumericColumn)]
+    if kind == "field":
+        copied["num_lab_procedures"] = copied["num_lab_procedures"] + rng.choice([-1.0, 1.0], size=k)
+    elif kind == "noise":
+        for name in numeric:
+            low, high = schema.columns[name].min, schema.columns[name].max
+            copied[name] = copied[name] + rng.normal(0.0, 0.01 * (high - low), size=k)
+    return pd.concat([fresh.iloc[: len(fresh) - k], copied], ignore_index=True)
+
+
+def privacy_audits() -> list[str]:
+    """Every registered privacy gate a table release runs (memorization and attacks; not the canary audit,
+    which needs a training run)."""
+    from evaluation.registry import AUDITS
+
+    return [name for name, cls in AUDITS.items() if cls.category in ("memorization", "attack")
+            and cls.default_threshold is not None and cls.reads(pd.DataFrame)]
+
+
+def run_draw(scenario: str, seed: int, *, frame, patients, schema, max_rows: int) -> dict:
+    from evaluation.base import AuditContext, AuditSettings
+    from evaluation.gate import run_audits
+
+    train, holdout, fresh = draw_sets(frame, patients, seed=seed, n_synthetic=max_rows)
+    synthetic = synthetic_for(scenario, train=train, fresh=fresh, schema=schema, seed=seed)
+    context = AuditContext(modality="table", train=train, holdout=holdout, synthetic=synthetic, schema=schema,
+                           target="readmitted", settings=AuditSettings(max_rows=max_rows, seed=seed))
+    started = time.perf_counter()
+    results = run_audits(context=context, names=privacy_audits())
+    return {"scenario": scenario, "seed": seed, "seconds": round(time.perf_counter() - started, 1),
+            "sizes": {"train": len(train), "holdout": len(holdout), "synthetic": len(synthetic)},
+            "audits": {r.name: {"value": r.value, "interval": r.interval, "passed": r.passed} for r in results}}
+
+
+def table(records: list[dict]) -> str:
+    """The rate table (markdown): per scenario, family-wise block rate with its bound, and per gate."""
+    names = privacy_audits()
+    lines = ["| scenario | draws | blocked (any gate) | 95% bound | " + " | ".join(names) + " |",
+             "|---|---|---|---|" + "---|" * len(names)]
+    for scenario in SCENARIOS:
+        done = [r for r in records if r["scenario"] == scenario]
+        if not done:
+            continue
+        blocked = sum(any(a["passed"] is False for a in r["audits"].values()) for r in done)
+        clean = scenario == "fresh"
+        bound = clopper_pearson(blocked, len(done), upper=clean)
+        cells = []
+        for name in names:
+            failed = sum(r["audits"].get(name, {}).get("passed") is False for r in done)
+            unjudged = sum(r["audits"].get(name, {}).get("passed", True) is None for r in done)
+            cells.append(f"{failed} fail" + (f", {unjudged} n.j." if unjudged else ""))
+        lines.append(f"| {scenario} | {len(done)} | {blocked} ({blocked / len(done):.0%}) | "
+                     f"{'≤' if clean else '≥'} {bound:.0%} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--draws", type=int, default=60, help="draws of fresh real records (false blocks)")
+    parser.add_argument("--copier-draws", type=int, default=20, help="draws of each copying scenario")
+    parser.add_argument("--max-rows", type=int, default=5000, help="settings.max_rows of the audits")
+    parser.add_argument("--cache", type=Path, default=Path(".bench/gate_calibration"))
+    args = parser.parse_args()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    frame, patients, schema = load_demo()
+    plan = [("fresh", d) for d in range(args.draws)]
+    plan += [(s, d) for s in SCENARIOS if s != "fresh" for d in range(args.copier_draws)]
+    records = []
+    for i, (scenario, seed) in enumerate(plan, start=1):
+        path = args.cache / f"{scenario.replace(' ', '_').replace(',', '').replace('%', 'pct')}-{seed}.json"
+        if path.is_file():
+            records.append(json.loads(path.read_text()))
+            continue
+        record = run_draw(scenario, seed, frame=frame, patients=patients, schema=schema, max_rows=args.max_rows)
+        path.write_text(json.dumps(record, default=float))
+        records.append(record)
+        failed = [n for n, a in record["audits"].items() if a["passed"] is False]
+        print(f"[{i}/{len(plan)}] {scenario} draw {seed}: {record['seconds']} s; "
+              f"{'blocked by ' + ', '.join(failed) if failed else 'released'}", flush=True)
+    print()
+    print(table(records))
+
+
+if __name__ == "__main__":
+    main()
