@@ -27,6 +27,7 @@ audit plus the audits' aggregate details, which is what the release report state
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 from evaluation.base import Audit, AuditContext, AuditResult, Measurement
@@ -114,11 +115,14 @@ def run_audits(
     gates: Mapping[str, float] | None = None,
     names: Sequence[str] | None = None,
     on_progress: Callable[[str], None] | None = None,
+    require_judged: bool = False,
 ) -> list[AuditResult]:
     """Measure and decide every registered audit (or those in ``names``) that applies to the context.
 
-    ``gates`` overrides default thresholds by audit name.  An audit that raises propagates its error: a
-    crashed audit must stop the release, not pass silently.
+    ``gates`` overrides default thresholds by audit name.  ``require_judged`` (the spec's
+    ``audits.require_judged``) makes a gated audit that could not be judged block, instead of leaving the
+    release to rest on its DP guarantee.  An audit that raises propagates its error: a crashed audit must
+    stop the release, not pass silently.
     """
     gates = dict(gates or {})
     check_gate_names(gates)
@@ -133,7 +137,11 @@ def run_audits(
             continue
         if on_progress is not None:
             on_progress(name)
-        results.append(decide(audit=audit, measurement=audit.measure(context), threshold=threshold(name, gates)))
+        result = decide(audit=audit, measurement=audit.measure(context), threshold=threshold(name, gates))
+        if require_judged and result.passed is None and result.threshold is not None:
+            result = replace(result, passed=False, note=f"{result.note} FAILED: the spec requires every gate to be "
+                                                        "judged (audits.require_judged).")
+        results.append(result)
     return results
 
 

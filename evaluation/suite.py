@@ -81,6 +81,7 @@ def audit_and_report(
     *, context: AuditContext, gates: Mapping[str, float] | None, release: Mapping[str, Any],
     privacy: Mapping[str, Any], notes: Sequence[str], folder: Path, synthetic_sha256: str,
     require_approval: bool = False, internal: bool = False, on_progress: Callable[[str], None] | None = None,
+    require_judged: bool = False,
 ) -> tuple[list[AuditResult], ReportInputs]:
     """The audit sequence every caller runs: measure and decide every audit, write ``audit.json``, build the
     report inputs (release facts with the status, the privacy statement, the data section's figures) and
@@ -89,7 +90,7 @@ def audit_and_report(
     ``internal`` also writes ``report_internal.html`` / ``.pdf`` beside it, with the closest synthetic/real
     record pairs (tables): REAL RECORDS, for the data custodian only, marked INTERNAL on every page.
     """
-    results = run_audits(context=context, gates=gates, on_progress=on_progress)
+    results = run_audits(context=context, gates=gates, on_progress=on_progress, require_judged=require_judged)
     write_json(folder / "audit.json", audit_record(results=results, synthetic_sha256=synthetic_sha256))
     inputs = ReportInputs(
         release={**release, **status_of(results, require_approval=require_approval, approved=False),

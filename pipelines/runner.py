@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,9 @@ def _classify(result: dg.ExecuteInProcessResult) -> tuple[int, str]:
             continue
         for error in _error_chain(event.step_failure_data.error):
             if error.cls_name in _EXIT_BY_ERROR:
-                return _EXIT_BY_ERROR[error.cls_name], error.message.strip().split("\n")[0].removeprefix(f"{error.cls_name}: ")
+                first = error.message.strip().split("\n")[0]
+                # Dagster may qualify the class (synthdata.errors.GateFailedError: ...): the user sees the message only
+                return _EXIT_BY_ERROR[error.cls_name], re.sub(rf"^([\w.]+\.)?{re.escape(error.cls_name)}: ", "", first)
         return 1, event.step_failure_data.error.message.strip()
     return 1, "the release run failed"
 

@@ -170,6 +170,9 @@ class AuditSpec(_Strict):
     gates: dict[str, float] = Field(default_factory=dict)
     max_rows: int = Field(default=5000, ge=100, description="rows per side used by the slower audits")
     require_approval: bool = False
+    require_judged: bool = Field(default=False, description="a privacy gate that could not be judged on this data "
+                                                            "blocks the release (default: it does not, and the "
+                                                            "report says the release rests on its DP guarantee)")
     internal_report: bool = False
     canaries: int | None = Field(
         default=None, ge=100, le=100_000,

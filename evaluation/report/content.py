@@ -56,9 +56,14 @@ CATEGORY_QUESTIONS = {
 INTERNAL_WARNING = "INTERNAL — contains real records — do not distribute"
 SUMMARY_COLUMNS = ("Audit", "Category", "Value", "95% interval", "Threshold", "Verdict")
 GATE_RULE = (
-    "A gated audit passes only when the pessimistic end of its 95% interval (the upper end for 'at most' "
-    "thresholds, the lower end for 'at least') clears the threshold. Informative audits have no threshold "
-    "and never block a release."
+    "A fidelity or utility gate passes only when the pessimistic end of its 95% interval clears the threshold "
+    "(the lower end for 'at least' thresholds, the upper end for 'at most'): quality must be shown. A privacy "
+    "gate (memorization, attacks) blocks on evidence of a leak: it fails when even the lower end of its 95% "
+    "interval is above the threshold, so data that leaks nothing is blocked by chance rarely (measured rates: "
+    "python -m evaluation.benchmarks.gate_calibration), and its note states the smallest leak it would have "
+    "caught at these sizes. A privacy gate that could not catch a leak of twice the tolerated size is 'not "
+    "informative': it does not block, and the release rests on its differential privacy guarantee there. "
+    "Informative audits have no threshold and never block a release."
 )
 _HEADLINES = {
     "released": "Released: every gated audit passed.",

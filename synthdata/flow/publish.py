@@ -108,7 +108,8 @@ def audit(
         context=context, gates=spec.audits.gates, release=release,
         privacy=privacy_statement(spec=spec, prepared=prepared, training=training), notes=prepared["notes"],
         folder=area.synthetic, synthetic_sha256=synthetic_info["sha256"], require_approval=spec.audits.require_approval,
-        internal=spec.audits.internal_report, on_progress=on_progress or (lambda n: log.info("audit: %s", n)))
+        internal=spec.audits.internal_report, require_judged=spec.audits.require_judged,
+        on_progress=on_progress or (lambda n: log.info("audit: %s", n)))
     area.report_inputs.write_text(inputs.to_json(), encoding="utf-8")
     if spec.audits.internal_report:
         log.info("audit: INTERNAL report (shows real records) written to %s", area.synthetic / "report_internal.html")

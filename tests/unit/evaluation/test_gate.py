@@ -104,3 +104,13 @@ def test_registry_is_consistent():
         assert audit_type.name == name
         assert audit_type.direction in {"at_most", "at_least"}
         assert audit_type.explanation and audit_type.title
+
+
+def test_require_judged_makes_an_unjudged_gate_block(demo):
+    """Tiny sets: the DCR share cannot be judged; by default it does not block, with require_judged it does."""
+    context = demo.context(demo.fresh.head(40))
+    context.holdout = demo.holdout.head(30)
+    (lenient,) = run_audits(context=context, names=["memorization.dcr_share"])
+    assert lenient.passed is None and not lenient.blocks
+    (strict,) = run_audits(context=context, names=["memorization.dcr_share"], require_judged=True)
+    assert strict.passed is False and strict.blocks and "require_judged" in strict.note
