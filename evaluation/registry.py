@@ -13,6 +13,7 @@ from evaluation.fidelity.column_distance import ColumnDistanceAudit
 from evaluation.fidelity.correlation import CorrelationAudit
 from evaluation.fidelity.detection import DetectionAudit
 from evaluation.fidelity.quality import QualityAudit
+from evaluation.fidelity.representation import RepresentationAudit
 from evaluation.attack.membership_features import FeatureMembershipAudit
 from evaluation.fidelity.frechet import FrechetAudit
 from evaluation.fidelity.intensity import IntensityHistogramAudit
@@ -30,6 +31,7 @@ from evaluation.utility.tstr import TSTRAudit
 AUDITS: dict[str, type[Audit]] = {
     CanaryAudit.name: CanaryAudit,
     QualityAudit.name: QualityAudit,
+    RepresentationAudit.name: RepresentationAudit,
     ColumnDistanceAudit.name: ColumnDistanceAudit,
     CorrelationAudit.name: CorrelationAudit,
     DetectionAudit.name: DetectionAudit,
