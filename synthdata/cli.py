@@ -227,7 +227,8 @@ def _fingerprint_of(dataset: str) -> str:
         from synthdata.privacy.fingerprint import file_fingerprint
 
         return file_fingerprint(path=path)
-    matches = [s.fingerprint for s in ledger.datasets() if s.fingerprint.startswith(dataset) or s.name == dataset]
+    matches = [s.fingerprint for s in ledger.datasets()
+               if s.fingerprint.startswith(dataset) or s.name == dataset or s.dataset_id == dataset]
     if len(matches) != 1:
         raise BadInputError(f"'{dataset}' matches {len(matches)} datasets in the ledger; give a data file or a longer fingerprint")
     return matches[0]

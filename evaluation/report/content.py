@@ -332,7 +332,7 @@ def _privacy_statement(privacy: Mapping[str, Any], *, internal: bool) -> Privacy
                  f"RDP/PRV accountants at δ = {format_number(composed.get('delta'))})"
                  if composed.get("composed") is not None else "")
         lines.append(
-            f"Budget ledger: this dataset (fingerprint {ledger.get('fingerprint')}) has a total budget of "
+            f"Budget ledger: this dataset (id {ledger.get('dataset_id')}) has a total budget of "
             f"ε = {format_number(ledger['total_epsilon'])}. With this release, {composed.get('charges', '?')} "
             f"run(s) have charged it ε = {format_number(composed.get('naive'))} by plain summation{tight}"
             + (f", of which ε = {format_number(ledger.get('reserved'))} is reserved by runs still open"

@@ -15,6 +15,7 @@ import datetime as dt
 import getpass
 import logging
 import shutil
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -197,7 +198,8 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
             "composition": privacy["composition"],
             "noise_source": privacy["noise_source"],
             "dp_valid": privacy["dp_valid"],
-            "dataset_fingerprint": prepared["fingerprint"],
+            "dataset_id": (training.get("ledger") or {}).get("dataset_id"),  # random: never a hash of the data
+            "release_id": uuid.uuid4().hex,
             "audits": [
                 {k: r.to_dict()[k] for k in ("name", "category", "value", "interval", "threshold", "passed")}
                 for r in results

@@ -245,7 +245,7 @@ def ledger_snapshot(*, ledger: Ledger, fingerprint: str) -> dict[str, Any]:
     """The dataset's budget after this run, for the privacy statement: aggregates only."""
     state = ledger.state(fingerprint=fingerprint)
     composed = ledger.composition(fingerprint=fingerprint)
-    return {"fingerprint": fingerprint[:12], "location": ledger.describe_location(),
+    return {"location": ledger.describe_location(),
             **({k: v for k, v in state.to_dict().items() if k != "fingerprint"} if state else {}),
             "composition": composed.to_dict()}
 

@@ -22,6 +22,7 @@ import datetime as dt
 import getpass
 import json
 import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ _metadata = sa.MetaData()
 datasets_table = sa.Table(
     "datasets", _metadata,
     sa.Column("fingerprint", sa.Text, primary_key=True),
+    # A random id that names the dataset wherever the ledger is quoted outside itself (manifests, reports,
+    # Dagster, error messages): the fingerprint, a function of every record, never leaves the ledger.
+    sa.Column("public_id", sa.Text),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("total_epsilon", sa.Float, nullable=False),
     sa.Column("created", sa.Text, nullable=False),
@@ -75,6 +79,20 @@ budget_changes_table = sa.Table(
 )
 
 
+def _new_public_id() -> str:
+    return f"ds-{secrets.token_hex(8)}"
+
+
+def _give_public_ids(db: Connection) -> None:
+    """Migrate a ledger made before datasets had a public id: add the column, give each dataset a random id."""
+    if "public_id" not in {c["name"] for c in sa.inspect(db).get_columns("datasets")}:
+        db.exec_driver_sql("ALTER TABLE datasets ADD COLUMN public_id TEXT")
+    for fingerprint in db.execute(sa.select(datasets_table.c.fingerprint)
+                                  .where(datasets_table.c.public_id.is_(None))).scalars().all():
+        db.execute(datasets_table.update().where(datasets_table.c.fingerprint == fingerprint)
+                   .values(public_id=_new_public_id()))
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -95,6 +113,7 @@ class BudgetState:
     total: float
     spent: float
     reserved: float
+    dataset_id: str = ""
 
     @property
     def remaining(self) -> float:
@@ -102,12 +121,12 @@ class BudgetState:
 
     def describe(self) -> str:
         return (
-            f"dataset {self.name} ({self.fingerprint[:12]}): total epsilon {self.total:g}, "
+            f"dataset {self.name} (id {self.dataset_id}): total epsilon {self.total:g}, "
             f"spent {self.spent:.4g}, reserved {self.reserved:.4g}, remaining {self.remaining:.4g}"
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fingerprint": self.fingerprint, "name": self.name, "total_epsilon": self.total,
+        return {"fingerprint": self.fingerprint, "dataset_id": self.dataset_id, "name": self.name, "total_epsilon": self.total,
                 "spent": self.spent, "reserved": self.reserved, "remaining": self.remaining}
 
 
@@ -149,6 +168,7 @@ class Ledger:
         try:
             with self._engine.begin() as db:
                 _metadata.create_all(db)
+                _give_public_ids(db)
         except OperationalError as exc:
             raise BadInputError(f"cannot open the privacy ledger at {self.describe_location()}: {exc.orig}") from None
 
@@ -163,7 +183,7 @@ class Ledger:
 
     @staticmethod
     def _state(db: Connection, fingerprint: str, *, lock: bool = False) -> BudgetState | None:
-        query = sa.select(datasets_table.c.name, datasets_table.c.total_epsilon).where(
+        query = sa.select(datasets_table.c.name, datasets_table.c.total_epsilon, datasets_table.c.public_id).where(
             datasets_table.c.fingerprint == fingerprint)
         row = db.execute(query.with_for_update() if lock else query).first()
         if row is None:
@@ -173,7 +193,7 @@ class Ledger:
             .where(charges_table.c.fingerprint == fingerprint).group_by(charges_table.c.status)
         ).all())
         return BudgetState(fingerprint, row.name, float(row.total_epsilon), float(sums.get("spent", 0.0)),
-                           float(sums.get("reserved", 0.0)))
+                           float(sums.get("reserved", 0.0)), row.public_id or "")
 
     def state(self, *, fingerprint: str) -> BudgetState | None:
         with self._transaction() as db:
@@ -200,7 +220,8 @@ class Ledger:
         total = DEFAULT_TOTAL_EPSILON if total_epsilon is None else float(total_epsilon)
         with self._transaction() as db:
             if self._state(db, fingerprint, lock=True) is None:
-                values = {"fingerprint": fingerprint, "name": name, "total_epsilon": total, "created": _now()}
+                values = {"fingerprint": fingerprint, "public_id": _new_public_id(), "name": name,
+                          "total_epsilon": total, "created": _now()}
                 if db.dialect.name == "postgresql":  # two first-time reservations race: the loser waits, then locks
                     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -211,7 +232,7 @@ class Ledger:
             assert state is not None
             if db.execute(sa.select(charges_table.c.id).where(
                     (charges_table.c.fingerprint == fingerprint) & (charges_table.c.run_id == run_id))).first():
-                raise BadInputError(f"run {run_id} already holds a charge on dataset {fingerprint[:12]}")
+                raise BadInputError(f"run {run_id} already holds a charge on dataset {state.name} (id {state.dataset_id})")
             if epsilon > state.remaining + 1e-12:
                 raise BudgetRefusedError(
                     f"privacy budget refused: this run needs epsilon {epsilon:g} but {state.describe()}. "
@@ -227,7 +248,7 @@ class Ledger:
         row = db.execute(sa.select(charges_table.c.epsilon, charges_table.c.status).where(
             (charges_table.c.fingerprint == fingerprint) & (charges_table.c.run_id == run_id))).first()
         if row is None or row.status != "reserved":
-            raise BadInputError(f"run {run_id} holds no open reservation on dataset {fingerprint[:12]}")
+            raise BadInputError(f"run {run_id} holds no open reservation on this dataset")
         return row
 
     def settle(
@@ -271,7 +292,7 @@ class Ledger:
         with self._transaction() as db:
             state = self._state(db, fingerprint, lock=True)
             if state is None:
-                raise BadInputError(f"dataset {fingerprint[:12]} is not in the ledger")
+                raise BadInputError("this dataset is not in the ledger")
             db.execute(datasets_table.update().where(datasets_table.c.fingerprint == fingerprint)
                        .values(total_epsilon=float(total_epsilon)))
             db.execute(budget_changes_table.insert().values(

@@ -42,7 +42,7 @@ def test_release_with_canary_audit_gates_on_it_and_charges_both_trainings(
     assert state.spent == pytest.approx(manifest["epsilon"] + charges[1]["epsilon"])
 
     report = (done.out / "report.html").read_text()
-    assert "Budget ledger" in report and state.fingerprint[:12] in report
+    assert "Budget ledger" in report and state.dataset_id in report and state.fingerprint[:12] not in report
     assert "reserved by runs still open" not in report  # the canary charge was settled before the report
     assert "planted records" in report
 

@@ -62,6 +62,30 @@ def test_release_materialises_and_exports(synthdata_home: Path, tiny_table, tmp_
         assert instance.get_run_by_id(outcome.run_id) is not None
 
 
+def test_no_hash_of_the_private_data_is_published(synthdata_home: Path, tiny_table, tmp_path: Path) -> None:
+    """The dataset fingerprint (SHA-256 of every record) stays in the ledger: manifests, reports, audit records
+    and Dagster's event log carry a random dataset id and a random release id instead."""
+    from synthdata.privacy.ledger import Ledger
+
+    data, schema = tiny_table
+    manifests = []
+    for out in (tmp_path / "first", tmp_path / "second"):
+        outcome = run_release(parse_spec(tiny_spec(data, schema, out)))
+        assert outcome.exit_code == 0, outcome.message
+        manifests.append(json.loads((out / "manifest.json").read_text()))
+        (state,) = Ledger(path=synthdata_home / "ledger.sqlite").datasets()
+        published = " ".join(p.read_text(errors="ignore") for p in out.iterdir() if p.suffix in (".json", ".html", ".yaml"))
+        os.environ["DAGSTER_HOME"] = str(synthdata_home / "dagster")
+        with dg.DagsterInstance.get() as instance:
+            published += " ".join(str(record) for record in instance.all_logs(outcome.run_id))
+        for length in (12, 16, 64):
+            assert state.fingerprint[:length] not in published
+        assert state.dataset_id in published
+    assert manifests[0]["dataset_id"] == manifests[1]["dataset_id"] == state.dataset_id  # one dataset, one budget
+    assert manifests[0]["release_id"] != manifests[1]["release_id"]
+    assert "dataset_fingerprint" not in manifests[0]
+
+
 def test_failing_gate_blocks_export(synthdata_home: Path, tiny_table, tmp_path: Path) -> None:
     data, schema = tiny_table
     out = tmp_path / "release"

@@ -54,3 +54,17 @@ def test_a_run_settled_in_full_counts_whole_in_the_composed_epsilon(tmp_path: Pa
     settled = ledger.composition(fingerprint="f")
     assert settled.naive == pytest.approx(7.9)
     assert settled.composed >= 5.0 and settled.composed == pytest.approx(reserved)  # settling changed nothing
+
+
+def test_a_ledger_made_before_public_ids_is_migrated(tmp_path: Path) -> None:
+    """Older ledgers have no public_id column: opening one adds it and gives every dataset a random id."""
+    import sqlite3
+
+    path = tmp_path / "ledger.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE datasets (fingerprint TEXT PRIMARY KEY, name TEXT NOT NULL, "
+                   "total_epsilon FLOAT NOT NULL, created TEXT NOT NULL)")
+        db.execute("INSERT INTO datasets VALUES ('f' || hex(randomblob(31)), 'old.csv', 10.0, '2026-01-01')")
+    (state,) = Ledger(path=path).datasets()
+    assert state.dataset_id.startswith("ds-") and state.dataset_id not in state.fingerprint
+    assert Ledger(path=path).datasets()[0].dataset_id == state.dataset_id  # stable once given
