@@ -57,6 +57,7 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger | Callable[[], L
     source = modality.load(dataset=spec.dataset, privacy=spec.privacy)
     fingerprint = modality.fingerprint(source=source)
     train, holdout = modality.split(source=source, holdout_fraction=spec.audits.holdout_fraction, seed=spec.seed)
+    modality.check_unit(source=source, train=train)  # before any budget is reserved
     n_units = modality.count_units(source=train)
     if not isinstance(ledger, Ledger):
         ledger = ledger()
@@ -113,7 +114,7 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger | Callable[[], L
             "delta_preprocessing": pre.delta,
             "preprocessing_columns": pre.columns,
             "notes": pre.notes,
-            "privacy_unit": modality.privacy_unit(source=source, privacy=spec.privacy),
+            "privacy_unit": modality.privacy_unit(source=train, privacy=spec.privacy),  # what trained
         },
     )
 

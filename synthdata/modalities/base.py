@@ -90,6 +90,10 @@ class Modality(ABC):
     def privacy_unit(self, *, source: Any, privacy: PrivacySpec) -> str:
         """Plain-words description of the privacy unit (e.g. 'one patient (patient_nbr), at most 3 rows')."""
 
+    def check_unit(self, *, source: Any, train: Any) -> None:
+        """Refuse (BadInputError) when the declared privacy unit cannot be honoured on the training split, before
+        any budget is reserved (e.g. ``subject`` declared but the split left one subject to train on)."""
+
     @abstractmethod
     def count_units(self, *, source: Any) -> int:
         """Number of privacy units in the source (treated as public, as DP-SGD's sample rate does)."""

@@ -35,6 +35,24 @@ class RecordModality(Modality):
     data_suffix = ".npz"
 
     @abstractmethod
+    def records_of(self, source: Any) -> Any:
+        """The records of a source (its windows, its images), with their ``subjects``."""
+
+    @abstractmethod
+    def declared_unit(self, source: Any) -> str:
+        """The privacy unit the spec declares: ``subject``, or the record kind (``window``, ``image``)."""
+
+    def check_unit(self, *, source: Any, train: Any) -> None:
+        whole = len(np.unique(self.records_of(source).subjects))
+        trained = len(np.unique(self.records_of(train).subjects))
+        if self.declared_unit(source) == "subject" and whole >= 2 and trained < 2:
+            raise BadInputError(
+                f"privacy_unit: subject cannot be honoured: the training split holds {trained} of the {whole} "
+                "subjects (the others went to the holdout), so DP-SGD would protect single records, not people. "
+                "Give more subjects, lower audits.holdout_fraction, or declare the record as the privacy unit "
+                "(the privacy statement then says so); nothing was charged")
+
+    @abstractmethod
     def values(self, data: Any) -> np.ndarray:
         """The records' arrays as the codec encodes them (windows ``(n, C, L)``, images ``(n, C, H, W)``)."""
 

@@ -79,6 +79,12 @@ class SeriesModality(RecordModality):
     def count_units(self, *, source: Any) -> int:
         return len(source[0])
 
+    def records_of(self, source: Any) -> SeriesData:
+        return source[0]
+
+    def declared_unit(self, source: Any) -> str:
+        return "series"
+
     def split(self, *, source: Any, holdout_fraction: float, seed: int) -> tuple[Any, Any]:
         holdout = grouping.split_by_subject(subjects=source[0].subjects, holdout_fraction=holdout_fraction, seed=seed)
         return tuple((source[0].take(np.flatnonzero(keep)), source[1]) for keep in (~holdout, holdout))

@@ -160,6 +160,12 @@ class ImageModality(RecordModality):
         return (f"one image; a patient contributes at most {cap} images, so per patient the guarantee is group "
                 f"privacy over {cap} images (ε x {cap}, δ x {cap}·e^((k-1)ε))")
 
+    def records_of(self, source: ImageSource) -> ImageSet:
+        return source.images
+
+    def declared_unit(self, source: ImageSource) -> str:
+        return source.spec.privacy_unit
+
     def _unit(self, source: ImageSource) -> str:
         return "subject" if source.spec.privacy_unit == "subject" else "record"
 

@@ -135,6 +135,12 @@ class SignalModality(RecordModality):
         return (f"one signal window; a subject contributes at most {cap} windows, so per subject the guarantee "
                 f"is group privacy over {cap} windows (ε x {cap}, δ x {cap}·e^((k-1)ε))" + _overlap(source.spec))
 
+    def records_of(self, source: SignalSource) -> SignalData:
+        return source.windows
+
+    def declared_unit(self, source: SignalSource) -> str:
+        return source.spec.privacy_unit
+
     def _unit(self, spec: SignalSpec) -> str:
         return "subject" if spec.privacy_unit == "subject" else "record"
 
