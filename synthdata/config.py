@@ -98,7 +98,8 @@ class PrivacySpec(_Strict):
     defaults to a value well below 1/n (see ``default_delta``).  ``preprocessing_share`` is the part of
     epsilon spent learning missing column domains with DP (only spent when a domain must be learned).
     ``reproducible`` makes every random draw replay from the seed: useful for debugging, but such a run is
-    NOT differentially private and its manifest says so.
+    NOT differentially private: it runs only with ``not_private: true``, which exports it stating no epsilon
+    and saying NOT DIFFERENTIALLY PRIVATE in every file and the report.
     """
 
     epsilon: float = Field(gt=0)
@@ -108,6 +109,8 @@ class PrivacySpec(_Strict):
     total_epsilon: float | None = Field(default=None, gt=0, description="dataset budget, first use only")
     accountant: Literal["prv", "rdp"] = "prv"
     reproducible: bool = False
+    not_private: bool = Field(default=False, description="export a run that is not differentially private "
+                                                         "(reproducible noise), marked so everywhere, with no epsilon")
 
     @field_validator("epsilon")
     @classmethod

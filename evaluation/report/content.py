@@ -289,15 +289,18 @@ def _privacy_statement(privacy: Mapping[str, Any], *, internal: bool) -> Privacy
     warning = None
     if privacy.get("dp_valid") is False:
         warning = (
-            "WARNING: the differential-privacy guarantee below does NOT hold for this release (dp_valid is "
-            "false; e.g. a bound or category list was read from the private data without DP, or the noise did "
-            "not come from OS entropy). Treat this synthetic data as potentially disclosive."
+            "NOT DIFFERENTIALLY PRIVATE: this release has no differential-privacy guarantee and states no ε "
+            "(dp_valid is false; e.g. the noise was replayed from a recorded seed, or a bound or category list "
+            "was read from the private data without DP). Treat this synthetic data as potentially disclosive."
         )
     epsilon = privacy.get("epsilon")
     delta = privacy.get("delta")
     unit = privacy.get("privacy_unit") or "one record"
     lines: list[str] = []
-    if isinstance(epsilon, (int, float)) and not isinstance(epsilon, bool) and math.isfinite(epsilon):
+    if privacy.get("dp_valid") is False:  # never an epsilon beside the statement that there is no guarantee
+        lines.append(f"No differential-privacy guarantee is stated for this release. The unit it was trained on "
+                     f"is {unit}.")
+    elif isinstance(epsilon, (int, float)) and not isinstance(epsilon, bool) and math.isfinite(epsilon):
         factor = math.exp(float(epsilon))
         lines.append(
             f"The synthetic data was produced with differential privacy at ε = {format_number(float(epsilon))}, "

@@ -52,12 +52,13 @@ def privacy_statement(*, spec: ReleaseSpec, prepared: dict[str, Any], training: 
         public_facts.append(
             "Domains learned with DP from the budget: " + ", ".join(prepared["preprocessing_columns"]) + "."
         )
+    dp = bool(training["dp_valid"])  # a run that is not DP states no epsilon anywhere
     return {
-        "epsilon": training["epsilon"],
-        "delta": training["delta_total"],
-        "epsilon_training": training["epsilon_training"],
-        "epsilon_preprocessing": training["epsilon_preprocessing"],
-        "delta_preprocessing": training["delta_preprocessing"],
+        "epsilon": training["epsilon"] if dp else None,
+        "delta": training["delta_total"] if dp else None,
+        "epsilon_training": training["epsilon_training"] if dp else None,
+        "epsilon_preprocessing": training["epsilon_preprocessing"] if dp else None,
+        "delta_preprocessing": training["delta_preprocessing"] if dp else None,
         "privacy_unit": prepared["privacy_unit"],
         "accountant": training["accountant"],
         "composition": training["composition"],
@@ -164,14 +165,16 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
     codec = modality.read_codec(path=area.prepared / "codec.json")
     data = modality.read_data(path=area.synthetic / modality.data_file("synthetic"), codec=codec)
     privacy = privacy_statement(spec=spec, prepared=prepared, training=training)
-    provenance = {
-        "synthetic": "true",
-        "generator": f"synthdata {__version__} (DP diffusion)",
-        "epsilon": f"{privacy['epsilon']:.6g}",
-        "delta": f"{privacy['delta']:.3g}",
-        "privacy_unit": privacy["privacy_unit"],
-        "dp_valid": str(privacy["dp_valid"]).lower(),
-    }
+    if not privacy["dp_valid"] and not spec.privacy.not_private:
+        raise GateFailedError("export refused: this run is not differentially private (dp_valid false) and the spec "
+                              "does not say privacy.not_private: true")
+    provenance = {"synthetic": "true", "generator": f"synthdata {__version__} (DP diffusion)",
+                  "privacy_unit": privacy["privacy_unit"], "dp_valid": str(privacy["dp_valid"]).lower()}
+    if privacy["dp_valid"]:
+        provenance.update(epsilon=f"{privacy['epsilon']:.6g}", delta=f"{privacy['delta']:.3g}")
+    else:
+        provenance.update(privacy="NOT DIFFERENTIALLY PRIVATE", generator=f"synthdata {__version__} (diffusion, "
+                          "reproducible noise: NOT differentially private)")
     open_gates = [r.name for r in unjudged(results)]
     log.info("export: %s; writing %s", "no gate failed; could not be judged: " + ", ".join(open_gates)
              if open_gates else "every gate passed", out)
@@ -198,6 +201,7 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
             "composition": privacy["composition"],
             "noise_source": privacy["noise_source"],
             "dp_valid": privacy["dp_valid"],
+            **({} if privacy["dp_valid"] else {"privacy": "NOT DIFFERENTIALLY PRIVATE"}),
             "dataset_id": (training.get("ledger") or {}).get("dataset_id"),  # random: never a hash of the data
             "release_id": uuid.uuid4().hex,
             "audits": [

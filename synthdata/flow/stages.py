@@ -43,6 +43,10 @@ def check_spec(*, spec: ReleaseSpec) -> None:
     """Checks of the spec alone, before a run starts (no data is read): gate names, a free output folder.
     The data itself is read once, and validated, by ``prepare``."""
     check_gate_names(spec.audits.gates)
+    if spec.privacy.reproducible and not spec.privacy.not_private:
+        raise BadInputError("privacy.reproducible replays the DP noise from the recorded seed, so the release would "
+                            "NOT be differentially private: drop reproducible, or set privacy.not_private: true to "
+                            "export it marked as not private (no epsilon is stated)")
     if "{" not in str(spec.output.out):
         check_output_free(spec.output.out)
 

@@ -242,7 +242,7 @@ class ImageModality(RecordModality):
         """The synthetic images in the spec's ``output_format``, each marked synthetic: ``images/`` (PNG with
         tEXt chunks and ``labels.csv``), ``synthetic.npz`` (MedMNIST layout) or ``dicom/`` (Secondary Capture,
         DERIVED, no patient identifiers)."""
-        prov = {**provenance, "epsilon": float(provenance["epsilon"]), "delta": float(provenance["delta"])}
+        prov = {**provenance, **{k: float(provenance[k]) for k in ("epsilon", "delta") if k in provenance}}
         labels = None if data.labels is None else [str(v) for v in data.labels]
         if codec.output_format == "png":
             written = writers.write_png_folder(folder=folder / "images", pixels=data.pixels, labels=labels,

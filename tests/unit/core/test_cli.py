@@ -168,3 +168,36 @@ def test_version_exit_codes_and_settings_hints_lead_somewhere(tmp_path: Path, ca
                      "--out", str(tmp_path / "o")]) == 2
         named = re.search(r"section of (\S+\.yaml)\)", capsys.readouterr().err)
         assert named and Path(named.group(1)).is_file()
+
+
+def test_a_reproducible_run_is_refused_unless_marked_not_private(tiny_table, synthdata_home: Path, tmp_path: Path,
+                                                                 capsys) -> None:
+    """Reproducible noise makes a release non-DP: refused before anything runs; with privacy.not_private it is
+    exported stating no epsilon and saying NOT DIFFERENTIALLY PRIVATE in its files and report."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from helpers import tiny_spec_dict
+
+    data, schema = tiny_table
+    spec_path = tmp_path / "spec.yaml"
+    out = tmp_path / "release"
+    raw = tiny_spec_dict(data, schema, out)
+    raw["privacy"]["reproducible"] = True
+    spec_path.write_text(yaml.safe_dump(raw))
+    assert main(["release", "--config", str(spec_path), "--quiet"]) == 2
+    assert "privacy.not_private" in capsys.readouterr().err
+    _assert_nothing_written(synthdata_home, out)
+    assert not (synthdata_home / "ledger.sqlite").exists()
+
+    raw["privacy"]["not_private"] = True
+    spec_path.write_text(yaml.safe_dump(raw))
+    assert main(["release", "--config", str(spec_path), "--quiet"]) == 0, capsys.readouterr().err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["dp_valid"] is False and manifest["epsilon"] is None and manifest["delta"] is None
+    assert manifest["privacy"] == "NOT DIFFERENTIALLY PRIVATE"
+    metadata = pq.read_schema(out / "synthetic.parquet").metadata
+    assert b"synthdata.epsilon" not in metadata and metadata[b"synthdata.dp_valid"] == b"false"
+    report = (out / "report.html").read_text()
+    assert "NOT DIFFERENTIALLY PRIVATE" in report and "produced with differential privacy at" not in report

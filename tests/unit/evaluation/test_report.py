@@ -88,7 +88,8 @@ def test_report_has_summary_audits_verdicts_and_privacy_statement(page, results)
 def test_report_warns_loudly_when_dp_is_not_valid(results):
     page = render_report(release={"name": "x", "status": "released", "reasons": []},
                          privacy={**PRIVACY, "dp_valid": False}, results=results, column_plots=[], notes=[])
-    assert "WARNING" in page and "does NOT hold" in page
+    assert "NOT DIFFERENTIALLY PRIVATE" in page and "states no ε" in page
+    assert "produced with differential privacy at" not in page  # no epsilon beside "no guarantee"
 
 
 def test_report_tolerates_missing_optional_keys(results):
