@@ -65,12 +65,19 @@ def _gaussian(mechanism: Mapping[str, Any]) -> tuple[float, float, int] | None:
     return float(sigma), float(q), int(steps)
 
 
-def _split(charges: Iterable[Mapping[str, Any]]) -> tuple[list[tuple[float, float, int]], list[float], float, float, int]:
-    """Gaussian mechanisms, pure-ε amounts, naive ε and δ sums, number of charges counted."""
+def _split(charges: Iterable[Mapping[str, Any]]
+           ) -> tuple[list[tuple[float, float, int]], list[float], list[tuple[float, float]], float, float, int]:
+    """Gaussian mechanisms, pure-ε amounts, approximate (ε, δ > 0) amounts, naive ε and δ sums, number of
+    charges counted."""
     gaussians: list[tuple[float, float, int]] = []
     pure: list[float] = []
+    approx: list[tuple[float, float]] = []
     naive = delta = 0.0
     count = 0
+
+    def other(epsilon: float, delta_part: float) -> None:
+        (approx.append((epsilon, delta_part)) if delta_part > 0 else pure.append(epsilon))
+
     for charge in charges:
         if charge.get("status") == "cancelled":
             continue
@@ -81,28 +88,36 @@ def _split(charges: Iterable[Mapping[str, Any]]) -> tuple[list[tuple[float, floa
         parsed = [(m, _gaussian(m)) for m in mechanisms]
         unknown = any(g is None and m.get("epsilon") is None for m, g in parsed)
         if charge.get("status") == "reserved" or not mechanisms or unknown:
-            pure.append(float(charge["epsilon"]))  # unknown mechanism: counted whole, as pure epsilon
+            other(float(charge["epsilon"]), float(charge["delta"]))  # unknown mechanism: counted whole
             continue
         for mechanism, gaussian in parsed:
             if gaussian is not None:
                 gaussians.append(gaussian)
             else:
-                pure.append(float(mechanism.get("epsilon") or 0.0))
-    return gaussians, pure, naive, delta, count
+                other(float(mechanism.get("epsilon") or 0.0), float(mechanism.get("delta") or 0.0))
+    return gaussians, pure, approx, naive, delta, count
 
 
 def compose(*, charges: Iterable[Mapping[str, Any]], delta: float | None = None) -> Composition:
     """Compose ledger charges (dicts with ``status``, ``epsilon``, ``delta``, ``mechanisms``).
 
-    ``delta`` defaults to the sum of the charges' δ; all three bounds are stated at that δ.
+    ``delta`` defaults to the sum of the charges' δ; all three bounds are stated at that δ.  Mechanisms that
+    are (ε, δ)-DP with δ > 0 (thresholded category discovery) cannot join the RDP curve as pure ε: they are
+    added by basic composition, and the Gaussian part is converted at the δ that remains (total δ = Σδ of
+    the Gaussian parts + Σδ of the others).
     """
-    gaussians, pure, naive, delta_sum, count = _split(charges)
+    gaussians, pure, approx, naive, delta_sum, count = _split(charges)
     delta = delta_sum if delta is None else delta
-    if not gaussians and not pure:
+    n_steps = sum(s for _, _, s in gaussians)
+    if not gaussians and not pure and not approx:
         return Composition(naive=0.0, rdp=0.0, prv=0.0, delta=delta, gaussian_steps=0, charges=count)
-    if delta <= 0:
-        return Composition(naive=naive, rdp=naive, prv=None, delta=delta,
-                           gaussian_steps=sum(s for _, _, s in gaussians), charges=count)
+    extra = sum(e for e, _ in approx)
+    delta_left = delta - sum(d for _, d in approx)
+    if delta_left <= 0 or not gaussians:
+        basic = naive if delta_left <= 0 else sum(pure) + extra
+        return Composition(naive=naive, rdp=min(naive, basic), prv=min(naive, basic) if delta_left > 0 else None,
+                           delta=delta, gaussian_steps=n_steps, charges=count)
+    delta_total, delta = delta, delta_left
     rdp = [0.0] * len(ORDERS)
     for sigma, q, steps in gaussians:
         rdp = [a + b for a, b in zip(rdp, compute_rdp(q=q, noise_multiplier=sigma, steps=steps, orders=ORDERS))]
@@ -120,11 +135,9 @@ def compose(*, charges: Iterable[Mapping[str, Any]], delta: float | None = None)
         try:
             with warnings.catch_warnings(), np.errstate(divide="ignore"):  # q = 1: PRV's log(1 - q) = -inf is exact
                 warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
-                prv = float(accountant.get_epsilon(delta=delta)) + sum(pure)
+                prv = float(accountant.get_epsilon(delta=delta)) + sum(pure) + extra
         except (ValueError, RuntimeError):  # PRV's domain can fail for extreme plans; RDP still holds
             prv = None
-    else:
-        prv = sum(pure)
-    rdp_total = float(rdp_eps) if math.isfinite(rdp_eps) else naive
-    return Composition(naive=naive, rdp=rdp_total, prv=prv, delta=delta,
-                       gaussian_steps=sum(s for _, _, s in gaussians), charges=count)
+    rdp_total = float(rdp_eps) + extra if math.isfinite(rdp_eps) else naive
+    return Composition(naive=naive, rdp=min(rdp_total, naive), prv=prv, delta=delta_total, gaussian_steps=n_steps,
+                       charges=count)

@@ -68,3 +68,24 @@ def test_a_ledger_made_before_public_ids_is_migrated(tmp_path: Path) -> None:
     (state,) = Ledger(path=path).datasets()
     assert state.dataset_id.startswith("ds-") and state.dataset_id not in state.fingerprint
     assert Ledger(path=path).datasets()[0].dataset_id == state.dataset_id  # stable once given
+
+
+def test_approximate_dp_preprocessing_is_added_by_basic_composition_at_its_own_delta() -> None:
+    """Category discovery is (eps, delta)-DP with delta > 0: it may not join the RDP curve as pure epsilon,
+    and the Gaussian part is converted at the delta that is left (total delta = delta_train + delta_pre)."""
+    from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
+
+    from synthdata.privacy.composition import ORDERS, compose
+
+    gaussian = {"stage": "training", "noise_multiplier": 2.0, "sample_rate": 0.02, "steps": 300}
+    discovery = {"stage": "preprocessing", "epsilon": 0.3, "delta": 4e-6}
+    charge = {"status": "spent", "epsilon": 3.0, "delta": 5e-6, "mechanisms": [discovery, gaussian]}
+    composed = compose(charges=[charge])
+    curve = compute_rdp(q=0.02, noise_multiplier=2.0, steps=300, orders=ORDERS)
+    training_only = get_privacy_spent(orders=ORDERS, rdp=curve, delta=1e-6)[0]
+    assert composed.delta == pytest.approx(5e-6)
+    assert composed.rdp == pytest.approx(min(training_only + 0.3, 3.0))
+    # the old accounting evaluated the Gaussian at the whole 5e-6 and folded 0.3 in as pure epsilon
+    optimistic = min(get_privacy_spent(orders=ORDERS, rdp=[r + 0.5 * a * 0.09 for r, a in zip(curve, ORDERS)],
+                                       delta=5e-6)[0], get_privacy_spent(orders=ORDERS, rdp=curve, delta=5e-6)[0] + 0.3)
+    assert composed.rdp > optimistic
