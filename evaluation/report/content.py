@@ -324,6 +324,13 @@ def _privacy_statement(privacy: Mapping[str, Any], *, internal: bool) -> Privacy
         lines.append("The budget is split between " + "; and ".join(split) + ".")
     if privacy.get("composition"):
         lines.append(f"The parts are combined by {privacy['composition']}.")
+    if privacy.get("epsilon_with_canary_audit") is not None:
+        lines.append(
+            "The canary audit trained a second, throwaway model on the same data (ε = "
+            f"{format_number(privacy.get('epsilon_canary_audit'))}); its figures in this report are computed from "
+            "that model, so the release as a whole, synthetic data and canary figures together, is "
+            f"differentially private at ε = {format_number(privacy.get('epsilon_with_canary_audit'))}, δ = "
+            f"{format_number(privacy.get('delta_with_canary_audit'))} (basic composition of the two trainings).")
     if privacy.get("accountant"):
         lines.append(f"Privacy accounting: {privacy['accountant']}.")
     if privacy.get("noise_source"):

@@ -41,8 +41,13 @@ from synthdata.versions import __version__
 log = logging.getLogger("synthdata")
 
 
-def privacy_statement(*, spec: ReleaseSpec, prepared: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
-    """The figures and plain facts behind the report's privacy statement and the manifest."""
+def privacy_statement(*, spec: ReleaseSpec, prepared: dict[str, Any], training: dict[str, Any],
+                      canary: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The figures and plain facts behind the report's privacy statement and the manifest.
+
+    ``canary`` (the canary audit's record, when the spec asked for one): its throwaway model trained on the
+    same data, and its figures are published with the release, so the release as a whole is stated as the
+    composition of both trainings (basic composition)."""
     public_facts = [
         "The number of privacy units and records in the training split is treated as public "
         "(as DP-SGD's sampling rate is).",
@@ -69,7 +74,22 @@ def privacy_statement(*, spec: ReleaseSpec, prepared: dict[str, Any], training: 
         "steps": training["steps"],
         "sample_rate": training["sample_rate"],
         "ledger": training.get("ledger"),
+        **(_with_canary(training, canary) if canary and dp else {}),
     }
+
+
+def _with_canary(training: dict[str, Any], canary: dict[str, Any]) -> dict[str, Any]:
+    """The guarantee of everything published (synthetic data and the canary audit's figures)."""
+    epsilon_canary = float(canary.get("training_epsilon_spent") or canary["claimed_epsilon"])
+    delta_canary = float(canary["delta"])
+    return {"epsilon_canary_audit": epsilon_canary, "delta_canary_audit": delta_canary,
+            "epsilon_with_canary_audit": training["epsilon"] + epsilon_canary,
+            "delta_with_canary_audit": training["delta_total"] + delta_canary}
+
+
+def _canary(area: RunArea) -> dict[str, Any] | None:
+    path = area.model / "canary_audit.json"
+    return read_json(path) if path.is_file() else None
 
 
 def audit(
@@ -108,7 +128,8 @@ def audit(
     }
     results, inputs = audit_and_report(
         context=context, gates=spec.audits.gates, release=release,
-        privacy=privacy_statement(spec=spec, prepared=prepared, training=training), notes=prepared["notes"],
+        privacy=privacy_statement(spec=spec, prepared=prepared, training=training, canary=_canary(area)),
+        notes=prepared["notes"],
         folder=area.synthetic, synthetic_sha256=synthetic_info["sha256"], require_approval=spec.audits.require_approval,
         internal=spec.audits.internal_report, require_judged=spec.audits.require_judged,
         on_progress=on_progress or (lambda n: log.info("audit: %s", n)))
@@ -164,7 +185,7 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
     modality = get_modality(prepared["modality"])
     codec = modality.read_codec(path=area.prepared / "codec.json")
     data = modality.read_data(path=area.synthetic / modality.data_file("synthetic"), codec=codec)
-    privacy = privacy_statement(spec=spec, prepared=prepared, training=training)
+    privacy = privacy_statement(spec=spec, prepared=prepared, training=training, canary=_canary(area))
     if not privacy["dp_valid"] and not spec.privacy.not_private:
         raise GateFailedError("export refused: this run is not differentially private (dp_valid false) and the spec "
                               "does not say privacy.not_private: true")
@@ -196,6 +217,7 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
             "epsilon_training": privacy["epsilon_training"],
             "epsilon_preprocessing": privacy["epsilon_preprocessing"],
             "delta": privacy["delta"],
+            **{key: privacy[key] for key in ("epsilon_with_canary_audit", "delta_with_canary_audit") if key in privacy},
             "privacy_unit": privacy["privacy_unit"],
             "accountant": privacy["accountant"],
             "composition": privacy["composition"],

@@ -40,11 +40,14 @@ def test_release_with_canary_audit_gates_on_it_and_charges_both_trainings(
     assert charges[1]["run_id"] == f"{done.run_id}:canary-audit"
     assert charges[1]["mechanisms"][0]["steps"] > 0  # the throwaway training's mechanism is on record
     assert state.spent == pytest.approx(manifest["epsilon"] + charges[1]["epsilon"])
+    # its figures are published, so the release as a whole is stated with both trainings composed
+    assert manifest["epsilon_with_canary_audit"] == pytest.approx(manifest["epsilon"] + charges[1]["epsilon"])
 
     report = (done.out / "report.html").read_text()
     assert "Budget ledger" in report and state.dataset_id in report and state.fingerprint[:12] not in report
     assert "reserved by runs still open" not in report  # the canary charge was settled before the report
     assert "planted records" in report
+    assert "the release as a whole, synthetic data and canary figures together" in report
 
     # export checks the canary result itself: without it, a spec that asked for one is refused
     area = RunArea(home.run_dir(done.run_id))
