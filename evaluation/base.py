@@ -93,12 +93,13 @@ class Measurement:
 
 @dataclass(frozen=True)
 class AuditResult:
-    """A measurement with its gate verdict.  ``passed`` is None for informative (non-gating) audits."""
+    """A measurement with its gate verdict.  ``passed`` is None for informative (non-gating) audits and for
+    gates that could not be judged; ``value`` is None for a gated audit that could not run at these sizes."""
 
     name: str
     category: Category
     title: str
-    value: float
+    value: float | None
     interval: tuple[float, float] | None
     threshold: float | None
     direction: Direction
@@ -136,7 +137,7 @@ class AuditResult:
             name=data["name"],
             category=data["category"],
             title=data.get("title", data["name"]),
-            value=float(data["value"]),
+            value=None if data.get("value") is None else float(data["value"]),
             interval=tuple(interval) if interval else None,
             threshold=data.get("threshold"),
             direction=data.get("direction", "at_least"),

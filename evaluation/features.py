@@ -75,9 +75,13 @@ def fit_predict_proba(
     if present.size < 2:
         proba[:, present] = 1.0
         return proba
+    _, counts = np.unique(y_train, return_counts=True)
+    # Early stopping holds out a stratified 10%: it needs every class in it (tiny sets or single-row classes
+    # made scikit-learn raise and crash the audit).
+    early = int(0.1 * len(y_train)) >= present.size and counts.min() >= 2
     model = HistGradientBoostingClassifier(
-        categorical_features=native if native.any() else None, max_iter=200, learning_rate=0.1,
-        early_stopping=True, validation_fraction=0.1, n_iter_no_change=10, random_state=seed,
+        categorical_features=native if native.any() else None, max_iter=200 if early else 100, learning_rate=0.1,
+        early_stopping=early, validation_fraction=0.1, n_iter_no_change=10, random_state=seed,
     )
     # One OpenMP thread: the models are small, and spinning OpenMP threads slow down by 10-30x when other
     # processes (the pipeline, tests) share the cores.

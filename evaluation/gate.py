@@ -37,6 +37,10 @@ from synthdata.errors import BadInputError, GateFailedError
 VerdictKind = Literal["pass", "fail", "info"]
 
 
+def _value(result: AuditResult) -> str:
+    return "not run" if result.value is None else f"{result.value:.3g}"
+
+
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
@@ -74,6 +78,18 @@ def decide(*, audit: Audit, measurement: Measurement, threshold: float | None) -
         figures=dict(measurement.figures),
         note=note,
     )
+
+
+def _not_run(audit: Audit, context: AuditContext, threshold: float) -> AuditResult:
+    """A gated audit that reads this data but cannot run at these sizes: not judged, and said so."""
+    sizes = {side: len(getattr(context, side)) for side in ("train", "holdout", "synthetic")}
+    return AuditResult(
+        name=audit.name, category=audit.category, title=audit.title, value=None, interval=None, threshold=threshold,
+        direction=audit.direction, passed=None, explanation=audit.explanation, details={"records": sizes},
+        note=("Not informative, does not gate: this audit could not run on this data (too few records, or no "
+              f"categorical target or labels where it needs them; training {sizes['train']}, holdout "
+              f"{sizes['holdout']}, synthetic {sizes['synthetic']} records); the release rests on its DP "
+              "guarantee here."))
 
 
 def _tests_for_leak(audit: Audit, measurement: Measurement) -> bool:
@@ -129,11 +145,15 @@ def run_audits(
     if names is not None:
         check_gate_names(names)
     results: list[AuditResult] = []
+    expected = set(audits_for(view=type(context.synthetic), target=context.target,
+                              optional="canary_audit" in context.extras))
     for name, audit_type in AUDITS.items():
         if names is not None and name not in names:
             continue
         audit = audit_type()
         if not audit.applies_to(context):
+            if name in expected and threshold(name, gates) is not None:
+                results.append(_not_run(audit, context, threshold(name, gates)))  # a gate is never silently absent
             continue
         if on_progress is not None:
             on_progress(name)
@@ -194,7 +214,7 @@ def enforce(results: Sequence[AuditResult], *, required_names: Sequence[str]) ->
 def failures(results: Iterable[AuditResult]) -> str:
     """The failed gates in one line: name, value, what the threshold needs, and the audit's note."""
     return "; ".join(
-        f"{r.name} = {r.value:.3g} ({'needs at most' if r.direction == 'at_most' else 'needs at least'} "
+        f"{r.name} = {_value(r)} ({'needs at most' if r.direction == 'at_most' else 'needs at least'} "
         f"{r.threshold:g}" + (f"; {r.note})" if r.note else ")") for r in blocking(results))
 
 
@@ -220,7 +240,7 @@ def status_of(results: Sequence[AuditResult], *, require_approval: bool, approve
         status = "awaiting"
     else:
         status = "released" if exported else "passed"
-    reasons = [f"{r.title}: {r.value:.3g} fails its threshold {r.threshold:g}" for r in failed]
+    reasons = [f"{r.title}: {_value(r)} fails its threshold {r.threshold:g}" for r in failed]
     if status == "awaiting":
         reasons.append("Every gate passed; the release waits for a named person's sign-off.")
     return {"status": status, "reasons": reasons}

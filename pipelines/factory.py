@@ -40,7 +40,7 @@ class ReleaseGraph:
 
 def _audit_metadata(result: AuditResult) -> dict:
     metadata = {
-        "value": dg.MetadataValue.float(float(result.value)),
+        "value": dg.MetadataValue.text("not run") if result.value is None else dg.MetadataValue.float(float(result.value)),
         "threshold": dg.MetadataValue.text("none (informative)" if result.threshold is None else f"{result.threshold:g}"),
         "verdict": dg.MetadataValue.text(gate.verdict(result)[0]),
         "explanation": dg.MetadataValue.text(result.explanation),

@@ -184,7 +184,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         verdict = gate.verdict(r)[0]
         interval = f"[{r.interval[0]:.3g}, {r.interval[1]:.3g}]" if r.interval else ""
         threshold = "" if r.threshold is None else ("<= " if r.direction == "at_most" else ">= ") + f"{r.threshold:g}"
-        print(f"  {r.name:<{width}}  {r.value:>8.4g} {interval:<20} {threshold:<10} {verdict}", file=sys.stderr)
+        value = "-" if r.value is None else f"{r.value:.4g}"
+        print(f"  {r.name:<{width}}  {value:>8} {interval:<20} {threshold:<10} {verdict}", file=sys.stderr)
     print(f"audit: {outcome.out}")
     if not outcome.passed:
         print("error: at least one gate failed (see report.html / report.pdf)", file=sys.stderr)

@@ -28,7 +28,8 @@ def audit_cell(result: AuditResult | None) -> str:
     interval = f" [{result.interval[0]:.3f}, {result.interval[1]:.3f}]" if result.interval else ""
     sign = "≤" if result.direction == "at_most" else "≥"
     threshold = "" if result.threshold is None else f" ({sign} {result.threshold:g})"
-    return f"{result.value:.3f}{interval}{threshold} {VERDICT[result.passed]}"
+    value = "not run" if result.value is None else f"{result.value:.3f}"
+    return f"{value}{interval}{threshold} {VERDICT[result.passed]}"
 
 
 def utility_rows(arms: Sequence[Arm], *, target_ratio: float) -> list[Row]:

@@ -257,7 +257,7 @@ def _summary_row(result: AuditResult) -> SummaryRow:
     text, kind = verdict(result)
     return SummaryRow(
         name=result.name, title=result.title, category=CATEGORY_TITLES.get(result.category, result.category),
-        value=format_number(float(result.value)), interval=format_interval(result.interval),
+        value=format_number(None if result.value is None else float(result.value)), interval=format_interval(result.interval),
         threshold=format_threshold(result), verdict=text, kind=kind,
     )
 

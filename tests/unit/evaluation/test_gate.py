@@ -114,3 +114,21 @@ def test_require_judged_makes_an_unjudged_gate_block(demo):
     assert lenient.passed is None and not lenient.blocks
     (strict,) = run_audits(context=context, names=["memorization.dcr_share"], require_judged=True)
     assert strict.passed is False and strict.blocks and "require_judged" in strict.note
+
+
+def test_a_gate_that_cannot_run_at_these_sizes_is_recorded_not_judged_never_missing(demo):
+    """A 15-lead ECG record with 28 training windows ended with 'audits missing from the audit record' (two
+    gated audits did not apply at those sizes): each required gate is now in the record, not judged."""
+    import pandas as pd
+
+    from evaluation.gate import enforce, required
+
+    context = demo.context(demo.fresh.head(15))
+    context.holdout = demo.holdout.head(12)
+    results = run_audits(context=context)
+    by_name = {r.name: r for r in results}
+    for name in ("memorization.near_copies", "attack.membership_inference"):
+        assert by_name[name].passed is None and by_name[name].value is None
+        assert "could not run" in by_name[name].note
+    enforce(results, required_names=required(view=pd.DataFrame, target=context.target))  # nothing missing
+    assert not blocking(results) or all(r.value is not None for r in blocking(results))
