@@ -57,7 +57,8 @@ def privacy_statement(*, spec: ReleaseSpec, prepared: dict[str, Any], training: 
         public_facts.append(
             "Domains learned with DP from the budget: " + ", ".join(prepared["preprocessing_columns"]) + "."
         )
-    dp = bool(training["dp_valid"])  # a run that is not DP states no epsilon anywhere
+    # a run that is not DP (reproducible noise, or domains read from the private data) states no epsilon anywhere
+    dp = bool(training["dp_valid"]) and bool(prepared.get("inputs_dp_valid", True))
     return {
         "epsilon": training["epsilon"] if dp else None,
         "delta": training["delta_total"] if dp else None,
@@ -68,7 +69,7 @@ def privacy_statement(*, spec: ReleaseSpec, prepared: dict[str, Any], training: 
         "accountant": training["accountant"],
         "composition": training["composition"],
         "noise_source": training["noise_source"],
-        "dp_valid": bool(training["dp_valid"]),
+        "dp_valid": dp,
         "public_facts": public_facts,
         "noise_multiplier": training["noise_multiplier"],
         "steps": training["steps"],

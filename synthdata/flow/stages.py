@@ -119,6 +119,7 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger | Callable[[], L
             "preprocessing_columns": pre.columns,
             "notes": pre.notes,
             "privacy_unit": modality.privacy_unit(source=train, privacy=spec.privacy),  # what trained
+            "inputs_dp_valid": modality.public_inputs(source=source),
         },
     )
 

@@ -90,6 +90,11 @@ class Modality(ABC):
     def privacy_unit(self, *, source: Any, privacy: PrivacySpec) -> str:
         """Plain-words description of the privacy unit (e.g. 'one patient (patient_nbr), at most 3 rows')."""
 
+    def public_inputs(self, *, source: Any) -> bool:
+        """Whether everything that shapes the release before training is declared public or learned with DP
+        (False, e.g., for a table schema drafted from the private data: the release is then not DP)."""
+        return True
+
     def check_unit(self, *, source: Any, train: Any) -> None:
         """Refuse (BadInputError) when the declared privacy unit cannot be honoured on the training split, before
         any budget is reserved (e.g. ``subject`` declared but the split left one subject to train on)."""

@@ -164,6 +164,9 @@ def render_draft(*, schema: TableSchema, source: str) -> str:
                      "Set `subject:` to the one that names the patient.")
     data = schema.model_dump(mode="json", exclude_none=True)
     data["columns"] = {name: {"type": column.pop("type"), **column} for name, column in data["columns"].items()}
+    lines.append("# Delete the `draft: true` line below once every bound and category list is public knowledge or "
+                 "`discover`: until then a release refuses this schema.")
+    data = {"draft": True, **{k: v for k, v in data.items() if k != "draft"}}
     body = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=110, allow_unicode=True)
     return "\n".join(lines) + "\n" + body
 

@@ -51,6 +51,12 @@ class TableModality(Modality):
     def load(self, *, dataset: DatasetSpec, privacy: PrivacySpec) -> TableSource:
         if dataset.schema_path is not None:
             schema = load_schema(dataset.schema_path)
+            if schema.draft and not privacy.not_private:
+                raise BadInputError(
+                    f"{dataset.schema_path} is an unedited draft: its bounds and category lists were read from the "
+                    "private data, which the DP guarantee does not cover. Replace them with public knowledge (or "
+                    "`categories: discover` / no min and max, learned with DP), then delete its `draft: true` line; "
+                    "or release it as not differentially private (privacy.not_private: true). Nothing was charged")
             frame = read_table(path=dataset.path, schema=schema)
             inference = None
         else:
@@ -64,6 +70,9 @@ class TableModality(Modality):
                 f"(modelled columns: {known}{', ...' if len(schema.modelled_columns) > 12 else ''})"
             )
         return TableSource(frame=frame, schema=schema, path=Path(dataset.path), inference=inference)
+
+    def public_inputs(self, *, source: TableSource) -> bool:
+        return not source.schema.draft
 
     def fingerprint(self, *, source: TableSource) -> str:
         # The raw text of the file, before any schema: schema edits must not make a "new" dataset.

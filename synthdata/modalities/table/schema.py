@@ -135,6 +135,8 @@ class TableSchema(BaseModel):
     missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING_VALUES))
     subject: str | None = Field(default=None, description="column naming the privacy unit (patient)")
     origin: Literal["declared", "inferred"] = "declared"
+    draft: bool = Field(default=False, description="written by `synthdata schema draft`: its domains were read "
+                                                   "from the private data; a release refuses it until edited")
 
     @model_validator(mode="after")
     def _subject_is_identifier(self) -> "TableSchema":

@@ -201,3 +201,31 @@ def test_a_reproducible_run_is_refused_unless_marked_not_private(tiny_table, syn
     assert b"synthdata.epsilon" not in metadata and metadata[b"synthdata.dp_valid"] == b"false"
     report = (out / "report.html").read_text()
     assert "NOT DIFFERENTIALLY PRIVATE" in report and "produced with differential privacy at" not in report
+
+
+def test_an_unedited_schema_draft_is_refused_and_accepted_once_edited(tiny_table, synthdata_home: Path,
+                                                                      tmp_path: Path, capsys) -> None:
+    """A draft holds the real min/max and categories: released as is, its domains would count as public."""
+    data, _ = tiny_table
+    draft = tmp_path / "draft.yaml"
+    assert main(["schema", "draft", str(data), "--out", str(draft)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "release"
+    args = ["release", str(data), "--epsilon", "2", "--out", str(out), "--target", "readmitted", "--quiet",
+            "--schema", str(draft)]
+    assert main(args) == 2
+    assert "unedited draft" in capsys.readouterr().err
+    _assert_nothing_written(synthdata_home, out)
+    assert not (synthdata_home / "ledger.sqlite").exists()
+    # the steward edits it (here: every bound and category list replaced by `discover` / no bounds) and deletes
+    # the draft line: accepted
+    edited = yaml.safe_load(draft.read_text())
+    edited.pop("draft")
+    for column in edited["columns"].values():
+        column.pop("min", None), column.pop("max", None)
+        if column["type"] == "categorical":
+            column["categories"] = "discover"
+    draft.write_text(yaml.safe_dump(edited))
+    from synthdata.modalities.table.schema import load_schema
+
+    assert not load_schema(draft).draft
