@@ -46,12 +46,14 @@ def clopper_pearson(successes: int, trials: int, *, upper: bool) -> float:
     return 0.0 if successes <= 0 else float(beta.ppf(0.05, successes, trials - successes + 1))
 
 
-def load_demo() -> tuple[pd.DataFrame, pd.Series, object]:
-    """The demo table's modelled columns as the audits read them, its patient ids and its schema (categories
-    to discover taken from the table itself: it is public data)."""
+def load_demo(*, rows: int | None = None) -> tuple[pd.DataFrame, pd.Series, object]:
+    """The demo table's modelled columns as the audits read them (its first ``rows``), its patient ids and
+    its schema (categories to discover taken from the table itself: it is public data; in a release they are
+    learned with DP)."""
     from synthdata.modalities.table.schema import CategoricalColumn, NumericColumn, load_schema
 
     raw = pd.read_csv(DATA / "diabetes_demo.csv", keep_default_na=False, na_values=["?"], dtype=str)
+    raw = raw if rows is None else raw.head(rows)
     schema = load_schema(DATA / "diabetes_demo.schema.yaml")
     columns = {}
     for name, column in schema.columns.items():

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from evaluation.base import AuditContext, AuditSettings
-from synthdata.modalities.table.schema import CategoricalColumn, NumericColumn, TableSchema, load_schema
+from evaluation.benchmarks.gate_calibration import load_demo
+from synthdata.modalities.table.schema import TableSchema
 
 DATA = Path(__file__).resolve().parents[3] / "synthdata" / "data"
 TARGET = "readmitted"
@@ -32,34 +33,17 @@ class Demo:
                             schema=self.schema, target=TARGET, settings=AuditSettings(**settings))
 
 
-def _resolved_schema(raw: pd.DataFrame) -> TableSchema:
-    schema = load_schema(DATA / "diabetes_demo.schema.yaml")
-    columns = {}
-    for name, column in schema.columns.items():
-        if isinstance(column, CategoricalColumn) and column.needs_discovery:
-            column = column.model_copy(update={"categories": sorted(raw[name].dropna().unique().tolist())})
-        columns[name] = column
-    return schema.model_copy(update={"columns": columns})
-
-
 @pytest.fixture(scope="session")
 def demo() -> Demo:
-    raw = pd.read_csv(DATA / "diabetes_demo.csv", keep_default_na=False, na_values=["?"], dtype=str).head(4000)  # the audits are tested on 4,000 rows: fast
-    schema = _resolved_schema(raw)
-    frame = raw[schema.modelled_columns].copy()
-    for name in schema.modelled_columns:
-        if isinstance(schema.columns[name], NumericColumn):
-            frame[name] = pd.to_numeric(frame[name]).astype(np.float64)
-        else:
-            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+    frame, subjects, schema = load_demo(rows=4000)  # the audits are tested on 4,000 rows: fast
     # Split by patient (the privacy unit), so no patient's encounters straddle two parts.
-    patients = raw[schema.subject].unique()
+    patients = subjects.unique()
     rng = np.random.default_rng(20240601)
     rng.shuffle(patients)
     # 40% train, 20% holdout, 40% fresh: the fresh part is large (about 1,600 rows) because the gates judge
     # the pessimistic end of an interval whose width shrinks with the number of synthetic rows.
     part = pd.Series(np.arange(len(patients)) % 5, index=patients)  # 0,1 train; 2 holdout; 3,4 fresh
-    where = raw[schema.subject].map(part).to_numpy()
+    where = subjects.map(part).to_numpy()
     pick = lambda mask: frame[mask].reset_index(drop=True)  # noqa: E731
     return Demo(schema=schema, train=pick(where <= 1), holdout=pick(where == 2), fresh=pick(where >= 3))
 
