@@ -36,6 +36,7 @@ bench: install
 	$(PY) -m evaluation.benchmarks.table
 	$(PY) -m evaluation.benchmarks.audit_suite
 	$(PY) -m evaluation.benchmarks.canary_audit
+	$(PY) -m evaluation.benchmarks.gate_calibration
 	$(PY) -m evaluation.benchmarks.signal
 	$(PY) -m evaluation.benchmarks.image
 
