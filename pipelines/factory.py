@@ -22,7 +22,6 @@ from synthdata.flow.steps import RELEASE, Run, Step, summary_metadata
 from synthdata.config import ReleaseSpec
 from synthdata.errors import AwaitingApprovalError
 from synthdata.modalities import get_modality
-from synthdata.run_area import read_json
 
 
 def check_name(audit_name: str) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from synthdata import home
-from synthdata.config import ReleaseSpec, name_from_path
+from synthdata.config import ReleaseSpec, name_from_path, read_yaml
 from synthdata.release_spec import load_spec, parse_spec, read_section
 from synthdata.errors import (
     AwaitingApprovalError,
@@ -84,8 +84,6 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 def _spec_value(path: Path, place: str) -> object:
     """What the spec file itself says at a dotted place (``unset`` when it says nothing)."""
-    from synthdata.config import read_yaml
-
     value: object = read_yaml(path, what="spec file")
     for key in place.split("."):
         value = value.get(key, "unset") if isinstance(value, dict) else "unset"

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.base import AuditResult
+from evaluation.gate import verdict
 from evaluation.benchmarks.arms import Arm, Comparison
 from evaluation.benchmarks.step_costs import STEP_MODES, StepCost
 
-VERDICT = {True: "pass", False: "FAIL", None: "info"}
 Row = tuple[str, list[str]]
 
 
@@ -29,7 +29,7 @@ def audit_cell(result: AuditResult | None) -> str:
     sign = "≤" if result.direction == "at_most" else "≥"
     threshold = "" if result.threshold is None else f" ({sign} {result.threshold:g})"
     value = "not run" if result.value is None else f"{result.value:.3f}"
-    return f"{value}{interval}{threshold} {VERDICT[result.passed]}"
+    return f"{value}{interval}{threshold} {verdict(result)[0]}"
 
 
 def utility_rows(arms: Sequence[Arm], *, target_ratio: float) -> list[Row]:

@@ -39,14 +39,19 @@ def _seed_with_one_training_subject() -> int:
     raise AssertionError("no seed puts exactly one subject in training")
 
 
-def test_a_subject_unit_with_one_training_subject_is_refused_before_any_charge(synthdata_home: Path,
-                                                                               tmp_path: Path) -> None:
+def _spec_with_one_training_subject(tmp_path: Path, *, unit: str):
+    """Two subjects, holdout 0.4, and a seed whose split leaves one subject to train on."""
     folder, table = _two_subjects(tmp_path)
-    raw = tiny_signal_spec_dict("eeg", tmp_path / "out", label_table=str(table), privacy_unit="subject")
+    raw = tiny_signal_spec_dict("eeg", tmp_path / "out", label_table=str(table), privacy_unit=unit)
     raw["dataset"]["path"] = str(folder)
     raw["audits"]["holdout_fraction"] = 0.4
     raw["seed"] = _seed_with_one_training_subject()
-    spec = parse_spec(raw)
+    return parse_spec(raw)
+
+
+def test_a_subject_unit_with_one_training_subject_is_refused_before_any_charge(synthdata_home: Path,
+                                                                               tmp_path: Path) -> None:
+    spec = _spec_with_one_training_subject(tmp_path, unit="subject")
     ledger_path = synthdata_home / "ledger.sqlite"
     with pytest.raises(BadInputError, match="privacy_unit: subject cannot be honoured"):
         stages.prepare(spec=spec, area=RunArea(home.run_path("refused")), ledger=lambda: Ledger(path=ledger_path),
@@ -57,12 +62,7 @@ def test_a_subject_unit_with_one_training_subject_is_refused_before_any_charge(s
 
 def test_the_unit_statement_describes_the_training_split(synthdata_home: Path, tmp_path: Path) -> None:
     """Declared per window on two subjects: the statement is computed from what trained."""
-    folder, table = _two_subjects(tmp_path)
-    raw = tiny_signal_spec_dict("eeg", tmp_path / "out", label_table=str(table), privacy_unit="window")
-    raw["dataset"]["path"] = str(folder)
-    raw["audits"]["holdout_fraction"] = 0.4
-    raw["seed"] = _seed_with_one_training_subject()
-    spec = parse_spec(raw)
+    spec = _spec_with_one_training_subject(tmp_path, unit="window")
     prepared = stages.prepare(spec=spec, area=RunArea(home.run_path("window")),
                               ledger=Ledger(path=synthdata_home / "ledger.sqlite"), run_id="window")
     assert prepared["privacy_unit"].startswith("one signal window (a single subject")
