@@ -97,6 +97,8 @@ class PrivacySpec(_Strict):
     ``epsilon`` is the total spent by this release (DP preprocessing plus training, composed).  ``delta``
     defaults to a value well below 1/n (see ``default_delta``).  ``preprocessing_share`` is the part of
     epsilon spent learning missing column domains with DP (only spent when a domain must be learned).
+    ``marginals_share`` is the part spent measuring every column's distribution (tables: the synthetic
+    rows are calibrated to it); training gets what remains.
     ``reproducible`` makes every random draw replay from the seed: useful for debugging, but such a run is
     NOT differentially private: it runs only with ``not_private: true``, which exports it stating no epsilon
     and saying NOT DIFFERENTIALLY PRIVATE in every file and the report.
@@ -105,6 +107,8 @@ class PrivacySpec(_Strict):
     epsilon: float = Field(gt=0)
     delta: float | None = Field(default=None, gt=0, lt=1)
     preprocessing_share: float = Field(default=0.1, gt=0, lt=1)
+    marginals_share: float = Field(default=0.3, gt=0, lt=1, description="part of epsilon that measures each "
+                                   "column's distribution (tables), which the synthetic rows are calibrated to")
     max_rows_per_subject: int = Field(default=3, ge=1, le=64)
     total_epsilon: float | None = Field(default=None, gt=0, description="dataset budget, first use only")
     accountant: Literal["prv", "rdp"] = "prv"
@@ -118,6 +122,13 @@ class PrivacySpec(_Strict):
         if value != value or value == float("inf"):
             raise ValueError("epsilon must be a finite number > 0")
         return value
+
+    @model_validator(mode="after")
+    def _shares_leave_training_budget(self) -> "PrivacySpec":
+        if self.preprocessing_share + self.marginals_share >= 0.95:
+            raise ValueError(f"preprocessing_share + marginals_share is {self.preprocessing_share + self.marginals_share:g}: "
+                             "keep it below 0.95, training needs the rest")
+        return self
 
 
 class ModelSpec(_Strict):

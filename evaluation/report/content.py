@@ -318,6 +318,11 @@ def _privacy_statement(privacy: Mapping[str, Any], *, internal: bool) -> Privacy
             + (f", δ = {format_number(privacy.get('delta_preprocessing'))}"
                if privacy.get("delta_preprocessing") is not None else "")
         )
+    if privacy.get("epsilon_marginals") is not None:
+        split.append(
+            "measuring each column's distribution (noisy histograms, Gaussian mechanism), which the synthetic rows "
+            f"are then calibrated to: ε = {format_number(privacy.get('epsilon_marginals'))}, "
+            f"δ = {format_number(privacy.get('delta_marginals'))}")
     if privacy.get("epsilon_training") is not None:
         split.append(f"training the model with DP-SGD: ε = {format_number(privacy.get('epsilon_training'))}")
     if split:

@@ -97,6 +97,15 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger | Callable[[], L
     holdout_rows = modality.records(source=holdout, codec=codec, privacy=spec.privacy, seed=spec.seed + 1)
     units = modality.to_units(data=train_rows, codec=codec)
     folder = area.prepared
+    marginals_mechanism = None
+    if modality.measures_marginals:
+        share = spec.privacy.marginals_share
+        measured, mechanism = modality.measure_marginals(units=units, codec=codec, epsilon=spec.privacy.epsilon * share,
+                                                         delta=delta * share, target=spec.dataset.target, rng=dp_rng)
+        write_json(folder / "marginals.json", measured)
+        marginals_mechanism = mechanism.ledger_record(stage="marginals")
+        log.info("prepare: measured every column's distribution with DP (epsilon %.3g, noise sd %.3g per count)",
+                 mechanism.epsilon, mechanism.sigma)
     area.spec.write_text(spec.to_yaml(), encoding="utf-8")  # for `synthdata approve RUN` later
     modality.save_data(data=train_rows, path=folder / modality.data_file("train"))
     modality.save_data(data=holdout_rows, path=folder / modality.data_file("holdout"))
@@ -117,6 +126,9 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger | Callable[[], L
             "epsilon_preprocessing": pre.epsilon,
             "delta_preprocessing": pre.delta,
             "preprocessing_columns": pre.columns,
+            "epsilon_marginals": marginals_mechanism["epsilon"] if marginals_mechanism else 0.0,
+            "delta_marginals": marginals_mechanism["delta"] if marginals_mechanism else 0.0,
+            "marginals_mechanism": marginals_mechanism,
             "notes": pre.notes,
             "privacy_unit": modality.privacy_unit(source=train, privacy=spec.privacy),  # what trained
             "inputs_dp_valid": modality.public_inputs(source=source),
@@ -130,6 +142,26 @@ def diffusion_for(*, spec: ReleaseSpec, modality: Modality, codec: Any) -> Gauss
     return GaussianDiffusion(timesteps=spec.model.timesteps, prediction=spec.model.prediction,
                              condition_dim=modality.condition_dim(codec=codec),
                              condition_dropout=spec.model.condition_dropout)
+
+
+def training_budget(*, spec: ReleaseSpec, prepared: dict[str, Any]) -> tuple[float, float]:
+    """(epsilon, delta) left for training: the release's, less what ``prepare`` spent (domains learned with DP,
+    column distributions measured with DP); the parts add up by basic composition."""
+    spent = prepared["epsilon_preprocessing"] + prepared.get("epsilon_marginals", 0.0)
+    spent_delta = prepared["delta_preprocessing"] + prepared.get("delta_marginals", 0.0)
+    return spec.privacy.epsilon - spent, prepared["delta"] - spent_delta
+
+
+def prepare_mechanisms(prepared: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ledger records of what ``prepare`` spent (DP domains, DP column distributions)."""
+    mechanisms = []
+    if prepared["epsilon_preprocessing"] > 0:
+        mechanisms.append({"stage": "preprocessing", "mechanism": "noisy histograms (Laplace)",
+                           "columns": prepared["preprocessing_columns"], "epsilon": prepared["epsilon_preprocessing"],
+                           "delta": prepared["delta_preprocessing"]})
+    if prepared.get("marginals_mechanism"):
+        mechanisms.append(prepared["marginals_mechanism"])
+    return mechanisms
 
 
 def training_plan(spec: ReleaseSpec) -> TrainingPlan:
@@ -163,13 +195,12 @@ def train(
     codec = modality.read_codec(path=area.prepared / "codec.json")
     stored = torch.load(area.prepared / "units.pt", weights_only=True)
     units = Units(data=stored["data"], mask=stored["mask"])
-    epsilon_pre, delta_pre = prepared["epsilon_preprocessing"], prepared["delta_preprocessing"]
-    epsilon_train = spec.privacy.epsilon - epsilon_pre
-    delta_train = prepared["delta"] - delta_pre
+    epsilon_train, delta_train = training_budget(spec=spec, prepared=prepared)
+    epsilon_pre, delta_pre = spec.privacy.epsilon - epsilon_train, prepared["delta"] - delta_train
     fingerprint = prepared["fingerprint"]
     reservation = prepared["reservation_run_id"]
     state = ledger.history(fingerprint=fingerprint)
-    # What this run still has to charge: the preprocessing was charged already when retraining from
+    # What this run still has to charge: what prepare spent was charged already when retraining from
     # earlier prepared data (e.g. re-materialising the model in the UI), but the release's guarantee
     # still composes it with this training.
     charged_pre, charged_delta_pre = epsilon_pre, delta_pre
@@ -210,7 +241,7 @@ def train(
             raise
         if charged_pre > 0:
             ledger.settle(fingerprint=fingerprint, run_id=reservation, epsilon=charged_pre, delta=charged_delta_pre,
-                          mechanisms=[{"stage": "preprocessing", "epsilon": charged_pre, "delta": charged_delta_pre}])
+                          mechanisms=prepare_mechanisms(prepared))
         else:
             ledger.cancel(fingerprint=fingerprint, run_id=reservation)
         raise
@@ -224,9 +255,7 @@ def train(
          "delta": outcome.delta},
     ]
     if charged_pre > 0:
-        mechanisms.insert(0, {"stage": "preprocessing", "mechanism": "noisy histograms (Laplace)",
-                              "columns": prepared["preprocessing_columns"], "epsilon": charged_pre,
-                              "delta": charged_delta_pre})
+        mechanisms = [*prepare_mechanisms(prepared), *mechanisms]
     ledger.settle(fingerprint=fingerprint, run_id=reservation, epsilon=charged_pre + float(outcome.epsilon or 0.0),
                   delta=charged_delta_pre + float(outcome.delta or 0.0), mechanisms=mechanisms)
     return write_json(
@@ -235,11 +264,14 @@ def train(
             **asdict(outcome),
             "epsilon_training": outcome.epsilon,
             "delta_training": outcome.delta,
-            "epsilon_preprocessing": epsilon_pre,
-            "delta_preprocessing": delta_pre,
+            "epsilon_preprocessing": prepared["epsilon_preprocessing"],
+            "delta_preprocessing": prepared["delta_preprocessing"],
+            "epsilon_marginals": prepared.get("epsilon_marginals", 0.0),
+            "delta_marginals": prepared.get("delta_marginals", 0.0),
             "epsilon": epsilon_total,
             "delta_total": delta_total,
-            "composition": "basic (sequential) composition of DP preprocessing and DP-SGD training",
+            "composition": "basic (sequential) composition of what was measured before training (DP domains, "
+                           "DP column distributions) and DP-SGD training",
             "plan": asdict(plan),
             "mechanisms": mechanisms,
             "ledger": ledger_snapshot(ledger=ledger, fingerprint=fingerprint),
@@ -278,11 +310,18 @@ def sample(*, spec: ReleaseSpec, area: RunArea, progress: bool = False) -> dict[
     array = SAMPLERS[spec.model.sampler](
         model=model, diffusion=diffusion, shape=(n, prepared["encoded_width"]), generator=generator, **kwargs
     )
-    data = modality.decode(codec=codec, array=array.numpy())
+    array = array.numpy()
+    marginals = area.prepared / "marginals.json"
+    if marginals.is_file():
+        log.info("sample: calibrating every column to its DP-measured distribution")
+        array = modality.calibrate(codec=codec, array=array, marginals=read_json(marginals),
+                                   rng=np.random.default_rng([spec.seed, 17]))
+    data = modality.decode(codec=codec, array=array)
     path = modality.save_data(data=data, path=area.synthetic / modality.data_file("synthetic"))
     return write_json(
         area.synthetic / "synthetic.json",
-        {"records": modality.count_records(data=data), "sha256": sha256_file(path), "sampler": spec.model.sampler},
+        {"records": modality.count_records(data=data), "sha256": sha256_file(path), "sampler": spec.model.sampler,
+         "calibrated": marginals.is_file()},
     )
 
 
@@ -306,8 +345,7 @@ def canary_audit(
     modality = get_modality(prepared["modality"])
     codec = modality.read_codec(path=area.prepared / "codec.json")
     stored = torch.load(area.prepared / "units.pt", weights_only=True)
-    epsilon_train = spec.privacy.epsilon - prepared["epsilon_preprocessing"]
-    delta_train = prepared["delta"] - prepared["delta_preprocessing"]
+    epsilon_train, delta_train = training_budget(spec=spec, prepared=prepared)
     fingerprint = prepared["fingerprint"]
     reservation = reservation or canary_reservation(run_id)
     count = canaries or spec.audits.canaries or 1000
@@ -337,14 +375,14 @@ def canary_audit(
                    "noise_multiplier": result.noise_multiplier, "sample_rate": result.sample_rate,
                    "steps": result.steps, "epsilon": result.training_epsilon_spent, "delta": delta_train}]
     spent = float(result.training_epsilon_spent or epsilon_train)
-    if reservation == prepared["reservation_run_id"] and prepared["epsilon_preprocessing"] > 0:
-        # A stand-alone audit (``synthdata dp-audit``) spent the DP preprocessing under the same charge.
-        mechanisms.insert(0, {"stage": "preprocessing", "mechanism": "noisy histograms (Laplace)",
-                              "columns": prepared["preprocessing_columns"],
-                              "epsilon": prepared["epsilon_preprocessing"], "delta": prepared["delta_preprocessing"]})
-        spent += prepared["epsilon_preprocessing"]
-    ledger.settle(fingerprint=fingerprint, run_id=reservation, epsilon=spent,
-                  delta=delta_train + (prepared["delta_preprocessing"] if len(mechanisms) > 1 else 0.0),
+    spent_delta = delta_train
+    before = prepare_mechanisms(prepared)
+    if reservation == prepared["reservation_run_id"] and before:
+        # A stand-alone audit (``synthdata dp-audit``) spent what prepare measured under the same charge.
+        mechanisms = [*before, *mechanisms]
+        spent += spec.privacy.epsilon - epsilon_train
+        spent_delta = prepared["delta"]
+    ledger.settle(fingerprint=fingerprint, run_id=reservation, epsilon=spent, delta=spent_delta,
                   mechanisms=mechanisms)
     training_file = area.model / "training.json"
     if training_file.is_file():  # the privacy statement's ledger figures include this charge

@@ -108,7 +108,7 @@ RELEASE: tuple[Step, ...] = (
     Step("prepared", "Train/holdout split by privacy unit, public encoding (DP where learned), encoded units.",
          _prepare, lambda run: (run.area.root / "prepared" / "prepared.json").is_file(),
          metadata=("units", "train_records", "holdout_records", "encoded_width", "epsilon_preprocessing",
-                   "privacy_unit")),
+                   "epsilon_marginals", "privacy_unit")),
     Step("model", "The denoiser trained with DP-SGD (Opacus); epsilon spent is charged to the ledger.",
          _train, _modelled,
          metadata=("epsilon", "epsilon_training", "delta_total", "noise_multiplier", "steps", "records_per_second",
@@ -116,7 +116,7 @@ RELEASE: tuple[Step, ...] = (
                    "dataset_epsilon_composed", "canary_epsilon_lower_bound", "canary_claimed_epsilon")),
     Step("synthetic", "Synthetic records sampled from the trained denoiser (private until the gates pass).",
          _sample, lambda run: (run.area.root / "synthetic" / "synthetic.json").is_file(),
-         metadata=("records", "sampler")),
+         metadata=("records", "sampler", "calibrated")),
     Step("audits", "Fidelity, utility and memorization audits of the synthetic data against real train and "
                    "holdout data; each gated audit is a blocking check.",
          _audit, lambda run: False, check=True),

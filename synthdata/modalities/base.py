@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from synthdata.config import DatasetSpec, ModelSpec, PrivacySpec
+from synthdata.privacy.gaussian import GaussianMechanism
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,22 @@ class Modality(ABC):
         is the release's public sampling randomness.
         """
         return None
+
+    #: Whether ``measure_marginals`` measures something: the flow then sets ``privacy.marginals_share`` of
+    #: epsilon aside for it before training.
+    measures_marginals: ClassVar[bool] = False
+
+    def measure_marginals(self, *, units: Units, codec: Any, epsilon: float, delta: float, target: str | None,
+                          rng: np.random.Generator) -> tuple[dict[str, Any], GaussianMechanism]:
+        """(epsilon, delta)-DP distributions of the training units (JSON-able; split by the declared
+        ``target`` where the modality can) and the mechanism that measured them; ``calibrate`` moves samples
+        onto them.  Only called when ``measures_marginals``."""
+        raise NotImplementedError(f"{self.name} measures no marginals")
+
+    def calibrate(self, *, codec: Any, array: np.ndarray, marginals: dict[str, Any],
+                  rng: np.random.Generator) -> np.ndarray:
+        """Model output moved onto the DP-measured distributions (post-processing; ``rng`` is public)."""
+        return array
 
     # Private storage inside the run's work area, and the release's native files.
     @abstractmethod

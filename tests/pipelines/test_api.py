@@ -27,7 +27,8 @@ def test_release_without_schema_infers_types_and_pays_for_domains(synthdata_home
     done = release(spec=spec, progress=False)
     manifest = json.loads((done.out / "manifest.json").read_text())
     assert manifest["epsilon_preprocessing"] == pytest.approx(8.0 * 0.5)
-    assert manifest["epsilon"] == pytest.approx(manifest["epsilon_preprocessing"] + manifest["epsilon_training"])
+    assert manifest["epsilon"] == pytest.approx(manifest["epsilon_preprocessing"] + manifest["epsilon_marginals"]
+                                                + manifest["epsilon_training"])
     assert manifest["epsilon"] <= 8.0 + 1e-9
     synthetic = pl.read_parquet(done.out / "synthetic.parquet")
     # identifier-like columns were dropped, never modelled or released

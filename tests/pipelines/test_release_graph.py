@@ -44,7 +44,9 @@ def test_release_materialises_and_exports(synthdata_home: Path, tiny_table, tmp_
     training = json.loads((outcome.work_area / "model" / "training.json").read_text())
     # The manifest states what the accountant reported, composed with preprocessing.
     assert manifest["epsilon_training"] == training["epsilon_training"]
-    assert manifest["epsilon"] == pytest.approx(manifest["epsilon_training"] + manifest["epsilon_preprocessing"])
+    assert manifest["epsilon"] == pytest.approx(manifest["epsilon_training"] + manifest["epsilon_preprocessing"]
+                                                + manifest["epsilon_marginals"])
+    assert manifest["epsilon_marginals"] == pytest.approx(spec.privacy.epsilon * spec.privacy.marginals_share)
     assert 0 < manifest["epsilon"] <= 4.0 + 1e-9
     assert manifest["privacy_unit"].startswith("one patient")
     assert manifest["dp_valid"] is True and manifest["seed"] == 7

@@ -47,7 +47,7 @@ _EPOCH = dt.datetime(1970, 1, 1)
 
 
 @dataclass(frozen=True)
-class _Scalar:
+class ScalarBlock:
     """A number (or a datetime in whole resolution units) min-max scaled to [-1, 1]."""
 
     column: str
@@ -93,7 +93,7 @@ class _Scalar:
 
 
 @dataclass(frozen=True)
-class _Timestamp(_Scalar):
+class TimestampBlock(ScalarBlock):
     """A datetime as whole days or seconds since the epoch, min-max scaled like a number."""
 
     unit: int = 1  # seconds per resolution step
@@ -114,7 +114,7 @@ class _Timestamp(_Scalar):
 
 
 @dataclass(frozen=True)
-class _Levels:
+class LevelsBlock:
     """A categorical column as one-hot (+-1) or as analog bits of Gray-coded level indices."""
 
     column: str
@@ -129,7 +129,7 @@ class _Levels:
         return int(self.codebook.shape[1])
 
     @classmethod
-    def build(cls, *, column: str, spec: CategoricalColumn, onehot_max: int) -> "_Levels":
+    def build(cls, *, column: str, spec: CategoricalColumn, onehot_max: int) -> "LevelsBlock":
         assert isinstance(spec.categories, list)
         levels = len(spec.categories) + (1 if spec.nullable else 0)
         encoding = "onehot" if levels <= onehot_max else "analog_bits"
@@ -197,14 +197,19 @@ class TableCodec:
             raise ValueError("onehot_max must be >= 1")
         self.schema = schema
         self.onehot_max = int(onehot_max)
-        self._blocks: list[_Scalar | _Levels] = [self._block(name) for name in schema.modelled_columns]
+        self._blocks: list[ScalarBlock | LevelsBlock] = [self._block(name) for name in schema.modelled_columns]
         self._starts = np.cumsum([0] + [block.width for block in self._blocks]).tolist()
         self.width: int = int(self._starts[-1])
 
-    def _block(self, name: str) -> _Scalar | _Levels:
+    @property
+    def blocks(self) -> list[tuple[ScalarBlock | LevelsBlock, slice]]:
+        """Each modelled column's block and where it sits in an encoded row, in column order."""
+        return [(block, slice(start, start + block.width)) for block, start in zip(self._blocks, self._starts)]
+
+    def _block(self, name: str) -> ScalarBlock | LevelsBlock:
         spec = self.schema.columns[name]
         if isinstance(spec, CategoricalColumn):
-            return _Levels.build(column=name, spec=spec, onehot_max=self.onehot_max)
+            return LevelsBlock.build(column=name, spec=spec, onehot_max=self.onehot_max)
         if isinstance(spec, DatetimeColumn):
             assert spec.min is not None and spec.max is not None
             unit = _SECONDS[spec.resolution]
@@ -212,12 +217,12 @@ class TableCodec:
             high = (naive_utc(spec.max) - _EPOCH).total_seconds() / unit
             if math.ceil(low) > math.floor(high):
                 raise ValueError(f"column '{name}': no whole {spec.resolution} lies inside its range")
-            return _Timestamp(column=name, low=low, high=high, nullable=spec.nullable, whole=True, unit=unit,
+            return TimestampBlock(column=name, low=low, high=high, nullable=spec.nullable, whole=True, unit=unit,
                               format=spec.format)
         assert isinstance(spec, NumericColumn) and spec.min is not None and spec.max is not None
         if spec.integer and math.ceil(spec.min) > math.floor(spec.max):
             raise ValueError(f"column '{name}': no whole number lies inside its bounds")
-        return _Scalar(column=name, low=float(spec.min), high=float(spec.max), nullable=spec.nullable,
+        return ScalarBlock(column=name, low=float(spec.min), high=float(spec.max), nullable=spec.nullable,
                        whole=spec.integer)
 
     def encode(self, frame: pl.DataFrame) -> np.ndarray:
@@ -245,9 +250,9 @@ class TableCodec:
         for block, start in zip(self._blocks, self._starts):
             entry: dict[str, Any] = {"column": block.column, "type": self.schema.columns[block.column].type,
                                      "encoding": block.encoding, "start": int(start), "width": block.width}
-            if isinstance(block, _Levels):
+            if isinstance(block, LevelsBlock):
                 entry["levels"] = len(block.categories) + (1 if block.nullable else 0)
-            if isinstance(block, _Scalar) and block.nullable:
+            if isinstance(block, ScalarBlock) and block.nullable:
                 entry["encoding"] += "+missing"
             layout.append(entry)
         return layout

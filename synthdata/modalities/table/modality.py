@@ -27,9 +27,11 @@ from synthdata.modalities.grouping import cap_per_subject, split_by_subject
 from synthdata.modalities.table.discovery import resolve_schema
 from synthdata.modalities.table.encoding import TableCodec
 from synthdata.modalities.table.infer import InferenceReport, infer_schema
+from synthdata.modalities.table.marginals import TableMarginals, calibrate, measure
 from synthdata.modalities.table.reader import read_table, type_frame
 from synthdata.modalities.table.schema import TableSchema, load_schema
 from synthdata.privacy.fingerprint import file_fingerprint
+from synthdata.privacy.gaussian import GaussianMechanism
 
 MIN_TRAINING_UNITS = 50
 
@@ -168,6 +170,17 @@ class TableModality(Modality):
         data_tensor[sorted_codes, slot] = encoded[order]
         mask[sorted_codes, slot] = True
         return Units(data=data_tensor, mask=mask)
+
+    measures_marginals = True
+
+    def measure_marginals(self, *, units: Units, codec: TableCodec, epsilon: float, delta: float, target: str | None,
+                          rng: np.random.Generator) -> tuple[dict, GaussianMechanism]:
+        measured, mechanism = measure(units=units, codec=codec, epsilon=epsilon, delta=delta, target=target, rng=rng)
+        return measured.to_dict(), mechanism
+
+    def calibrate(self, *, codec: TableCodec, array: np.ndarray, marginals: dict,
+                  rng: np.random.Generator) -> np.ndarray:
+        return calibrate(array=array, codec=codec, marginals=TableMarginals.from_dict(marginals), rng=rng)
 
     def decode(self, *, codec: TableCodec, array: np.ndarray) -> pl.DataFrame:
         return codec.decode(array)

@@ -1,0 +1,165 @@
+"""DP column distributions of a table and the calibration of model output to them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from scipy import stats
+
+from synthdata.modalities.base import Units
+from synthdata.modalities.table.encoding import TableCodec
+from synthdata.modalities.table.marginals import (
+    THRESHOLD_SIGMAS,
+    TableMarginals,
+    calibrate,
+    measure,
+    unit_histograms,
+)
+from synthdata.modalities.table.schema import parse_schema
+
+SCHEMA = parse_schema({
+    "subject": "pid",
+    "columns": {
+        "pid": {"type": "identifier"},
+        "age": {"type": "numeric", "min": 0, "max": 120, "integer": True},
+        "stay": {"type": "numeric", "min": 1, "max": 14, "integer": True},
+        "bmi": {"type": "numeric", "min": 10.0, "max": 80.0, "nullable": True},
+        "race": {"type": "categorical", "categories": ["A", "B", "C", "D", "E"], "nullable": True},
+        "code": {"type": "categorical", "categories": [f"c{i:02d}" for i in range(40)]},
+    },
+})
+CODEC = TableCodec(schema=SCHEMA)
+RACE_SHARES = [0.70, 0.18, 0.07, 0.03, 0.015]  # the rest (1.5%) missing
+
+
+def _frame(n: int, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    missing = rng.random(n) < 0.25
+    race = rng.choice(["A", "B", "C", "D", "E", None], n, p=[*RACE_SHARES, 1 - sum(RACE_SHARES)])
+    return pl.DataFrame({
+        "pid": [f"p{i}" for i in range(n)],
+        "age": np.clip(rng.normal(60, 15, n).round(), 0, 120).astype(np.int64),
+        "stay": rng.integers(1, 15, n),
+        "bmi": pl.Series(np.where(missing, np.nan, rng.normal(28, 5, n)), nan_to_null=True),
+        "race": pl.Series(race, dtype=pl.String),
+        "code": rng.choice([f"c{i:02d}" for i in range(40)], n, p=np.r_[[0.5], np.full(39, 0.5 / 39)]),
+    })
+
+
+def _units(frame: pl.DataFrame, rows_per_unit: list[int] | None = None) -> Units:
+    encoded = torch.from_numpy(CODEC.encode(frame))
+    if rows_per_unit is None:
+        return Units(data=encoded[:, None, :], mask=torch.ones(len(encoded), 1, dtype=torch.bool))
+    width = max(rows_per_unit)
+    data = torch.zeros(len(rows_per_unit), width, CODEC.width)
+    mask = torch.zeros(len(rows_per_unit), width, dtype=torch.bool)
+    start = 0
+    for unit, count in enumerate(rows_per_unit):
+        data[unit, :count] = encoded[start:start + count]
+        mask[unit, :count] = True
+        start += count
+    return Units(data=data, mask=mask)
+
+
+def test_one_unit_moves_each_column_histogram_by_at_most_one() -> None:
+    """The sensitivity the Gaussian noise is calibrated to: a patient with several rows counts once per column."""
+    frame = _frame(50)
+    twice = pl.concat([frame, frame.head(1), frame.head(1)])  # one extra patient with two identical rows
+    without = unit_histograms(units=_units(frame), codec=CODEC)
+    with_unit = unit_histograms(units=_units(twice, rows_per_unit=[1] * 50 + [2]), codec=CODEC)
+    changes = [float(np.linalg.norm(with_unit[name] - without[name])) for name in without]
+    assert max(changes) == pytest.approx(1.0)
+    assert math.sqrt(sum(c * c for c in changes)) <= math.sqrt(len(changes)) + 1e-9
+
+
+def test_measured_shares_follow_the_data_and_drop_cells_under_the_noise() -> None:
+    frame = _frame(20_000)
+    frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("c39")).otherwise(pl.lit("c00"))
+                               .alias("code"))  # one patient holds c39: under any noise threshold
+    marginals, mechanism = measure(units=_units(frame), codec=CODEC, epsilon=2.0, delta=1e-6,
+                                   rng=np.random.default_rng(0))
+    assert mechanism.sensitivity == pytest.approx(math.sqrt(5))
+    assert marginals.sigma == pytest.approx(mechanism.noise_multiplier * math.sqrt(5))
+    assert marginals.threshold == pytest.approx(THRESHOLD_SIGMAS * marginals.sigma)
+    race = np.array(marginals.shares["race"])
+    assert race[:5] == pytest.approx(RACE_SHARES, abs=0.01)
+    code = np.array(marginals.shares["code"])
+    assert code[0] == pytest.approx(1.0) and code[39] == 0.0
+    for shares in marginals.shares.values():
+        assert min(shares) >= 0 and sum(shares) == pytest.approx(1.0)
+    again, _ = measure(units=_units(frame), codec=CODEC, epsilon=2.0, delta=1e-6, rng=np.random.default_rng(1))
+    assert again.shares["age"] != marginals.shares["age"]  # noisy, not the exact counts
+
+
+def _exact(frame: pl.DataFrame) -> TableMarginals:
+    histograms = unit_histograms(units=_units(frame), codec=CODEC)
+    return TableMarginals(shares={k: (v / v.sum()).tolist() for k, v in histograms.items()}, sigma=0.0, threshold=0.0)
+
+
+def test_calibration_restores_every_column_of_a_collapsed_model() -> None:
+    """A model whose every sample is the same row (DP-SGD collapse) yields the measured distributions."""
+    real = _frame(5000)
+    collapsed = np.tile(CODEC.encode(real.head(1)), (5000, 1))
+    assert all(CODEC.decode(collapsed)[c].n_unique() == 1 for c in ("age", "race", "code"))
+    synthetic = CODEC.decode(calibrate(array=collapsed, codec=CODEC, marginals=_exact(real),
+                                       rng=np.random.default_rng(0)))
+    for name in ("race", "code"):
+        real_share = real[name].value_counts(normalize=True).sort(name)
+        fake_share = synthetic[name].value_counts(normalize=True).sort(name)
+        assert real_share[name].to_list() == fake_share[name].to_list()  # no level erased, none invented
+        gap = np.abs(real_share["proportion"].to_numpy() - fake_share["proportion"].to_numpy())
+        assert gap.max() <= 0.02  # each row's level is drawn: multinomial noise of 0.005 sd at a share of 0.18
+    for name in ("age", "stay", "bmi"):
+        real_values, fake_values = real[name].drop_nulls().to_numpy(), synthetic[name].drop_nulls().to_numpy()
+        assert stats.ks_2samp(real_values, fake_values).statistic < 0.05, name
+        assert fake_values.std() == pytest.approx(real_values.std(), rel=0.1), name
+    assert synthetic["bmi"].null_count() / 5000 == pytest.approx(real["bmi"].null_count() / 5000, abs=0.003)
+    assert synthetic["stay"].to_list() == [round(v) for v in synthetic["stay"].to_list()]
+
+
+def test_calibration_keeps_the_models_ordering_of_rows() -> None:
+    """Monotone per column: the dependence the model learned survives."""
+    real = _frame(4000)
+    rng = np.random.default_rng(3)
+    output = rng.uniform(-0.2, 0.2, (4000, CODEC.width))  # a spread-collapsed model that still orders rows
+    age = next(where for block, where in CODEC.blocks if block.column == "age").start
+    stay = next(where for block, where in CODEC.blocks if block.column == "stay").start
+    output[:, stay] = output[:, age] * 0.5 + rng.normal(0, 0.02, 4000)  # stay follows age
+    calibrated = calibrate(array=output, codec=CODEC, marginals=_exact(real), rng=np.random.default_rng(0))
+    assert stats.spearmanr(output[:, age], calibrated[:, age]).statistic == pytest.approx(1.0)
+    before = stats.spearmanr(output[:, age], output[:, stay]).statistic
+    after = stats.spearmanr(calibrated[:, age], calibrated[:, stay]).statistic
+    assert before > 0.9 and after == pytest.approx(before, abs=0.02)
+    # categorical: rows the model scores highest for the second level get it (its share is 18%)
+    race = next(where for block, where in CODEC.blocks if block.column == "race")
+    output[:, race] = -1.0
+    output[:800, race.start + 1] = 1.0  # the model wants "B" for the first 800 rows (20%)
+    decoded = CODEC.decode(calibrate(array=output, codec=CODEC, marginals=_exact(real), rng=np.random.default_rng(0)))
+    assert (decoded["race"][:800] == "B").mean() > 0.85
+    assert (decoded["race"][800:] == "B").mean() < 0.01
+
+
+def test_a_declared_target_keeps_how_columns_differ_between_its_classes() -> None:
+    """Split by the target, a collapsed model's calibrated rows still carry the class-to-column link
+    (what a model trained on the synthetic rows needs); unsplit, the link is lost."""
+    real = _frame(6000)
+    race = real["race"].fill_null("A")
+    real = real.with_columns(race.alias("race"),  # the class decides the code: A -> c00, else c01
+                             pl.when(race == "A").then(pl.lit("c00")).otherwise(pl.lit("c01")).alias("code"))
+    units = _units(real)
+    split, mechanism = measure(units=units, codec=CODEC, epsilon=4.0, delta=1e-6, target="race",
+                               rng=np.random.default_rng(0))
+    assert mechanism.sensitivity == pytest.approx(math.sqrt(5))  # splitting costs nothing
+    assert split.conditional is not None and split.conditional["code"][0][0] == pytest.approx(1.0, abs=0.01)
+    collapsed = np.tile(CODEC.encode(real.head(1)), (4000, 1))
+    for marginals, linked in ((split, True), (measure(units=units, codec=CODEC, epsilon=4.0, delta=1e-6,
+                                                      rng=np.random.default_rng(0))[0], False)):
+        synthetic = CODEC.decode(calibrate(array=collapsed, codec=CODEC, marginals=marginals,
+                                           rng=np.random.default_rng(1)))
+        agree = ((synthetic["race"] == "A") == (synthetic["code"] == "c00")).mean()
+        assert (agree > 0.97) if linked else (agree < 0.7)
+        assert (synthetic["race"] == "A").mean() == pytest.approx(0.715, abs=0.03)
