@@ -1,8 +1,17 @@
-"""Exact copies: synthetic rows identical to a training record on every modelled column.
+"""Exact copies: synthetic rows identical to a training record on every modelled column, beyond chance.
 
 A synthetic row equal to some training record and to no holdout record is counted as a copy.  A row that
 also occurs in the holdout is a common profile of the population (many patients share it), not evidence
 that an individual was copied, so it is not counted.
+
+Chance: on a table of few columns, a generator that never saw a record still lands on it now and then, as
+real patients do: the holdout's own patients match a training record at some rate (on 11 columns of the
+demo table, enough to make one synthetic copy in five clean releases).  So the copies are compared with
+that rate: a one-sided Fisher exact test of (copies among the synthetic rows) against (holdout rows that
+match a training record among the holdout rows), at 2.5%.  The value is the number of copies beyond what
+the holdout's rate explains when the test finds an excess, else 0; the gate tolerates 0.  On a table of
+many columns real patients never match (rate 0 on the 48-column demo table), and about five copies in
+5,000 synthetic rows already show (one or two cannot be told from chance at a holdout of 4,000 rows).
 
 Rows are compared by a 64-bit hash of their normalised values (numbers as float64 with -0.0 = 0.0,
 categories as strings, missing as its own value) over the full training, holdout and synthetic sets; the
@@ -18,6 +27,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from scipy.stats import fisher_exact
 
 from evaluation.base import Audit, AuditContext, Measurement
 from evaluation.memorization.encoding import (
@@ -45,16 +55,21 @@ def row_hashes(frame: pd.DataFrame, *, schema: TableSchema, columns: list[str]) 
     return pd.util.hash_pandas_object(table, index=False).to_numpy(dtype=np.uint64)
 
 
+_LEVEL = 0.025
+
+
 class ExactCopiesAudit(Audit):
-    """Number of synthetic rows that reproduce a training record (and no holdout record) exactly."""
+    """Number of synthetic rows that reproduce a training record (and no holdout record) exactly, beyond the
+    rate at which real holdout records match one."""
 
     name = "memorization.exact_copies"
     category = "memorization"
     title = "Exact copies of training records"
     explanation = (
         "Counts synthetic rows that are identical, in every column, to a real patient record used for "
-        "training. Rows that are just as identical to a record never used for training are common profiles "
-        "shared by many patients and are not counted. Any copy of an individual record is a privacy failure."
+        "training, beyond the rate at which real patients outside the training set match one by chance. Rows "
+        "that are just as identical to a record never used for training are common profiles shared by many "
+        "patients and are not counted. Copies beyond chance are a privacy failure."
     )
     direction = "at_most"
     default_threshold = 0.0
@@ -68,14 +83,24 @@ class ExactCopiesAudit(Audit):
         in_train = np.isin(synthetic, train, assume_unique=False)
         in_holdout = np.isin(synthetic, holdout, assume_unique=False)
         copies = in_train & ~in_holdout
+        real_matches = int(np.isin(row_hashes(context.holdout, schema=context.schema, columns=columns), train).sum())
+        n_synthetic, n_holdout, n_copies = len(synthetic), len(context.holdout), int(copies.sum())
+        p_value = float(fisher_exact([[n_copies, n_synthetic - n_copies], [real_matches, n_holdout - real_matches]],
+                                     alternative="greater").pvalue) if n_copies else 1.0
+        expected = n_synthetic * real_matches / max(n_holdout, 1)
+        beyond = max(n_copies - round(expected), 1) if p_value < _LEVEL else 0
         details = {
             "synthetic_rows_matching_train": int(in_train.sum()),
             "synthetic_rows_matching_holdout": int(in_holdout.sum()),
             "synthetic_rows_matching_both": int((in_train & in_holdout).sum()),
+            "copies": n_copies,
+            "holdout_rows_matching_train": real_matches,
+            "copies_expected_by_chance": round(expected, 2),
+            "p_value_excess": round(p_value, 6),
             "distinct_training_profiles_copied": int(np.unique(synthetic[copies]).size),
             "share_of_synthetic_rows_copied": round(float(copies.mean()) if len(copies) else 0.0, 6),
             "sizes": {"synthetic": len(synthetic), "train": len(context.train), "holdout": len(context.holdout)},
             "columns_compared": len(columns),
             "seconds": round(time.perf_counter() - started, 2),
         }
-        return Measurement(value=float(copies.sum()), details=details)
+        return Measurement(value=float(beyond), details=details)

@@ -137,3 +137,19 @@ def test_dcr_reports_nndr_and_caches_its_distances(demo, copies):
     fresh = DCRShareAudit().measure(demo.context(demo.fresh)).details
     assert abs(fresh["nndr_train_median"] - fresh["nndr_holdout_median"]) < 0.05
     assert fresh["nndr_train_5th_percentile"] > 0.5
+
+
+def test_exact_copies_allow_the_chance_matches_real_patients_make_too(demo):
+    """On few columns real patients match training records by chance: that many copies do not block; on
+    all 48 columns, where real patients never match, ten copies do."""
+    columns = ["race", "gender", "age", "A1Cresult", "insulin", "diabetesMed", "readmitted"]
+    few = demo.schema.model_copy(update={"columns": {k: v for k, v in demo.schema.columns.items() if k in columns}})
+    context = demo.context(demo.fresh[columns])
+    context.schema, context.train, context.holdout = few, demo.train[columns], demo.holdout[columns]
+    measurement, result = _gate(ExactCopiesAudit(), context)
+    assert measurement.details["copies"] > 0 and measurement.details["holdout_rows_matching_train"] > 0
+    assert measurement.value == 0.0 and result.passed is True
+    rare = demo.context(pd.concat([demo.fresh.iloc[10:], demo.train.iloc[:10]], ignore_index=True))
+    measurement, result = _gate(ExactCopiesAudit(), rare)
+    assert measurement.details["holdout_rows_matching_train"] == 0
+    assert measurement.value == 10 and result.passed is False  # ten copies on 48 columns: beyond chance
