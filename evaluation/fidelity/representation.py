@@ -20,9 +20,12 @@ lost: the categories (names come from the public schema) with their real and syn
 tenth of a percent, and the numeric columns with their spread ratio.  Categories held by fewer than
 ``MIN_CELL_COUNT`` real rows are never checked nor named (small-cell suppression).
 
-Informative for now (no default threshold): the table generator does not yet keep every group at the
-demo's epsilon, and a gate every release fails would only hide the report.  A spec can gate it already
-(``audits.gates: {fidelity.representation: 1.0}``).
+Gated at 0.8: a release that breaks more than one check in five is blocked.  Measured: fresh real rows
+score 1.0 (at most a check or two off at 1,600 patients); the collapsed generator of the issue that asked
+for this audit (DP-SGD samples decoded without calibration: race kept 2 of 5 groups, 12 constant columns)
+scored 0.47-0.50; calibrated DP releases of the demo slice scored 0.87-0.95 at epsilon 1 (a few groups
+of 1-2% under the DP noise threshold are the usual losses; the details name them).  A spec can ask for
+more (``audits.gates: {fidelity.representation: 1.0}``).
 
 Privacy caveat: shares and spreads of the real training data are reported outside the DP guarantee, as
 aggregates of at least ``MIN_CELL_COUNT`` records each.
@@ -59,7 +62,7 @@ class RepresentationAudit(Audit):
         "these checks that hold; the details name what was lost."
     )
     direction = "at_least"
-    default_threshold = None
+    default_threshold = 0.8
 
     def measure(self, context: AuditContext) -> Measurement:
         started = time.perf_counter()

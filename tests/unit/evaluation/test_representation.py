@@ -44,3 +44,23 @@ def test_categories_below_the_small_cell_limit_are_never_named(demo) -> None:
     named = {e["category"] for e in measurement.details["categories_lost_or_shrunk"].get("medical_specialty", [])}
     assert not named & set(rare)
     assert np.isfinite(measurement.value) and isinstance(synthetic, pd.DataFrame)
+
+
+def test_the_default_gate_blocks_a_mode_collapsed_table_and_passes_real_rows(demo) -> None:
+    """The collapse the issue measured: every categorical column down to its two largest groups, every number
+    to a third of its spread.  Real rows of unseen patients pass the same gate."""
+    from evaluation.gate import decide
+
+    audit = RepresentationAudit()
+    collapsed = demo.fresh.copy()
+    for name in collapsed.columns:
+        values = collapsed[name]
+        if pd.api.types.is_numeric_dtype(values):
+            collapsed[name] = values.mean() + (values - values.mean()) / 3
+        else:
+            top = values.value_counts().index[:2]
+            collapsed[name] = values.where(values.isin(top), top[0])
+    blocked = decide(audit=audit, measurement=audit.measure(demo.context(collapsed)), threshold=audit.default_threshold)
+    assert blocked.passed is False and blocked.value < 0.8
+    fresh = decide(audit=audit, measurement=audit.measure(demo.context(demo.fresh)), threshold=audit.default_threshold)
+    assert fresh.passed is True

@@ -1,0 +1,207 @@
+"""Benchmark: does the table generator keep the data at epsilon 1, 3 and 10?  Repeated DP releases.
+
+    python -m evaluation.benchmarks.table_fidelity [--epsilons 1 3 10] [--runs 3] [--preset standard]
+                                                   [--cache .bench/table_fidelity]
+
+The data: 20,000 encounters of UCI diabetes_130us (``../shared/data/ehr/diabetes_130us``) drawn once with
+a fixed seed from the rows that are NOT in the shipped demo slice: the generator's defaults were chosen on
+the demo slice, so the benchmark scores data the tuning never read.  Each release keeps its own holdout
+(20%), and is private per patient (``patient_nbr``, at most 2 encounters each) with the target
+``readmitted``.  Every run draws its DP noise from OS entropy, so runs differ: the table shows, per epsilon,
+the median over runs with the range [min, max]:
+
+- SDMetrics quality and column pair trends (``fidelity.quality``), and the representation audit;
+- the issue's no-collapse rules, applied literally to the full synthetic and training tables: categories
+  holding >= 1% of real training rows whose synthetic share is off by more than a factor 2, numeric columns
+  whose standard deviation ratio is outside [0.75, 1.33], synthetic columns constant where the real one
+  is not;
+- utility: the retained lift of ``utility.tstr``, (AUC_TSTR - 0.5) / (AUC_TRTR - 0.5);
+- every privacy gate's verdict (DCR share, near copies, exact copies, membership inference, ...);
+- fit time (prepare + DP training), generation rows/s (sampling and calibration), peak RSS of the process.
+
+Runs are cached one JSON file each under ``--cache``: a killed benchmark resumes.  Not a test: nothing
+here asserts.  Privacy: the data are public (CC BY 4.0); the cache holds aggregates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+from evaluation.benchmarks.gate_calibration import privacy_audits
+from evaluation.benchmarks.table import SCHEMA, ZIP
+
+DEMO = Path(__file__).resolve().parents[2] / "synthdata" / "data" / "diabetes_demo.csv"
+ROWS = 20_000
+SPLIT_SEED = 2026
+METRICS = ("fidelity.quality", "fidelity.representation", "utility.tstr")
+
+
+def benchmark_rows(folder: Path) -> Path:
+    """The benchmark's 20,000 rows (fixed seed), none of them in the demo slice; written as CSV."""
+    if not ZIP.is_file():
+        raise SystemExit(f"{ZIP} not found: this benchmark needs ../shared/data beside the checkout")
+    with zipfile.ZipFile(ZIP) as archive, archive.open("dataset_diabetes/diabetic_data.csv") as handle:
+        full = pd.read_csv(handle, dtype=str, keep_default_na=False)
+    tuning = set(pd.read_csv(DEMO, dtype=str, usecols=["encounter_id"])["encounter_id"])
+    unseen = full[~full["encounter_id"].isin(tuning)]
+    path = folder / "diabetes_benchmark.csv"
+    unseen.sample(n=ROWS, random_state=SPLIT_SEED).to_csv(path, index=False)
+    return path
+
+
+def collapse_rules(real: pd.DataFrame, synthetic: pd.DataFrame, schema) -> dict:
+    """The issue's no-collapse rules, literally (no sampling-error allowance): counts of what breaks them."""
+    from synthdata.modalities.table.schema import CategoricalColumn
+
+    shares_off, spreads_off, constant, checked = [], [], [], 0
+    for name in schema.modelled_columns:
+        real_col, fake_col = real[name], synthetic[name]
+        if isinstance(schema.columns[name], CategoricalColumn):
+            real_share = real_col.astype(object).fillna("(missing)").value_counts(normalize=True)
+            fake_share = synthetic[name].astype(object).fillna("(missing)").value_counts(normalize=True)
+            for category, share in real_share[real_share >= 0.01].items():
+                checked += 1
+                ratio = fake_share.get(category, 0.0) / share
+                if not 0.5 <= ratio <= 2.0:
+                    shares_off.append(f"{name}={category} ({share:.1%} -> {fake_share.get(category, 0.0):.1%})")
+        else:
+            real_sd, fake_sd = float(pd.to_numeric(real_col).std()), float(pd.to_numeric(fake_col).std())
+            if real_sd > 0:
+                checked += 1
+                if not 0.75 <= fake_sd / real_sd <= 1.33:
+                    spreads_off.append(f"{name} ({fake_sd / real_sd:.2f})")
+        if fake_col.nunique(dropna=False) <= 1 < real_col.nunique(dropna=False):
+            off_mode = 1.0 - real_col.astype(object).fillna("(missing)").value_counts(normalize=True).iloc[0]
+            constant.append(f"{name} ({off_mode:.2%} of real rows off its mode)")
+    return {"checked": checked, "shares_off": shares_off, "spreads_off": spreads_off, "constant": constant}
+
+
+def one_run(*, data: Path, epsilon: float, preset: str, work: Path) -> dict:
+    os.environ["SYNTHDATA_HOME"] = str(work / "home")
+    import polars as pl
+
+    from evaluation.base import AuditContext, AuditSettings
+    from evaluation.gate import run_audits
+    from synthdata import home
+    from synthdata.flow import stages
+    from synthdata.modalities import get_modality
+    from synthdata.privacy.ledger import Ledger
+    from synthdata.release_spec import parse_spec
+    from synthdata.run_area import RunArea
+
+    spec = parse_spec({
+        "name": "table_fidelity",
+        "dataset": {"path": str(data), "schema": str(SCHEMA), "target": "readmitted"},
+        "privacy": {"epsilon": epsilon, "max_rows_per_subject": 2, "total_epsilon": 1000},
+        "model": {"preset": preset},
+        "output": {"out": str(work / "release")},
+        "seed": int.from_bytes(os.urandom(2), "big"),
+    })
+    area = RunArea(home.run_dir("bench"))
+    ledger = Ledger(path=home.home() / "ledger.sqlite")
+    started = time.perf_counter()
+    prepared = stages.prepare(spec=spec, area=area, ledger=ledger, run_id="bench")
+    training = stages.train(spec=spec, area=area, ledger=ledger, run_id="bench", progress=False)
+    fitted = time.perf_counter()
+    synthetic_info = stages.sample(spec=spec, area=area)
+    sampled = time.perf_counter()
+    modality = get_modality("table")
+    codec = modality.read_codec(path=area.prepared / "codec.json")
+    frames = {role: modality.audit_frames(data=pl.read_parquet(path), codec=codec) for role, path in (
+        ("train", area.prepared / "train.parquet"), ("holdout", area.prepared / "holdout.parquet"),
+        ("synthetic", area.synthetic / "synthetic.parquet"))}
+    context = AuditContext(modality="table", **frames, schema=codec.schema, target="readmitted",
+                           settings=AuditSettings(seed=0))
+    results = {r.name: r for r in run_audits(context=context, names=[*METRICS, *privacy_audits()])}
+    quality = results["fidelity.quality"]
+    return {
+        "epsilon": training["epsilon"], "epsilon_marginals": training["epsilon_marginals"],
+        "noise_multiplier": training["noise_multiplier"], "steps": training["steps"],
+        "train_records": prepared["train_records"], "synthetic_records": synthetic_info["records"],
+        "quality": quality.value, "pair_trends": quality.details.get("column_pair_trends"),
+        "column_shapes": quality.details.get("column_shapes"),
+        "representation": results["fidelity.representation"].value,
+        "utility_lift": results["utility.tstr"].value,
+        "rules": collapse_rules(frames["train"], frames["synthetic"], codec.schema),
+        "privacy": {name: {"value": results[name].value, "passed": results[name].passed}
+                    for name in privacy_audits()},
+        "fit_seconds": fitted - started,
+        "rows_per_second": synthetic_info["records"] / (sampled - fitted),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _spread(values: list[float], fmt: str = "{:.3f}") -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    middle = statistics.median(values)
+    return f"{fmt.format(middle)} [{fmt.format(min(values))}, {fmt.format(max(values))}]"
+
+
+def table(records: list[dict]) -> str:
+    lines = ["| epsilon | runs | quality | pair trends | representation | categories off (>=1%) | spreads off | "
+             "constant columns | utility lift | privacy gates failed | fit s | rows/s | peak RSS MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for epsilon in sorted({r["target_epsilon"] for r in records}):
+        done = [r for r in records if r["target_epsilon"] == epsilon]
+        failed = [sum(p["passed"] is False for p in r["privacy"].values()) for r in done]
+        lines.append(
+            f"| {epsilon:g} | {len(done)} | {_spread([r['quality'] for r in done])} | "
+            f"{_spread([r['pair_trends'] for r in done])} | {_spread([r['representation'] for r in done])} | "
+            f"{_spread([len(r['rules']['shares_off']) for r in done], '{:.0f}')} of "
+            f"{done[0]['rules']['checked']} checks | {_spread([len(r['rules']['spreads_off']) for r in done], '{:.0f}')} | "
+            f"{_spread([len(r['rules']['constant']) for r in done], '{:.0f}')} | "
+            f"{_spread([r['utility_lift'] for r in done])} | {_spread(failed, '{:.0f}')} | "
+            f"{_spread([r['fit_seconds'] for r in done], '{:.0f}')} | "
+            f"{_spread([r['rows_per_second'] for r in done], '{:.0f}')} | "
+            f"{_spread([r['peak_rss_mib'] for r in done], '{:.0f}')} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epsilons", type=float, nargs="+", default=[1.0, 3.0, 10.0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--preset", default="standard", choices=["fast", "standard"])
+    parser.add_argument("--cache", type=Path, default=Path(".bench/table_fidelity"))
+    args = parser.parse_args()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    records = []
+    with tempfile.TemporaryDirectory(prefix="synthdata-fidelity-") as tmp:
+        data = benchmark_rows(Path(tmp))
+        for epsilon in args.epsilons:
+            for run in range(args.runs):
+                path = args.cache / f"{args.preset}-eps{epsilon:g}-run{run}.json"
+                if not path.is_file():
+                    record = {"target_epsilon": epsilon, "preset": args.preset,
+                              **one_run(data=data, epsilon=epsilon, preset=args.preset, work=Path(tmp) / f"{epsilon:g}-{run}")}
+                    path.write_text(json.dumps(record, default=float))
+                    print(f"epsilon {epsilon:g} run {run + 1}/{args.runs}: quality {record['quality']:.3f}, pair trends "
+                          f"{record['pair_trends']}, utility lift {record['utility_lift']}, "
+                          f"{len(record['rules']['shares_off'])} categories off", flush=True)
+                records.append(json.loads(path.read_text()))
+    print()
+    print(f"diabetes_130us, {ROWS:,} rows (not the demo slice), preset {args.preset}; median [min, max] over runs")
+    print(table(records))
+    for epsilon in args.epsilons:
+        lost = sorted({item for r in records if r["target_epsilon"] == epsilon for item in r["rules"]["shares_off"]})
+        if lost:
+            print(f"\nepsilon {epsilon:g}: categories off in some run: {'; '.join(lost[:20])}")
+        flat = sorted({item for r in records if r["target_epsilon"] == epsilon for item in r["rules"]["constant"]})
+        if flat:
+            print(f"epsilon {epsilon:g}: constant in some run: {'; '.join(flat)}")
+
+
+if __name__ == "__main__":
+    main()
