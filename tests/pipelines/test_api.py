@@ -22,6 +22,7 @@ def test_release_without_schema_infers_types_and_pays_for_domains(synthdata_home
     # this mechanics test spends a larger budget.
     raw["privacy"]["epsilon"] = 8.0
     raw["privacy"]["preprocessing_share"] = 0.5
+    raw["privacy"]["marginals_share"] = 0.3  # the shares must leave training at least 5%
     raw["dataset"]["target"] = None  # 600 rows: the utility audit is exercised by the pipeline tests
     spec = parse_spec(raw)
     done = release(spec=spec, progress=False)
