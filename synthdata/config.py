@@ -91,6 +91,10 @@ class DatasetSpec(_Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+#: The largest epsilon a release may state (e^100 bounds nothing; calibration beyond it overflows).
+MAX_EPSILON = 100.0
+
+
 class PrivacySpec(_Strict):
     """The privacy budget of this release.
 
@@ -123,6 +127,10 @@ class PrivacySpec(_Strict):
     def _finite(cls, value: float) -> float:
         if value != value or value == float("inf"):
             raise ValueError("epsilon must be a finite number > 0")
+        if value > MAX_EPSILON:
+            raise ValueError(f"epsilon {value:g} is above {MAX_EPSILON:g}: a factor e^{value:g} bounds nothing, and "
+                             "the accountants cannot calibrate noise that small; for a run without a guarantee use "
+                             "privacy.not_private: true with reproducible: true")
         return value
 
     @model_validator(mode="after")

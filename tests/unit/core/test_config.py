@@ -20,6 +20,18 @@ def test_epsilon_must_be_positive_and_finite(epsilon: float) -> None:
         parse_spec(_raw(epsilon=epsilon))
 
 
+def test_an_epsilon_that_bounds_nothing_is_refused_at_once() -> None:
+    """epsilon 1000 once hung ten minutes in noise calibration (PRV overflow) before it was stopped."""
+    with pytest.raises(BadInputError, match="above 100"):
+        parse_spec(_raw(epsilon=1000))
+    assert parse_spec(_raw(epsilon=100)).privacy.epsilon == 100
+
+
+def test_budget_shares_must_leave_training_something() -> None:
+    with pytest.raises(BadInputError, match="marginals_share"):
+        parse_spec(_raw(preprocessing_share=0.5, marginals_share=0.5))
+
+
 def test_unknown_keys_are_refused() -> None:
     with pytest.raises(BadInputError, match="privacy.epsilonn"):
         parse_spec(_raw(epsilonn=1))
