@@ -163,3 +163,21 @@ def test_a_declared_target_keeps_how_columns_differ_between_its_classes() -> Non
         agree = ((synthetic["race"] == "A") == (synthetic["code"] == "c00")).mean()
         assert (agree > 0.97) if linked else (agree < 0.7)
         assert (synthetic["race"] == "A").mean() == pytest.approx(0.715, abs=0.03)
+
+
+def test_a_large_public_domain_gets_no_phantom_levels() -> None:
+    """15,000 declared codes, 40 used: pure noise over the empty ones must not invent codes."""
+    codes = [f"d{i:05d}" for i in range(15_000)]
+    schema = parse_schema({"columns": {"dx": {"type": "categorical", "categories": codes}}})
+    codec = TableCodec(schema=schema)
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({"dx": rng.choice(codes[:40], 20_000)})
+    encoded = torch.from_numpy(codec.encode(frame))
+    units = Units(data=encoded[:, None, :], mask=torch.ones(len(encoded), 1, dtype=torch.bool))
+    phantoms = []
+    for seed in range(5):
+        marginals, _ = measure(units=units, codec=codec, epsilon=1.0, delta=1e-6, rng=np.random.default_rng(seed))
+        shares = np.array(marginals.shares["dx"])
+        phantoms.append(int((shares[40:] > 0).sum()))
+        assert (shares[:40] > 0).all()  # 500 patients each: far above the noise
+    assert sum(phantoms) <= 5  # about half a phantom cell per release expected; 2 sigma would give ~340
