@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_ID := $(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: install demo test ui bench clean
+.PHONY: install demo test ui bench bench-peers clean
 
 install: $(STAMP)
 
@@ -34,11 +34,24 @@ ui: install
 
 bench: install
 	$(PY) -m evaluation.benchmarks.table
+	$(PY) -m evaluation.benchmarks.table_fidelity
 	$(PY) -m evaluation.benchmarks.audit_suite
 	$(PY) -m evaluation.benchmarks.canary_audit
 	$(PY) -m evaluation.benchmarks.gate_calibration
 	$(PY) -m evaluation.benchmarks.signal
 	$(PY) -m evaluation.benchmarks.image
 
+# The table generator beside MST, AIM, DP-CTGAN (smartnoise-synth) and SDV's GaussianCopula, same split and
+# metrics. The peers' pins conflict with ours (smartnoise-synth 1.0 needs opacus 0.14): their own venv.
+PEERS := .venv-peers
+$(PEERS)/.installed:
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install --quiet torch==2.13.0
+	$(PEERS)/bin/pip install --quiet smartnoise-synth==1.0.8 sdv==2.0.0
+	touch $@
+
+bench-peers: install $(PEERS)/.installed
+	$(PY) -m evaluation.benchmarks.peers
+
 clean:
-	rm -rf $(VENV) .demo .pytest_cache
+	rm -rf $(VENV) $(PEERS) .demo .pytest_cache

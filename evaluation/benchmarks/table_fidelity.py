@@ -90,8 +90,6 @@ def one_run(*, data: Path, epsilon: float, preset: str, work: Path) -> dict:
     os.environ["SYNTHDATA_HOME"] = str(work / "home")
     import polars as pl
 
-    from evaluation.base import AuditContext, AuditSettings
-    from evaluation.gate import run_audits
     from synthdata import home
     from synthdata.flow import stages
     from synthdata.modalities import get_modality
@@ -120,24 +118,35 @@ def one_run(*, data: Path, epsilon: float, preset: str, work: Path) -> dict:
     frames = {role: modality.audit_frames(data=pl.read_parquet(path), codec=codec) for role, path in (
         ("train", area.prepared / "train.parquet"), ("holdout", area.prepared / "holdout.parquet"),
         ("synthetic", area.synthetic / "synthetic.parquet"))}
-    context = AuditContext(modality="table", **frames, schema=codec.schema, target="readmitted",
-                           settings=AuditSettings(seed=0))
-    results = {r.name: r for r in run_audits(context=context, names=[*METRICS, *privacy_audits()])}
-    quality = results["fidelity.quality"]
     return {
         "epsilon": training["epsilon"], "epsilon_marginals": training["epsilon_marginals"],
         "noise_multiplier": training["noise_multiplier"], "steps": training["steps"],
         "train_records": prepared["train_records"], "synthetic_records": synthetic_info["records"],
+        **score(**frames, schema=codec.schema),
+        "fit_seconds": fitted - started,
+        "rows_per_second": synthetic_info["records"] / (sampled - fitted),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "work_area": str(area.root),
+    }
+
+
+def score(*, train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema) -> dict:
+    """The benchmark's figures for one synthetic table (any generator's) against the release's split."""
+    from evaluation.base import AuditContext, AuditSettings
+    from evaluation.gate import run_audits
+
+    context = AuditContext(modality="table", train=train, holdout=holdout, synthetic=synthetic, schema=schema,
+                           target="readmitted", settings=AuditSettings(seed=0))
+    results = {r.name: r for r in run_audits(context=context, names=[*METRICS, *privacy_audits()])}
+    quality = results["fidelity.quality"]
+    return {
         "quality": quality.value, "pair_trends": quality.details.get("column_pair_trends"),
         "column_shapes": quality.details.get("column_shapes"),
         "representation": results["fidelity.representation"].value,
         "utility_lift": results["utility.tstr"].value,
-        "rules": collapse_rules(frames["train"], frames["synthetic"], codec.schema),
+        "rules": collapse_rules(train, synthetic, schema),
         "privacy": {name: {"value": results[name].value, "passed": results[name].passed}
                     for name in privacy_audits()},
-        "fit_seconds": fitted - started,
-        "rows_per_second": synthetic_info["records"] / (sampled - fitted),
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
