@@ -257,8 +257,9 @@ def test_killed_train_stage_resumes_and_charges_the_ledger_once(
     on_disk = json.loads((area.model / "training.json").read_text())
     assert charge["epsilon"] == pytest.approx(on_disk["epsilon"], rel=1e-12) == trained["epsilon"]
     assert on_disk["epsilon"] <= spec.privacy.epsilon * (1 + 1e-6)
-    (mechanism,) = charge["mechanisms"]
-    assert mechanism["steps"] == total
+    marginals, mechanism = charge["mechanisms"]  # the DP column distributions prepare measured, then training
+    assert marginals["stage"] == "marginals" and marginals["steps"] == 1 and marginals["sample_rate"] == 1.0
+    assert mechanism["stage"] == "training" and mechanism["steps"] == total
 
 
 def test_a_unet_run_interrupted_after_a_checkpoint_resumes_to_the_uninterrupted_run(
