@@ -70,7 +70,7 @@ def privacy_statement(*, spec: ReleaseSpec, prepared: dict[str, Any], training: 
         "privacy_unit": prepared["privacy_unit"],
         "accountant": training["accountant"],
         "composition": training["composition"],
-        "noise_source": training["noise_source"],
+        "noise_source": _noise_source(training, dp=dp),
         "dp_valid": dp,
         "public_facts": public_facts,
         "noise_multiplier": training["noise_multiplier"],
@@ -79,6 +79,18 @@ def privacy_statement(*, spec: ReleaseSpec, prepared: dict[str, Any], training: 
         "ledger": training.get("ledger"),
         **(_with_canary(training, canary) if canary and dp else {}),
     }
+
+
+HISTOGRAM_NOISE = ("the noisy histograms measured before training (column domains, column distributions): "
+                   "numpy's PCG64 seeded from 128 bits of OS entropy, never recorded; not hardened against "
+                   "floating-point attacks either")
+
+
+def _noise_source(training: dict[str, Any], *, dp: bool) -> str:
+    """Where every DP noise draw of the release came from: training's generator, and numpy's for the noisy
+    histograms of ``prepare`` when any were measured."""
+    measured = (training.get("epsilon_preprocessing") or 0) > 0 or (training.get("epsilon_marginals") or 0) > 0
+    return f"training: {training['noise_source']}; {HISTOGRAM_NOISE}" if dp and measured else training["noise_source"]
 
 
 def _with_canary(training: dict[str, Any], canary: dict[str, Any]) -> dict[str, Any]:

@@ -47,6 +47,7 @@ def test_release_materialises_and_exports(synthdata_home: Path, tiny_table, tmp_
     assert manifest["epsilon"] == pytest.approx(manifest["epsilon_training"] + manifest["epsilon_preprocessing"]
                                                 + manifest["epsilon_marginals"])
     assert manifest["epsilon_marginals"] == pytest.approx(spec.privacy.epsilon * spec.privacy.marginals_share)
+    assert "PCG64" in manifest["noise_source"]  # the histograms' noise is numpy's, not torch's: both are stated
     assert 0 < manifest["epsilon"] <= 4.0 + 1e-9
     assert manifest["privacy_unit"].startswith("one patient")
     assert manifest["dp_valid"] is True and manifest["seed"] == 7
