@@ -94,12 +94,35 @@ def cmd_release(args: argparse.Namespace) -> int:
     from synthdata.flow import stages
 
     spec = spec_from_args(args)
+    if args.dry_run:
+        return _print_plan(spec)
     stages.check_spec(spec=spec)  # a bad spec -> exit 2 before a run starts; prepare reads and validates the data once
 
     from pipelines.runner import run_release
 
     print(f"release {spec.name}: epsilon {spec.privacy.epsilon:g}, seed {spec.seed}, home {home.home()}", file=sys.stderr)
     return _report_outcome(run_release(spec, progress=not args.quiet))
+
+
+def _print_plan(spec: ReleaseSpec) -> int:
+    """``release --dry-run``: the budget split, the DP-SGD plan and the ledger's answer; nothing charged."""
+    from synthdata.flow import stages
+    from synthdata.privacy.ledger import default_ledger
+
+    plan = stages.plan(spec=spec, ledger=default_ledger(home_folder=home.home()))
+    parts = [f"preprocessing {plan['epsilon_preprocessing']:.4g} (column domains learned with DP)"
+             if plan["epsilon_preprocessing"] else None,
+             f"column distributions {plan['epsilon_marginals']:.4g}" if plan["epsilon_marginals"] else None,
+             f"DP-SGD training {plan['epsilon_training']:.4g}"]
+    budget = (f"this dataset has {plan['budget_remaining']:.4g} of {plan['budget_total']:g} left"
+              if plan["dataset_known"] else f"a new dataset: its budget would be {plan['budget_total']:g}")
+    print(f"plan for {spec.name} (dry run: nothing read through a DP mechanism, nothing charged, nothing written)\n"
+          f"  privacy unit: {plan['privacy_unit']}; {plan['units']} in training\n"
+          f"  epsilon {plan['epsilon']:g}, delta {plan['delta']:.2g} = {' + '.join(p for p in parts if p)}\n"
+          f"  DP-SGD: {plan['steps']} steps, expected batch {plan['batch_size']}, sample rate {plan['sample_rate']:.4g}, "
+          f"noise multiplier {plan['noise_multiplier']:.3g}\n"
+          f"  budget: {budget}; this release {'fits' if plan['fits'] else 'would be REFUSED (exit 4)'}")
+    return 0 if plan["fits"] else 4
 
 
 def _report_outcome(outcome) -> int:
@@ -321,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--name", help="release name (default: from the data file name)")
     release.add_argument("--total-epsilon", type=float, default=None, help="dataset budget when first seen (default 10)")
     release.add_argument("--quiet", action="store_true", help="no progress bar")
+    release.add_argument("--dry-run", action="store_true",
+                         help="print the budget split, the DP-SGD plan and the ledger's answer; charge nothing")
     release.set_defaults(func=cmd_release)
 
     audit = sub.add_parser("audit", help="audit synthetic data from any source against real train and holdout data")

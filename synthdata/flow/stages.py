@@ -32,8 +32,8 @@ from synthdata.export.manifest import sha256_file, write_json
 from synthdata.modalities import get_modality
 from synthdata.modalities.base import Modality, Units
 from synthdata.privacy.checkpoint import peek_checkpoint
-from synthdata.privacy.ledger import Ledger
-from synthdata.privacy.training import TrainingPlan, train_private
+from synthdata.privacy.ledger import DEFAULT_TOTAL_EPSILON, Ledger
+from synthdata.privacy.training import TrainingPlan, calibrate_noise, poisson_schedule, train_private
 from synthdata.run_area import RunArea, read_json
 
 log = logging.getLogger("synthdata")
@@ -134,6 +134,43 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger | Callable[[], L
             "inputs_dp_valid": modality.public_inputs(source=source),
         },
     )
+
+
+def plan(*, spec: ReleaseSpec, ledger: Ledger) -> dict[str, Any]:
+    """What a release would spend, and whether the ledger would let it, charging nothing and writing nothing.
+
+    Reads and validates the data as ``prepare`` does (the split and the unit checks are public-seed
+    functions of the data) but runs no DP mechanism: the figures are the budget split, the DP-SGD plan with
+    its calibrated noise, and the dataset's remaining budget.  Privacy: the counts it prints (privacy units
+    in training) are what every release treats as public already.
+    """
+    check_spec(spec=spec)
+    modality = get_modality(spec.dataset.modality)
+    source = modality.load(dataset=spec.dataset, privacy=spec.privacy)
+    train, _ = modality.split(source=source, holdout_fraction=spec.audits.holdout_fraction, seed=spec.seed)
+    modality.check_unit(source=source, train=train)
+    n_units = modality.count_units(source=train)
+    epsilon = spec.privacy.epsilon
+    delta = spec.privacy.delta if spec.privacy.delta is not None else default_delta(n_units)
+    pre = spec.privacy.preprocessing_share if modality.needs_preprocessing(source=train) else 0.0
+    marginals = spec.privacy.marginals_share if modality.measures_marginals else 0.0
+    epsilon_train, delta_train = epsilon * (1 - pre - marginals), delta * (1 - pre - marginals)
+    training = training_plan(spec)
+    batch, sample_rate, _, steps = poisson_schedule(n_units=n_units, batch_size=training.batch_size,
+                                                    epochs=training.epochs)
+    noise = calibrate_noise(epsilon=epsilon_train, delta=delta_train, sample_rate=sample_rate, steps=steps,
+                            accountant=spec.privacy.accountant)
+    state = ledger.state(fingerprint=modality.fingerprint(source=source))
+    total = state.total if state else (spec.privacy.total_epsilon or DEFAULT_TOTAL_EPSILON)
+    remaining = state.remaining if state else total
+    return {
+        "privacy_unit": modality.privacy_unit(source=train, privacy=spec.privacy), "units": n_units,
+        "epsilon": epsilon, "delta": delta, "epsilon_preprocessing": epsilon * pre,
+        "epsilon_marginals": epsilon * marginals, "epsilon_training": epsilon_train,
+        "batch_size": batch, "sample_rate": sample_rate, "steps": steps, "noise_multiplier": noise,
+        "dataset_known": state is not None, "budget_total": total, "budget_remaining": remaining,
+        "fits": epsilon <= remaining + 1e-12,
+    }
 
 
 def diffusion_for(*, spec: ReleaseSpec, modality: Modality, codec: Any) -> GaussianDiffusion:

@@ -93,6 +93,22 @@ def test_budget_refused_exits_4_before_training(tiny_table, synthdata_home: Path
     assert "no datasets" in capsys.readouterr().out
 
 
+def test_dry_run_states_the_split_and_the_ledgers_answer_and_charges_nothing(
+    tiny_table, synthdata_home: Path, tmp_path: Path, capsys
+) -> None:
+    data, schema = tiny_table
+    out = tmp_path / "release"
+    assert main(_release(data, schema, out, "--dry-run")) == 0
+    printed = capsys.readouterr().out
+    assert "column distributions 1" in printed and "DP-SGD training 1" in printed  # epsilon 2, half to each
+    assert "noise multiplier" in printed and "a new dataset: its budget would be 10" in printed and "fits" in printed
+    _assert_nothing_written(synthdata_home, out)
+    assert main(["budget", "show"]) == 0 and "no datasets" in capsys.readouterr().out
+    assert main(_release(data, schema, out, "--dry-run", "--total-epsilon", "1")) == 4
+    assert "would be REFUSED" in capsys.readouterr().out
+    _assert_nothing_written(synthdata_home, out)
+
+
 def test_schema_draft_warns_and_round_trips(tiny_table, tmp_path: Path, capsys) -> None:
     from synthdata.modalities.table.schema import load_schema
 
