@@ -153,6 +153,21 @@ def _normalised(kept: np.ndarray) -> np.ndarray | None:
     return kept / kept.sum() if kept.sum() > 0 else None
 
 
+def _with_tail(row: np.ndarray, *, floor: float, total: float, pooled: np.ndarray) -> np.ndarray | None:
+    """One target level's shares (``total``: its rows, measured on the target's own histogram).
+
+    Cells above the noise floor keep their counts.  A cell under the floor whose pooled share would have
+    put it above the floor in this level, were it independent of the target, is measured small here and
+    keeps its (non-negative) noisy count.  The others are too rare to measure per level: they take the
+    pooled share of the level's rows, as if independent of the target.  Renormalising the kept cells alone
+    handed a small level's whole tail to its few largest cells (a 1% diagnosis code came out at 6%)."""
+    expected = pooled * max(total, 0.0)
+    above = row >= floor
+    measurable = ~above & (expected >= floor)
+    shares = np.where(above, row, np.where(measurable, np.clip(row, 0.0, None), expected))
+    return _normalised(shares)
+
+
 def measure(*, units: Units, codec: TableCodec, epsilon: float, delta: float, rng: np.random.Generator,
             target: str | None = None) -> tuple[TableMarginals, GaussianMechanism]:
     """(epsilon, delta)-DP shares of every column's public cells (see the module docstring).
@@ -186,7 +201,9 @@ def measure(*, units: Units, codec: TableCodec, epsilon: float, delta: float, rn
         pooled = _normalised(np.where(overall >= floor * math.sqrt(len(counts)), overall, 0.0))
         if pooled is None:
             pooled = np.full(counts.shape[1], 1.0 / counts.shape[1])
-        per_level = [_normalised(np.where(row >= floor, row, 0.0)) for row in counts]
+        totals = noisy[target] if target is not None else counts.sum(axis=1)
+        per_level = [_with_tail(row, floor=floor, total=float(total), pooled=pooled)
+                     for row, total in zip(counts, totals)]
         conditional[column] = [None if p is None else p.tolist() for p in per_level]
         mix = pooled if target_shares is None else sum(
             w * (p if p is not None else pooled) for w, p in zip(target_shares, per_level))
