@@ -181,3 +181,20 @@ def test_a_large_public_domain_gets_no_phantom_levels() -> None:
         phantoms.append(int((shares[40:] > 0).sum()))
         assert (shares[:40] > 0).all()  # 500 patients each: far above the noise
     assert sum(phantoms) <= 5  # about half a phantom cell per release expected; 2 sigma would give ~340
+
+
+def test_a_long_tail_under_the_noise_goes_to_other_not_to_the_measured_codes() -> None:
+    """Half the patients hold codes too rare to measure: the measured codes keep their own shares (renormalised,
+    they came out twice as large) and the rest is released as the column's `other` category."""
+    codes = [f"d{i:03d}" for i in range(600)] + ["(other code)"]
+    schema = parse_schema({"columns": {"dx": {"type": "categorical", "categories": codes, "other": "(other code)"}}})
+    codec = TableCodec(schema=schema)
+    rng = np.random.default_rng(0)
+    values = np.where(rng.random(20_000) < 0.5, rng.choice(codes[:10], 20_000), rng.choice(codes[10:600], 20_000))
+    encoded = torch.from_numpy(codec.encode(pl.DataFrame({"dx": values})))
+    units = Units(data=encoded[:, None, :], mask=torch.ones(len(encoded), 1, dtype=torch.bool))
+    marginals, _ = measure(units=units, codec=codec, epsilon=0.2, delta=1e-6, rng=np.random.default_rng(1))
+    assert marginals.threshold > 34  # the rare codes (about 17 patients each) are under the noise floor
+    shares = np.array(marginals.shares["dx"])
+    assert shares[:10] == pytest.approx(np.full(10, 0.05), abs=0.01)
+    assert shares[-1] == pytest.approx(0.5, abs=0.03)
