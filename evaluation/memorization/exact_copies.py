@@ -79,11 +79,12 @@ class ExactCopiesAudit(Audit):
         columns = modelled_columns(context.schema, context.train)
         synthetic = row_hashes(context.synthetic, schema=context.schema, columns=columns)
         train = np.unique(row_hashes(context.train, schema=context.schema, columns=columns))
-        holdout = np.unique(row_hashes(context.holdout, schema=context.schema, columns=columns))
+        holdout_rows = row_hashes(context.holdout, schema=context.schema, columns=columns)
+        holdout = np.unique(holdout_rows)
         in_train = np.isin(synthetic, train, assume_unique=False)
         in_holdout = np.isin(synthetic, holdout, assume_unique=False)
         copies = in_train & ~in_holdout
-        real_matches = int(np.isin(row_hashes(context.holdout, schema=context.schema, columns=columns), train).sum())
+        real_matches = int(np.isin(holdout_rows, train).sum())
         n_synthetic, n_holdout, n_copies = len(synthetic), len(context.holdout), int(copies.sum())
         p_value = float(fisher_exact([[n_copies, n_synthetic - n_copies], [real_matches, n_holdout - real_matches]],
                                      alternative="greater").pvalue) if n_copies else 1.0

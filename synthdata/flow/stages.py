@@ -51,21 +51,28 @@ def check_spec(*, spec: ReleaseSpec) -> None:
         check_output_free(spec.output.out)
 
 
+def _read_and_split(spec: ReleaseSpec) -> tuple[Modality, Any, Any, Any, int, float]:
+    """Check the spec, read and validate the data, split it by privacy unit and check the unit, before any
+    budget is touched: ``(modality, source, train, holdout, units in training, delta)``."""
+    check_spec(spec=spec)
+    modality = get_modality(spec.dataset.modality)
+    source = modality.load(dataset=spec.dataset, privacy=spec.privacy)
+    train, holdout = modality.split(source=source, holdout_fraction=spec.audits.holdout_fraction, seed=spec.seed)
+    modality.check_unit(source=source, train=train)
+    n_units = modality.count_units(source=train)
+    delta = spec.privacy.delta if spec.privacy.delta is not None else default_delta(n_units)
+    return modality, source, train, holdout, n_units, delta
+
+
 def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger | Callable[[], Ledger], run_id: str) -> dict[str, Any]:
     """Load and validate (the one read of the data in a run), reserve the budget, split, learn the public
     encoding (DP if needed), encode.  Bad input raises BadInputError before anything is written: ``ledger``
     may be a function that opens it, called only once the data passed validation."""
-    check_spec(spec=spec)
-    modality = get_modality(spec.dataset.modality)
     log.info("prepare: reading and validating %s", spec.dataset.path.name)
-    source = modality.load(dataset=spec.dataset, privacy=spec.privacy)
+    modality, source, train, holdout, n_units, delta = _read_and_split(spec)
     fingerprint = modality.fingerprint(source=source)
-    train, holdout = modality.split(source=source, holdout_fraction=spec.audits.holdout_fraction, seed=spec.seed)
-    modality.check_unit(source=source, train=train)  # before any budget is reserved
-    n_units = modality.count_units(source=train)
     if not isinstance(ledger, Ledger):
         ledger = ledger()
-    delta = spec.privacy.delta if spec.privacy.delta is not None else default_delta(n_units)
     ledger.reserve(
         fingerprint=fingerprint,
         name=spec.dataset.path.name,
@@ -144,14 +151,8 @@ def plan(*, spec: ReleaseSpec, ledger: Ledger) -> dict[str, Any]:
     its calibrated noise, and the dataset's remaining budget.  Privacy: the counts it prints (privacy units
     in training) are what every release treats as public already.
     """
-    check_spec(spec=spec)
-    modality = get_modality(spec.dataset.modality)
-    source = modality.load(dataset=spec.dataset, privacy=spec.privacy)
-    train, _ = modality.split(source=source, holdout_fraction=spec.audits.holdout_fraction, seed=spec.seed)
-    modality.check_unit(source=source, train=train)
-    n_units = modality.count_units(source=train)
+    modality, source, train, _, n_units, delta = _read_and_split(spec)
     epsilon = spec.privacy.epsilon
-    delta = spec.privacy.delta if spec.privacy.delta is not None else default_delta(n_units)
     pre = spec.privacy.preprocessing_share if modality.needs_preprocessing(source=train) else 0.0
     marginals = spec.privacy.marginals_share if modality.measures_marginals else 0.0
     epsilon_train, delta_train = epsilon * (1 - pre - marginals), delta * (1 - pre - marginals)

@@ -20,8 +20,11 @@ distribution only where patients with several rows differ from the others.  All 
 one Gaussian mechanism (``synthdata.privacy.gaussian``).  Post-processing: cells whose noisy count is below
 ``THRESHOLD_SIGMAS`` noise standard deviations are read as empty (pure noise survives in a given empty cell
 with probability 2.3%), or more in a column of many cells, so that pure noise survives in at most half a
-cell per column on average (4.1 standard deviations for a public list of 15,000 diagnosis codes), and
-each column's remaining counts are normalised to shares.  A category held by
+cell per column on average (4.1 standard deviations for a public list of 15,000 diagnosis codes).  The
+units left over (the public unit count minus the kept counts: values too rare to show) go to a
+categorical column's ``other`` category, or evenly over its empty categories; numbers renormalise
+(``_column_shares``).  Split by a target, a level's unmeasurable cells take the pooled shape
+(``_with_tail``).  A category held by
 fewer units than the threshold is therefore absent from the release: the report's representation audit
 says which.
 
@@ -208,12 +211,13 @@ def measure(*, units: Units, codec: TableCodec, epsilon: float, delta: float, rn
     # Post-processing from here on: cells under the noise are read as empty.
     shares: dict[str, list[float]] = {}
     conditional: dict[str, list[list[float] | None]] = {}
+    blocks = {block.column: block for block, _ in codec.blocks}
+    units_total = float(units.count)  # each unit weighs 1 per column; the count is public (DP-SGD's too)
     target_shares = None
     if target is not None:
         floor = cell_threshold(sigma=mechanism.sigma, cells=len(noisy[target]))
-        target_shares = _normalised(np.where(noisy[target] >= floor, noisy[target], 0.0))
-    blocks = {block.column: block for block, _ in codec.blocks}
-    units_total = float(units.count)  # each unit weighs 1 per column; the count is public (DP-SGD's too)
+        target_shares = _column_shares(noisy[target], floor=floor,
+                                       sigma=mechanism.sigma, total=units_total, block=blocks[target])
     for column, counts in noisy.items():
         floor = cell_threshold(sigma=mechanism.sigma, cells=counts.shape[-1])
         if counts.ndim == 1:
@@ -306,7 +310,7 @@ def calibrate(*, array: np.ndarray, codec: TableCodec, marginals: TableMarginals
     """The model output ``array`` (n, width) with every column moved onto its measured distribution.
 
     With a target, the target column is calibrated first, then every other column within each target level
-    onto that level's shares (the pooled shares where the level was too small to measure)."""
+    onto that level's shares (the column's overall shares where the level was too small to measure)."""
     out = np.array(array, dtype=np.float64, copy=True)
     layout = {block.column: (block, where) for block, where in codec.blocks}
     groups = [np.arange(len(out))]
