@@ -9,24 +9,28 @@ carries the dependence between columns, the measured distributions carry each co
 (never by the data):
 
 - a categorical column: its levels (the missing level included when nullable);
-- a numeric or datetime column: bins over its public ``[min, max]`` (one per whole value when the column is
-  integral and spans at most ``BINS`` values, else ``BINS`` equal-width bins), plus a missing cell when
-  nullable.
+- a numeric or datetime column: one cell per whole value when the column is integral and spans at most
+  ``WHOLE_CELLS`` values (wider integer bins merged 0, 1 and 2 emergency visits into one cell), else ``BINS``
+  equal-width bins over its public ``[min, max]``; plus a missing cell when nullable.
 
-Each privacy unit's rows weigh ``1 / (its number of rows)``, so one unit adds at most 1 to each column's
-histogram: the L2 sensitivity of all histograms together is ``sqrt(columns)``, whatever the rows-per-unit cap.
-The histograms are therefore distributions over privacy units (patients), which differ from the row
-distribution only where patients with several rows differ from the others.  All histograms are released by
-one Gaussian mechanism (``synthdata.privacy.gaussian``).  Post-processing: cells whose noisy count is below
-``THRESHOLD_SIGMAS`` noise standard deviations are read as empty (pure noise survives in a given empty cell
-with probability 2.3%), or more in a column of many cells, so that pure noise survives in at most half a
-cell per column on average (4.1 standard deviations for a public list of 15,000 diagnosis codes).  The
-units left over (the public unit count minus the kept counts: values too rare to show) go to a
-categorical column's ``other`` category, or evenly over its empty categories; numbers renormalise
-(``_column_shares``).  Split by a target, a level's unmeasurable cells take the pooled shape
-(``_with_tail``).  A category held by
-fewer units than the threshold is therefore absent from the release: the report's representation audit
-says which.
+Each privacy unit's rows weigh ``w / (its number of rows)`` in a column of weight ``w``, so one unit adds at
+most ``w`` to the column's histogram and the L2 sensitivity of all histograms together is ``sqrt(sum w^2)``,
+whatever the rows-per-unit cap.  The weight is the column's noise floor over the lowest floor
+(``column_weight``, a function of the public cells): a list of 1,400 diagnosis codes, whose floor must be
+higher to keep pure noise from inventing codes, weighs 1.7 so that every column's floor is the same number of
+units (at epsilon 1 on the demo slice the 1-2% diagnosis codes then show instead of vanishing).  The
+histograms are distributions over privacy units (patients), which differ from the row distribution only where
+patients with several rows differ from the others.  All histograms are released by one Gaussian mechanism
+(``synthdata.privacy.gaussian``).
+
+**Post-processing** (``_column_shares``; free): a cell whose noisy count is under the column's floor
+(``floor_sigmas``: pure noise survives in half a cell of a categorical column on average, in one numeric
+column in twenty, and never above 2.3% per cell) is read as empty; a numeric column's kept cell far from
+every other kept cell is read as noise.  The units left over (the public unit count minus the kept counts:
+values too rare to show) go to a categorical column's ``other`` category, or evenly over its empty
+categories, and continue a numeric column's tails geometrically.  Split by a target (columns of at most
+``SPLIT_CELLS`` cells), a level's unmeasurable cells take the pooled shape.  A category held by fewer units
+than the floor is therefore absent from the release: the report's representation audit says which.
 
 **Calibration** (``calibrate``, post-processing of the DP model and the DP shares, so free): every column of
 the model's output is moved to its measured distribution while keeping the model's ordering of rows:
@@ -57,8 +61,13 @@ from synthdata.modalities.base import Units
 from synthdata.modalities.table.encoding import LevelsBlock, ScalarBlock, TableCodec
 from synthdata.privacy.gaussian import GaussianMechanism, calibrate_gaussian
 
-BINS = 32
-THRESHOLD_SIGMAS = 2.0
+BINS = 32  # equal-width bins of a continuous column
+WHOLE_CELLS = 256  # an integral column spanning at most this many values gets one cell per value
+THRESHOLD_SIGMAS = 2.0  # the lowest noise floor, in standard deviations of the column's noise
+PHANTOMS_PER_LIST = 0.5  # a categorical column's floor lets pure noise survive in half a cell on average
+PHANTOMS_PER_NUMBER = 0.05  # ... a numeric column's in one cell in twenty columns (a far spike moves the spread)
+NEIGHBOURS = 2  # a numeric column's kept cell needs another within this many cells (or be the largest)
+SPLIT_CELLS = 64  # columns of at most this many cells are split by the target
 _FORMAT = "synthdata.table_marginals"
 _VERSION = 1
 _FIT_ROUNDS = 200
@@ -70,13 +79,20 @@ _CHUNK = 16_384
 def cell_edges(block: ScalarBlock) -> np.ndarray:
     """The public bin edges of a numeric/datetime block, in its encoded scale [-1, 1]."""
     first, last = math.ceil(block.low), math.floor(block.high)
-    if block.whole and last - first + 1 <= BINS:
+    if block.whole and last - first + 1 <= WHOLE_CELLS:
         values = np.arange(first, last + 1, dtype=np.float64)
         edges = np.clip(np.concatenate([[values[0] - 0.5], values + 0.5]), block.low, block.high)
         edges = 2.0 * (edges - block.low) / (block.high - block.low) - 1.0
         edges[0], edges[-1] = -1.0, 1.0
         return edges
     return np.linspace(-1.0, 1.0, BINS + 1)
+
+
+def cell_count(block: ScalarBlock | LevelsBlock) -> int:
+    """The number of public cells in the block's histogram."""
+    if isinstance(block, LevelsBlock):
+        return len(block.codebook)
+    return len(cell_edges(block)) - 1 + (1 if block.nullable else 0)
 
 
 def _cells(block: ScalarBlock | LevelsBlock, x: np.ndarray) -> tuple[np.ndarray, int]:
@@ -95,10 +111,10 @@ def _cells(block: ScalarBlock | LevelsBlock, x: np.ndarray) -> tuple[np.ndarray,
 class TableMarginals:
     """Each modelled column's DP share per public cell (the missing cell last for nullable scalars).
 
-    ``threshold`` is the smallest noise floor used (``THRESHOLD_SIGMAS`` x ``sigma``); columns of many
-    cells use a higher one (``cell_threshold``).
+    ``sigma`` is the noise standard deviation of a column of weight 1 (``sigma / column_weight`` of another
+    column) and ``threshold`` its floor (``THRESHOLD_SIGMAS`` x ``sigma``), the lowest floor used.
 
-    With a categorical ``target``, ``conditional[column][level]`` holds the column's shares among the rows
+    With a categorical ``target``, ``conditional[column][level]`` holds a split column's shares among the rows
     of each target level (None where that level's rows are too few to show above the noise); ``shares`` of a
     non-target column is then their mix weighted by the target's shares.
     """
@@ -125,8 +141,9 @@ class TableMarginals:
 def unit_histograms(*, units: Units, codec: TableCodec, target: str | None = None) -> dict[str, np.ndarray]:
     """Noise-free histograms, each unit's rows weighing 1/(its rows): one unit adds at most 1 per column.
 
-    With a ``target`` column, every other column's histogram is split by the target's level (shape
-    ``(target levels, cells)``): a row still adds to one cell per column, so the bound is unchanged.
+    With a ``target`` column, every other column of at most ``SPLIT_CELLS`` cells is split by the target's
+    level (shape ``(target levels, cells)``): a row still adds to one cell per column, so the bound is
+    unchanged.  ``measure`` multiplies each column by its weight before the noise.
     """
     mask = units.mask.numpy()
     rows = units.data.numpy()[mask]
@@ -139,7 +156,7 @@ def unit_histograms(*, units: Units, codec: TableCodec, target: str | None = Non
     histograms = {}
     for column, (block, where) in layout.items():
         cell, cells = _cells(block, rows[:, where])
-        if by is None or column == target:
+        if by is None or column == target or not splits_by_target(block):
             histograms[column] = np.bincount(cell, weights=weights, minlength=cells)
         else:
             joint = np.bincount(by * cells + cell, weights=weights, minlength=levels * cells)
@@ -147,9 +164,24 @@ def unit_histograms(*, units: Units, codec: TableCodec, target: str | None = Non
     return histograms
 
 
-def cell_threshold(*, sigma: float, cells: int) -> float:
-    """The noisy count under which a cell of a ``cells``-cell histogram is read as empty."""
-    return sigma * max(THRESHOLD_SIGMAS, float(norm.isf(0.5 / cells)))
+def floor_sigmas(block: ScalarBlock | LevelsBlock) -> float:
+    """A column's noise floor in standard deviations of its own noise: the count under which pure noise
+    survives in ``PHANTOMS_PER_LIST`` (categorical) or ``PHANTOMS_PER_NUMBER`` (numeric) of its cells on
+    average, and at least ``THRESHOLD_SIGMAS``.  Depends on the public cells only."""
+    phantoms = PHANTOMS_PER_LIST if isinstance(block, LevelsBlock) else PHANTOMS_PER_NUMBER
+    return max(THRESHOLD_SIGMAS, float(norm.isf(phantoms / cell_count(block))))
+
+
+def column_weight(block: ScalarBlock | LevelsBlock) -> float:
+    """What one unit adds to the column's histogram: its floor over ``THRESHOLD_SIGMAS`` (1 for a short list,
+    1.7 for 1,400 diagnosis codes), so every column's floor is the same number of units."""
+    return floor_sigmas(block) / THRESHOLD_SIGMAS
+
+
+def splits_by_target(block: ScalarBlock | LevelsBlock) -> bool:
+    """Whether the column's histogram is split by the target's levels: a long list split three ways is
+    mostly under the floor in every part, and its pooled counts would carry three parts' noise."""
+    return cell_count(block) <= SPLIT_CELLS
 
 
 def _normalised(kept: np.ndarray) -> np.ndarray | None:
@@ -157,41 +189,75 @@ def _normalised(kept: np.ndarray) -> np.ndarray | None:
 
 
 def _column_shares(counts: np.ndarray, *, floor: float, sigma: float, total: float,
-                   block: ScalarBlock | LevelsBlock) -> np.ndarray:
-    """A column's shares from its noisy counts: cells above the floor keep their counts out of ``total`` (the
-    units, a public count); the rest, units whose value was too rare to show, goes to the column's ``other``
-    category when it has one, else is spread evenly over the categories under the floor.  Numbers (bins)
-    renormalise instead: spreading evenly would move mass to the far ends of the public range; so does a rest
-    within the noise of the kept cells' sum.
-    Renormalising a categorical column instead handed a long tail (diagnosis codes under 1-2% held 60% of
-    the rows at epsilon 1) to its few measured codes, inflating them threefold."""
+                   block: ScalarBlock | LevelsBlock, pooled: np.ndarray | None = None) -> np.ndarray | None:
+    """A column's shares from its noisy counts, or None when nothing shows above the noise.
+
+    Cells above the floor keep their counts out of ``total`` (the units, a public count).  A numeric
+    column's kept cell with no kept neighbour is dropped (``_without_isolated``).  With ``pooled`` (the
+    column over all target levels; ``counts`` are then one level's), a cell under the floor whose pooled
+    share would put it above the floor in this level is measured small here and keeps its clipped count;
+    the others take the pooled share of the level's units.  What is left over, the units whose value was too
+    rare to show (when it exceeds the noise of the kept cells' sum), goes to a categorical column's
+    ``other`` category, else evenly over its empty categories (not per level: the pooled share placed them),
+    and continues a numeric column's tails (``_extend_tails``).
+
+    Renormalising the kept cells instead handed a long tail (diagnosis codes under 1-2% held 60% of the
+    rows at epsilon 1) to the few measured codes, inflating them two- or threefold, and cut the tails of
+    count columns (``number_outpatient`` spread 0.5 of the real one)."""
+    numeric = not isinstance(block, LevelsBlock)
+    values = len(counts) - (1 if numeric and block.nullable else 0)
     above = counts >= floor
+    if numeric:
+        above = _without_isolated(above, counts=counts, values=values)
     kept = np.where(above, counts, 0.0)
+    if pooled is not None:
+        expected = pooled * max(total, 0.0)
+        measurable = ~above & (expected >= floor)
+        kept = np.where(above, counts, np.where(measurable, np.clip(counts, 0.0, None), expected))
+        above = above | measurable
     rest = max(total - kept.sum(), 0.0)
-    if isinstance(block, LevelsBlock) and rest > THRESHOLD_SIGMAS * sigma * math.sqrt(max(above.sum(), 1)):
-        # (a rest within the noise of the kept cells' sum is noise, not a tail)
-        if block.other is not None:
-            kept[block.categories.index(block.other)] += rest
-        elif (~above).any():
-            kept[~above] += rest / (~above).sum()
-    shares = _normalised(kept)
-    # Nothing above the noise: every cell equally likely (says nothing about the data).
-    return shares if shares is not None else np.full(len(counts), 1.0 / len(counts))
+    if rest <= THRESHOLD_SIGMAS * sigma * math.sqrt(max(above.sum(), 1)):
+        return _normalised(kept)  # a rest within the noise of the kept cells' sum is noise, not a tail
+    if numeric:
+        _extend_tails(kept, values=values, rest=rest)
+    elif block.other is not None:
+        kept[block.categories.index(block.other)] += rest
+    elif (~above).any() and pooled is None:
+        kept[~above] += rest / (~above).sum()
+    return _normalised(kept)
 
 
-def _with_tail(row: np.ndarray, *, floor: float, total: float, pooled: np.ndarray) -> np.ndarray | None:
-    """One target level's shares (``total``: its rows, measured on the target's own histogram).
+def _without_isolated(above: np.ndarray, *, counts: np.ndarray, values: int) -> np.ndarray:
+    """A numeric column's kept value cells (the first ``values``) without those no other kept cell neighbours
+    within ``NEIGHBOURS`` cells (the largest always stays): one noise spike far out in an empty range (a
+    phantom 65 emergency visits) multiplied the spread sixteenfold."""
+    keep = above.copy()
+    inside = np.flatnonzero(above[:values])
+    if len(inside) < 2:
+        return keep
+    largest = inside[np.argmax(counts[inside])]
+    for cell in inside:
+        lonely = not ((np.abs(inside - cell) <= NEIGHBOURS) & (inside != cell)).any()
+        if lonely and cell != largest:
+            keep[cell] = False
+    return keep
 
-    Cells above the noise floor keep their counts.  A cell under the floor whose pooled share would have
-    put it above the floor in this level, were it independent of the target, is measured small here and
-    keeps its (non-negative) noisy count.  The others are too rare to measure per level: they take the
-    pooled share of the level's rows, as if independent of the target.  Renormalising the kept cells alone
-    handed a small level's whole tail to its few largest cells (a 1% diagnosis code came out at 6%)."""
-    expected = pooled * max(total, 0.0)
-    above = row >= floor
-    measurable = ~above & (expected >= floor)
-    shares = np.where(above, row, np.where(measurable, np.clip(row, 0.0, None), expected))
-    return _normalised(shares)
+
+def _extend_tails(kept: np.ndarray, *, values: int, rest: float) -> None:
+    """The units under the floor (``rest``) continue a numeric column beyond its outermost kept cells: each
+    side with room takes a part of ``rest`` in proportion to its edge cell, spread over the cells beyond the
+    edge with a geometric decay whose sum is that part (a heavy tail decays slowly, a light one fast)."""
+    inside = np.flatnonzero(kept[:values] > 0)
+    if not len(inside):
+        return
+    sides = [(edge, step, room) for edge, step, room in ((inside[0], -1, inside[0]),
+                                                         (inside[-1], 1, values - 1 - inside[-1])) if room > 0]
+    weight = sum(kept[edge] for edge, _, _ in sides)
+    for edge, step, room in sides:
+        part = rest * kept[edge] / weight
+        ratio = part / (kept[edge] + part)
+        tail = kept[edge] * ratio ** np.arange(1, room + 1)
+        kept[edge + step * np.arange(1, room + 1)] = tail * part / tail.sum()
 
 
 def measure(*, units: Units, codec: TableCodec, epsilon: float, delta: float, rng: np.random.Generator,
@@ -202,40 +268,46 @@ def measure(*, units: Units, codec: TableCodec, epsilon: float, delta: float, rn
     target's level at no extra cost, so calibration keeps how each column differs between target classes.
     ``rng`` must be seeded from unrecorded OS entropy in a release (tests pass fixed seeds).
     """
-    if target is not None and not isinstance(dict((b.column, b) for b, _ in codec.blocks).get(target), LevelsBlock):
+    blocks = {block.column: block for block, _ in codec.blocks}
+    if target is not None and not isinstance(blocks.get(target), LevelsBlock):
         target = None  # a numeric target is not split by (nor is a missing one)
     histograms = unit_histograms(units=units, codec=codec, target=target)
-    mechanism = calibrate_gaussian(epsilon=epsilon, delta=delta, sensitivity=math.sqrt(len(histograms)))
-    threshold = THRESHOLD_SIGMAS * mechanism.sigma
-    noisy = {column: mechanism.add_noise(counts, rng=rng) for column, counts in histograms.items()}
+    weights = {column: column_weight(blocks[column]) for column in histograms}
+    mechanism = calibrate_gaussian(epsilon=epsilon, delta=delta,
+                                   sensitivity=math.sqrt(sum(w * w for w in weights.values())))
+    noisy = {column: mechanism.add_noise(weights[column] * counts, rng=rng) / weights[column]
+             for column, counts in histograms.items()}
     # Post-processing from here on: cells under the noise are read as empty.
+    sigmas = {column: mechanism.sigma / weights[column] for column in noisy}
+    floors = {column: floor_sigmas(blocks[column]) * sigmas[column] for column in noisy}
     shares: dict[str, list[float]] = {}
     conditional: dict[str, list[list[float] | None]] = {}
-    blocks = {block.column: block for block, _ in codec.blocks}
     units_total = float(units.count)  # each unit weighs 1 per column; the count is public (DP-SGD's too)
+    uniform = {column: np.full(noisy[column].shape[-1], 1.0 / noisy[column].shape[-1]) for column in noisy}
     target_shares = None
     if target is not None:
-        floor = cell_threshold(sigma=mechanism.sigma, cells=len(noisy[target]))
-        target_shares = _column_shares(noisy[target], floor=floor,
-                                       sigma=mechanism.sigma, total=units_total, block=blocks[target])
+        target_shares = _column_shares(noisy[target], floor=floors[target], sigma=sigmas[target],
+                                       total=units_total, block=blocks[target])
+        target_shares = uniform[target] if target_shares is None else target_shares
     for column, counts in noisy.items():
-        floor = cell_threshold(sigma=mechanism.sigma, cells=counts.shape[-1])
+        block, sigma, floor = blocks[column], sigmas[column], floors[column]
         if counts.ndim == 1:
-            shares[column] = _column_shares(counts, floor=floor, sigma=mechanism.sigma, total=units_total,
-                                            block=blocks[column]).tolist()
+            measured = _column_shares(counts, floor=floor, sigma=sigma, total=units_total, block=block)
+            shares[column] = (uniform[column] if measured is None else measured).tolist()
             continue
-        # The column over all target levels (noise sd sqrt(levels) x sigma per cell), for levels too small.
-        pooled = _column_shares(counts.sum(axis=0), floor=floor * math.sqrt(len(counts)),
-                                sigma=mechanism.sigma * math.sqrt(len(counts)), total=units_total, block=blocks[column])
+        levels = math.sqrt(len(counts))  # the pooled counts' noise grows with the levels summed
+        pooled = _column_shares(counts.sum(axis=0), floor=floor * levels, sigma=sigma * levels,
+                                total=units_total, block=block)
+        pooled = uniform[column] if pooled is None else pooled
         totals = noisy[target] if target is not None else counts.sum(axis=1)
-        per_level = [_with_tail(row, floor=floor, total=float(total), pooled=pooled)
+        per_level = [_column_shares(row, floor=floor, sigma=sigma, total=float(total), block=block, pooled=pooled)
                      for row, total in zip(counts, totals)]
         conditional[column] = [None if p is None else p.tolist() for p in per_level]
         mix = pooled if target_shares is None else sum(
             w * (p if p is not None else pooled) for w, p in zip(target_shares, per_level))
         shares[column] = np.asarray(mix).tolist()
-    return TableMarginals(shares=shares, sigma=mechanism.sigma, threshold=threshold, target=target,
-                          conditional=conditional or None), mechanism
+    return TableMarginals(shares=shares, sigma=mechanism.sigma, threshold=THRESHOLD_SIGMAS * mechanism.sigma,
+                          target=target, conditional=conditional or None), mechanism
 
 
 def _level_log_likelihoods(x: np.ndarray, codebook: np.ndarray) -> np.ndarray:
@@ -250,23 +322,28 @@ def _softmax_rows(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def _assign_levels(log_likelihood: np.ndarray, shares: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _assign_levels(x: np.ndarray, codebook: np.ndarray, shares: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Each row's level, drawn from the model's per-row level probabilities re-weighted by one factor per level
     (iterative proportional fitting, as in a label-shift correction) so that the levels' expected shares are
     the measured ones.  A model that collapsed to one row gives every row the measured distribution; a model
     sure of a row's level keeps it."""
-    n, levels = log_likelihood.shape
-    active = shares > 0
-    log_weight = np.where(active, 0.0, -np.inf)
-    target = shares * n
+    n, levels = len(x), len(codebook)
+    active = np.flatnonzero(shares > 0)  # levels measured as empty are never drawn: leave them out
+    if not len(active):
+        active = np.arange(levels)
+        shares = np.full(levels, 1.0 / levels)
+    loglik = _level_log_likelihoods(x, codebook[active]).astype(np.float32)
+    log_weight = np.zeros(len(active), dtype=np.float32)
+    target = shares[active] * n
     for _ in range(_FIT_ROUNDS):
-        mass = np.zeros(levels)
+        mass = np.zeros(len(active))
         for start in range(0, n, _CHUNK):
-            mass += _softmax_rows(log_likelihood[start:start + _CHUNK] + log_weight).sum(axis=0)
+            mass += _softmax_rows(loglik[start:start + _CHUNK] + log_weight).sum(axis=0)
         if np.abs(mass - target).max() <= _SHARE_TOLERANCE * n:
             break
-        log_weight[active] += np.log(target[active]) - np.log(np.maximum(mass[active], 1e-300))
-    return np.argmax(log_likelihood + log_weight + rng.gumbel(size=log_likelihood.shape), axis=1)
+        log_weight += (np.log(target) - np.log(np.maximum(mass, 1e-300))).astype(np.float32)
+    drawn = np.argmax(loglik + log_weight + rng.gumbel(size=loglik.shape).astype(np.float32), axis=1)
+    return active[drawn]
 
 
 def _quantile_map(values: np.ndarray, *, shares: np.ndarray, edges: np.ndarray,
@@ -288,7 +365,7 @@ def _calibrate_block(x: np.ndarray, block: ScalarBlock | LevelsBlock, shares: np
                      rng: np.random.Generator) -> np.ndarray:
     """One column's block of model output (n, width) moved onto ``shares`` (see the module docstring)."""
     if isinstance(block, LevelsBlock):
-        return block.codebook[_assign_levels(_level_log_likelihoods(x, block.codebook), shares, rng)]
+        return block.codebook[_assign_levels(x, block.codebook, shares, rng)]
     out = np.array(x, dtype=np.float64, copy=True)
     n = len(out)
     missing = np.zeros(n, dtype=bool)
@@ -309,8 +386,10 @@ def calibrate(*, array: np.ndarray, codec: TableCodec, marginals: TableMarginals
               rng: np.random.Generator) -> np.ndarray:
     """The model output ``array`` (n, width) with every column moved onto its measured distribution.
 
-    With a target, the target column is calibrated first, then every other column within each target level
-    onto that level's shares (the column's overall shares where the level was too small to measure)."""
+    With a target, the target column is calibrated first, then every split column within each target level
+    onto that level's shares (the column's overall shares where the level was too small to measure); a
+    column not split by the target is calibrated over all rows at once, which keeps the model's link between
+    it and the target."""
     out = np.array(array, dtype=np.float64, copy=True)
     layout = {block.column: (block, where) for block, where in codec.blocks}
     groups = [np.arange(len(out))]
@@ -324,6 +403,9 @@ def calibrate(*, array: np.ndarray, codec: TableCodec, marginals: TableMarginals
         if column == target:
             continue
         per_level = (marginals.conditional or {}).get(column)
+        if per_level is None:  # not split by the target: one calibration keeps the model's link to it
+            out[:, where] = _calibrate_block(out[:, where], block, np.asarray(marginals.shares[column]), rng)
+            continue
         for k, rows in enumerate(groups):
             if not len(rows):
                 continue
