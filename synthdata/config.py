@@ -156,7 +156,7 @@ class ModelSpec(_Strict):
     prediction: Literal["x0", "eps"] = Field(default="x0", description="what the denoiser predicts (x0: robust under DP noise)")
     unet_base: int | None = Field(default=None, ge=4, le=256, description="channels of the U-Net's first level")
     sampler: Literal["ddim", "ddpm"] = "ddim"
-    sample_steps: int = Field(default=50, ge=2)
+    sample_steps: int | None = Field(default=None, ge=2, description="DDIM steps when sampling")
     guidance: float = Field(default=1.0, ge=0, le=20,
                             description="classifier-free guidance weight for class-conditional data (0: none)")
     condition_dropout: float = Field(default=0.1, ge=0, lt=1,
@@ -173,7 +173,7 @@ class ModelSpec(_Strict):
 
     def filled(self, *, presets: dict[str, dict[str, float | int]]) -> ModelSpec:
         """A copy with every field the chosen preset sets filled in where it was left unset."""
-        preset = presets[self.preset]
+        preset = {"sample_steps": 50, **presets[self.preset]}  # a modality's preset may leave the steps out
         return self.model_copy(update={k: v for k, v in preset.items() if getattr(self, k) is None})
 
 

@@ -340,7 +340,7 @@ def sample(*, spec: ReleaseSpec, area: RunArea, progress: bool = False) -> dict[
     n = spec.output.records or prepared["train_records"]
     log.info("sample: %d synthetic records with %s", n, spec.model.sampler.upper())
     generator = torch.Generator().manual_seed(spec.seed)
-    kwargs: dict[str, Any] = {"steps": spec.model.sample_steps} if spec.model.sampler == "ddim" else {}
+    kwargs: dict[str, Any] = {"steps": int(spec.model.resolved("sample_steps"))} if spec.model.sampler == "ddim" else {}
     kwargs["progress"] = progress
     condition = modality.conditions(codec=codec, n=n, rng=np.random.default_rng([spec.seed, 13]))
     if condition is not None:
