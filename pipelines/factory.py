@@ -8,6 +8,7 @@ Metadata carries aggregates only: counts, epsilon, audit figures.
 """
 
 
+import json
 import logging
 from dataclasses import dataclass
 
@@ -20,7 +21,8 @@ from evaluation.registry import AUDITS
 from pipelines.resources import LedgerResource, WorkAreaResource
 from synthdata.flow.steps import RELEASE, Run, Step, summary_metadata
 from synthdata.config import ReleaseSpec
-from synthdata.errors import AwaitingApprovalError
+from synthdata import home
+from synthdata.errors import AwaitingApprovalError, SynthdataError, redacted
 from synthdata.modalities import get_modality
 
 
@@ -67,6 +69,22 @@ def _both(context, message: str) -> None:
     logging.getLogger("synthdata").info(message)
 
 
+def _run_step(step: Step, run: Run):
+    """``step.run(run)``; a synthdata error reaches Dagster redacted (``synthdata.errors.redacted``: no input
+    file name, no hint), its full text is kept for the CLI at ``home.failure_path``."""
+    try:
+        return step.run(run)
+    except AwaitingApprovalError:
+        raise
+    except SynthdataError as error:
+        failure = error
+    path = home.failure_path(run.run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"class": type(failure).__name__, "message": failure.message, "hint": failure.hint}),
+                    encoding="utf-8")
+    raise redacted(failure, dataset=run.spec.dataset.path)  # outside the except: no chained original
+
+
 def _step_asset(spec: ReleaseSpec, step: Step, upstream: str | None):
     """The asset of one release step: runs the step on the run's work area, records its summary's aggregates.
     ``upstream`` is the previous step's asset (its value is the work area's path); the first step depends on
@@ -85,7 +103,7 @@ def _step_asset(spec: ReleaseSpec, step: Step, upstream: str | None):
         run = Run(spec=spec, area=area, open_ledger=ledger.ledger, run_id=run_id, progress=work_area.progress,
                   say=lambda message: _both(context, message), approved_by=config.approved_by or None)
         try:
-            summary = step.run(run)
+            summary = _run_step(step, run)
         except AwaitingApprovalError as waiting:
             _both(context, waiting.message)
             return  # nothing exported: the asset stays unmaterialised until the sign-off
@@ -125,7 +143,7 @@ def _audit_checks(spec: ReleaseSpec, step: Step, upstream: str):
                ledger: LedgerResource):
         run = Run(spec=spec, area=work_area.at(upstream), open_ledger=ledger.ledger, run_id=context.run.run_id,
                   say=lambda message: _both(context, message))
-        results = {r.name: r for r in step.run(run)["results"]}
+        results = {r.name: r for r in _run_step(step, run)["results"]}
         for name in names:
             result = results.get(name)
             if result is None:

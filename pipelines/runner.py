@@ -36,6 +36,7 @@ class RunOutcome:
     out: Path | None
     report: Path | None
     work_area: Path
+    hint: str | None = None  # an example value that helps fix the input: for the local terminal only
 
 
 def _error_chain(error) -> list:
@@ -79,6 +80,9 @@ def _finished(spec: ReleaseSpec, result: dg.ExecuteInProcessResult, *, run_id: s
     """The outcome of a run whose work area is ``runs/<run_id>`` (the release's, also for a sign-off run)."""
     area = home.runs_dir() / run_id
     report = area / "synthetic" / "report.html"
+    failure, hint = home.failure_path(run_id), None
+    kept = json.loads(failure.read_text(encoding="utf-8")) if failure.is_file() else None
+    failure.unlink(missing_ok=True)
     out = spec.output_folder(run_id=run_id, home=home.home())
     if result.success and out.is_dir():
         return RunOutcome(run_id, 0, f"released to {out}", out, out / "report.html", area)
@@ -86,13 +90,15 @@ def _finished(spec: ReleaseSpec, result: dg.ExecuteInProcessResult, *, run_id: s
         return RunOutcome(run_id, 5, f"every gate passed; waiting for a named sign-off before export: "
                           f"synthdata approve {run_id} --by NAME", None, report if report.is_file() else None, area)
     code, message = _classify(result)
+    if kept is not None and _EXIT_BY_ERROR.get(kept["class"]) == code:
+        message, hint = kept["message"], kept["hint"]  # the full text Dagster's event log did not get
     audit_file = area / "synthetic" / "audit.json"
     if code in (1, 3) and audit_file.is_file():
         failed = gate.blocking(AuditResult.from_dict(a) for a in json.loads(audit_file.read_text())["audits"])
         if failed:
             code = 3
             message = "gates failed, nothing exported: " + gate.failures(failed)
-    return RunOutcome(run_id, code, message, None, report if report.is_file() else None, area)
+    return RunOutcome(run_id, code, message, None, report if report.is_file() else None, area, hint)
 
 
 def run_release(spec: ReleaseSpec, *, progress: bool = False) -> RunOutcome:

@@ -135,6 +135,8 @@ def _report_outcome(outcome) -> int:
         print(f"report (not exported yet): {outcome.report}")
         return 5
     print(f"error: {outcome.message}", file=sys.stderr)
+    if outcome.hint:
+        print(f"hint: {outcome.hint}", file=sys.stderr)
     if outcome.report is not None:
         print(f"report (not exported): {outcome.report}", file=sys.stderr)
     print(f"run {outcome.run_id}; private work area {outcome.work_area} (delete with `synthdata purge {outcome.run_id}`)",

@@ -67,9 +67,16 @@ def run_dir(run_id: str) -> Path:
     return path
 
 
+def failure_path(run_id: str) -> Path:
+    """Where a run's failed step leaves its full error (message and hint) for the local CLI: private storage
+    beside the ledger, never Dagster's event log.  ``purge_run`` deletes it with the work area."""
+    return home() / "errors" / f"{run_path(run_id).name}.json"
+
+
 def purge_run(run_id: str) -> bool:
-    """Delete a run's private work area; returns whether there was one."""
+    """Delete a run's private work area (and its kept error, if any); returns whether there was a work area."""
     path = run_path(run_id)
+    failure_path(run_id).unlink(missing_ok=True)
     if not path.exists():
         return False
     shutil.rmtree(path)

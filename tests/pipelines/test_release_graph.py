@@ -141,3 +141,24 @@ def test_a_gate_set_in_the_spec_makes_its_check_blocking(tiny_table, tmp_path: P
     specs = {spec.name: spec for spec in build_release_graph(parse_spec(raw)).checks[0].check_specs}
     assert specs[check_name("fidelity.detection")].blocking
     assert not specs[check_name("fidelity.column_distance")].blocking
+
+
+def test_dagster_event_log_gets_no_input_file_name_nor_value(synthdata_home: Path, tiny_table, tmp_path: Path) -> None:
+    """A file named by a patient's MRN holding a bad value: Dagster's event log (kept forever) names the
+    column and the record's position, never the file name or the value; the local CLI outcome has both."""
+    data, schema = tiny_table
+    frame = pl.read_csv(data, infer_schema=False)
+    bad = frame.with_columns(pl.when(pl.int_range(pl.len()) == 17).then(pl.lit("SMITH-JOHN"))
+                             .otherwise(pl.col("time_in_hospital")).alias("time_in_hospital"))
+    named = data.parent / "MRN-88231-ward7.csv"
+    bad.write_csv(named)
+    outcome = run_release(parse_spec(tiny_spec(named, schema, tmp_path / "release")))
+    assert outcome.exit_code == 2
+    os.environ["DAGSTER_HOME"] = str(synthdata_home / "dagster")
+    with dg.DagsterInstance.get() as instance:
+        logged = " ".join(str(record) for record in instance.all_logs(outcome.run_id))
+    assert "time_in_hospital" in logged  # the column is named
+    assert "MRN-88231" not in logged and "SMITH-JOHN" not in logged
+    assert "MRN-88231" in outcome.message and "time_in_hospital" in outcome.message  # the terminal: everything
+    assert "SMITH-JOHN" in f"{outcome.message} {outcome.hint}"
+    assert not list((synthdata_home / "errors").glob("*.json"))  # the CLI's copy is read once, then deleted
