@@ -101,7 +101,8 @@ class SignalModality(RecordModality):
         channels = prepared[0].channels
         if spec.segment == "beats":
             cut = windows.beat_windows(prepared, before_seconds=spec.beat_before_seconds,
-                                       after_seconds=spec.beat_after_seconds, symbols=spec.labels or {})
+                                       after_seconds=spec.beat_after_seconds, symbols=spec.labels or {},
+                                       min_spacing_seconds=spec.min_beat_spacing_seconds)
         else:
             cut = windows.fixed_windows(prepared, seconds=spec.window_seconds, step_seconds=spec.step_seconds,
                                         labels=spec.labels)
@@ -274,8 +275,18 @@ def _declared_transforms(recordings: list, spec: SignalSpec) -> list:
 
 
 def _overlap(spec: SignalSpec) -> str:
-    """What overlapping fixed windows mean for a window-level guarantee (empty when they do not overlap)."""
-    if spec.segment != "fixed" or spec.step_seconds is None or spec.step_seconds >= spec.window_seconds:
+    """What overlapping windows mean for a window-level guarantee (empty when they cannot overlap): fixed
+    windows by their step, beat windows by their length over the declared shortest beat spacing."""
+    if spec.segment == "beats":
+        k = windows.beat_overlap(before_seconds=spec.beat_before_seconds, after_seconds=spec.beat_after_seconds,
+                                 min_spacing_seconds=spec.min_beat_spacing_seconds)
+        if k < 2:
+            return ""
+        return (f"; beat windows overlap (each {spec.beat_before_seconds + spec.beat_after_seconds:g} s around a "
+                f"beat, beats at least {spec.min_beat_spacing_seconds:g} s apart as declared and checked), so one "
+                f"moment of a recording lies in up to {k} windows and an event in it is protected as a group of "
+                f"{k} windows (ε x {k})")
+    if spec.step_seconds is None or spec.step_seconds >= spec.window_seconds:
         return ""
     k = int(np.ceil(spec.window_seconds / spec.step_seconds))
     return (f"; windows overlap (a {spec.window_seconds:g} s window every {spec.step_seconds:g} s), so one moment of "

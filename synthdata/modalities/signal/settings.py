@@ -40,6 +40,9 @@ class SignalSpec(ModalitySettings):
     step_seconds: float | None = Field(default=None, gt=0)
     beat_before_seconds: float = Field(default=0.25, gt=0)
     beat_after_seconds: float = Field(default=0.45, gt=0)
+    min_beat_spacing_seconds: float = Field(
+        default=0.2, gt=0, description="declared shortest time between two annotated beats (0.2 s: 300 bpm); "
+                                       "bounds how many beat windows overlap one moment")
     labels: dict[str, str] | None = Field(
         default=None, description="annotation label -> class (beat symbols, rhythm notes, EDF+ T0/T1/T2)")
     label_table: Path | None = Field(default=None, description="CSV with one label per record")

@@ -186,10 +186,25 @@ def fixed_windows(recordings: Sequence[Recording], *, seconds: float, step_secon
 
 
 def beat_windows(recordings: Sequence[Recording], *, before_seconds: float, after_seconds: float,
-                 symbols: Mapping[str, str]) -> Windows:
+                 symbols: Mapping[str, str], min_spacing_seconds: float) -> Windows:
     """One window per annotated beat whose symbol is in ``symbols`` (symbol -> class), from
-    ``before_seconds`` before to ``after_seconds`` after the annotation; beats too near an edge are dropped."""
+    ``before_seconds`` before to ``after_seconds`` after the annotation; beats too near an edge are dropped.
+
+    ``min_spacing_seconds`` is the declared shortest time between two such beats: it bounds how many windows
+    one moment lies in (``beat_overlap``), which the privacy statement of window-level units relies on, so
+    beats closer than that are refused (BadInputError, before any budget is spent), not silently dropped."""
     fs = _common_fs(recordings)
+    spacing = min_spacing_seconds * fs
+    for recording in recordings:
+        kept = np.sort([a.sample for a in recording.annotations if a.label in symbols])
+        close = np.flatnonzero(np.diff(kept) < spacing)
+        if len(close):
+            raise BadInputError(
+                f"record {recording.record}: {len(close)} pair(s) of annotated beats are closer than "
+                f"signal.min_beat_spacing_seconds ({min_spacing_seconds:g} s), first at beats {close[0] + 1} and "
+                f"{close[0] + 2}: declare a smaller spacing (a window-level guarantee then covers more windows "
+                "per moment) or remove those annotations",
+                hint=f"those two beats are {np.diff(kept)[close[0]] / fs:.3f} s apart")
     before, after = int(np.rint(before_seconds * fs)), int(np.rint(after_seconds * fs))
     if before < 0 or after < 0 or before + after < 1:
         raise BadInputError(f"beat window of {before_seconds} s before and {after_seconds} s after is empty")
@@ -269,3 +284,8 @@ def time_block_split(*, records: np.ndarray, starts: np.ndarray, length: int, ho
             near = held_starts[max(nearest - 1, 0):nearest + 1]
             train[i] = not np.any(np.abs(near - starts[i]) < length)
     return holdout, train
+
+
+def beat_overlap(*, before_seconds: float, after_seconds: float, min_spacing_seconds: float) -> int:
+    """The most beat windows one moment can lie in, from the declared window and beat spacing (public)."""
+    return max(1, int(np.ceil((before_seconds + after_seconds) / min_spacing_seconds - 1e-9)))

@@ -70,7 +70,7 @@ def test_fixed_windows_label_by_centre() -> None:
 
 def test_beat_windows_counts(ecg: Recording) -> None:
     cut = windows.beat_windows([ecg], before_seconds=0.25, after_seconds=0.45,
-                               symbols={"N": "normal", "V": "ventricular", "A": "atrial"})
+                               symbols={"N": "normal", "V": "ventricular", "A": "atrial"}, min_spacing_seconds=0.2)
     assert cut.data.shape[1:] == (2, 252)
     counts = dict(zip(*np.unique(cut.labels, return_counts=True), strict=True))
     assert counts["ventricular"] == 1 and counts["atrial"] == 8 and counts["normal"] in (362, 363)
@@ -90,3 +90,29 @@ def test_labels_from_table(tmp_path: Path, eeg: list[Recording]) -> None:
     table.write_text("record,label\nS001R01,x\n")
     with pytest.raises(BadInputError, match="S001R02"):
         windows.labels_from_table(cut, table=table)
+
+
+def test_beats_closer_than_the_declared_spacing_are_refused(ecg: Recording) -> None:
+    """The overlap bound stated for window-level units rests on the declared spacing: a pair of beats closer
+    than it is refused, naming the record and the beats, with the spacing itself only in the hint."""
+    beats = sorted(a.sample for a in ecg.annotations if a.label == "N")
+    gap = int(np.diff(beats).min())  # the closest two normal beats, in samples
+    with pytest.raises(BadInputError, match="closer than signal.min_beat_spacing_seconds") as refused:
+        windows.beat_windows([ecg], before_seconds=0.25, after_seconds=0.45, symbols={"N": "normal"},
+                             min_spacing_seconds=(gap + 1) / ecg.fs)
+    assert str(ecg.record) in refused.value.message and " s apart" in refused.value.hint
+    windows.beat_windows([ecg], before_seconds=0.25, after_seconds=0.45, symbols={"N": "normal"},
+                         min_spacing_seconds=gap / ecg.fs)  # exactly the closest gap: accepted
+
+
+def test_overlapping_beat_windows_are_stated_as_a_group() -> None:
+    """A window-level statement for beat windows names how many windows one moment can lie in."""
+    from synthdata.modalities.signal.modality import _overlap
+    from synthdata.modalities.signal.settings import SignalSpec
+
+    spec = SignalSpec(sample_rate=180, amplitude=(-2.5, 2.5), segment="beats", labels={"N": "normal"},
+                      beat_before_seconds=0.8, beat_after_seconds=0.45)
+    assert windows.beat_overlap(before_seconds=0.8, after_seconds=0.45, min_spacing_seconds=0.2) == 7
+    assert "up to 7 windows" in _overlap(spec) and "ε x 7" in _overlap(spec)
+    short = spec.model_copy(update={"beat_before_seconds": 0.05, "beat_after_seconds": 0.1})
+    assert _overlap(short) == ""  # windows shorter than the spacing never overlap
