@@ -66,7 +66,8 @@ def spec_from_args(args: argparse.Namespace) -> ReleaseSpec:
     raw = {
         "name": args.name or name_from_path(data),
         "dataset": dataset,
-        "privacy": {"epsilon": args.epsilon, "delta": args.delta, "total_epsilon": args.total_epsilon},
+        "privacy": {"epsilon": args.epsilon, "delta": args.delta, "total_epsilon": args.total_epsilon,
+                    "same_budget_as": args.same_budget_as},
         "model": {"preset": args.preset or "standard"},
         "output": {"out": str(Path(args.out).resolve()), "records": args.records},
     }
@@ -78,6 +79,7 @@ def spec_from_args(args: argparse.Namespace) -> ReleaseSpec:
 def _flag_overrides(args: argparse.Namespace) -> dict[str, object]:
     """Spec places (dotted) the release flags set when given with ``--config``: a flag overrides the file."""
     return {"privacy.epsilon": args.epsilon, "privacy.delta": args.delta, "privacy.total_epsilon": args.total_epsilon,
+            "privacy.same_budget_as": args.same_budget_as,
             "output.out": str(Path(args.out).resolve()) if args.out else None, "output.records": args.records,
             "dataset.target": args.target, "model.preset": args.preset, "seed": args.seed, "name": args.name}
 
@@ -247,10 +249,11 @@ def _ledger():
 def _fingerprint_of(dataset: str) -> str:
     ledger = _ledger()
     path = Path(dataset)
-    if path.is_file():
-        from synthdata.privacy.fingerprint import file_fingerprint
+    if path.is_file():  # the key its charges go to (a derived dataset's parent; an old ledger's key)
+        from synthdata.privacy.fingerprint import file_fingerprint, legacy_file_fingerprint
 
-        return file_fingerprint(path=path)
+        return ledger.budget_key(fingerprint=file_fingerprint(path=path), legacy=[legacy_file_fingerprint(path=path)],
+                                 write=False)
     matches = [s.fingerprint for s in ledger.datasets()
                if s.fingerprint.startswith(dataset) or s.name == dataset or s.dataset_id == dataset]
     if len(matches) != 1:
@@ -331,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     release = sub.add_parser("release", help="train, audit and (if every gate passes) export a synthetic release")
     release.add_argument("data", nargs="?", help="CSV or Parquet file (short form)")
     release.add_argument("--config", help="release spec YAML (long form); --epsilon, --delta, --total-epsilon, "
-                                          "--out, --records, --target, --preset, --seed and --name given "
+                                          "--same-budget-as, --out, --records, --target, --preset, --seed and --name given "
                                           "beside it override the file (and say so)")
     release.add_argument("--modality", default="table", choices=sorted(MODALITIES), help="short form only")
     release.add_argument("--epsilon", type=float, help="total epsilon of this release")
@@ -345,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--seed", type=int, default=None, help="recorded seed (model init, sampling; never DP noise)")
     release.add_argument("--name", help="release name (default: from the data file name)")
     release.add_argument("--total-epsilon", type=float, default=None, help="dataset budget when first seen (default 10)")
+    release.add_argument("--same-budget-as", metavar="DATASET_ID", default=None,
+                         help="charge this dataset to the budget of a ledger dataset it was derived from (rows "
+                              "dropped or added; its id is in that dataset's manifests and `synthdata budget show`)")
     release.add_argument("--quiet", action="store_true", help="no progress bar")
     release.add_argument("--dry-run", action="store_true",
                          help="print the budget split, the DP-SGD plan and the ledger's answer; charge nothing")

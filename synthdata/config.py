@@ -121,6 +121,10 @@ class PrivacySpec(_Strict):
     reproducible: bool = False
     not_private: bool = Field(default=False, description="export a run that is not differentially private "
                                                          "(reproducible noise), marked so everywhere, with no epsilon")
+    same_budget_as: str | None = Field(
+        default=None, pattern=r"^ds-[0-9a-f]{16}$",
+        description="the id of a dataset in the ledger (from its manifest) whose budget this dataset is charged "
+                    "to: for data derived from it (rows dropped or added), which no fingerprint can tie to it")
 
     @field_validator("epsilon")
     @classmethod

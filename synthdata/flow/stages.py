@@ -70,9 +70,11 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger | Callable[[], L
     may be a function that opens it, called only once the data passed validation."""
     log.info("prepare: reading and validating %s", spec.dataset.path.name)
     modality, source, train, holdout, n_units, delta = _read_and_split(spec)
-    fingerprint = modality.fingerprint(source=source)
     if not isinstance(ledger, Ledger):
         ledger = ledger()
+    fingerprint = ledger.budget_key(fingerprint=modality.fingerprint(source=source),
+                                    legacy=modality.legacy_fingerprints(source=source),
+                                    same_budget_as=spec.privacy.same_budget_as)
     ledger.reserve(
         fingerprint=fingerprint,
         name=spec.dataset.path.name,
@@ -161,7 +163,9 @@ def plan(*, spec: ReleaseSpec, ledger: Ledger) -> dict[str, Any]:
                                                     epochs=training.epochs)
     noise = calibrate_noise(epsilon=epsilon_train, delta=delta_train, sample_rate=sample_rate, steps=steps,
                             accountant=spec.privacy.accountant)
-    state = ledger.state(fingerprint=modality.fingerprint(source=source))
+    state = ledger.state(fingerprint=ledger.budget_key(
+        fingerprint=modality.fingerprint(source=source), legacy=modality.legacy_fingerprints(source=source),
+        same_budget_as=spec.privacy.same_budget_as, write=False))
     total = state.total if state else (spec.privacy.total_epsilon or DEFAULT_TOTAL_EPSILON)
     remaining = state.remaining if state else total
     return {

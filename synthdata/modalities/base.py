@@ -87,6 +87,11 @@ class Modality(ABC):
     def fingerprint(self, *, source: Any) -> str:
         """Content hash of the source, independent of file name and record order."""
 
+    def legacy_fingerprints(self, *, source: Any) -> list[str]:
+        """Fingerprints older versions gave the same source; a ledger that knows one moves its charges to
+        ``fingerprint`` (``Ledger.budget_key``)."""
+        return []
+
     @abstractmethod
     def privacy_unit(self, *, source: Any, privacy: PrivacySpec) -> str:
         """Plain-words description of the privacy unit (e.g. 'one patient (patient_nbr), at most 3 rows')."""

@@ -23,7 +23,7 @@ import getpass
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +76,13 @@ budget_changes_table = sa.Table(
     sa.Column("who", sa.Text, nullable=False),
     sa.Column("created", sa.Text, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
+)
+aliases_table = sa.Table(
+    "dataset_aliases", _metadata,
+    sa.Column("fingerprint", sa.Text, primary_key=True),  # a derived dataset (``privacy.same_budget_as``)
+    sa.Column("parent", sa.Text, sa.ForeignKey("datasets.fingerprint"), nullable=False),
+    sa.Column("who", sa.Text, nullable=False),
+    sa.Column("created", sa.Text, nullable=False),
 )
 
 
@@ -299,6 +306,55 @@ class Ledger:
                 fingerprint=fingerprint, old_total=state.total, new_total=float(total_epsilon), who=_who(),
                 created=_now(), reason=reason or "(no reason given)"))
             return self._state(db, fingerprint)  # type: ignore[return-value]
+
+    def budget_key(self, *, fingerprint: str, legacy: Sequence[str] = (), same_budget_as: str | None = None,
+                   write: bool = True) -> str:
+        """The ledger key a dataset's charges go to: its own fingerprint, or its parent's when it was declared
+        derived from a dataset already in the ledger (``same_budget_as``: that dataset's public id, e.g. from
+        a manifest; remembered, so later releases of the derived dataset charge the parent too).
+
+        A dataset a ledger knows under a ``legacy`` fingerprint (made before canonical values) has its
+        charges moved to ``fingerprint`` first.  ``write=False`` (a dry run) changes nothing and answers as
+        if it had.  Raises BadInputError for an unknown id or a dataset that already has a budget of its own.
+        """
+        with self._transaction() as db:
+            if self._state(db, fingerprint, lock=write) is None:
+                for old in legacy:
+                    if old != fingerprint and self._state(db, old, lock=write) is not None:
+                        if not write:
+                            fingerprint = old
+                            break
+                        self._rekey(db, old=old, new=fingerprint)
+                        break
+            parent = db.execute(sa.select(aliases_table.c.parent)
+                                .where(aliases_table.c.fingerprint == fingerprint)).scalar()
+            if same_budget_as is None:
+                return parent or fingerprint
+            chosen = db.execute(sa.select(datasets_table.c.fingerprint)
+                                .where(datasets_table.c.public_id == same_budget_as)).scalar()
+            if chosen is None:
+                raise BadInputError(f"privacy.same_budget_as: no dataset with id {same_budget_as!r} in the ledger at "
+                                    f"{self.describe_location()} (`synthdata budget show` lists them)")
+            if parent is not None and parent != chosen:
+                raise BadInputError(f"this dataset is already charged to another dataset's budget; it cannot "
+                                    f"move to {same_budget_as}")
+            if chosen != fingerprint and self._state(db, fingerprint) is not None:
+                raise BadInputError(f"this dataset already has a budget of its own in the ledger; its charges "
+                                    f"cannot move to {same_budget_as}")
+            if parent is None and chosen != fingerprint and write:
+                db.execute(aliases_table.insert().values(fingerprint=fingerprint, parent=chosen, who=_who(),
+                                                         created=_now()))
+            return chosen
+
+    @staticmethod
+    def _rekey(db: Connection, *, old: str, new: str) -> None:
+        """Move a dataset's row, charges, budget changes and aliases from key ``old`` to ``new``."""
+        row = db.execute(sa.select(datasets_table).where(datasets_table.c.fingerprint == old)).mappings().one()
+        db.execute(datasets_table.insert().values(**{**dict(row), "fingerprint": new}))
+        for table, column in ((charges_table, "fingerprint"), (budget_changes_table, "fingerprint"),
+                              (aliases_table, "parent")):
+            db.execute(table.update().where(table.c[column] == old).values(**{column: new}))
+        db.execute(datasets_table.delete().where(datasets_table.c.fingerprint == old))
 
     def datasets(self) -> list[BudgetState]:
         with self._transaction() as db:

@@ -37,3 +37,38 @@ def test_retraining_charges_training_only_and_states_the_composed_epsilon(
     assert state.spent == pytest.approx(first["epsilon"] + second["epsilon_training"])
     charges = {c["run_id"]: c for c in ledger.history(fingerprint=state.fingerprint)}
     assert [m["stage"] for m in charges["second"]["mechanisms"]] == ["training"]
+
+
+def test_a_typed_parquet_copy_and_a_derived_table_draw_on_the_csvs_budget(
+    synthdata_home: Path, tiny_table, tmp_path: Path
+) -> None:
+    """The same rows as typed Parquet get no fresh budget; neither does the table with a row dropped once it is
+    declared derived (`same_budget_as`), and the dry run sees the same budget."""
+    import polars as pl
+
+    from synthdata.errors import BudgetRefusedError
+
+    data, schema = tiny_table
+    ledger = Ledger(path=synthdata_home / "ledger.sqlite")
+    raw = tiny_spec_dict(data, schema, tmp_path / "release")
+    raw["privacy"].update(epsilon=3.0, total_epsilon=5.0)
+    stages.prepare(spec=parse_spec(raw), area=RunArea(home.run_dir("csv")), ledger=ledger, run_id="csv")
+    (parent,) = ledger.datasets()
+
+    copy = data.with_suffix(".parquet")
+    pl.read_csv(data).write_parquet(copy)  # inferred types: integer columns become Int64
+    assert dict(pl.read_parquet_schema(copy))["time_in_hospital"] == pl.Int64
+    raw_copy = {**raw, "dataset": {**raw["dataset"], "path": str(copy)}}
+    with pytest.raises(BudgetRefusedError):
+        stages.prepare(spec=parse_spec(raw_copy), area=RunArea(home.run_dir("parquet")), ledger=ledger,
+                       run_id="parquet")
+
+    derived = data.with_name("derived.csv")
+    pl.read_csv(data, infer_schema=False).slice(1).write_csv(derived)  # one row dropped: a new fingerprint
+    raw_derived = {**raw, "dataset": {**raw["dataset"], "path": str(derived)},
+                   "privacy": {**raw["privacy"], "epsilon": 1.0, "same_budget_as": parent.dataset_id}}
+    assert stages.plan(spec=parse_spec(raw_derived), ledger=ledger)["budget_remaining"] == pytest.approx(2.0)
+    stages.prepare(spec=parse_spec(raw_derived), area=RunArea(home.run_dir("derived")), ledger=ledger,
+                   run_id="derived")
+    (only,) = ledger.datasets()
+    assert only.reserved == pytest.approx(4.0)  # 3 + 1 on the parent's budget, no second dataset

@@ -30,7 +30,7 @@ from synthdata.modalities.table.infer import InferenceReport, infer_schema
 from synthdata.modalities.table.marginals import TableMarginals, calibrate, measure
 from synthdata.modalities.table.reader import read_table, type_frame
 from synthdata.modalities.table.schema import TableSchema, load_schema
-from synthdata.privacy.fingerprint import file_fingerprint
+from synthdata.privacy.fingerprint import file_fingerprint, legacy_file_fingerprint
 from synthdata.privacy.gaussian import GaussianMechanism
 
 MIN_TRAINING_UNITS = 50
@@ -79,6 +79,9 @@ class TableModality(Modality):
     def fingerprint(self, *, source: TableSource) -> str:
         # The raw text of the file, before any schema: schema edits must not make a "new" dataset.
         return file_fingerprint(path=source.path)
+
+    def legacy_fingerprints(self, *, source: TableSource) -> list[str]:
+        return [legacy_file_fingerprint(path=source.path)]  # text as written, before canonical values
 
     def privacy_unit(self, *, source: TableSource, privacy: PrivacySpec) -> str:
         subject = source.schema.subject

@@ -89,3 +89,36 @@ def test_approximate_dp_preprocessing_is_added_by_basic_composition_at_its_own_d
     optimistic = min(get_privacy_spent(orders=ORDERS, rdp=[r + 0.5 * a * 0.09 for r, a in zip(curve, ORDERS)],
                                        delta=5e-6)[0], get_privacy_spent(orders=ORDERS, rdp=curve, delta=5e-6)[0] + 0.3)
     assert composed.rdp > optimistic
+
+
+def test_charges_under_an_old_fingerprint_move_to_the_canonical_one(tmp_path: Path) -> None:
+    """A ledger made before canonical values keeps counting: the first release that reads the dataset moves
+    its charges to the new key; a dry run answers from the old key and moves nothing."""
+    ledger = Ledger(path=tmp_path / "ledger.sqlite")
+    ledger.reserve(fingerprint="old", name="d.csv", run_id="r1", release="a", epsilon=3, delta=1e-6, total_epsilon=5)
+    ledger.settle(fingerprint="old", run_id="r1", epsilon=3, delta=1e-6, mechanisms=[])
+    assert ledger.budget_key(fingerprint="new", legacy=["old"], write=False) == "old"
+    assert ledger.state(fingerprint="new") is None
+    assert ledger.budget_key(fingerprint="new", legacy=["old"]) == "new"
+    assert ledger.state(fingerprint="old") is None and ledger.state(fingerprint="new").spent == 3
+    with pytest.raises(BudgetRefusedError):
+        ledger.reserve(fingerprint="new", name="d.csv", run_id="r2", release="a", epsilon=3, delta=1e-6)
+
+
+def test_a_derived_dataset_is_charged_to_its_parent(tmp_path: Path) -> None:
+    """`same_budget_as` ties a dataset no fingerprint can tie (a row dropped) to its parent, for good."""
+    from synthdata.errors import BadInputError
+
+    ledger = Ledger(path=tmp_path / "ledger.sqlite")
+    parent = ledger.reserve(fingerprint="parent", name="d.csv", run_id="r1", release="a", epsilon=3, delta=1e-6,
+                            total_epsilon=5)
+    with pytest.raises(BadInputError, match="no dataset with id"):
+        ledger.budget_key(fingerprint="child", same_budget_as="ds-0000000000000000")
+    assert ledger.budget_key(fingerprint="child", same_budget_as=parent.dataset_id) == "parent"
+    assert ledger.budget_key(fingerprint="child") == "parent"  # remembered without the flag
+    with pytest.raises(BudgetRefusedError):
+        ledger.reserve(fingerprint=ledger.budget_key(fingerprint="child"), name="d2.csv", run_id="r2", release="a",
+                       epsilon=3, delta=1e-6)
+    ledger.reserve(fingerprint="own", name="e.csv", run_id="r3", release="b", epsilon=1, delta=1e-6)
+    with pytest.raises(BadInputError, match="budget of its own"):
+        ledger.budget_key(fingerprint="own", same_budget_as=parent.dataset_id)

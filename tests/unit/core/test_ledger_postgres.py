@@ -65,3 +65,16 @@ def test_postgres_concurrent_processes_never_overspend(postgres_url: str) -> Non
     outcomes = race(postgres_url, processes=6)
     assert sum(o["ok"] for o in outcomes) == 3, outcomes
     assert Ledger(url=postgres_url).state(fingerprint="shared").reserved == pytest.approx(6.0)
+
+
+def test_postgres_ledger_moves_old_keys_and_ties_derived_datasets(postgres_url: str) -> None:
+    """Re-keying under PostgreSQL's enforced foreign keys, and an alias to a parent's budget."""
+    ledger = Ledger(url=postgres_url)
+    parent = ledger.reserve(fingerprint="pg-old", name="d.csv", run_id="pg-m1", release="a", epsilon=2, delta=1e-6,
+                            total_epsilon=5)
+    ledger.set_total(fingerprint="pg-old", total_epsilon=6, reason="test")
+    assert ledger.budget_key(fingerprint="pg-new", legacy=["pg-old"]) == "pg-new"
+    moved = ledger.state(fingerprint="pg-new")
+    assert moved.reserved == 2 and moved.total == 6 and moved.dataset_id == parent.dataset_id
+    assert ledger.budget_key(fingerprint="pg-child", same_budget_as=parent.dataset_id) == "pg-new"
+    assert ledger.budget_key(fingerprint="pg-child") == "pg-new"
