@@ -260,3 +260,21 @@ def test_a_count_column_keeps_its_spread_without_phantom_far_values() -> None:
         assert shares[30:].sum() < 1e-4  # no phantom far out (the real maximum is about 20)
     assert max(ratios) <= 1.33
     assert sum(0.75 <= r for r in ratios) >= 6
+
+
+def test_a_long_list_is_split_by_the_target_only_when_the_noise_allows() -> None:
+    """Short columns are always split; a 600-code list only when its 1% codes would show after pooling."""
+    codes = [f"d{i:03d}" for i in range(600)]
+    schema = parse_schema({"columns": {"dx": {"type": "categorical", "categories": codes},
+                                       "sex": {"type": "categorical", "categories": ["F", "M"]},
+                                       "y": {"type": "categorical", "categories": ["no", "yes"]}}})
+    codec = TableCodec(schema=schema)
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({"dx": rng.choice(codes[:50], 20_000), "sex": rng.choice(["F", "M"], 20_000),
+                          "y": rng.choice(["no", "yes"], 20_000)})
+    encoded = torch.from_numpy(codec.encode(frame))
+    units = Units(data=encoded[:, None, :], mask=torch.ones(len(encoded), 1, dtype=torch.bool))
+    for epsilon, split in ((0.05, False), (5.0, True)):
+        marginals, _ = measure(units=units, codec=codec, epsilon=epsilon, delta=1e-6, target="y",
+                               rng=np.random.default_rng(0))
+        assert ("dx" in marginals.conditional) is split and "sex" in marginals.conditional
