@@ -124,6 +124,11 @@ def _print_plan(spec: ReleaseSpec) -> int:
           f"  DP-SGD: {plan['steps']} steps, expected batch {plan['batch_size']}, sample rate {plan['sample_rate']:.4g}, "
           f"noise multiplier {plan['noise_multiplier']:.3g}\n"
           f"  budget: {budget}; this release {'fits' if plan['fits'] else 'would be REFUSED (exit 4)'}")
+    if plan["doomed_columns"]:
+        print(f"  column(s) {', '.join(repr(c) for c in plan['doomed_columns'])}: their range could not be learned "
+              "with DP at this preprocessing budget; the release would be refused (exit 2) before charging "
+              "anything: declare their min and max, or raise privacy.preprocessing_share")
+        return 2
     return 0 if plan["fits"] else 4
 
 

@@ -29,6 +29,10 @@ class BadInputError(SynthdataError):
     exit_code = 2
 
 
+class PreprocessingFailedError(BadInputError):
+    """DP preprocessing ran on the data and could not learn a domain: its epsilon is spent (exit code 2)."""
+
+
 class GateFailedError(SynthdataError):
     """An audit gate failed; the report was written, no data was exported (exit code 3)."""
 

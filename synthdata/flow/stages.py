@@ -26,7 +26,7 @@ from evaluation.gate import check_gate_names
 from synthdata.config import ReleaseSpec, default_delta
 from synthdata.diffusion.process import GaussianDiffusion
 from synthdata.diffusion.samplers import SAMPLERS
-from synthdata.errors import BadInputError
+from synthdata.errors import BadInputError, PreprocessingFailedError
 from synthdata.export.atomic import check_output_free
 from synthdata.export.manifest import sha256_file, write_json
 from synthdata.modalities import get_modality
@@ -70,6 +70,13 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger | Callable[[], L
     may be a function that opens it, called only once the data passed validation."""
     log.info("prepare: reading and validating %s", spec.dataset.path.name)
     modality, source, train, holdout, n_units, delta = _read_and_split(spec)
+    doomed = _doomed(spec=spec, modality=modality, train=train)
+    if doomed:
+        raise BadInputError(
+            f"could not learn the range of column(s) {', '.join(repr(c) for c in doomed)} with DP at this "
+            f"preprocessing budget (epsilon {spec.privacy.epsilon * spec.privacy.preprocessing_share:g} over every "
+            "column to learn): the noise would swamp the data; declare their min and max in the schema or raise "
+            "privacy.preprocessing_share. Nothing was charged.")
     if not isinstance(ledger, Ledger):
         ledger = ledger()
     fingerprint = ledger.budget_key(fingerprint=modality.fingerprint(source=source),
@@ -99,9 +106,22 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger | Callable[[], L
     dp_rng = (
         np.random.default_rng([spec.seed, 3]) if spec.privacy.reproducible else np.random.default_rng(secrets.randbits(128))
     )
-    codec, pre = modality.resolve(
-        train=train, epsilon=spec.privacy.epsilon * share, delta=delta * share, privacy=spec.privacy, rng=dp_rng
-    )
+    try:
+        codec, pre = modality.resolve(
+            train=train, epsilon=spec.privacy.epsilon * share, delta=delta * share, privacy=spec.privacy, rng=dp_rng
+        )
+    except PreprocessingFailedError as failed:
+        # The noisy statistics were drawn (and the failure is their output): that part is spent, the rest of the
+        # reservation is released instead of counting until someone settles it.
+        ledger.settle(fingerprint=fingerprint, run_id=run_id, epsilon=spec.privacy.epsilon * share,
+                      delta=delta * share, mechanisms=[{"stage": "preprocessing", "mechanism": "noisy histograms "
+                                                        "(Laplace)", "outcome": "failed", "epsilon":
+                                                        spec.privacy.epsilon * share, "delta": delta * share}])
+        if spec.audits.canaries:
+            ledger.cancel(fingerprint=fingerprint, run_id=canary_reservation(run_id))
+        raise PreprocessingFailedError(f"{failed.message} (this attempt spent epsilon "
+                                       f"{spec.privacy.epsilon * share:g} of the dataset's budget; the rest of "
+                                       "the reservation was released)") from None
     train_rows = modality.records(source=train, codec=codec, privacy=spec.privacy, seed=spec.seed)
     holdout_rows = modality.records(source=holdout, codec=codec, privacy=spec.privacy, seed=spec.seed + 1)
     units = modality.to_units(data=train_rows, codec=codec)
@@ -145,6 +165,14 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger | Callable[[], L
     )
 
 
+def _doomed(*, spec: ReleaseSpec, modality: Modality, train: Any) -> list[str]:
+    """Columns DP preprocessing would most likely fail to learn (a local, noise-free look; never published)."""
+    if not modality.needs_preprocessing(source=train):
+        return []
+    return modality.doomed_columns(train=train, epsilon=spec.privacy.epsilon * spec.privacy.preprocessing_share,
+                                   privacy=spec.privacy)
+
+
 def plan(*, spec: ReleaseSpec, ledger: Ledger) -> dict[str, Any]:
     """What a release would spend, and whether the ledger would let it, charging nothing and writing nothing.
 
@@ -175,6 +203,7 @@ def plan(*, spec: ReleaseSpec, ledger: Ledger) -> dict[str, Any]:
         "batch_size": batch, "sample_rate": sample_rate, "steps": steps, "noise_multiplier": noise,
         "dataset_known": state is not None, "budget_total": total, "budget_remaining": remaining,
         "fits": epsilon <= remaining + 1e-12,
+        "doomed_columns": _doomed(spec=spec, modality=modality, train=train),
     }
 
 

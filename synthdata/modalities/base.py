@@ -123,6 +123,11 @@ class Modality(ABC):
     def needs_preprocessing(self, *, source: Any) -> bool:
         """Whether ``resolve`` will spend budget (some public domain is missing)."""
 
+    def doomed_columns(self, *, train: Any, epsilon: float, privacy: PrivacySpec) -> list[str]:
+        """What ``resolve`` would most likely fail to learn at this preprocessing ``epsilon`` (a noise-free
+        look at the data): a release refuses them before it reserves budget.  Never published."""
+        return []
+
     @abstractmethod
     def records(self, *, source: Any, codec: Any, privacy: PrivacySpec, seed: int) -> Any:
         """The records as the model sees them: bounded per privacy unit, typed by the resolved codec."""

@@ -110,6 +110,29 @@ def dp_numeric_bounds(
     return float(grid[lo_bin]), float(grid[hi_bin + 1])
 
 
+def bounds_margin(*, values: np.ndarray, epsilon: float, sensitivity: int, edges: np.ndarray | None = None) -> float:
+    """How far the best block of ``dp_numeric_bounds``' histogram clears its noise floor WITHOUT noise, in
+    standard deviations of that block's noise: below 0, ``dp_numeric_bounds`` fails (``NoSignalError``) more
+    often than not.  Reads the data and adds no noise: for a local, charge-free check before a release
+    reserves its budget (``synthdata release --dry-run``); never publish it."""
+    _check_budget(epsilon=epsilon, sensitivity=sensitivity)
+    grid = GRID_EDGES if edges is None else np.asarray(edges, dtype=np.float64)
+    n_bins = grid.size - 1
+    data = np.asarray(values, dtype=np.float64).ravel()
+    data = data[~np.isnan(data)]
+    counts = np.bincount(np.clip(np.searchsorted(grid, data, side="right") - 1, 0, n_bins - 1),
+                         minlength=n_bins).astype(np.float64)
+    scale = sensitivity / epsilon
+    best = -math.inf
+    for width in _SCALES:
+        blocks = -(-n_bins // width)
+        padded = np.zeros(blocks * width)
+        padded[:n_bins] = counts
+        floor = _noise_floor(width=width, scale=scale, failure=_FLOOR_FAILURE / len(_SCALES) / blocks)
+        best = max(best, float((padded.reshape(blocks, width).sum(axis=1).max() - floor) / (scale * math.sqrt(2 * width))))
+    return best
+
+
 def _supported_bins(noisy: np.ndarray, scale: float) -> np.ndarray:
     """Bins in some aligned block (of each size in ``_SCALES``) whose noisy sum clears its noise floor."""
     n_bins = noisy.size

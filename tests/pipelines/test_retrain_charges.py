@@ -72,3 +72,28 @@ def test_a_typed_parquet_copy_and_a_derived_table_draw_on_the_csvs_budget(
                    run_id="derived")
     (only,) = ledger.datasets()
     assert only.reserved == pytest.approx(4.0)  # 3 + 1 on the parent's budget, no second dataset
+
+
+def test_a_failed_dp_preprocessing_charges_its_part_and_releases_the_rest(
+    synthdata_home: Path, tiny_table, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When DP discovery draws its noise and still cannot learn a range, that part of epsilon is spent and
+    the rest of the reservation is released (it used to stay reserved, counting in full, until settled)."""
+    import yaml
+
+    from synthdata.errors import PreprocessingFailedError
+    from synthdata.modalities.table import modality as table_modality
+
+    data, schema = tiny_table
+    raw_schema = yaml.safe_load(schema.read_text())
+    raw_schema["columns"]["num_lab_procedures"] = {"type": "numeric", "integer": True}
+    schema.write_text(yaml.safe_dump(raw_schema, sort_keys=False))
+    raw = tiny_spec_dict(data, schema, tmp_path / "release")
+    raw["privacy"].update(epsilon=0.2, preprocessing_share=0.1)
+    monkeypatch.setattr(table_modality, "doomed_columns", lambda **_: [])  # the noise-free look missed it
+    ledger = Ledger(path=synthdata_home / "ledger.sqlite")
+    with pytest.raises(PreprocessingFailedError, match="spent epsilon 0.02"):
+        stages.prepare(spec=parse_spec(raw), area=RunArea(home.run_dir("fail")), ledger=ledger, run_id="fail")
+    (state,) = ledger.datasets()
+    assert state.reserved == 0 and state.spent == pytest.approx(0.02)
+    assert ledger.composition(fingerprint=state.fingerprint).naive == pytest.approx(0.02)

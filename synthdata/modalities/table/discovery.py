@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from synthdata.errors import BadInputError
+from synthdata.errors import BadInputError, PreprocessingFailedError
 from synthdata.modalities.table.reader import naive_utc, parse_datetimes, parse_numbers, to_naive_utc
 from synthdata.modalities.table.schema import (
     CategoricalColumn,
@@ -42,6 +42,7 @@ from synthdata.modalities.table.schema import (
 from synthdata.privacy.dp_statistics import (
     GRID_EDGES,
     NoSignalError,
+    bounds_margin,
     category_threshold,
     dp_categories,
     dp_numeric_bounds,
@@ -133,9 +134,38 @@ def resolve_schema(
                                      columns=list(pending), notes=notes)
 
 
-def _no_signal(name: str, epsilon: float) -> BadInputError:
+def doomed_columns(*, frame: pl.DataFrame, schema: TableSchema, epsilon: float, sensitivity: int) -> list[str]:
+    """The numeric and datetime columns ``resolve_schema`` would most likely fail to bound with DP at this
+    preprocessing ``epsilon`` (no block of their histogram clears the noise floor even before the noise):
+    a release refuses them before it reserves any budget.  Reads the data, adds no noise: the answer is for
+    the local steward only."""
+    pending = schema.needs_discovery
+    if not pending or not (math.isfinite(epsilon) and epsilon > 0):
+        return []
+    frame = _bound_contributions(frame=frame, subject=schema.subject, sensitivity=int(sensitivity))
+    doomed = []
+    for name in pending:
+        column = schema.columns[name]
+        if name not in frame.columns or isinstance(column, CategoricalColumn):
+            continue  # categories: an unmeasurable one folds into 'other', which never fails
+        data = frame[name]
+        if isinstance(column, NumericColumn):
+            values = (parse_numbers(data) if data.dtype == pl.String else data.cast(pl.Float64)).drop_nulls()
+            edges = None
+        else:
+            stamps = parse_datetimes(data, format=column.format) if data.dtype == pl.String else to_naive_utc(
+                data.cast(pl.Datetime("us")) if data.dtype == pl.Date else data)
+            values, edges = stamps.drop_nulls().dt.epoch("s").cast(pl.Float64), MONTH_EDGES
+        margin = bounds_margin(values=values.to_numpy(), epsilon=epsilon / len(pending), sensitivity=int(sensitivity),
+                               edges=edges)
+        if margin < 0:
+            doomed.append(name)
+    return doomed
+
+
+def _no_signal(name: str, epsilon: float) -> PreprocessingFailedError:
     # Safe to report: whether any noisy bin cleared the floor is post-processing of a DP histogram.
-    return BadInputError(
+    return PreprocessingFailedError(
         f"could not learn the range of column '{name}' with DP: at epsilon {epsilon:g} for this column the "
         "noise swamps the data; declare its min and max in the schema or raise the preprocessing budget"
     )

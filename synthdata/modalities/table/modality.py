@@ -24,7 +24,7 @@ from synthdata.diffusion.denoisers.mlp import MLPDenoiser
 from synthdata.errors import BadInputError
 from synthdata.modalities.base import AuditInputs, Modality, Preprocessing, Units
 from synthdata.modalities.grouping import cap_per_subject, split_by_subject
-from synthdata.modalities.table.discovery import resolve_schema
+from synthdata.modalities.table.discovery import doomed_columns, resolve_schema
 from synthdata.modalities.table.encoding import TableCodec
 from synthdata.modalities.table.infer import InferenceReport, infer_schema
 from synthdata.modalities.table.marginals import TableMarginals, calibrate, measure
@@ -126,6 +126,10 @@ class TableModality(Modality):
 
     def needs_preprocessing(self, *, source: TableSource) -> bool:
         return bool(source.schema.needs_discovery)
+
+    def doomed_columns(self, *, train: TableSource, epsilon: float, privacy: PrivacySpec) -> list[str]:
+        sensitivity = privacy.max_rows_per_subject if train.schema.subject else 1
+        return doomed_columns(frame=train.frame, schema=train.schema, epsilon=epsilon, sensitivity=sensitivity)
 
     def resolve(
         self, *, train: TableSource, epsilon: float, delta: float, privacy: PrivacySpec, rng: np.random.Generator

@@ -245,3 +245,26 @@ def test_an_unedited_schema_draft_is_refused_and_accepted_once_edited(tiny_table
     from synthdata.modalities.table.schema import load_schema
 
     assert not load_schema(draft).draft
+
+
+def test_a_range_dp_cannot_learn_is_refused_before_any_charge(
+    tiny_table, synthdata_home: Path, tmp_path: Path, capsys
+) -> None:
+    """600 rows, a range to learn at a preprocessing epsilon far too small: the dry run says so (exit 2) and
+    the release refuses it (exit 2) before reserving anything, instead of failing after the reservation."""
+    data, schema = tiny_table
+    raw = yaml.safe_load(schema.read_text())
+    raw["columns"]["num_lab_procedures"] = {"type": "numeric", "integer": True}  # no bounds: learned with DP
+    schema.write_text(yaml.safe_dump(raw, sort_keys=False))
+    out = tmp_path / "release"
+    args = _release(data, schema, out)
+    args[args.index("--epsilon") + 1] = "0.2"  # 0.02 for the range
+    assert main([*args, "--dry-run"]) == 2
+    assert "'num_lab_procedures'" in capsys.readouterr().out
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "'num_lab_procedures'" in err and "Nothing was charged" in err
+    _assert_nothing_written(synthdata_home, out)
+    assert main(["budget", "show"]) == 0 and "no datasets" in capsys.readouterr().out
+    args[args.index("--epsilon") + 1] = "8"  # 0.8 for the range: learned
+    assert main([*args, "--dry-run"]) == 0
