@@ -346,8 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--delta", type=float, default=None, help="default: min(1e-5, 1/(10 n))")
     release.add_argument("--out", help="export folder (must not exist)")
     release.add_argument("--target", help="column the utility audit predicts")
-    release.add_argument("--schema", help="table schema YAML (without it, types are inferred and domains learned with "
-                                          "DP); for ecg/eeg the declared signal settings, for image the image settings")
+    release.add_argument("--schema", help="table schema YAML (a DP table release needs one: inferring types reads the "
+                                          "private data without DP); for ecg/eeg the declared signal settings, for "
+                                          "image the image settings")
     release.add_argument("--preset", choices=["fast", "standard"], default=None, help="default: standard")
     release.add_argument("--records", type=int, default=None, help="synthetic records (default: training split size)")
     release.add_argument("--seed", type=int, default=None, help="recorded seed (model init, sampling; never DP noise)")

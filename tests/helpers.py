@@ -22,6 +22,18 @@ def tiny_schema() -> dict:
             "columns": {name: full["columns"][name] for name in TINY_COLUMNS}}
 
 
+def tiny_types_schema(*, ranges: bool = True) -> dict:
+    """The tiny schema with its domains left to DP discovery, only the (public) column types declared: every
+    category list, and with ``ranges`` every numeric range too."""
+    schema = tiny_schema()
+    for column in schema["columns"].values():
+        if ranges:
+            column.pop("min", None), column.pop("max", None)
+        if column["type"] == "categorical":
+            column["categories"] = "discover"
+    return schema
+
+
 def tiny_spec_dict(data: Path, schema: Path | None, out: Path, **privacy) -> dict:
     return {
         "name": "tiny",

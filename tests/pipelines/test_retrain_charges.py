@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from helpers import tiny_spec_dict
+from helpers import tiny_spec_dict, tiny_types_schema
 from synthdata import home
 from synthdata.flow import stages
 from synthdata.run_area import RunArea
@@ -18,7 +19,9 @@ def test_retraining_charges_training_only_and_states_the_composed_epsilon(
     synthdata_home: Path, tiny_table, tmp_path: Path
 ) -> None:
     data, _ = tiny_table
-    raw = tiny_spec_dict(data, None, tmp_path / "release")  # no schema: domains are learned with DP
+    schema = tmp_path / "types.schema.yaml"
+    schema.write_text(yaml.safe_dump(tiny_types_schema(ranges=False), sort_keys=False))
+    raw = tiny_spec_dict(data, schema, tmp_path / "release")  # category lists are learned with DP
     raw["privacy"]["preprocessing_share"] = 0.3
     spec = parse_spec(raw)
     area = RunArea(home.run_dir("first"))

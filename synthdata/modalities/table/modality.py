@@ -62,6 +62,14 @@ class TableModality(Modality):
             frame = read_table(path=dataset.path, schema=schema)
             inference = None
         else:
+            if not privacy.not_private:
+                raise BadInputError(
+                    "no schema (dataset.schema / --schema): the column types (numbers, dates, categories, identifiers "
+                    "to drop) would be inferred from the private data without DP, where one added row can flip a "
+                    "column, so the release would not be differentially private. Write one: `synthdata schema "
+                    "draft DATA --out schema.yaml`, replace what it read from the data with public knowledge (or "
+                    "`categories: discover` / no min and max, learned with DP), delete its `draft: true` line; or "
+                    "release as not differentially private (privacy.not_private: true). Nothing was charged")
             frame = read_table(path=dataset.path, schema=None)
             inference = infer_schema(frame=frame)
             schema = inference.schema
@@ -74,7 +82,7 @@ class TableModality(Modality):
         return TableSource(frame=frame, schema=schema, path=Path(dataset.path), inference=inference)
 
     def public_inputs(self, *, source: TableSource) -> bool:
-        return not source.schema.draft
+        return not source.schema.draft and source.inference is None  # types inferred without DP are not public
 
     def fingerprint(self, *, source: TableSource) -> str:
         # The raw text of the file, before any schema: schema edits must not make a "new" dataset.

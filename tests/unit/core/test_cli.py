@@ -141,7 +141,7 @@ def test_ledger_key_ignores_schema_edits_and_matches_budget_show(tiny_table, tmp
     modality = TableModality()
     privacy = PrivacySpec(epsilon=1)
     declared = modality.load(dataset=DatasetSpec(path=data, schema=schema), privacy=privacy)
-    inferred = modality.load(dataset=DatasetSpec(path=data), privacy=privacy)
+    inferred = modality.load(dataset=DatasetSpec(path=data), privacy=PrivacySpec(epsilon=1, not_private=True))
     assert modality.fingerprint(source=declared) == modality.fingerprint(source=inferred) == file_fingerprint(path=data)
 
 
@@ -268,3 +268,21 @@ def test_a_range_dp_cannot_learn_is_refused_before_any_charge(
     assert main(["budget", "show"]) == 0 and "no datasets" in capsys.readouterr().out
     args[args.index("--epsilon") + 1] = "8"  # 0.8 for the range: learned
     assert main([*args, "--dry-run"]) == 0
+
+
+def test_without_a_schema_the_release_is_refused_before_any_charge(
+    tiny_table, synthdata_home: Path, tmp_path: Path, capsys
+) -> None:
+    """Types inferred from the private data are a non-DP decision (one added row can flip a column): without a
+    schema the release is refused (exit 2) before anything is charged, unless it is declared not private."""
+    from synthdata.config import DatasetSpec, PrivacySpec
+    from synthdata.modalities import get_modality
+
+    data, _ = tiny_table
+    out = tmp_path / "release"
+    assert main(_release(data, None, out)) == 2
+    assert "no schema" in capsys.readouterr().err
+    _assert_nothing_written(synthdata_home, out)
+    assert not (synthdata_home / "ledger.sqlite").exists()
+    source = get_modality("table").load(dataset=DatasetSpec(path=data), privacy=PrivacySpec(epsilon=1, not_private=True))
+    assert source.inference is not None and not get_modality("table").public_inputs(source=source)
