@@ -112,7 +112,9 @@ def _print_plan(spec: ReleaseSpec) -> int:
     from synthdata.privacy.ledger import default_ledger
 
     plan = stages.plan(spec=spec, ledger=default_ledger(home_folder=home.home()))
-    parts = [f"preprocessing {plan['epsilon_preprocessing']:.4g} (column domains learned with DP)"
+    learned = plan["preprocessing_columns"]
+    split = (f": {plan['epsilon_preprocessing'] / len(learned):.4g} each for {', '.join(learned)}" if learned else "")
+    parts = [f"preprocessing {plan['epsilon_preprocessing']:.4g} (column domains learned with DP{split})"
              if plan["epsilon_preprocessing"] else None,
              f"column distributions {plan['epsilon_marginals']:.4g}" if plan["epsilon_marginals"] else None,
              f"DP-SGD training {plan['epsilon_training']:.4g}"]

@@ -204,6 +204,7 @@ def plan(*, spec: ReleaseSpec, ledger: Ledger) -> dict[str, Any]:
         "dataset_known": state is not None, "budget_total": total, "budget_remaining": remaining,
         "fits": epsilon <= remaining + 1e-12,
         "doomed_columns": _doomed(spec=spec, modality=modality, train=train),
+        "preprocessing_columns": modality.preprocessing_columns(source=train) if pre else [],
     }
 
 

@@ -123,6 +123,10 @@ class Modality(ABC):
     def needs_preprocessing(self, *, source: Any) -> bool:
         """Whether ``resolve`` will spend budget (some public domain is missing)."""
 
+    def preprocessing_columns(self, *, source: Any) -> list[str]:
+        """The columns whose domains ``resolve`` learns with DP (its epsilon is split evenly over them)."""
+        return []
+
     def doomed_columns(self, *, train: Any, epsilon: float, privacy: PrivacySpec) -> list[str]:
         """What ``resolve`` would most likely fail to learn at this preprocessing ``epsilon`` (a noise-free
         look at the data): a release refuses them before it reserves budget.  Never published."""

@@ -135,6 +135,9 @@ class TableModality(Modality):
     def needs_preprocessing(self, *, source: TableSource) -> bool:
         return bool(source.schema.needs_discovery)
 
+    def preprocessing_columns(self, *, source: TableSource) -> list[str]:
+        return list(source.schema.needs_discovery)
+
     def doomed_columns(self, *, train: TableSource, epsilon: float, privacy: PrivacySpec) -> list[str]:
         sensitivity = privacy.max_rows_per_subject if train.schema.subject else 1
         return doomed_columns(frame=train.frame, schema=train.schema, epsilon=epsilon, sensitivity=sensitivity)

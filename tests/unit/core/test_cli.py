@@ -268,6 +268,7 @@ def test_a_range_dp_cannot_learn_is_refused_before_any_charge(
     assert main(["budget", "show"]) == 0 and "no datasets" in capsys.readouterr().out
     args[args.index("--epsilon") + 1] = "8"  # 0.8 for the range: learned
     assert main([*args, "--dry-run"]) == 0
+    assert "0.8 each for num_lab_procedures" in capsys.readouterr().out  # the split per column
 
 
 def test_without_a_schema_the_release_is_refused_before_any_charge(
