@@ -76,6 +76,11 @@ def fit_predict_proba(
         proba[:, present] = 1.0
         return proba
     _, counts = np.unique(y_train, return_counts=True)
+    informative = ~np.all(np.isnan(x_train), axis=0)  # an all-missing column crashed scikit-learn's binning
+    if not informative.any():
+        proba[:, present] = counts / counts.sum()  # nothing to learn from: the training class shares
+        return proba
+    x_train, x_test, native = x_train[:, informative], x_test[:, informative], native[informative]
     # Early stopping holds out a stratified 10%: it needs every class in it (tiny sets or single-row classes
     # made scikit-learn raise and crash the audit).
     early = int(0.1 * len(y_train)) >= present.size and counts.min() >= 2

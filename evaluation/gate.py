@@ -27,6 +27,7 @@ audit plus the audits' aggregate details, which is what the release report state
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+import logging
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -90,6 +91,18 @@ def _not_run(audit: Audit, context: AuditContext, threshold: float) -> AuditResu
               f"categorical target or labels where it needs them; training {sizes['train']}, holdout "
               f"{sizes['holdout']}, synthetic {sizes['synthetic']} records); the release rests on its DP "
               "guarantee here."))
+
+
+def _crashed(audit: Audit, threshold: float | None) -> AuditResult:
+    """An audit that raised on data that passed input validation: a bug, answered without crashing the
+    release.  Fails closed: a gated audit blocks (nothing leaves on an unmeasured gate), an ungated one is
+    reported as not measured."""
+    return AuditResult(
+        name=audit.name, category=audit.category, title=audit.title, value=None, interval=None, threshold=threshold,
+        direction=audit.direction, passed=False if threshold is not None else None, explanation=audit.explanation,
+        details={}, note=("This audit could not be computed on this data (an internal error, logged locally; "
+                          "please report it)" + ("; as a gate it blocks the release." if threshold is not None
+                                                 else ".")))
 
 
 def _tests_for_leak(audit: Audit, measurement: Measurement) -> bool:
@@ -157,7 +170,17 @@ def run_audits(
             continue
         if on_progress is not None:
             on_progress(name)
-        result = decide(audit=audit, measurement=audit.measure(context), threshold=threshold(name, gates))
+        try:
+            measurement = audit.measure(context)
+        except (BadInputError, GateFailedError):
+            raise
+        except Exception:  # noqa: BLE001 - any other failure is a bug: logged, answered, fails closed
+            log = logging.getLogger("synthdata")
+            log.warning("audit %s could not be computed on this data; it is reported so (details at DEBUG level)", name)
+            log.debug("audit %s failed", name, exc_info=True)
+            results.append(_crashed(audit, threshold(name, gates)))
+            continue
+        result = decide(audit=audit, measurement=measurement, threshold=threshold(name, gates))
         if require_judged and result.passed is None and result.threshold is not None:
             result = replace(result, passed=False, note=f"{result.note} FAILED: the spec requires every gate to be "
                                                         "judged (audits.require_judged).")
