@@ -112,7 +112,10 @@ def main() -> None:
             ("records (train / holdout / synthetic)", f"{prepared['train_records']} / {prepared['holdout_records']} / {synthetic['records']}"),
             ("privacy units (patients) in training", f"{prepared['units']}"),
             ("encoded width (one-hot of everything)", f"{codec.width} ({_onehot_width(codec)})"),
-            ("epsilon spent (preprocessing + training)", f"{training['epsilon']:.4f} ({training['epsilon_preprocessing']:.3f} + {training['epsilon_training']:.4f}), delta {training['delta_total']:.2g}"),
+            ("epsilon spent (preprocessing + column distributions + training)",
+             f"{training['epsilon']:.4f} ({training['epsilon_preprocessing']:.3f} + "
+             f"{training.get('epsilon_marginals', 0.0):.3f} + {training['epsilon_training']:.4f}), "
+             f"delta {training['delta_total']:.2g}"),
             ("DP-SGD plan", f"{training['epochs']} epochs, {training['steps']} steps, noise multiplier {training['noise_multiplier']:.3f}"),
             ("DP training records/s", f"{training['records_per_second']:.0f}"),
             ("non-DP training records/s (same model)", f"{nondp:.0f}"),
