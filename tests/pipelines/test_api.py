@@ -18,7 +18,11 @@ from synthdata.privacy.ledger import Ledger
 def test_release_with_only_types_declared_pays_for_domains(synthdata_home: Path, tiny_table, tmp_path: Path) -> None:
     data, _ = tiny_table
     schema = tmp_path / "types.schema.yaml"
-    schema.write_text(yaml.safe_dump(tiny_types_schema(), sort_keys=False))
+    declared = tiny_types_schema()
+    # On 480 rows the noise-free margin of time_in_hospital's range is only 2.6 noise sd at this budget (about 1%
+    # of runs would fail by chance): its public range is declared; the other three ranges clear by 6-20 sd.
+    declared["columns"]["time_in_hospital"].update(min=1, max=14)
+    schema.write_text(yaml.safe_dump(declared, sort_keys=False))
     raw = tiny_spec_dict(data, schema, tmp_path / "release")
     # Every column's domain is learned with DP here, from OS-entropy noise: at epsilon 4 x 0.3 over 11 columns
     # a numeric range was sometimes swamped by the noise (a BadInputError that tells the steward so), so

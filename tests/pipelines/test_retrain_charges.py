@@ -85,7 +85,9 @@ def test_a_failed_dp_preprocessing_charges_its_part_and_releases_the_rest(
     import yaml
 
     from synthdata.errors import PreprocessingFailedError
+    from synthdata.modalities.table import discovery
     from synthdata.modalities.table import modality as table_modality
+    from synthdata.privacy.dp_statistics import NoSignalError
 
     data, schema = tiny_table
     raw_schema = yaml.safe_load(schema.read_text())
@@ -94,6 +96,11 @@ def test_a_failed_dp_preprocessing_charges_its_part_and_releases_the_rest(
     raw = tiny_spec_dict(data, schema, tmp_path / "release")
     raw["privacy"].update(epsilon=0.2, preprocessing_share=0.1)
     monkeypatch.setattr(table_modality, "doomed_columns", lambda **_: [])  # the noise-free look missed it
+
+    def swamped(**_):  # the noise defeated the range (by chance it can clear the floor: not left to chance)
+        raise NoSignalError("no bin of the noisy histogram rose above the noise")
+
+    monkeypatch.setattr(discovery, "dp_numeric_bounds", swamped)
     ledger = Ledger(path=synthdata_home / "ledger.sqlite")
     with pytest.raises(PreprocessingFailedError, match="spent epsilon 0.02"):
         stages.prepare(spec=parse_spec(raw), area=RunArea(home.run_dir("fail")), ledger=ledger, run_id="fail")
