@@ -26,14 +26,16 @@ audit plus the audits' aggregate details, which is what the release report state
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
 import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
 from evaluation.base import Audit, AuditContext, AuditResult, Measurement
 from evaluation.registry import AUDITS
 from synthdata.errors import BadInputError, GateFailedError
+
+log = logging.getLogger("synthdata")
 
 VerdictKind = Literal["pass", "fail", "info"]
 
@@ -175,7 +177,6 @@ def run_audits(
         except (BadInputError, GateFailedError):
             raise
         except Exception:  # noqa: BLE001 - any other failure is a bug: logged, answered, fails closed
-            log = logging.getLogger("synthdata")
             log.warning("audit %s could not be computed on this data; it is reported so (details at DEBUG level)", name)
             log.debug("audit %s failed", name, exc_info=True)
             results.append(_crashed(audit, threshold(name, gates)))

@@ -177,7 +177,7 @@ class ModelSpec(_Strict):
 
     def filled(self, *, presets: dict[str, dict[str, float | int]]) -> ModelSpec:
         """A copy with every field the chosen preset sets filled in where it was left unset."""
-        preset = {"sample_steps": 50, **presets[self.preset]}  # a modality's preset may leave the steps out
+        preset = {"sample_steps": 50, **presets[self.preset]}  # 50 DDIM steps unless the preset says otherwise
         return self.model_copy(update={k: v for k, v in preset.items() if getattr(self, k) is None})
 
 

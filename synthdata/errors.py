@@ -56,8 +56,9 @@ def redacted(error: SynthdataError, *, dataset: Path) -> SynthdataError:
 
     The names of the dataset's files may hold identifiers (a folder of recordings named by MRN): every input
     file's path and name is replaced by its position in the dataset ("input file 3 of 40"), a record name
-    (a file's stem, where it follows "record" or stands in quotes) by its position among the records ("record
-    #2 of 20"), and the dataset path itself by "the dataset (dataset.path)".  The full message and the hint stay with the local CLI.
+    (a file's stem, where it follows "record" or stands in quotes) by its position among the records
+    ("record #2 of 20"), and the dataset path itself by "the dataset (dataset.path)".  The full message and
+    the hint stay with the local CLI.
     """
     message = error.message
     dataset = Path(dataset)

@@ -113,15 +113,13 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger | Callable[[], L
     except PreprocessingFailedError as failed:
         # The noisy statistics were drawn (and the failure is their output): that part is spent, the rest of the
         # reservation is released instead of counting until someone settles it.
-        ledger.settle(fingerprint=fingerprint, run_id=run_id, epsilon=spec.privacy.epsilon * share,
-                      delta=delta * share, mechanisms=[{"stage": "preprocessing", "mechanism": "noisy histograms "
-                                                        "(Laplace)", "outcome": "failed", "epsilon":
-                                                        spec.privacy.epsilon * share, "delta": delta * share}])
+        spent = {"epsilon": spec.privacy.epsilon * share, "delta": delta * share}
+        ledger.settle(fingerprint=fingerprint, run_id=run_id, **spent, mechanisms=[
+            {"stage": "preprocessing", "mechanism": "noisy histograms (Laplace)", "outcome": "failed", **spent}])
         if spec.audits.canaries:
             ledger.cancel(fingerprint=fingerprint, run_id=canary_reservation(run_id))
-        raise PreprocessingFailedError(f"{failed.message} (this attempt spent epsilon "
-                                       f"{spec.privacy.epsilon * share:g} of the dataset's budget; the rest of "
-                                       "the reservation was released)") from None
+        raise PreprocessingFailedError(f"{failed.message} (this attempt spent epsilon {spent['epsilon']:g} of the "
+                                       "dataset's budget; the rest of the reservation was released)") from None
     train_rows = modality.records(source=train, codec=codec, privacy=spec.privacy, seed=spec.seed)
     holdout_rows = modality.records(source=holdout, codec=codec, privacy=spec.privacy, seed=spec.seed + 1)
     units = modality.to_units(data=train_rows, codec=codec)

@@ -89,14 +89,9 @@ def dp_numeric_bounds(
     grid = GRID_EDGES if edges is None else np.asarray(edges, dtype=np.float64)
     if grid.ndim != 1 or grid.size < 2 or not np.all(np.diff(grid) > 0):
         raise ValueError("edges must be a strictly increasing 1-D array of at least two public values")
-    n_bins = grid.size - 1
-    data = np.asarray(values, dtype=np.float64).ravel()
-    data = data[~np.isnan(data)]
-    bins = np.clip(np.searchsorted(grid, data, side="right") - 1, 0, n_bins - 1)
-    counts = np.bincount(bins, minlength=n_bins).astype(np.float64)
-
+    counts = _grid_counts(values, grid)
     scale = sensitivity / epsilon
-    noisy = counts + rng.laplace(0.0, scale, size=n_bins)
+    noisy = counts + rng.laplace(0.0, scale, size=counts.size)
 
     supported = _supported_bins(noisy, scale)
     kept = np.where(supported, noisy, 0.0)
@@ -116,34 +111,37 @@ def bounds_margin(*, values: np.ndarray, epsilon: float, sensitivity: int, edges
     often than not.  Reads the data and adds no noise: for a local, charge-free check before a release
     reserves its budget (``synthdata release --dry-run``); never publish it."""
     _check_budget(epsilon=epsilon, sensitivity=sensitivity)
-    grid = GRID_EDGES if edges is None else np.asarray(edges, dtype=np.float64)
+    counts = _grid_counts(values, GRID_EDGES if edges is None else np.asarray(edges, dtype=np.float64))
+    scale = sensitivity / epsilon
+    return max(float((sums.max() - floor) / (scale * math.sqrt(2 * width)))
+               for width, sums, floor in _block_sums(counts, scale))
+
+
+def _grid_counts(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Counts of ``values`` (NaN ignored) in the bins of ``grid``; values beyond it go to the end bins."""
     n_bins = grid.size - 1
     data = np.asarray(values, dtype=np.float64).ravel()
     data = data[~np.isnan(data)]
-    counts = np.bincount(np.clip(np.searchsorted(grid, data, side="right") - 1, 0, n_bins - 1),
-                         minlength=n_bins).astype(np.float64)
-    scale = sensitivity / epsilon
-    best = -math.inf
+    bins = np.clip(np.searchsorted(grid, data, side="right") - 1, 0, n_bins - 1)
+    return np.bincount(bins, minlength=n_bins).astype(np.float64)
+
+
+def _block_sums(counts: np.ndarray, scale: float):
+    """For each block width in ``_SCALES``: the sums of aligned blocks of ``counts`` and their noise floor."""
+    n_bins = counts.size
     for width in _SCALES:
         blocks = -(-n_bins // width)
         padded = np.zeros(blocks * width)
         padded[:n_bins] = counts
         floor = _noise_floor(width=width, scale=scale, failure=_FLOOR_FAILURE / len(_SCALES) / blocks)
-        best = max(best, float((padded.reshape(blocks, width).sum(axis=1).max() - floor) / (scale * math.sqrt(2 * width))))
-    return best
+        yield width, padded.reshape(blocks, width).sum(axis=1), floor
 
 
 def _supported_bins(noisy: np.ndarray, scale: float) -> np.ndarray:
     """Bins in some aligned block (of each size in ``_SCALES``) whose noisy sum clears its noise floor."""
-    n_bins = noisy.size
-    supported = np.zeros(n_bins, dtype=bool)
-    for width in _SCALES:
-        blocks = -(-n_bins // width)
-        padded = np.zeros(blocks * width)
-        padded[:n_bins] = noisy
-        sums = padded.reshape(blocks, width).sum(axis=1)
-        floor = _noise_floor(width=width, scale=scale, failure=_FLOOR_FAILURE / len(_SCALES) / blocks)
-        supported |= np.repeat(sums >= floor, width)[:n_bins]
+    supported = np.zeros(noisy.size, dtype=bool)
+    for width, sums, floor in _block_sums(noisy, scale):
+        supported |= np.repeat(sums >= floor, width)[:noisy.size]
     return supported
 
 

@@ -9,7 +9,7 @@ parent: ``privacy.same_budget_as`` charges such a derived dataset to its parent'
 
 Ledgers made before canonical values keyed datasets by ``legacy_table_fingerprint`` (text as written); the
 ledger moves such a dataset's charges to its canonical key the first time a release reads it
-(``Ledger.adopt``).
+(``Ledger.budget_key``).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def table_fingerprint(*, frame: pl.DataFrame) -> str:
 
 
 def legacy_table_fingerprint(*, frame: pl.DataFrame) -> str:
-    """The fingerprint of ledgers made before canonical values: the text as written (for ``Ledger.adopt``)."""
+    """The fingerprint of ledgers made before canonical values: the text as written (for ``Ledger.budget_key``)."""
     columns = sorted(frame.columns)
     return _digest(frame.select([pl.col(c).cast(pl.String, strict=False).fill_null("\x00") for c in columns]),
                    columns)
@@ -66,22 +66,22 @@ def _digest(text: pl.DataFrame, columns: list[str]) -> str:
     return outer.hexdigest()
 
 
-def file_fingerprint(*, path: Path) -> str:
-    """Fingerprint of a CSV or Parquet table read as raw text (no missing-value mapping)."""
+def _read_raw(path: Path) -> pl.DataFrame:
+    """A CSV or Parquet table as stored: CSV cells as text, no missing-value mapping."""
     path = Path(path)
     try:
         if path.suffix.lower() in {".parquet", ".pq"}:
-            frame = pl.read_parquet(path)
-        else:
-            frame = pl.read_csv(path, infer_schema=False, null_values=[])
+            return pl.read_parquet(path)
+        return pl.read_csv(path, infer_schema=False, null_values=[])
     except Exception as exc:  # noqa: BLE001 - any reader failure is the user's malformed file
         raise BadInputError(f"could not read {path} to fingerprint it: {type(exc).__name__}") from None
-    return table_fingerprint(frame=frame)
+
+
+def file_fingerprint(*, path: Path) -> str:
+    """Fingerprint of a CSV or Parquet table (canonical values, see the module docstring)."""
+    return table_fingerprint(frame=_read_raw(path))
 
 
 def legacy_file_fingerprint(*, path: Path) -> str:
     """``file_fingerprint`` as ledgers made before canonical values computed it."""
-    path = Path(path)
-    frame = pl.read_parquet(path) if path.suffix.lower() in {".parquet", ".pq"} else pl.read_csv(
-        path, infer_schema=False, null_values=[])
-    return legacy_table_fingerprint(frame=frame)
+    return legacy_table_fingerprint(frame=_read_raw(path))

@@ -11,8 +11,8 @@ from pydantic import Field, model_validator
 from synthdata.config import ModalitySettings, check_class_proportions
 
 PRESETS: dict[str, dict[str, float | int]] = {
-    "fast": {"epochs": 40, "batch_size": 64, "lr": 2e-3, "augmentation": 2, "unet_base": 16, "sample_steps": 50},
-    "standard": {"epochs": 150, "batch_size": 128, "lr": 2e-3, "augmentation": 2, "unet_base": 32, "sample_steps": 50},
+    "fast": {"epochs": 40, "batch_size": 64, "lr": 2e-3, "augmentation": 2, "unet_base": 16},
+    "standard": {"epochs": 150, "batch_size": 128, "lr": 2e-3, "augmentation": 2, "unet_base": 32},
 }
 
 

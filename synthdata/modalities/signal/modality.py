@@ -280,18 +280,17 @@ def _overlap(spec: SignalSpec) -> str:
     if spec.segment == "beats":
         k = windows.beat_overlap(before_seconds=spec.beat_before_seconds, after_seconds=spec.beat_after_seconds,
                                  min_spacing_seconds=spec.min_beat_spacing_seconds)
-        if k < 2:
-            return ""
-        return (f"; beat windows overlap (each {spec.beat_before_seconds + spec.beat_after_seconds:g} s around a "
-                f"beat, beats at least {spec.min_beat_spacing_seconds:g} s apart as declared and checked), so one "
-                f"moment of a recording lies in up to {k} windows and an event in it is protected as a group of "
-                f"{k} windows (ε x {k})")
-    if spec.step_seconds is None or spec.step_seconds >= spec.window_seconds:
+        how = (f"each {spec.beat_before_seconds + spec.beat_after_seconds:g} s around a beat, beats at least "
+               f"{spec.min_beat_spacing_seconds:g} s apart as declared and checked")
+    elif spec.step_seconds is not None and spec.step_seconds < spec.window_seconds:
+        k = int(np.ceil(spec.window_seconds / spec.step_seconds))
+        how = f"a {spec.window_seconds:g} s window every {spec.step_seconds:g} s"
+    else:
         return ""
-    k = int(np.ceil(spec.window_seconds / spec.step_seconds))
-    return (f"; windows overlap (a {spec.window_seconds:g} s window every {spec.step_seconds:g} s), so one moment of "
-            f"a recording lies in up to {k} windows and an event in it is protected as a group of {k} windows "
-            f"(ε x {k})")
+    if k < 2:
+        return ""
+    return (f"; windows overlap ({how}), so one moment of a recording lies in up to {k} windows and an event in "
+            f"it is protected as a group of {k} windows (ε x {k})")
 
 
 def _fingerprint(recordings) -> str:

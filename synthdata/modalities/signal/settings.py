@@ -13,8 +13,8 @@ from synthdata.config import ModalitySettings, check_class_proportions
 # Signal windows: hundreds to thousands of units, a convolutional U-Net (per-sample gradients, no ghost
 # clipping), so smaller batches and more epochs (evaluation/benchmarks/ measures them).
 PRESETS: dict[str, dict[str, float | int]] = {
-    "fast": {"epochs": 40, "batch_size": 64, "lr": 2e-3, "augmentation": 4, "unet_base": 16, "sample_steps": 50},
-    "standard": {"epochs": 150, "batch_size": 128, "lr": 2e-3, "augmentation": 4, "unet_base": 32, "sample_steps": 50},
+    "fast": {"epochs": 40, "batch_size": 64, "lr": 2e-3, "augmentation": 4, "unet_base": 16},
+    "standard": {"epochs": 150, "batch_size": 128, "lr": 2e-3, "augmentation": 4, "unet_base": 32},
 }
 
 

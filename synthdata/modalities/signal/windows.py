@@ -197,14 +197,15 @@ def beat_windows(recordings: Sequence[Recording], *, before_seconds: float, afte
     spacing = min_spacing_seconds * fs
     for recording in recordings:
         kept = np.sort([a.sample for a in recording.annotations if a.label in symbols])
-        close = np.flatnonzero(np.diff(kept) < spacing)
+        gaps = np.diff(kept)
+        close = np.flatnonzero(gaps < spacing)
         if len(close):
             raise BadInputError(
                 f"record {recording.record}: {len(close)} pair(s) of annotated beats are closer than "
                 f"signal.min_beat_spacing_seconds ({min_spacing_seconds:g} s), first at beats {close[0] + 1} and "
                 f"{close[0] + 2}: declare a smaller spacing (a window-level guarantee then covers more windows "
                 "per moment) or remove those annotations",
-                hint=f"those two beats are {np.diff(kept)[close[0]] / fs:.3f} s apart")
+                hint=f"those two beats are {gaps[close[0]] / fs:.3f} s apart")
     before, after = int(np.rint(before_seconds * fs)), int(np.rint(after_seconds * fs))
     if before < 0 or after < 0 or before + after < 1:
         raise BadInputError(f"beat window of {before_seconds} s before and {after_seconds} s after is empty")

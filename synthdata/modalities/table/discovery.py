@@ -137,8 +137,8 @@ def resolve_schema(
 def doomed_columns(*, frame: pl.DataFrame, schema: TableSchema, epsilon: float, sensitivity: int) -> list[str]:
     """The numeric and datetime columns ``resolve_schema`` would most likely fail to bound with DP at this
     preprocessing ``epsilon`` (no block of their histogram clears the noise floor even before the noise):
-    a release refuses them before it reserves any budget.  Reads the data, adds no noise: the answer is for
-    the local steward only."""
+    a release refuses them before it reserves any budget.  Reads the data and adds no noise; like any input
+    validation, the refusal names the columns (not a value), and that message reaches the run's logs."""
     pending = schema.needs_discovery
     if not pending or not (math.isfinite(epsilon) and epsilon > 0):
         return []
@@ -148,19 +148,29 @@ def doomed_columns(*, frame: pl.DataFrame, schema: TableSchema, epsilon: float, 
         column = schema.columns[name]
         if name not in frame.columns or isinstance(column, CategoricalColumn):
             continue  # categories: an unmeasurable one folds into 'other', which never fails
-        data = frame[name]
         if isinstance(column, NumericColumn):
-            values = (parse_numbers(data) if data.dtype == pl.String else data.cast(pl.Float64)).drop_nulls()
-            edges = None
+            values, edges = _numbers(frame[name]), None
         else:
-            stamps = parse_datetimes(data, format=column.format) if data.dtype == pl.String else to_naive_utc(
-                data.cast(pl.Datetime("us")) if data.dtype == pl.Date else data)
-            values, edges = stamps.drop_nulls().dt.epoch("s").cast(pl.Float64), MONTH_EDGES
-        margin = bounds_margin(values=values.to_numpy(), epsilon=epsilon / len(pending), sensitivity=int(sensitivity),
-                               edges=edges)
+            values, edges = _seconds(frame[name], column), MONTH_EDGES
+        margin = bounds_margin(values=values, epsilon=epsilon / len(pending), sensitivity=int(sensitivity), edges=edges)
         if margin < 0:
             doomed.append(name)
     return doomed
+
+
+def _numbers(data: pl.Series) -> np.ndarray:
+    """A numeric column's present values (text parsed as the reader does)."""
+    values = parse_numbers(data) if data.dtype == pl.String else data.cast(pl.Float64)
+    return values.drop_nulls().to_numpy()
+
+
+def _seconds(data: pl.Series, column: DatetimeColumn) -> np.ndarray:
+    """A datetime column's present values as seconds since the epoch (naive UTC)."""
+    if data.dtype == pl.String:
+        stamps = parse_datetimes(data, format=column.format)
+    else:
+        stamps = to_naive_utc(data.cast(pl.Datetime("us")) if data.dtype == pl.Date else data)
+    return stamps.drop_nulls().dt.epoch("s").cast(pl.Float64).to_numpy()
 
 
 def _no_signal(name: str, epsilon: float) -> PreprocessingFailedError:
@@ -179,10 +189,8 @@ def _bound_contributions(*, frame: pl.DataFrame, subject: str | None, sensitivit
 
 def _numeric(name: str, data: pl.Series, column: NumericColumn, epsilon: float, sensitivity: int,
              rng: np.random.Generator) -> tuple[NumericColumn, str]:
-    values = parse_numbers(data) if data.dtype == pl.String else data.cast(pl.Float64)
     try:
-        lo, hi = dp_numeric_bounds(values=values.drop_nulls().to_numpy(), epsilon=epsilon,
-                                   sensitivity=sensitivity, rng=rng)
+        lo, hi = dp_numeric_bounds(values=_numbers(data), epsilon=epsilon, sensitivity=sensitivity, rng=rng)
     except NoSignalError:
         raise _no_signal(name, epsilon) from None
     if column.integer:
@@ -212,13 +220,8 @@ def _edge(value: float, *, below: bool, integer: bool) -> float:
 
 def _datetime(name: str, data: pl.Series, column: DatetimeColumn, epsilon: float, sensitivity: int,
               rng: np.random.Generator) -> tuple[DatetimeColumn, str]:
-    if data.dtype == pl.String:
-        stamps = parse_datetimes(data, format=column.format)
-    else:
-        stamps = to_naive_utc(data.cast(pl.Datetime("us")) if data.dtype == pl.Date else data)
-    seconds = stamps.drop_nulls().dt.epoch("s").cast(pl.Float64).to_numpy()
     try:
-        lo, hi = dp_numeric_bounds(values=seconds, epsilon=epsilon, sensitivity=sensitivity, rng=rng,
+        lo, hi = dp_numeric_bounds(values=_seconds(data, column), epsilon=epsilon, sensitivity=sensitivity, rng=rng,
                                    edges=MONTH_EDGES)
     except NoSignalError:
         raise _no_signal(name, epsilon) from None

@@ -52,8 +52,8 @@ Randomness of calibration (tie-breaking) is the release's public sampling random
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -274,8 +274,9 @@ def measure(*, units: Units, codec: TableCodec, epsilon: float, delta: float, rn
             target: str | None = None) -> tuple[TableMarginals, GaussianMechanism]:
     """(epsilon, delta)-DP shares of every column's public cells (see the module docstring).
 
-    ``target`` (a categorical column, public by declaration) splits every other column's histogram by the
-    target's level at no extra cost, so calibration keeps how each column differs between target classes.
+    ``target`` (a categorical column, public by declaration) splits the other columns' histograms by the
+    target's level at no extra cost (``splits_by_target``: short ones always, long lists when the noise
+    allows), so calibration keeps how each column differs between target classes.
     ``rng`` must be seeded from unrecorded OS entropy in a release (tests pass fixed seeds).
     """
     blocks = {block.column: block for block, _ in codec.blocks}
