@@ -28,6 +28,10 @@ Direction = Literal["at_most", "at_least"]
 # Any count of real records below this is merged or hidden in reports and metadata.
 MIN_CELL_COUNT = 10
 
+# Privacy units (subjects, blocks of time of one recording) a side of the split needs before a comparison of
+# training with holdout records can be judged (``AuditContext.too_few_units``).
+MIN_UNITS = 10
+
 
 @dataclass(frozen=True)
 class AuditSettings:
@@ -56,6 +60,10 @@ class AuditContext:
     target: str | None = None
     settings: AuditSettings = field(default_factory=AuditSettings)
     extras: dict[str, Any] = field(default_factory=dict)  # results of earlier stages, e.g. "canary_audit"
+    # The split's exchangeable units ("train"/"holdout" -> one id per record: the patient, the subject):
+    # PRIVATE ids, for audits whose null must move whole units between training and holdout; never reported.
+    # Absent: every record is its own unit.
+    groups: dict[str, np.ndarray] = field(default_factory=dict)
 
     def rng(self, salt: str) -> np.random.Generator:
         """A generator for audit subsampling: public randomness, reproducible from the seed."""
@@ -65,6 +73,23 @@ class AuditContext:
                    ) -> dict[str, Any]:
         """At most ``settings.max_rows`` records of each named side, drawn with ``rng`` in that order."""
         return {name: subsample(getattr(self, name), self.settings.max_rows, rng) for name in sides}
+
+    def too_few_units(self, minimum: int = MIN_UNITS) -> str | None:
+        """Why a comparison of training with holdout records cannot support a verdict when the split has fewer
+        than ``minimum`` units on a side (subjects, or blocks of time of one recording), or None.
+
+        Training and holdout records then come from a handful of different units: two people's signals
+        differ, as do two stretches of one recording, whatever the generator did, so a membership attack or a
+        distance comparison would tell those units apart, not members from non-members."""
+        if not self.groups:
+            return None
+        units = {name: len(np.unique(self.groups[name])) for name in ("train", "holdout")}
+        if min(units.values()) >= minimum:
+            return None
+        return (f"training holds {units['train']} and the holdout {units['holdout']} privacy unit(s) (subjects, or "
+                "blocks of time of one recording): training and holdout records come from different units, so "
+                f"the comparison would separate those units, not members from non-members (at least {minimum} "
+                "units a side are needed); this rests on the DP guarantee here")
 
     @cached_property
     def cache(self) -> dict[str, Any]:

@@ -69,6 +69,9 @@ class ImageSpace:
     def stack(self, encoded: Sequence[np.ndarray]) -> np.ndarray:
         return np.concatenate(list(encoded), axis=0)
 
+    def take(self, encoded: np.ndarray, index: np.ndarray) -> np.ndarray:
+        return encoded[index]
+
     def neighbours(self, query: np.ndarray, reference: np.ndarray, *, k: int = 1,
                    chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
         with one_thread():

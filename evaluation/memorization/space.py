@@ -1,6 +1,7 @@
 """The distance each modality's memorization and membership audits search in, behind one small interface.
 
-``distance_space(context, sides)`` returns an object with ``encode(side)``, ``stack(encoded)`` and
+``distance_space(context, sides)`` returns an object with ``encode(side)``, ``stack(encoded)``, ``take(encoded,
+index)`` and
 ``neighbours(query, reference, k)`` (distances and indices of the ``k`` nearest reference items, ascending),
 plus ``notes`` on how it encoded.  The audits (DCR share, near copies, membership inference) are written
 once against it:
@@ -37,6 +38,8 @@ class DistanceSpace(Protocol):
 
     def stack(self, encoded: Sequence[Any]) -> Any: ...
 
+    def take(self, encoded: Any, index: np.ndarray) -> Any: ...
+
     def neighbours(self, query: Any, reference: Any, *, k: int = 1) -> tuple[np.ndarray, np.ndarray]: ...
 
 
@@ -53,6 +56,9 @@ class TableSpace:
     def stack(self, encoded: Sequence[EncodedRows]) -> EncodedRows:
         return EncodedRows(numeric=np.vstack([e.numeric for e in encoded]),
                            codes=np.vstack([e.codes for e in encoded]), levels=encoded[0].levels)
+
+    def take(self, encoded: EncodedRows, index: np.ndarray) -> EncodedRows:
+        return encoded.take(index)
 
     def neighbours(self, query: EncodedRows, reference: EncodedRows, *, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         return nearest_neighbours(query, reference, k=k)

@@ -19,6 +19,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from evaluation import gate
 from evaluation.base import AuditContext, AuditResult, AuditSettings
 from evaluation.gate import status_of, unjudged
@@ -107,6 +109,14 @@ def _canary(area: RunArea) -> dict[str, Any] | None:
     return read_json(path) if path.is_file() else None
 
 
+def _split_by_unit(groups: dict[str, Any]) -> bool:
+    """Whether the modality named the split's units and no unit lies on both sides (a single patient's images
+    split one by one are not units of the split)."""
+    if any(g is None for g in groups.values()):
+        return False
+    return not np.intersect1d(groups["train"], groups["holdout"]).size
+
+
 def audit(
     *, spec: ReleaseSpec, area: RunArea, on_progress: Callable[[str], None] | None = None
 ) -> list[AuditResult]:
@@ -116,19 +126,19 @@ def audit(
     synthetic_info = read_json(area.synthetic / "synthetic.json")
     modality = get_modality(prepared["modality"])
     codec = modality.read_codec(path=area.prepared / "codec.json")
-    frames = {
-        name: modality.audit_frames(data=modality.read_data(path=path, codec=codec), codec=codec)
-        for name, path in {
-            "train": area.prepared / modality.data_file("train"),
-            "holdout": area.prepared / modality.data_file("holdout"),
-            "synthetic": area.synthetic / modality.data_file("synthetic"),
-        }.items()
-    }
+    data = {name: modality.read_data(path=path, codec=codec) for name, path in {
+        "train": area.prepared / modality.data_file("train"),
+        "holdout": area.prepared / modality.data_file("holdout"),
+        "synthetic": area.synthetic / modality.data_file("synthetic"),
+    }.items()}
+    frames = {name: modality.audit_frames(data=side, codec=codec) for name, side in data.items()}
+    groups = {name: modality.audit_groups(data=data[name], codec=codec) for name in ("train", "holdout")}
     canary = area.model / "canary_audit.json"
     context = AuditContext(
         modality=prepared["modality"], **frames, schema=modality.audit_schema(codec=codec), target=spec.dataset.target,
         settings=AuditSettings(max_rows=spec.audits.max_rows, seed=spec.seed),
         extras={"canary_audit": read_json(canary)} if canary.is_file() else {},
+        groups=groups if _split_by_unit(groups) else {},
     )
     release = {
         "name": spec.name,

@@ -196,6 +196,12 @@ class Modality(ABC):
     def audit_frames(self, *, data: Any, codec: Any) -> Any:
         """The view of the data that audits read (for tables: a pandas frame of the modelled columns)."""
 
+    def audit_groups(self, *, data: Any, codec: Any) -> Any | None:
+        """The privacy unit of each record of ``data`` (an array of PRIVATE ids, e.g. patients), for audits
+        whose null moves whole units between training and holdout; None when every record is its own unit.
+        Never reported."""
+        return None
+
     @abstractmethod
     def read_audit_inputs(
         self, *, train: Path, holdout: Path, synthetic: Path, schema: Path | None, target: str | None

@@ -232,6 +232,11 @@ class ImageModality(RecordModality):
     def audit_frames(self, *, data: ImageSet, codec: ImageCodec) -> ImageAuditSet:
         return ImageAuditSet(pixels=data.pixels, labels=None if data.labels is None else data.labels.astype(object))
 
+    def audit_groups(self, *, data: ImageSet, codec: ImageCodec) -> np.ndarray | None:
+        """Patients, when several images share one (the split keeps a patient's images together)."""
+        subjects = np.asarray(data.subjects).astype(str)
+        return subjects if len(np.unique(subjects)) < len(subjects) else None
+
     def audit_schema(self, *, codec: ImageCodec) -> ImageSchema:
         return ImageSchema(size=codec.size, channels=codec.channels, window=codec.window, classes=codec.classes)
 

@@ -228,6 +228,10 @@ class TableModality(Modality):
     def audit_frames(self, *, data: pl.DataFrame, codec: TableCodec) -> pd.DataFrame:
         return data.select(codec.schema.modelled_columns).to_pandas()
 
+    def audit_groups(self, *, data: pl.DataFrame, codec: TableCodec) -> np.ndarray | None:
+        subject = codec.schema.subject
+        return None if subject is None or subject not in data.columns else data[subject].cast(pl.Utf8).to_numpy()
+
     def read_audit_inputs(
         self, *, train: Path, holdout: Path, synthetic: Path, schema: Path | None, target: str | None
     ) -> AuditInputs:
