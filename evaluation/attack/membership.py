@@ -29,6 +29,11 @@ training rows reaches 0.67..0.71 (lower end at least 0.63) although only about 4
 TPR at 1% FPR is reported too: with few non-members it is coarse (one false positive moves the FPR by
 1/non-members), so the number of non-members is stated beside it.
 
+Like with like: members, non-members and the reference are drawn by the split's units (``context.groups``:
+patients, subjects, or one subject's blocks of time), and the interval resamples whole units.  When either
+side holds fewer than ``evaluation.base.MIN_UNITS`` (10) units (an EEG release of two people; one recording
+in 10 blocks of time) the figure is reported but not judged: the attack would tell those units apart.
+
 Privacy caveat: scores are computed from private records outside the DP guarantee; only AUCs, TPRs and
 ROC curves (aggregates) are reported.
 """
@@ -50,15 +55,30 @@ _K = 5
 _TINY = 1e-9
 
 
-def attack_split(*, train, holdout, max_rows: int, rng: np.random.Generator) -> tuple:
+def attack_split(*, train, holdout, max_rows: int, rng: np.random.Generator,
+                 units: dict[str, np.ndarray] | None = None) -> tuple:
     """(members, non-members, reference): the holdout halved into disjoint non-members and reference rows,
-    members a training subsample as large as the non-members."""
-    order = rng.permutation(len(holdout))
-    half = len(holdout) // 2
-    n = min(half, len(train), max_rows)
-    nonmembers = take(holdout, np.sort(order[:n]))
-    reference = take(holdout, np.sort(order[half:half + min(len(holdout) - half, max_rows)]))
-    return subsample(train, n, rng), nonmembers, reference
+    members a training subsample as large as the non-members.  With ``units`` (the split's units per record
+    of each side) the holdout is halved by unit, so no unit is both a non-member and a reference."""
+    members, nonmembers, reference = attack_indices(n_train=len(train), n_holdout=len(holdout), max_rows=max_rows,
+                                                    rng=rng, units=units)
+    return take(train, members), take(holdout, nonmembers), take(holdout, reference)
+
+
+def attack_indices(*, n_train: int, n_holdout: int, max_rows: int, rng: np.random.Generator,
+                   units: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of the members (training), non-members and reference records (holdout) of ``attack_split``."""
+    holdout_units = np.arange(n_holdout) if units is None else np.unique(units["holdout"], return_inverse=True)[1]
+    if n_holdout and holdout_units.max() < 1:  # one unit cannot be halved: its records are (not judged anyway)
+        holdout_units = np.arange(n_holdout)
+    n_units = int(holdout_units.max()) + 1 if n_holdout else 0
+    first_half = np.isin(holdout_units, rng.permutation(n_units)[: n_units // 2])
+    candidates, rest = np.flatnonzero(first_half), np.flatnonzero(~first_half)
+    n = min(len(candidates), n_train, max_rows)
+    nonmembers = np.sort(rng.permutation(candidates)[:n])
+    reference = np.sort(rng.permutation(rest)[:max_rows])
+    members = np.arange(n_train) if n >= n_train else np.sort(rng.choice(n_train, size=n, replace=False))
+    return members, nonmembers, reference
 
 
 def _tpr_at(fpr_target: float, labels: np.ndarray, scores: np.ndarray) -> float:
@@ -95,8 +115,15 @@ class MembershipInferenceAudit(Audit):
         started = time.perf_counter()
         rng = context.rng(self.name)
         max_rows = context.settings.max_rows
-        members, nonmembers, reference = attack_split(train=context.train, holdout=context.holdout,
-                                                      max_rows=max_rows, rng=rng)
+        units = ({name: np.asarray(context.groups[name]).astype(str) for name in ("train", "holdout")}
+                 if context.groups else None)
+        index = attack_indices(n_train=len(context.train), n_holdout=len(context.holdout), max_rows=max_rows,
+                               rng=rng, units=units)
+        members, nonmembers, reference = (take(side, i) for side, i in
+                                          zip((context.train, context.holdout, context.holdout), index))
+        scored_units = (None if units is None else
+                        np.r_[np.unique(units["train"][index[0]], return_inverse=True)[1],
+                              1 + len(index[0]) + np.unique(units["holdout"][index[1]], return_inverse=True)[1]])
         synthetic = subsample(context.synthetic, min(len(context.synthetic), max_rows), rng)
         space = self.space(context, sides=[members, nonmembers, reference, synthetic])
         targets = space.stack([space.encode(members), space.encode(nonmembers)])
@@ -107,7 +134,8 @@ class MembershipInferenceAudit(Audit):
             "distance": -to_synthetic[:, 0],
             "density_ratio": np.log(to_reference[:, -1] + _TINY) - np.log(to_synthetic[:, -1] + _TINY),
         }
-        aucs, interval, intervals = _bootstrap_aucs(labels, scores, rng=rng, replicates=context.settings.bootstrap)
+        aucs, interval, intervals = _bootstrap_aucs(labels, scores, rng=rng, replicates=context.settings.bootstrap,
+                                                    units=scored_units)
         strongest = max(aucs, key=aucs.__getitem__)
         attacks = {attack: {"auc": round(aucs[attack], 4),
                             "auc_interval": _rounded(intervals[attack]),
@@ -130,7 +158,9 @@ class MembershipInferenceAudit(Audit):
             "seconds": round(time.perf_counter() - started, 1),
         }
         figures = {"ROC of the membership attacks": _roc_figure(labels, scores, n_nonmembers=len(nonmembers))}
-        return Measurement(value=aucs[strongest], interval=interval, details=details, figures=figures)
+        return Measurement(value=aucs[strongest], interval=interval, details=details, figures=figures,
+                           not_informative=context.too_few_units())
+
 
 
 def _rounded(interval: tuple[float, float] | None) -> list[float] | None:
@@ -163,19 +193,28 @@ def weighted_auc(*, labels: np.ndarray, scores: np.ndarray, weights: np.ndarray)
 
 
 def _bootstrap_aucs(
-    labels: np.ndarray, scores: dict[str, np.ndarray], *, rng: np.random.Generator, replicates: int
+    labels: np.ndarray, scores: dict[str, np.ndarray], *, rng: np.random.Generator, replicates: int,
+    units: np.ndarray | None = None,
 ) -> tuple[dict[str, float], tuple[float, float] | None, dict[str, tuple[float, float] | None]]:
     """Each attack's AUC and bootstrap interval, and the interval of the largest AUC.
 
     Every replicate resamples the scored records once and scores all attacks on the same resample, so the
     maximum's interval accounts for picking the best attack on noisy data (it is not the strongest attack's
-    own interval, which would understate the selection).
+    own interval, which would understate the selection).  With ``units`` (an integer unit per scored record,
+    members' and non-members' units distinct) whole units are resampled, members and non-members apart:
+    the windows of one block of time, or one patient's records, rise and fall together.
     """
     aucs = {attack: float(roc_auc_score(labels, score)) for attack, score in scores.items()}
-    draws = rng.integers(0, len(labels), size=(replicates, len(labels)))
+    if units is None:
+        units = np.arange(len(labels))
+    codes = np.unique(units, return_inverse=True)[1]
+    side = np.zeros(int(codes.max()) + 1, dtype=bool)
+    side[codes[labels == 1]] = True
+    groups = [np.flatnonzero(side), np.flatnonzero(~side)]
     counts = np.zeros((replicates, len(labels)))
-    for row, draw in enumerate(draws):
-        counts[row] = np.bincount(draw, minlength=len(labels))
+    for row in range(replicates):
+        drawn = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups if len(g)])
+        counts[row] = np.bincount(drawn, minlength=len(side))[codes]
     boot = np.column_stack([weighted_auc(labels=labels, scores=score, weights=counts) for score in scores.values()])
     intervals = {attack: percentile_interval(boot[:, column]) for column, attack in enumerate(scores)}
     return aucs, percentile_interval(np.max(boot, axis=1, initial=-np.inf)), intervals

@@ -91,10 +91,9 @@ class RecordModality(Modality):
         return len(data)
 
     def save_data(self, *, data: Any, path: Path) -> Path:
-        fields = {f.name: getattr(data, f.name) for f in dataclasses.fields(self.record_type)}
-        if fields.get("labels") is None:
-            fields.pop("labels", None)
-        else:
+        fields = {f.name: getattr(data, f.name) for f in dataclasses.fields(self.record_type)
+                  if getattr(data, f.name) is not None}
+        if "labels" in fields:
             fields["labels"] = fields["labels"].astype(str)
         with Path(path).open("wb") as handle:
             np.savez(handle, **fields)

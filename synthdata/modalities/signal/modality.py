@@ -23,7 +23,7 @@ Privacy, stated outright:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,12 +49,16 @@ class SignalData:
     data: np.ndarray  # (n, C, L) float32
     labels: np.ndarray | None
     subjects: np.ndarray
+    # The train/holdout split's unit of each window (a subject, or one subject's block of time): private ids
+    # the memorization and membership audits resample by.  None before the split and for synthetic windows.
+    units: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.data.shape[0])
 
     def take(self, index: np.ndarray) -> SignalData:
-        return SignalData(self.data[index], None if self.labels is None else self.labels[index], self.subjects[index])
+        return SignalData(self.data[index], None if self.labels is None else self.labels[index], self.subjects[index],
+                          None if self.units is None else self.units[index])
 
 
 @dataclass(frozen=True)
@@ -156,8 +160,12 @@ class SignalModality(RecordModality):
             holdout, train = windows.time_block_split(records=source.records, starts=source.starts,
                                                       length=int(source.windows.data.shape[-1]),
                                                       holdout_fraction=holdout_fraction, seed=seed)
+            units = np.char.add(np.char.add(source.records.astype(str), "#"),
+                                windows.time_blocks(records=source.records, starts=source.starts).astype(str))
         else:
             train = ~holdout
+            units = source.windows.subjects.astype(str)
+        source = replace(source, windows=replace(source.windows, units=units))
         parts = [self._take(source, np.flatnonzero(keep)) for keep in (train, holdout)]
         if min(len(p.windows) for p in parts) == 0:
             raise BadInputError(f"{source.path}: too few windows to split into training and holdout "
@@ -217,6 +225,10 @@ class SignalModality(RecordModality):
     # --- storage -------------------------------------------------------------------------------------------
     def audit_frames(self, *, data: SignalData, codec: SignalCodec) -> SignalSet:
         return SignalSet(data=data.data, labels=data.labels)
+
+    def audit_groups(self, *, data: SignalData, codec: SignalCodec) -> np.ndarray | None:
+        """The split's units: subjects, or one subject's blocks of time (windows of a block move together)."""
+        return None if data.units is None else np.asarray(data.units).astype(str)
 
     def audit_schema(self, *, codec: SignalCodec) -> SignalSchema:
         return SignalSchema(kind=codec.kind, fs=codec.fs, channels=codec.channels, units=codec.units,

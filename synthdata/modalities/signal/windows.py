@@ -257,6 +257,18 @@ def labels_from_table(windows: Windows, *, table: Path, record_column: str = "re
     return replace(windows, labels=labels)
 
 
+def time_blocks(*, records: np.ndarray, starts: np.ndarray, blocks: int = 10) -> np.ndarray:
+    """The block of time (0 .. ``blocks`` - 1, at most half the record's windows) each window starts in:
+    each record's span of window starts cut into equal blocks."""
+    block = np.zeros(len(starts), dtype=np.int64)
+    for record in np.unique(records):
+        mine = np.flatnonzero(records == record)
+        first, last = int(starts[mine].min()), int(starts[mine].max())
+        count = max(1, min(blocks, len(mine) // 2))
+        block[mine] = np.minimum(((starts[mine] - first) * count) // max(last - first + 1, 1), count - 1)
+    return block
+
+
 def time_block_split(*, records: np.ndarray, starts: np.ndarray, length: int, holdout_fraction: float, seed: int,
                      blocks: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Train/holdout split of ONE subject's windows by time blocks: ``(holdout, train)`` boolean masks.
@@ -271,13 +283,12 @@ def time_block_split(*, records: np.ndarray, starts: np.ndarray, length: int, ho
     holdout = np.zeros(len(starts), dtype=bool)
     train = np.zeros(len(starts), dtype=bool)
     rng = np.random.default_rng([seed, 14])
+    all_blocks = time_blocks(records=records, starts=starts, blocks=blocks)
     for record in np.unique(records):
         mine = np.flatnonzero(records == record)
-        first, last = int(starts[mine].min()), int(starts[mine].max())
         count = max(1, min(blocks, len(mine) // 2))
-        block = np.minimum(((starts[mine] - first) * count) // max(last - first + 1, 1), count - 1)
         held = rng.permutation(count)[: max(1, round(holdout_fraction * count))]
-        is_held = np.isin(block, held)
+        is_held = np.isin(all_blocks[mine], held)
         holdout[mine[is_held]] = True
         held_starts = np.sort(starts[mine[is_held]])
         for i in mine[~is_held]:  # overlaps a held window: [s, s+L) and [h, h+L) intersect iff |s-h| < L
