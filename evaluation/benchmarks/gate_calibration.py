@@ -1,6 +1,6 @@
 """Benchmark: the privacy gates' error rates, measured over repeated draws.
 
-    python -m evaluation.benchmarks.gate_calibration [--draws 60] [--copier-draws 20] [--cache DIR]
+    python -m evaluation.benchmarks.gate_calibration [--draws 60] [--copier-draws 20] [--demo-releases 10] [--cache DIR]
 
 A gate is a statistical test that decides whether data leaves the hospital, so its two error rates are
 measured, not assumed, on the shipped demo table (20,000 real encounters of diabetes_130us; no
@@ -18,7 +18,8 @@ Clopper-Pearson 95% bound (upper for ``fresh``, lower for the copiers), and how 
 could not judge.  Draws are cached one JSON file each under ``--cache`` (default
 ``.bench/gate_calibration``): a killed run resumes.  The split of sizes follows the demo release: training
 and holdout in a 4:1 ratio, as many synthetic rows as the audits read (``max_rows``).  Real DP releases are
-counted separately, by repeating ``make demo``; this benchmark needs no training.
+run too (``--demo-releases``, default 10: ``synthdata release`` on the demo spec in a fresh home each, as
+``make demo`` does, about 4 minutes each), and counted apart: released, blocked, gates not judged.
 
 Not a test: nothing here asserts.  Privacy: the data are public (CC BY 4.0); the cache holds audit figures.
 """
@@ -27,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import time
 from pathlib import Path
 
@@ -35,6 +38,8 @@ import pandas as pd
 from scipy.stats import beta
 
 DATA = Path(__file__).resolve().parents[2] / "synthdata" / "data"
+DEMO_SPEC = DATA / "demo.yaml"
+DEMO_SCENARIO = "real DP releases of the demo (epsilon 3)"
 SCENARIOS = {"fresh": (0.0, None), "exact 5%": (0.05, "exact"), "near 10%, one field": (0.10, "field"),
              "near 10%, noise": (0.10, "noise")}
 
@@ -71,8 +76,9 @@ def load_demo(*, rows: int | None = None) -> tuple[pd.DataFrame, pd.Series, obje
 
 
 def draw_sets(frame: pd.DataFrame, patients: pd.Series, *, seed: int, n_synthetic: int
-              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Training, holdout and fresh rows of disjoint patients (4 : 1 : rest, at most 2 rows per patient)."""
+              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]]:
+    """Training, holdout and fresh rows of disjoint patients (4 : 1 : rest, at most 2 rows per patient), and
+    the patients of the training and holdout rows (the audits' ``groups``)."""
     rng = np.random.default_rng(seed)
     ids = patients.unique()
     rng.shuffle(ids)
@@ -81,7 +87,9 @@ def draw_sets(frame: pd.DataFrame, patients: pd.Series, *, seed: int, n_syntheti
     capped = patients.groupby(patients).cumcount().to_numpy() < 2
     pick = lambda mask: frame[mask & capped].reset_index(drop=True)  # noqa: E731
     train, holdout, fresh = pick(where < 4), pick(where == 4), pick(where >= 5)
-    return train, holdout, fresh.sample(n=min(n_synthetic, len(fresh)), random_state=seed).reset_index(drop=True)
+    groups = {"train": patients[(where < 4) & capped].to_numpy(), "holdout": patients[(where == 4) & capped].to_numpy()}
+    return (train, holdout, fresh.sample(n=min(n_synthetic, len(fresh)), random_state=seed).reset_index(drop=True),
+            groups)
 
 
 def synthetic_for(scenario: str, *, train: pd.DataFrame, fresh: pd.DataFrame, schema, seed: int) -> pd.DataFrame:
@@ -104,23 +112,42 @@ def synthetic_for(scenario: str, *, train: pd.DataFrame, fresh: pd.DataFrame, sc
     return pd.concat([fresh.iloc[: len(fresh) - k], copied], ignore_index=True)
 
 
-def privacy_audits() -> list[str]:
-    """Every registered privacy gate a table release runs (memorization and attacks; not the canary audit,
-    which needs a training run)."""
+def privacy_audits(view: type = pd.DataFrame) -> list[str]:
+    """Every registered privacy gate a release of this view runs (memorization and attacks; not the canary
+    audit, which needs a training run)."""
     from evaluation.registry import AUDITS
 
     return [name for name, cls in AUDITS.items() if cls.category in ("memorization", "attack")
-            and cls.default_threshold is not None and cls.reads(pd.DataFrame)]
+            and cls.default_threshold is not None and cls.reads(view)]
+
+
+def run_record_draw(scenario: str, seed: int, *, records, max_rows: int) -> dict:
+    """One draw of a signal or image scenario (``evaluation.benchmarks.calibration_sets``)."""
+    from evaluation.base import AuditContext, AuditSettings
+    from evaluation.benchmarks.calibration_sets import copier, three_way
+    from evaluation.gate import run_audits
+
+    train, holdout, fresh, groups = three_way(records, seed=seed)
+    share, kind = SCENARIOS[scenario]
+    synthetic = copier(kind, share=share, train=train, fresh=fresh, seed=seed)
+    context = AuditContext(modality=records.name, train=train, holdout=holdout, synthetic=synthetic,
+                           schema=records.schema, settings=AuditSettings(max_rows=max_rows, seed=seed), groups=groups)
+    started = time.perf_counter()
+    results = run_audits(context=context, names=privacy_audits(type(records.view)))
+    return {"scenario": scenario, "seed": seed, "seconds": round(time.perf_counter() - started, 1),
+            "sizes": {"train": len(train), "holdout": len(holdout), "synthetic": len(synthetic)},
+            "audits": {r.name: {"value": r.value, "interval": r.interval, "passed": r.passed,
+                                "note": r.note if r.passed is None else None} for r in results}}
 
 
 def run_draw(scenario: str, seed: int, *, frame, patients, schema, max_rows: int) -> dict:
     from evaluation.base import AuditContext, AuditSettings
     from evaluation.gate import run_audits
 
-    train, holdout, fresh = draw_sets(frame, patients, seed=seed, n_synthetic=max_rows)
+    train, holdout, fresh, groups = draw_sets(frame, patients, seed=seed, n_synthetic=max_rows)
     synthetic = synthetic_for(scenario, train=train, fresh=fresh, schema=schema, seed=seed)
     context = AuditContext(modality="table", train=train, holdout=holdout, synthetic=synthetic, schema=schema,
-                           target="readmitted", settings=AuditSettings(max_rows=max_rows, seed=seed))
+                           target="readmitted", settings=AuditSettings(max_rows=max_rows, seed=seed), groups=groups)
     started = time.perf_counter()
     results = run_audits(context=context, names=privacy_audits())
     return {"scenario": scenario, "seed": seed, "seconds": round(time.perf_counter() - started, 1),
@@ -128,9 +155,9 @@ def run_draw(scenario: str, seed: int, *, frame, patients, schema, max_rows: int
             "audits": {r.name: {"value": r.value, "interval": r.interval, "passed": r.passed} for r in results}}
 
 
-def table(records: list[dict]) -> str:
-    """The rate table (markdown): per scenario, family-wise block rate with its bound, and per gate."""
-    names = privacy_audits()
+def table(records: list[dict], names: list[str]) -> str:
+    """The rate table (markdown): per scenario, family-wise block rate with its bound, and per gate (failed,
+    not judged "n.j." with the median smallest value those draws could have caught)."""
     lines = ["| scenario | draws | blocked (any gate) | 95% bound | " + " | ".join(names) + " |",
              "|---|---|---|---|" + "---|" * len(names)]
     for scenario in SCENARIOS:
@@ -143,10 +170,65 @@ def table(records: list[dict]) -> str:
         cells = []
         for name in names:
             failed = sum(r["audits"].get(name, {}).get("passed") is False for r in done)
-            unjudged = sum(r["audits"].get(name, {}).get("passed", True) is None for r in done)
-            cells.append(f"{failed} fail" + (f", {unjudged} n.j." if unjudged else ""))
+            unjudged = [r["audits"][name] for r in done if r["audits"].get(name, {}).get("passed", True) is None]
+            floors = [float(m.group(1)) for a in unjudged if (m := re.search(r"above about (-?[0-9.]+)", a.get("note") or ""))]
+            cells.append(f"{failed} fail" + (f", {len(unjudged)} n.j." if unjudged else "")
+                         + (f" (catches ≥ {np.median(floors):.2g})" if floors else ""))
         lines.append(f"| {scenario} | {len(done)} | {blocked} ({blocked / len(done):.0%}) | "
                      f"{'≤' if clean else '≥'} {bound:.0%} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def demo_release(index: int, *, cache: Path) -> dict:
+    """One real DP release of the demo (``synthdata release --config synthdata/data/demo.yaml``, as ``make
+    demo`` runs it) in a fresh home under ``cache``: its status and the gate verdicts of its audit record.
+    The work area is purged afterwards (it holds private splits); the audit figures are kept."""
+    import shutil
+    import subprocess
+    import sys
+
+    home = cache / f"demo-home-{index}"
+    shutil.rmtree(home, ignore_errors=True)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "synthdata.cli", "release", "--config", str(DEMO_SPEC)],
+                          env={**os.environ, "SYNTHDATA_HOME": str(home.resolve())}, capture_output=True, text=True)
+    records = sorted(home.glob("runs/*/synthetic/audit.json"))
+    if not records:
+        raise RuntimeError(f"demo release {index} left no audit record (exit {done.returncode}): "
+                           f"{done.stderr.strip().splitlines()[-1:] or done.stdout[-300:]}")
+    audits = json.loads(records[-1].read_text())["audits"]
+    shutil.rmtree(home, ignore_errors=True)
+    return {"scenario": DEMO_SCENARIO, "seed": index, "exit": done.returncode,
+            "seconds": round(time.perf_counter() - started, 1),
+            "audits": {a["name"]: {"value": a["value"], "interval": a["interval"], "passed": a["passed"],
+                                   "category": a["category"]} for a in audits}}
+
+
+def demo_table(records: list[dict]) -> str:
+    """Real DP releases of the demo: how many released, which gates failed or could not judge."""
+    if not records:
+        return ""
+    released = sum(r["exit"] == 0 for r in records)
+    blocked_privacy = sum(any(a["passed"] is False and a["category"] in ("memorization", "attack")
+                              for a in r["audits"].values()) for r in records)
+    failed: dict[str, int] = {}
+    unjudged: dict[str, int] = {}
+    for r in records:
+        for name, a in r["audits"].items():
+            if a["passed"] is False:
+                failed[name] = failed.get(name, 0) + 1
+            elif a["passed"] is None and a["value"] is not None and a["category"] in ("memorization", "attack"):
+                unjudged[name] = unjudged.get(name, 0) + 1
+    spread = lambda name: [r["audits"][name]["value"] for r in records if r["audits"].get(name, {}).get("value") is not None]  # noqa: E731
+    lines = [f"{DEMO_SCENARIO}: {released} of {len(records)} released; blocked by a privacy gate in "
+             f"{blocked_privacy} (95% upper bound {clopper_pearson(blocked_privacy, len(records), upper=True):.0%})",
+             "failed gates: " + (", ".join(f"{n} ({c})" for n, c in failed.items()) or "none"),
+             "privacy gates not judged: " + (", ".join(f"{n} ({c})" for n, c in unjudged.items()) or "none")]
+    for name in ("fidelity.quality", "fidelity.representation", "utility.tstr", "memorization.near_copies",
+                 "memorization.dcr_share", "attack.membership_inference"):
+        values = spread(name)
+        if values:
+            lines.append(f"  {name}: median {np.median(values):.3f} [{min(values):.3f}, {max(values):.3f}]")
     return "\n".join(lines)
 
 
@@ -155,15 +237,22 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=60, help="draws of fresh real records (false blocks)")
     parser.add_argument("--copier-draws", type=int, default=20, help="draws of each copying scenario")
     parser.add_argument("--max-rows", type=int, default=5000, help="settings.max_rows of the audits")
+    parser.add_argument("--demo-releases", type=int, default=10,
+                        help="real DP releases of the demo (about 4 minutes each on 2 cores; 0 to skip)")
+    parser.add_argument("--modality", choices=["table", "eeg", "ecg", "image"], default="table",
+                        help="the shipped example to draw from (signals and images: calibration_sets)")
     parser.add_argument("--cache", type=Path, default=Path(".bench/gate_calibration"))
     args = parser.parse_args()
+    if args.modality != "table":
+        records_main(args)
+        return
     args.cache.mkdir(parents=True, exist_ok=True)
     frame, patients, schema = load_demo()
     plan = [("fresh", d) for d in range(args.draws)]
     plan += [(s, d) for s in SCENARIOS if s != "fresh" for d in range(args.copier_draws)]
     records = []
     for i, (scenario, seed) in enumerate(plan, start=1):
-        path = args.cache / f"{scenario.replace(' ', '_').replace(',', '').replace('%', 'pct')}-{seed}.json"
+        path = args.cache / f"{_slug(scenario)}-{seed}.json"
         if path.is_file():
             records.append(json.loads(path.read_text()))
             continue
@@ -173,8 +262,49 @@ def main() -> None:
         failed = [n for n, a in record["audits"].items() if a["passed"] is False]
         print(f"[{i}/{len(plan)}] {scenario} draw {seed}: {record['seconds']} s; "
               f"{'blocked by ' + ', '.join(failed) if failed else 'released'}", flush=True)
+    demos = []
+    for index in range(args.demo_releases):
+        path = args.cache / f"demo_release-{index}.json"
+        if not path.is_file():
+            record = demo_release(index, cache=args.cache)
+            path.write_text(json.dumps(record, default=float))
+            failed = [n for n, a in record["audits"].items() if a["passed"] is False]
+            print(f"[demo {index + 1}/{args.demo_releases}] {record['seconds']} s; "
+                  f"{'blocked by ' + ', '.join(failed) if failed else 'released'}", flush=True)
+        demos.append(json.loads(path.read_text()))
     print()
-    print(table(records))
+    print(table(records, privacy_audits()))
+    print()
+    print(demo_table(demos))
+
+
+def records_main(args: argparse.Namespace) -> None:
+    """The signal or image arm: the same scenarios on a shipped example (no demo releases)."""
+    from evaluation.benchmarks.calibration_sets import NEAR_COPIES, load
+
+    cache = args.cache / args.modality
+    cache.mkdir(parents=True, exist_ok=True)
+    records = load(args.modality)
+    plan = [("fresh", d) for d in range(args.draws)]
+    plan += [(s, d) for s in SCENARIOS if s != "fresh" for d in range(args.copier_draws)]
+    done = []
+    for i, (scenario, seed) in enumerate(plan, start=1):
+        path = cache / f"{_slug(scenario)}-{seed}.json"
+        if not path.is_file():
+            record = run_record_draw(scenario, seed, records=records, max_rows=args.max_rows)
+            path.write_text(json.dumps(record, default=float))
+            failed = [n for n, a in record["audits"].items() if a["passed"] is False]
+            print(f"[{i}/{len(plan)}] {args.modality} {scenario} draw {seed}: {record['seconds']} s; "
+                  f"{'blocked by ' + ', '.join(failed) if failed else 'released'}", flush=True)
+        done.append(json.loads(path.read_text()))
+    sizes = done[0]["sizes"]
+    print(f"\n{args.modality}: per draw about {sizes['train']} training, {sizes['holdout']} holdout and "
+          f"{sizes['synthetic']} synthetic records; near copies: {NEAR_COPIES[records.view.__class__.__name__]}")
+    print(table(done, privacy_audits(type(records.view))))
+
+
+def _slug(scenario: str) -> str:
+    return scenario.replace(" ", "_").replace(",", "").replace("%", "pct")
 
 
 if __name__ == "__main__":
