@@ -5,24 +5,23 @@ also occurs in the holdout is a common profile of the population (many patients 
 that an individual was copied, so it is not counted.
 
 Chance: on a table of few columns, a generator that never saw a record still lands on it now and then, as
-real patients do: the holdout's own patients match a training record at some rate (on 11 columns of the
-demo table, enough to make one synthetic copy in five clean releases).  So the copies are compared with
-that rate: a one-sided Fisher exact test of (copies among the synthetic rows) against (holdout rows that
-match a training record among the holdout rows), at 2.5%.  The value is the number of copies beyond what
-the holdout's rate explains when the test finds an excess, else 0; the gate tolerates 0.  On a table of
-many columns real patients never match (rate 0 on the 48-column demo table), and about five copies in
-5,000 synthetic rows already show (one or two cannot be told from chance at a holdout of 4,000 rows).
+real patients do (on 11 columns of the demo table, enough to make one synthetic copy in five clean releases);
+public image sets hold duplicates (BreastMNIST: one pair in 780 images, which put a "copy" among fresh real
+images in 6 of 20 draws).  So the copies are compared with the rate at which real records match a training
+record of another patient: holdout records against the training set, and training records against the
+training records of other units (``context.groups``), both estimates of how often a record of the population
+equals one of a training-sized set.  A one-sided Fisher exact test of (copies among the synthetic rows)
+against (matching real records among all of them), at 2.5%; the value is the number of copies beyond what
+that rate explains when the test finds an excess, else 0, and the gate tolerates 0.  Where real records never
+match (the 48-column demo table, continuous signals) about five copies among 5,000 synthetic rows, or seven
+among 145 ECG windows, already show.
 
 Rows are compared by a 64-bit hash of their normalised values (numbers as float64 with -0.0 = 0.0,
 categories as strings, missing as its own value) over the full training, holdout and synthetic sets; the
 chance that two different rows share a hash is about n^2 / 2^64, negligible for any table we handle.
 
 Signal windows and images are compared the same way, every value rounded (to 1/10,000 of the declared
-amplitude range; to 8-bit grey levels).  Real windows and images of different moments or
-patients rarely match at that resolution: when no real record repeats (no holdout record equals a training
-one, no two training records are equal) every copy counts, with no test (the chance rate is observed to be 0);
-when some do (flat-line windows, blank images, the duplicate images some public sets hold: BreastMNIST's
-fresh images matched a training image in 6 of 20 draws), the Fisher test above decides.
+amplitude range; to 8-bit grey levels).
 
 Privacy caveat: the counts are computed from private records outside the DP guarantee and reported as
 counts only; no matching row is ever written out.
@@ -66,6 +65,13 @@ def row_hashes(frame: pd.DataFrame, *, schema: TableSchema, columns: list[str]) 
 
 
 _LEVEL = 0.025
+
+
+def _matches_within(hashes: np.ndarray, *, units: np.ndarray | None) -> int:
+    """Records equal to a record of another unit of the same set (each record its own unit without ``units``)."""
+    units = np.arange(len(hashes)) if units is None else np.unique(np.asarray(units).astype(str), return_inverse=True)[1]
+    frame = pd.DataFrame({"hash": hashes, "unit": units})
+    return int((frame.groupby("hash")["unit"].transform("nunique") > 1).sum())
 #: Signals are compared after rounding to this share of the declared amplitude range (1/10,000, finer than
 #: the shipped formats' ADC steps); images at their 8-bit grey levels.  A copy re-quantised by another format
 #: or gain may round differently: that is a near copy (``memorization.near_copies``), not an exact one.
@@ -117,27 +123,25 @@ class ExactCopiesAudit(Audit):
         in_holdout = np.isin(synthetic, holdout, assume_unique=False)
         copies = in_train & ~in_holdout
         real_matches = int(np.isin(holdout_rows, train).sum())
-        n_synthetic, n_holdout, n_copies = len(synthetic), len(context.holdout), int(copies.sum())
-        p_value = float(fisher_exact([[n_copies, n_synthetic - n_copies], [real_matches, n_holdout - real_matches]],
+        train_matches = _matches_within(train_rows, units=context.groups.get("train"))
+        n_synthetic, n_copies = len(synthetic), int(copies.sum())
+        matches, n_reference = real_matches + train_matches, len(holdout_rows) + len(train_rows)
+        p_value = float(fisher_exact([[n_copies, n_synthetic - n_copies], [matches, n_reference - matches]],
                                      alternative="greater").pvalue) if n_copies else 1.0
-        expected = n_synthetic * real_matches / max(n_holdout, 1)
-        real_duplicates = real_matches + len(train_rows) - len(train)  # real records equal to another real one
-        if not table and real_duplicates == 0:  # continuous records that never repeat: any copy shows
-            beyond = n_copies
-        else:
-            beyond = max(n_copies - round(expected), 1) if p_value < _LEVEL else 0
+        expected = n_synthetic * matches / max(n_reference, 1)
+        beyond = max(n_copies - round(expected), 1) if p_value < _LEVEL else 0
         details = {
             "synthetic_rows_matching_train": int(in_train.sum()),
             "synthetic_rows_matching_holdout": int(in_holdout.sum()),
             "synthetic_rows_matching_both": int((in_train & in_holdout).sum()),
             "copies": n_copies,
             "holdout_rows_matching_train": real_matches,
-            "real_records_repeated": real_duplicates,
+            "training_rows_matching_another_unit": train_matches,
             "copies_expected_by_chance": round(expected, 2),
             "p_value_excess": round(p_value, 6),
             "distinct_training_profiles_copied": int(np.unique(synthetic[copies]).size),
             "share_of_synthetic_rows_copied": round(float(copies.mean()) if len(copies) else 0.0, 6),
-            "sizes": {"synthetic": len(synthetic), "train": len(context.train), "holdout": len(context.holdout)},
+            "sizes": {"synthetic": n_synthetic, "train": len(context.train), "holdout": len(context.holdout)},
             "compared": (f"{len(columns)} modelled columns" if table else
                          "every value, at 1/10,000 of the amplitude range" if isinstance(context.train, SignalSet)
                          else "every pixel, at 8-bit grey levels"),
