@@ -133,6 +133,9 @@ class AuditResult:
     details: dict[str, Any] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)
     note: str | None = None
+    # For a gated audit that could not be judged: why, in a few words (the smallest value it could have
+    # caught, or the missing units); the report's first page names each such gate with it.
+    unjudged_because: str | None = None
 
     @property
     def blocks(self) -> bool:
@@ -151,6 +154,7 @@ class AuditResult:
             "passed": self.passed,
             "explanation": self.explanation,
             "note": self.note,
+            "unjudged_because": self.unjudged_because,
             "details": self.details,
             **({"figures": self.figures} if figures else {}),
         }
@@ -171,6 +175,7 @@ class AuditResult:
             details=data.get("details", {}),
             figures=data.get("figures", {}),
             note=data.get("note"),
+            unjudged_because=data.get("unjudged_because"),
         )
 
 

@@ -50,12 +50,18 @@ def _fmt(x: float) -> str:
 
 def decide(*, audit: Audit, measurement: Measurement, threshold: float | None) -> AuditResult:
     """The verdict on one measurement at ``threshold`` (None: informative only)."""
+    because = None
     if measurement.not_informative:
         passed, note = None, f"Not informative, does not gate: {measurement.not_informative}"
+        because = measurement.not_informative.split(":")[0].split(";")[0]
     elif threshold is None:
         passed, note = None, "Informative only: no threshold is set, so this audit does not gate."
     elif _tests_for_leak(audit, measurement):
         passed, note = _leak_test(audit=audit, measurement=measurement, threshold=threshold)
+        if passed is None:
+            low = measurement.interval[0]
+            because = (f"too few records: only a value above about "
+                       f"{_fmt(threshold + max(measurement.value - low, 0.0))} would have shown (gate {_fmt(threshold)})")
     else:
         at_most = audit.direction == "at_most"
         if measurement.interval is not None:
@@ -80,6 +86,7 @@ def decide(*, audit: Audit, measurement: Measurement, threshold: float | None) -
         details=dict(measurement.details),
         figures=dict(measurement.figures),
         note=note,
+        unjudged_because=because if threshold is not None else None,
     )
 
 
@@ -92,7 +99,9 @@ def _not_run(audit: Audit, context: AuditContext, threshold: float) -> AuditResu
         note=("Not informative, does not gate: this audit could not run on this data (too few records, or no "
               f"categorical target or labels where it needs them; training {sizes['train']}, holdout "
               f"{sizes['holdout']}, synthetic {sizes['synthetic']} records); the release rests on its DP "
-              "guarantee here."))
+              "guarantee here."),
+        unjudged_because=(f"could not run (training {sizes['train']}, holdout {sizes['holdout']}, synthetic "
+                          f"{sizes['synthetic']} records)"))
 
 
 def _crashed(audit: Audit, threshold: float | None) -> AuditResult:

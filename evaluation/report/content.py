@@ -74,6 +74,11 @@ _HEADLINES = {
 _SIGN_OFF_HEADLINE = "Awaiting sign-off: every gated audit passed; a named person must approve the release."
 
 
+def _open_gate(result: AuditResult) -> str:
+    """A gate that could not be judged, with why (the smallest value it could have caught, or what is missing)."""
+    return f"{result.name}: {result.unjudged_because}" if result.unjudged_because else result.name
+
+
 def _headline(status: str, *, awaiting_sign_off: bool, unjudged: int) -> str:
     """The one-line verdict; it never says "every gated audit passed" when some could not be judged."""
     text = _SIGN_OFF_HEADLINE if awaiting_sign_off else _HEADLINES[status]
@@ -454,7 +459,7 @@ def build_report_content(
     tally = (f"{sum(r.passed is True for r in gated)} of {len(gated)} gated audits passed, "
              f"{len(failed)} failed; "
              + (f"{len(open_gates)} gated audit{'s' if len(open_gates) != 1 else ''} could not be judged on this "
-                f"data ({', '.join(r.name for r in open_gates)}: see their notes) and do not gate; "
+                f"data and do not gate ({'; '.join(_open_gate(r) for r in open_gates)}); "
                 if open_gates else "")
              + f"{len(ordered) - len(gated) - len(open_gates)} informative audits do not gate.")
     name = str(release.get("name", "synthetic data release"))

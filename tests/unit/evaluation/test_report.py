@@ -330,4 +330,6 @@ def test_a_release_with_unjudged_gates_says_so_in_its_headline_and_tally():
                                    privacy=PRIVACY, results=[passed, vague], column_plots=[], notes=[])
     assert "could be judged passed (1 could not be" in content.headline
     assert "memorization.dcr_share" in content.tally and "could not be judged" in content.tally
+    # the first page says what each unjudged gate could have caught: 0.55 + the interval's lower half-width
+    assert "memorization.dcr_share: too few records: only a value above about 0.65 would have shown" in content.tally
     assert content.sections[3].title == "Signals: synthetic examples"
