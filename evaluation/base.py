@@ -33,6 +33,24 @@ MIN_CELL_COUNT = 10
 MIN_UNITS = 10
 
 
+def unit_codes(ids: Any | None, *, size: int) -> np.ndarray:
+    """An integer code (0 .. units - 1) per record for its PRIVATE unit id; each record its own unit when
+    ``ids`` is None.  Codes say which records share a unit, nothing more: never report them."""
+    if ids is None:
+        return np.arange(size)
+    return np.unique(np.asarray(ids).astype(str), return_inverse=True)[1]
+
+
+def split_groups(*, train: Any | None, holdout: Any | None) -> dict[str, np.ndarray]:
+    """``AuditContext.groups`` for a split whose units are known and lie on one side only; empty otherwise
+    (no unit ids, or a unit on both sides, e.g. one patient's images split one by one: the records are then
+    the units of the split)."""
+    if train is None or holdout is None or np.intersect1d(np.asarray(train).astype(str),
+                                                         np.asarray(holdout).astype(str)).size:
+        return {}
+    return {"train": np.asarray(train), "holdout": np.asarray(holdout)}
+
+
 @dataclass(frozen=True)
 class AuditSettings:
     """Sizes and seed the audits use; all public."""
@@ -73,6 +91,13 @@ class AuditContext:
                    ) -> dict[str, Any]:
         """At most ``settings.max_rows`` records of each named side, drawn with ``rng`` in that order."""
         return {name: subsample(getattr(self, name), self.settings.max_rows, rng) for name in sides}
+
+    def units(self, side: str, index: np.ndarray | None = None) -> np.ndarray:
+        """Unit codes (``unit_codes``) of the records of ``side`` ("train" or "holdout"), or of those at ``index``."""
+        ids = self.groups.get(side)
+        size = len(getattr(self, side)) if index is None else len(index)
+        return unit_codes(None if ids is None else (np.asarray(ids) if index is None else np.asarray(ids)[index]),
+                          size=size)
 
     def too_few_units(self, minimum: int = MIN_UNITS) -> str | None:
         """Why a comparison of training with holdout records cannot support a verdict when the split has fewer

@@ -210,6 +210,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         modality=args.modality, train=Path(args.train), holdout=Path(args.holdout), synthetic=Path(args.synthetic),
         out=Path(args.out), target=args.target, schema=Path(args.schema) if args.schema else None,
         gates=_gates(args.gate), max_rows=args.max_rows, seed=args.seed, internal=args.internal,
+        require_judged=args.require_judged,
     )
     width = max(len(r.name) for r in outcome.results) if outcome.results else 10
     for r in outcome.results:
@@ -379,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--internal", action="store_true",
                        help="also write report_internal.html/.pdf with the closest synthetic/real record pairs "
                             "(REAL records: keep it in-house)")
+    audit.add_argument("--require-judged", action="store_true",
+                       help="a privacy gate that cannot be judged at these sizes fails the audit (default: it does "
+                            "not gate, and the report names it)")
     audit.set_defaults(func=cmd_audit)
 
     approve = sub.add_parser("approve", help="sign off a release whose gates passed, and export it")

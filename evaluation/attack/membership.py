@@ -45,7 +45,7 @@ import time
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from evaluation.base import Audit, AuditContext, Measurement
+from evaluation.base import Audit, AuditContext, Measurement, unit_codes
 from evaluation.memorization.space import SPACES, DistanceSpace, distance_space, nearest_distances
 from evaluation.report.figures import REAL_COLOR, SYNTHETIC_COLOR, figure_to_base64, new_figure
 from evaluation.sampling import percentile_interval
@@ -68,7 +68,7 @@ def attack_split(*, train, holdout, max_rows: int, rng: np.random.Generator,
 def attack_indices(*, n_train: int, n_holdout: int, max_rows: int, rng: np.random.Generator,
                    units: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Indices of the members (training), non-members and reference records (holdout) of ``attack_split``."""
-    holdout_units = np.arange(n_holdout) if units is None else np.unique(units["holdout"], return_inverse=True)[1]
+    holdout_units = unit_codes(None if units is None else units["holdout"], size=n_holdout)
     if n_holdout and holdout_units.max() < 1:  # one unit cannot be halved: its records are (not judged anyway)
         holdout_units = np.arange(n_holdout)
     n_units = int(holdout_units.max()) + 1 if n_holdout else 0
@@ -122,8 +122,7 @@ class MembershipInferenceAudit(Audit):
         members, nonmembers, reference = (take(side, i) for side, i in
                                           zip((context.train, context.holdout, context.holdout), index))
         scored_units = (None if units is None else
-                        np.r_[np.unique(units["train"][index[0]], return_inverse=True)[1],
-                              1 + len(index[0]) + np.unique(units["holdout"][index[1]], return_inverse=True)[1]])
+                        np.r_[context.units("train", index[0]), 1 + len(index[0]) + context.units("holdout", index[1])])
         synthetic = subsample(context.synthetic, min(len(context.synthetic), max_rows), rng)
         space = self.space(context, sides=[members, nonmembers, reference, synthetic])
         targets = space.stack([space.encode(members), space.encode(nonmembers)])
@@ -205,9 +204,7 @@ def _bootstrap_aucs(
     the windows of one block of time, or one patient's records, rise and fall together.
     """
     aucs = {attack: float(roc_auc_score(labels, score)) for attack, score in scores.items()}
-    if units is None:
-        units = np.arange(len(labels))
-    codes = np.unique(units, return_inverse=True)[1]
+    codes = unit_codes(units, size=len(labels))
     side = np.zeros(int(codes.max()) + 1, dtype=bool)
     side[codes[labels == 1]] = True
     groups = [np.flatnonzero(side), np.flatnonzero(~side)]

@@ -149,9 +149,7 @@ class DCRShareAudit(Audit):
             return Measurement(value=0.5, not_informative="fewer than 2 holdout rows or no synthetic rows")
         sides = {name: _chosen(len(getattr(context, name)), n_reference, rng) for name in ("train", "holdout")}
         train, holdout = (take(getattr(context, name), index) for name, index in sides.items())
-        units = {name: (np.unique(np.asarray(context.groups[name]).astype(str)[index], return_inverse=True)[1]
-                        if name in context.groups
-                        else np.arange(len(index))) for name, index in sides.items()}
+        units = {name: context.units(name, index) for name, index in sides.items()}
         synthetic = subsample(context.synthetic, min(len(context.synthetic), max_rows), rng)
 
         space = distance_space(context, sides=[train, holdout, synthetic])

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import fisher_exact
 
-from evaluation.base import Audit, AuditContext, Measurement
+from evaluation.base import Audit, AuditContext, Measurement, unit_codes
 from evaluation.memorization.encoding import (
     MISSING_LEVEL,
     as_float,
@@ -73,8 +73,7 @@ _LEVEL = 0.025
 
 def _matches_within(hashes: np.ndarray, *, units: np.ndarray | None) -> int:
     """Records equal to a record of another unit of the same set (each record its own unit without ``units``)."""
-    units = np.arange(len(hashes)) if units is None else np.unique(np.asarray(units).astype(str), return_inverse=True)[1]
-    frame = pd.DataFrame({"hash": hashes, "unit": units})
+    frame = pd.DataFrame({"hash": hashes, "unit": unit_codes(units, size=len(hashes))})
     return int((frame.groupby("hash")["unit"].transform("nunique") > 1).sum())
 #: Signals are compared after rounding to this share of the declared amplitude range (1/10,000, finer than
 #: the shipped formats' ADC steps); images at their 8-bit grey levels.  A copy re-quantised by another format

@@ -52,7 +52,7 @@ import time
 
 import numpy as np
 
-from evaluation.base import Audit, AuditContext, Measurement
+from evaluation.base import Audit, AuditContext, Measurement, unit_codes
 from evaluation.memorization.space import SPACES, distance_space
 from synthdata.views import subsample
 
@@ -61,13 +61,13 @@ NEIGHBOURS = 32  # nearest pooled records kept per synthetic row (ties at the ne
 _RTOL, _ATOL = 1e-5, 1e-6
 
 
-def unit_codes(context: AuditContext) -> tuple[np.ndarray, np.ndarray]:
-    """Integer unit codes of the training and holdout records (one per record when no groups are given)."""
-    sides = [np.asarray(context.groups[name]).astype(str) if name in context.groups
-             else np.array([f"{name}:{i}" for i in range(len(getattr(context, name)))])
-             for name in ("train", "holdout")]
-    _, codes = np.unique(np.concatenate(sides), return_inverse=True)
-    return codes[: len(sides[0])], codes[len(sides[0]):]
+def pooled_units(context: AuditContext) -> tuple[np.ndarray, np.ndarray]:
+    """Unit codes of the training and holdout records in one numbering (``unit_codes``: one unit per record
+    when no groups are given): a unit on both sides has one code."""
+    ids = [np.asarray(context.groups[name]).astype(str) if name in context.groups
+           else np.array([f"{name}:{i}" for i in range(len(getattr(context, name)))]) for name in ("train", "holdout")]
+    codes = unit_codes(np.concatenate(ids), size=len(ids[0]) + len(ids[1]))
+    return codes[: len(ids[0])], codes[len(ids[0]):]
 
 
 def near_copy_radius(space, pool, units: np.ndarray, *, rng: np.random.Generator, probes: int) -> float:
@@ -124,7 +124,7 @@ class NearCopiesAudit(Audit):
         started = time.perf_counter()
         rng = context.rng(self.name)
         synthetic = subsample(context.synthetic, context.settings.max_rows, rng)
-        train_units, holdout_units = unit_codes(context)
+        train_units, holdout_units = pooled_units(context)
         if np.intersect1d(train_units, holdout_units).size:
             raise ValueError("a unit has records in both training and holdout: the split is not by unit")
         n_pool = len(train_units) + len(holdout_units)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from evaluation.base import AuditContext, AuditResult, AuditSettings
+from evaluation.base import AuditContext, AuditResult, AuditSettings, split_groups
 from evaluation.gate import blocking, check_gate_names
 from evaluation.suite import audit_and_report
 from synthdata.export.atomic import atomic_folder, check_output_free
@@ -41,16 +41,26 @@ class AuditOutcome:
 def audit_files(
     *, modality: str, train: Path, holdout: Path, synthetic: Path, out: Path, target: str | None = None,
     schema: Path | None = None, gates: Mapping[str, float] | None = None, max_rows: int = 5000, seed: int = 0,
-    internal: bool = False, on_progress: Callable[[str], None] | None = None,
+    internal: bool = False, require_judged: bool = False, on_progress: Callable[[str], None] | None = None,
 ) -> AuditOutcome:
-    """Audit ``synthetic`` against ``train`` and ``holdout``; write the record and reports into ``out``."""
+    """Audit ``synthetic`` against ``train`` and ``holdout``; write the record and reports into ``out``.
+
+    When the schema names a ``subject`` column present in the training and holdout files, the memorization
+    and attack audits move whole patients between training and holdout (like with like).  ``require_judged``
+    makes a privacy gate that could not be judged at these sizes fail."""
     check_gate_names(gates or {})
     check_output_free(out)
     kind = get_modality(modality)
     inputs = kind.read_audit_inputs(train=train, holdout=holdout, synthetic=synthetic, schema=schema, target=target)
+    groups = split_groups(train=inputs.groups.get("train"), holdout=inputs.groups.get("holdout"))
+    notes = list(inputs.notes)
+    if inputs.groups and not groups:
+        notes.append("some patients (subject column) have rows in both the training and the holdout file, so the "
+                     "holdout is not of unseen patients: the memorization and attack audits treat each row as its "
+                     "own unit, and a patient's rows on both sides make them less sensitive")
     context = AuditContext(modality=modality, train=inputs.train, holdout=inputs.holdout,
                            synthetic=inputs.synthetic, schema=inputs.schema, target=target,
-                           settings=AuditSettings(max_rows=max_rows, seed=seed))
+                           settings=AuditSettings(max_rows=max_rows, seed=seed), groups=groups)
     release = {
         "name": Path(synthetic).name, "title": f"Synthetic data audit report: {Path(synthetic).name}",
         "modality": modality, "records": len(inputs.synthetic),
@@ -61,7 +71,7 @@ def audit_files(
     privacy = {"privacy_unit": "not known to synthdata (the generator was run elsewhere)"}
     with atomic_folder(out) as staging:
         results, _ = audit_and_report(
-            context=context, gates=gates, release=release, privacy=privacy, notes=inputs.notes, folder=staging,
-            synthetic_sha256=sha256_file(Path(synthetic)), internal=internal,
+            context=context, gates=gates, release=release, privacy=privacy, notes=notes, folder=staging,
+            synthetic_sha256=sha256_file(Path(synthetic)), internal=internal, require_judged=require_judged,
             on_progress=on_progress or (lambda name: log.info("audit: %s", name)))
     return AuditOutcome(out=Path(out), results=results)

@@ -19,10 +19,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from evaluation import gate
-from evaluation.base import AuditContext, AuditResult, AuditSettings
+from evaluation.base import AuditContext, AuditResult, AuditSettings, split_groups
 from evaluation.gate import status_of, unjudged
 from evaluation.suite import ReportInputs, audit_and_report, write_reports
 from synthdata import home
@@ -109,14 +107,6 @@ def _canary(area: RunArea) -> dict[str, Any] | None:
     return read_json(path) if path.is_file() else None
 
 
-def _split_by_unit(groups: dict[str, Any]) -> bool:
-    """Whether the modality named the split's units and no unit lies on both sides (a single patient's images
-    split one by one are not units of the split)."""
-    if any(g is None for g in groups.values()):
-        return False
-    return not np.intersect1d(groups["train"], groups["holdout"]).size
-
-
 def audit(
     *, spec: ReleaseSpec, area: RunArea, on_progress: Callable[[str], None] | None = None
 ) -> list[AuditResult]:
@@ -132,13 +122,13 @@ def audit(
         "synthetic": area.synthetic / modality.data_file("synthetic"),
     }.items()}
     frames = {name: modality.audit_frames(data=side, codec=codec) for name, side in data.items()}
-    groups = {name: modality.audit_groups(data=data[name], codec=codec) for name in ("train", "holdout")}
+    groups = split_groups(**{name: modality.audit_groups(data=data[name], codec=codec) for name in ("train", "holdout")})
     canary = area.model / "canary_audit.json"
     context = AuditContext(
         modality=prepared["modality"], **frames, schema=modality.audit_schema(codec=codec), target=spec.dataset.target,
         settings=AuditSettings(max_rows=spec.audits.max_rows, seed=spec.seed),
         extras={"canary_audit": read_json(canary)} if canary.is_file() else {},
-        groups=groups if _split_by_unit(groups) else {},
+        groups=groups,
     )
     release = {
         "name": spec.name,

@@ -45,6 +45,8 @@ class AuditInputs:
     synthetic: Any
     schema: Any
     notes: list[str] = field(default_factory=list)
+    # "train"/"holdout" -> the PRIVATE unit id (patient) of each record, when the files name them; never reported
+    groups: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

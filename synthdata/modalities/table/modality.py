@@ -267,7 +267,8 @@ class TableModality(Modality):
             frames[role] = typed.select(declared.modelled_columns).to_pandas()
         if target is not None and target not in declared.modelled_columns:
             raise BadInputError(f"target column '{target}' is not a modelled column of {train}")
-        return AuditInputs(**frames, schema=declared, notes=notes)
+        groups, unit_note = _audit_units(texts, subject=declared.subject)
+        return AuditInputs(**frames, schema=declared, notes=[*notes, *unit_note], groups=groups)
 
     def write_release(self, *, data: pl.DataFrame, codec: TableCodec, folder: Path,
                       provenance: dict[str, str]) -> list[str]:
@@ -281,3 +282,15 @@ class TableModality(Modality):
             encoding="utf-8",
         )
         return ["synthetic.parquet", "synthetic.csv", "synthetic.csv.README.txt"]
+
+
+
+def _audit_units(texts: dict[str, pl.DataFrame], *, subject: str | None) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The patient of each training and holdout row (``AuditInputs.groups``) from the schema's subject
+    column, or a note saying why there are none."""
+    if subject is None:
+        return {}, []
+    if any(subject not in texts[role].columns for role in ("train", "holdout")):
+        return {}, [f"the subject column '{subject}' is not in both the training and the holdout file: the "
+                    "memorization and attack audits treat each row as its own unit"]
+    return {role: texts[role][subject].cast(pl.Utf8).to_numpy() for role in ("train", "holdout")}, []

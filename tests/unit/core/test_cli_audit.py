@@ -36,6 +36,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     # Another tool's output: no identifier columns.
     paths["fresh_no_ids"] = folder / "fresh_no_ids.csv"
     fresh.drop("encounter_id", "patient_nbr").write_csv(paths["fresh_no_ids"])
+    # A holdout that shares patients with training (a row-level split): not a holdout of unseen patients.
+    paths["holdout_shared"] = folder / "holdout_shared.csv"
+    pl.concat([holdout, train.head(200)]).write_csv(paths["holdout_shared"])
     paths["schema"] = DATA / "diabetes_demo.schema.yaml"
     return paths
 
@@ -62,6 +65,22 @@ def test_fresh_real_records_pass_and_outputs_are_written(files, tmp_path: Path, 
     html = (out / "report.html").read_text()
     assert "INTERNAL" not in html
     assert str(out) in captured.out
+    # The schema's subject column is in both real files: whole patients are the units of the comparison.
+    near = next(a for a in record["audits"] if a["name"] == "memorization.near_copies")
+    assert near["details"]["units"]["grouped"] is True
+
+
+def test_a_holdout_sharing_patients_with_training_is_said_and_rows_become_the_units(files, tmp_path: Path,
+                                                                                   capsys) -> None:
+    out = tmp_path / "audit"
+    args = _audit(files, files["fresh_no_ids"], out)
+    args[args.index("--holdout") + 1] = str(files["holdout_shared"])
+    main(args)
+    capsys.readouterr()
+    record = json.loads((out / "audit.json").read_text())
+    near = next(a for a in record["audits"] if a["name"] == "memorization.near_copies")
+    assert near["details"]["units"]["grouped"] is False
+    assert "rows in both the training and the holdout file" in (out / "report.html").read_text()
 
 
 def test_copies_of_training_records_fail_the_memorization_gates(files, tmp_path: Path, capsys) -> None:
