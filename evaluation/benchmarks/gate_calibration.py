@@ -1,6 +1,7 @@
 """Benchmark: the privacy gates' error rates, measured over repeated draws.
 
-    python -m evaluation.benchmarks.gate_calibration [--draws 60] [--copier-draws 20] [--demo-releases 10] [--cache DIR]
+    python -m evaluation.benchmarks.gate_calibration [--modality table|eeg|ecg|image] [--draws 60]
+        [--copier-draws 20] [--demo-releases 10] [--cache DIR] [--write-rates]
 
 A gate is a statistical test that decides whether data leaves the hospital, so its two error rates are
 measured, not assumed, on the shipped demo table (20,000 real encounters of diabetes_130us; no
@@ -20,6 +21,9 @@ could not judge.  Draws are cached one JSON file each under ``--cache`` (default
 and holdout in a 4:1 ratio, as many synthetic rows as the audits read (``max_rows``).  Real DP releases are
 run too (``--demo-releases``, default 10: ``synthdata release`` on the demo spec in a fresh home each, as
 ``make demo`` does, about 4 minutes each), and counted apart: released, blocked, gates not judged.
+
+``--write-rates`` stores the rates in ``evaluation/gate_rates.json``, from which every release report states,
+in plain words, how often each privacy gate was wrong here (``evaluation.gate_rates``).
 
 Not a test: nothing here asserts.  Privacy: the data are public (CC BY 4.0); the cache holds audit figures.
 """
@@ -179,6 +183,78 @@ def table(records: list[dict], names: list[str]) -> str:
     return "\n".join(lines)
 
 
+EXAMPLES = {  # modality -> (the shipped example in words, what its records are called)
+    "table": ("the shipped demo table (diabetes_130us, split by patient)", "rows"),
+    "eeg": ("the shipped EEG example (eegmmidb S001, split into blocks of time)", "windows"),
+    "ecg": ("the shipped ECG example (MIT-BIH record 100, split into blocks of time)", "windows"),
+    "image": ("the shipped BreastMNIST example (split by image)", "images"),
+}
+COPIERS = {  # scenario -> its description per kind of record (the report quotes it)
+    "exact 5%": {"rows": "5% exact copies of training rows", "windows": "5% exact copies of training windows",
+                 "images": "5% exact copies of training images"},
+    "near 10%, one field": {"rows": "10% copies of training rows with one count changed by 1",
+                            "windows": "10% copies of training windows shifted by 2% of a window, with noise of "
+                                       "1% of their spread",
+                            "images": "10% copies of training images shifted by one pixel"},
+    "near 10%, noise": {"rows": "10% copies of training rows with every number moved by noise of 1% of its range",
+                        "windows": "10% copies of training windows with noise of 5% of their spread",
+                        "images": "10% copies of training images with noise of sd 0.05 (on the [-1, 1] scale)"},
+}
+
+
+def _floor(audit: dict) -> float | None:
+    match = re.search(r"above about (-?[0-9.]+)", audit.get("note") or "")
+    return float(match.group(1)) if match else None
+
+
+def measured_rates(records: list[dict], names: list[str], *, modality: str, demos: list[dict] = ()) -> dict:
+    """What ``evaluation/gate_rates.json`` keeps of one modality's draws (``evaluation.gate_rates`` reads
+    it): per scenario, the draws, how many any gate blocked and each gate failed or could not judge, with
+    their one-sided 95% bounds."""
+    example, word = EXAMPLES[modality]
+    fresh = [r for r in records if r["scenario"] == "fresh"]
+    scenarios = {}
+    for scenario in SCENARIOS:
+        done = [r for r in records if r["scenario"] == scenario]
+        if not done:
+            continue
+        clean = scenario == "fresh"
+        blocked = sum(any(a["passed"] is False for a in r["audits"].values()) for r in done)
+        gates = {}
+        for name in names:
+            failed = sum(r["audits"].get(name, {}).get("passed") is False for r in done)
+            unjudged = [r["audits"][name] for r in done if r["audits"].get(name, {}).get("passed", True) is None]
+            floors = [f for a in unjudged if (f := _floor(a)) is not None]
+            gates[name] = {"failed": failed, "unjudged": len(unjudged),
+                           "bound": round(clopper_pearson(failed, len(done), upper=clean), 4),
+                           "floor": round(float(np.median(floors)), 3) if floors else None,
+                           "too_few_units": sum("privacy unit" in (a.get("note") or "") for a in unjudged)}
+        scenarios[scenario] = {"draws": len(done), "blocked": blocked,
+                               "bound": round(clopper_pearson(blocked, len(done), upper=clean), 4),
+                               "description": "real records never seen" if clean else COPIERS[scenario][word],
+                               "gates": gates}
+    rates = {"example": example, "records": word,
+             "sizes": {k: int(np.median([r["sizes"][k] for r in fresh])) for k in ("train", "holdout", "synthetic")},
+             "scenarios": scenarios}
+    if demos:
+        rates["demo_releases"] = {
+            "description": "synthdata release --config synthdata/data/demo.yaml, epsilon 3, as make demo runs it",
+            "runs": len(demos), "released": sum(r["exit"] == 0 for r in demos),
+            "blocked_by_privacy": sum(any(a["passed"] is False and a["category"] in ("memorization", "attack")
+                                          for a in r["audits"].values()) for r in demos)}
+    return rates
+
+
+def write_rates(rates: dict, *, modality: str) -> Path:
+    """Merge one modality's rates into ``evaluation/gate_rates.json`` (the report's source)."""
+    from evaluation.gate_rates import RATES_FILE
+
+    stored = json.loads(RATES_FILE.read_text()) if RATES_FILE.is_file() else {}
+    stored[modality] = rates
+    RATES_FILE.write_text(json.dumps(dict(sorted(stored.items())), indent=1) + "\n")
+    return RATES_FILE
+
+
 def demo_release(index: int, *, cache: Path) -> dict:
     """One real DP release of the demo (``synthdata release --config synthdata/data/demo.yaml``, as ``make
     demo`` runs it) in a fresh home under ``cache``: its status and the gate verdicts of its audit record.
@@ -242,6 +318,8 @@ def main() -> None:
     parser.add_argument("--modality", choices=["table", "eeg", "ecg", "image"], default="table",
                         help="the shipped example to draw from (signals and images: calibration_sets)")
     parser.add_argument("--cache", type=Path, default=Path(".bench/gate_calibration"))
+    parser.add_argument("--write-rates", action="store_true",
+                        help="write the measured rates into evaluation/gate_rates.json (the report quotes them)")
     args = parser.parse_args()
     if args.modality != "table":
         records_main(args)
@@ -276,6 +354,9 @@ def main() -> None:
     print(table(records, privacy_audits()))
     print()
     print(demo_table(demos))
+    if args.write_rates:
+        print("rates written to", write_rates(measured_rates(records, privacy_audits(), modality="table", demos=demos),
+                                             modality="table"))
 
 
 def records_main(args: argparse.Namespace) -> None:
@@ -301,6 +382,9 @@ def records_main(args: argparse.Namespace) -> None:
     print(f"\n{args.modality}: per draw about {sizes['train']} training, {sizes['holdout']} holdout and "
           f"{sizes['synthetic']} synthetic records; near copies: {NEAR_COPIES[records.view.__class__.__name__]}")
     print(table(done, privacy_audits(type(records.view))))
+    if args.write_rates:
+        rates = measured_rates(done, privacy_audits(type(records.view)), modality=args.modality)
+        print("rates written to", write_rates(rates, modality=args.modality))
 
 
 def _slug(scenario: str) -> str:

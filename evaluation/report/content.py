@@ -8,7 +8,8 @@ escape and lay it out, they never write a sentence of their own), in the order a
    category (fidelity, utility, memorization, attack);
 2. privacy statement: epsilon, delta, the budget split, what it means for one person, composition,
    accountant, noise source, and what lies OUTSIDE the guarantee (this report and the gate decision);
-3. each audit: what it tests, its figures, value / 95% interval / threshold, verdict, gate note, details;
+3. each audit: what it tests, its figures, value / 95% interval / threshold, verdict, gate note, how often a
+   privacy gate was wrong in the benchmark (``evaluation.gate_rates``), details;
 4. column plots; 5. notes and release facts; 6. human sign-off (when ``approval`` is given);
 7. closest synthetic/real pairs (internal reports only).
 
@@ -30,6 +31,7 @@ import pandas as pd
 
 from evaluation.base import MIN_CELL_COUNT, AuditResult
 from evaluation.gate import VerdictKind, unjudged, verdict
+from evaluation.gate_rates import gate_error_rates, release_error_rates
 from evaluation.report.data_figures import data_section
 
 Status = Literal["released", "blocked", "awaiting", "passed"]
@@ -180,6 +182,7 @@ class AuditSection:
     verdict: str
     kind: VerdictKind
     note: str | None
+    error_rates: str | None  # privacy gates: how often the gate was wrong in the benchmark, in plain words
     figures: tuple[tuple[str, str], ...]  # (caption, base64 PNG)
     details: tuple[tuple[str, str], ...]  # (key, text), aggregates only
 
@@ -232,6 +235,7 @@ class ReportContent:
     summary_columns: tuple[str, ...]
     groups: tuple[CategoryGroup, ...]
     gate_rule: str
+    gate_rates: str | None  # the privacy gates' measured error rates together, for this modality's example
     privacy: PrivacyStatement
     audits: tuple[AuditSection, ...]
     no_audits: str
@@ -279,13 +283,15 @@ def _groups(results: list[AuditResult]) -> tuple[CategoryGroup, ...]:
     return tuple(groups)
 
 
-def _audit_section(result: AuditResult) -> AuditSection:
+def _audit_section(result: AuditResult, *, modality: str) -> AuditSection:
     row = _summary_row(result)
+    privacy_gate = result.category in ("memorization", "attack") and result.threshold is not None
     return AuditSection(
         name=result.name, title=result.title, category=result.category, category_title=row.category,
         explanation=result.explanation,
         value=row.value, interval=row.interval, threshold=row.threshold, verdict=row.verdict, kind=row.kind,
-        note=result.note, figures=tuple((str(k), str(v)) for k, v in result.figures.items()),
+        note=result.note, error_rates=gate_error_rates(result.name, modality=modality) if privacy_gate else None,
+        figures=tuple((str(k), str(v)) for k, v in result.figures.items()),
         details=tuple((str(k), format_detail(v)) for k, v in result.details.items()),
     )
 
@@ -463,6 +469,7 @@ def build_report_content(
                 if open_gates else "")
              + f"{len(ordered) - len(gated) - len(open_gates)} informative audits do not gate.")
     name = str(release.get("name", "synthetic data release"))
+    modality = str(release.get("modality") or "")
     data_title, data_note = release.get("data_section") or data_section(pd.DataFrame())
     keys = [("summary", "Executive summary"), ("privacy", "Privacy statement"), ("audits", "Audits"),
             ("columns", str(data_title)), ("notes", "Notes and release facts")]
@@ -483,8 +490,9 @@ def build_report_content(
         summary_columns=SUMMARY_COLUMNS,
         groups=_groups(ordered),
         gate_rule=GATE_RULE,
+        gate_rates=release_error_rates(modality=modality),
         privacy=_privacy_statement(privacy, internal=internal),
-        audits=tuple(_audit_section(r) for r in ordered),
+        audits=tuple(_audit_section(r, modality=modality) for r in ordered),
         no_audits="No audits were run.",
         column_plots_note=str(data_note),
         column_plots=tuple((str(t), str(b)) for t, b in column_plots),

@@ -98,6 +98,8 @@ def _summary(content: ReportContent) -> str:
             )
     parts.append(f"<table><tr>{header}</tr>{''.join(rows)}</table>")
     parts.append(f'<p class="small">{_e(content.gate_rule)}</p>')
+    if content.gate_rates:
+        parts.append(f'<p class="small">{_e(content.gate_rates)}</p>')
     return "".join(parts)
 
 
@@ -122,6 +124,7 @@ def _audit(audit: AuditSection) -> str:
         f"<p>{_e(audit.explanation)}</p>"
         f"<p>{_e(audit.numbers)}</p>"
         + (f"<p><em>{_e(audit.note)}</em></p>" if audit.note else "")
+        + (f'<p class="small">{_e(audit.error_rates)}</p>' if audit.error_rates else "")
         + (f'<div class="grid">{figures}</div>' if figures else "")
         + (f"<details><summary>Details (aggregates)</summary><table>{details}</table></details>" if details else "")
         + "</section>"

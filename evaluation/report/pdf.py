@@ -262,6 +262,8 @@ def _summary(content: ReportContent, s: dict[str, ParagraphStyle]) -> list[Flowa
     table.setStyle(_GRID)
     table.setStyle(TableStyle(style))
     parts += [table, Spacer(1, 3), Paragraph(_t(content.gate_rule), s["small"])]
+    if content.gate_rates:
+        parts += [Spacer(1, 2), Paragraph(_t(content.gate_rates), s["small"])]
     return parts
 
 
@@ -311,6 +313,8 @@ def _audit(audit: AuditSection, s: dict[str, ParagraphStyle], *, lead: Sequence[
     ]
     if audit.note:
         head.append(Paragraph(f"<i>{_t(audit.note)}</i>", s["body"]))
+    if audit.error_rates:
+        head.append(Paragraph(_t(audit.error_rates), s["small"]))
     figures = _figure_grid(audit.figures, s)
     # Keep the heading with its first figure when that figure is a small one (a tall one may need a page).
     first = 1 if audit.figures and _pairable(_natural_image(audit.figures[0][1])) else 0

@@ -231,8 +231,10 @@ def test_html_and_pdf_show_the_same_audits_verdicts_and_sentences(page, pdf, res
     html_text = _visible_html(page)
     for title, text in content.verdicts.items():
         assert f"{title} [{text}]" in pdf_text and f"{title} [{text}]" in html_text
+    rates = [content.gate_rates, *(a.error_rates for a in content.audits if a.error_rates)]
+    assert len(rates) == 3  # the gates together, and the two privacy gates of ``results``
     for sentence in [content.headline, content.tally, *content.privacy.paragraphs, content.privacy.outside,
-                     content.gate_rule, *content.notes]:
+                     content.gate_rule, *content.notes, *rates]:
         assert sentence in html_text, sentence
         assert sentence in pdf_text, sentence
 
@@ -333,3 +335,44 @@ def test_a_release_with_unjudged_gates_says_so_in_its_headline_and_tally():
     # the first page says what each unjudged gate could have caught: 0.55 + the interval's lower half-width
     assert "memorization.dcr_share: too few records: only a value above about 0.65 would have shown" in content.tally
     assert content.sections[3].title == "Signals: synthetic examples"
+
+
+def test_each_privacy_gate_states_its_measured_error_rates_in_plain_words(results):
+    from evaluation.gate_rates import measured_rates
+
+    measured = measured_rates()["table"]
+    content = build_report_content(release=RELEASE, privacy=PRIVACY, results=results, column_plots=[], notes=[])
+    sections = {a.name: a for a in content.audits}
+    assert sections["fidelity.quality"].error_rates is None  # not a privacy gate
+    clean = measured["scenarios"]["fresh"]
+    for name in ("memorization.dcr_share", "memorization.exact_copies"):
+        text = sections[name].error_rates
+        assert f"blocked the release {clean['gates'][name]['failed']} times in {clean['draws']}" in text
+        exact = measured["scenarios"]["exact 5%"]
+        assert f"5% exact copies of training rows: caught {exact['gates'][name]['failed']} times in 20" in text
+    demo = measured["demo_releases"]
+    assert f"{demo['released']} of {demo['runs']} released" in content.gate_rates
+    assert f"blocked by some privacy gate {clean['blocked']} times in {clean['draws']}" in content.gate_rates
+    # another modality quotes its own example, and an unknown one quotes nothing
+    eeg = build_report_content(release={**RELEASE, "modality": "eeg"}, privacy=PRIVACY, results=results,
+                               column_plots=[], notes=[])
+    assert "EEG" in eeg.gate_rates and "diabetes" not in eeg.gate_rates
+    other = build_report_content(release={**RELEASE, "modality": "video"}, privacy=PRIVACY, results=results,
+                                 column_plots=[], notes=[])
+    assert other.gate_rates is None and all(a.error_rates is None for a in other.audits)
+
+
+@pytest.mark.parametrize("modality", ["table", "eeg", "ecg", "image"])
+def test_measured_rates_cover_exactly_the_privacy_gates_each_shipped_example_runs(modality):
+    """A gate added, removed or renamed without re-running the benchmark (--write-rates) fails here."""
+    from evaluation.gate_rates import measured_rates
+    from evaluation.registry import AUDITS
+    from synthdata.views.images import ImageAuditSet
+
+    view = {"table": pd.DataFrame, "eeg": SignalSet, "ecg": SignalSet, "image": ImageAuditSet}[modality]
+    gates = {name for name, cls in AUDITS.items() if cls.category in ("memorization", "attack")
+             and cls.default_threshold is not None and cls.reads(view)}
+    measured = measured_rates()[modality]
+    assert measured["scenarios"]["fresh"]["draws"] >= 60
+    for scenario in measured["scenarios"].values():
+        assert set(scenario["gates"]) == gates
