@@ -57,3 +57,19 @@ def test_rejects_bad_configuration_and_inputs() -> None:
         model(torch.zeros(2, 4), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError):
         model(torch.zeros(2, 3), torch.zeros(3, dtype=torch.long))
+
+
+def test_a_shared_sampling_timestep_is_embedded_once_with_the_same_output() -> None:
+    torch.manual_seed(0)
+    model = MLPDenoiser(data_dim=5, hidden=32, depth=2, time_dim=16).eval()
+    x, t = torch.randn(64, 5), torch.full((64,), 417)
+    rows_seen = []
+    model.time_mlp.register_forward_hook(lambda module, inputs, output: rows_seen.append(inputs[0].shape[0]))
+    with torch.no_grad():
+        shared = model(x, t)
+        mixed = model(x, torch.arange(64))  # different timesteps: one evaluation per row
+    with torch.enable_grad():
+        per_row = model(x, t)  # with gradients every row keeps its own activations
+    assert rows_seen == [1, 64, 64]
+    assert torch.allclose(shared, per_row.detach(), atol=1e-6)
+    assert not torch.allclose(shared, mixed)
