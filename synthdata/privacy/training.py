@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from opacus import PrivacyEngine
+from opacus.optimizers import DPOptimizer
 from opacus.accountants.utils import get_noise_multiplier
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch import Tensor, nn
@@ -201,6 +202,46 @@ class LoopState:
     seconds: float = 0.0
 
 
+#: Row evaluations (units x rows per unit x augmentation) per forward/backward pass.  A larger Poisson batch
+#: is processed in passes of at most this many, its clipped gradients summed before one noisy step: the same
+#: step as one pass (the noise is added once, the accountant sees one step), at a fraction of the memory.
+PASS_ROWS = 8192
+
+
+def _step(*, model: nn.Module, diffusion: GaussianDiffusion, optimizer: torch.optim.Optimizer,
+          criterion: Callable[[Tensor, Tensor], Tensor], units: Tensor, mask: Tensor, augmentation: int,
+          generator: torch.Generator) -> float:
+    """One optimizer step on one batch of units, in passes of at most ``PASS_ROWS`` row evaluations;
+    returns the batch's mean loss (not private: for the progress bar and local diagnostics only).
+
+    Under DP every pass but the last is an Opacus skipped step: each unit's gradient is clipped in its own
+    pass and the clipped sums accumulate, then the last step adds the noise once and counts once.  Without
+    DP each pass's mean loss is weighed by its share of the batch, so the gradient is the batch's mean."""
+    private = isinstance(optimizer, DPOptimizer)
+    per_pass = max(1, PASS_ROWS // max(1, units.shape[1] * augmentation))
+    bounds = list(range(0, units.shape[0], per_pass)) or [0]
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for i, start in enumerate(bounds):
+        last = i == len(bounds) - 1
+        part = slice(start, start + per_pass)
+        if private:
+            optimizer.signal_skip_step(do_skip=not last)
+            if i:
+                optimizer.zero_grad(set_to_none=True)  # clears p.grad; the accumulated sum is kept
+        loss = denoising_objective(model=model, diffusion=diffusion, criterion=criterion, units=units[part],
+                                   mask=mask[part], augmentation=augmentation, generator=generator)
+        if private:
+            loss.backward()  # per-unit norms, clipping coefficients, clipped sum of this pass
+            optimizer.step()  # skipped passes accumulate; the last adds noise, divides, counts the step
+        else:
+            (loss * (units[part].shape[0] / max(units.shape[0], 1))).backward()
+        total += float(loss.detach()) * units[part].shape[0]
+    if not private:
+        optimizer.step()
+    return total / units.shape[0] if units.shape[0] else math.nan
+
+
 def _run_epochs(
     *,
     model: nn.Module,
@@ -245,16 +286,11 @@ def _run_epochs(
             else:
                 state.loss_sum, state.loss_count = 0.0, 0
             for units_b, mask_b in batches:
-                optimizer.zero_grad(set_to_none=True)
-                loss = denoising_objective(
-                    model=model, diffusion=diffusion, criterion=criterion, units=units_b, mask=mask_b,
-                    augmentation=plan.augmentation, generator=generator,
-                )
-                loss.backward()  # with Opacus: per-unit norms, clipping coefficients, clipped sum
-                optimizer.step()  # with Opacus: Gaussian noise, division by expected batch, accountant
+                loss = _step(model=model, diffusion=diffusion, optimizer=optimizer, criterion=criterion,
+                             units=units_b, mask=mask_b, augmentation=plan.augmentation, generator=generator)
                 state.steps += 1
                 if units_b.shape[0]:  # a Poisson batch may be empty: it still stepped (noise only)
-                    batch_loss = float(loss.detach())
+                    batch_loss = loss
                     state.loss_sum += batch_loss * units_b.shape[0]
                     state.loss_count += units_b.shape[0]
                     shown_loss = batch_loss if math.isnan(shown_loss) else 0.9 * shown_loss + 0.1 * batch_loss

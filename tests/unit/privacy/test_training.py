@@ -272,3 +272,43 @@ def test_each_unit_contributes_one_clipped_gradient(mode: str) -> None:
     assert optimizer.expected_batch_size == 2
     for p, acc in zip(model.parameters(), expected):
         assert torch.allclose(p.grad, acc / 2, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")
+@pytest.mark.parametrize("mode", ["ghost", "hooks"])
+def test_a_batch_in_several_passes_is_one_step_with_one_noise_draw(mode: str, monkeypatch) -> None:
+    """A Poisson batch larger than PASS_ROWS runs in passes: each unit is clipped once, the clipped sums add
+    up, the noise is drawn once (from our generator) and the accountant counts one step."""
+    from synthdata.privacy import training
+
+    monkeypatch.setattr(training, "PASS_ROWS", 2 * 3 * 3)  # 2 units of 3 rows, 3 draws each: 3 passes of 6 units
+    units, mask = mixture(n=10, rows=3)
+    model, reference = fresh_model(), fresh_model()
+    rand = dp_randomness(reproducible_seed=5)
+    plan = TrainingPlan(epochs=1, batch_size=2, lr=1e-3, max_grad_norm=0.05, augmentation=3)
+    engine, dp_model, optimizer, criterion, _ = make_private_units(
+        model=model, units=units, mask=mask, plan=plan, noise_multiplier=2.0, rand=rand, accountant="rdp",
+        grad_sample_mode=mode,
+    )
+    draws, noise = torch.Generator(), torch.Generator()
+    draws.set_state(rand.diffusion.get_state())
+    noise.set_state(rand.noise.get_state())
+    training._step(model=dp_model, diffusion=DIFFUSION, optimizer=optimizer, criterion=criterion, units=units[:6],
+                   mask=mask[:6], augmentation=3, generator=rand.diffusion)
+    dp_model._close()
+
+    params = list(reference.parameters())
+    expected = [torch.zeros_like(p) for p in params]
+    for start in (0, 2, 4):  # the same passes, the same draws
+        losses = denoising_objective(model=reference, diffusion=DIFFUSION,
+                                     criterion=DenoisingLoss(reduction="none"), units=units[start:start + 2],
+                                     mask=mask[start:start + 2], augmentation=3, generator=draws)
+        for i in range(2):
+            grads = torch.autograd.grad(losses[i], params, retain_graph=True)
+            norm = torch.sqrt(sum(g.pow(2).sum() for g in grads))
+            for acc, g in zip(expected, grads):
+                acc += min(1.0, 0.05 / (float(norm) + 1e-6)) * g
+    for p, acc in zip(model.parameters(), expected):
+        drawn = torch.normal(0.0, 2.0 * 0.05, size=p.shape, generator=noise)
+        assert torch.allclose(p.grad, (acc + drawn) / 2, rtol=1e-4, atol=1e-6)
+    assert engine.accountant.history == [(2.0, 0.2, 1)]
