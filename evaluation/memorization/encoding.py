@@ -21,6 +21,7 @@ encoding is never written out, only aggregates of the distances are.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -102,6 +103,20 @@ class EncodedRows:
             out[rows, (self.codes + offsets).ravel()] = 1.0
         return out
 
+    def onehot_sparse(self) -> torch.Tensor:
+        """The same 0/1 one-hot matrix as a sparse CSR tensor: one entry per code, so wide code lists (1,400
+        ICD-9 codes) cost memory per record, not per level."""
+        n, width = len(self), int(sum(self.levels))
+        offsets = np.concatenate([[0], np.cumsum(self.levels)[:-1]]).astype(np.int64)
+        per_row = self.codes.shape[1]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+            return torch.sparse_csr_tensor(
+                torch.arange(0, n * per_row + 1, max(per_row, 1), dtype=torch.int64)[: n + 1] if per_row
+                else torch.zeros(n + 1, dtype=torch.int64),
+                torch.from_numpy((self.codes + offsets).ravel().astype(np.int64)),
+                torch.ones(n * per_row, dtype=torch.float32), size=(n, width), check_invariants=True)
+
     def embedding(self) -> np.ndarray:
         """The Euclidean embedding: numeric block next to the one-hot block scaled by 1/sqrt(2)."""
         return np.hstack([self.numeric, self.onehot() * np.float32(1.0 / math.sqrt(2.0))])
@@ -177,14 +192,14 @@ class RowEncoder:
 
 
 def nearest_distances(
-    query: EncodedRows, reference: EncodedRows, *, k: int = 1, chunk: int = 1024
+    query: EncodedRows, reference: EncodedRows, *, k: int = 1, chunk: int = 256
 ) -> np.ndarray:
     """Distances from each query row to its ``k`` nearest reference rows, shape (n_query, k), ascending."""
     return nearest_neighbours(query, reference, k=k, chunk=chunk)[0]
 
 
 def nearest_neighbours(
-    query: EncodedRows, reference: EncodedRows, *, k: int = 1, chunk: int = 1024
+    query: EncodedRows, reference: EncodedRows, *, k: int = 1, chunk: int = 256
 ) -> tuple[np.ndarray, np.ndarray]:
     """Distances and indices of each query row's ``k`` nearest reference rows, each (n_query, k), ascending.
 
@@ -194,9 +209,8 @@ def nearest_neighbours(
     if len(reference) < k:
         raise ValueError(f"need at least {k} reference rows, got {len(reference)}")
     ref_num = torch.from_numpy(reference.numeric)
-    ref_hot = torch.from_numpy(reference.onehot()).T.contiguous()
+    ref_hot = reference.onehot_sparse()  # (n_reference, levels): a dense one would be n x 4,459 floats
     n_cat = float(query.codes.shape[1])
-    query_hot = query.onehot()
     distances = np.empty((len(query), k), dtype=np.float64)
     indices = np.empty((len(query), k), dtype=np.int64)
     for start in range(0, len(query), chunk):
@@ -207,8 +221,8 @@ def nearest_neighbours(
         else:
             squared = torch.zeros((stop - start, len(reference)), dtype=torch.float32)
         if n_cat:
-            matches = torch.from_numpy(query_hot[start:stop]) @ ref_hot
-            squared += n_cat - matches
+            query_hot = torch.from_numpy(query.take(np.arange(start, stop)).onehot())
+            squared += n_cat - (ref_hot @ query_hot.T).T
         nearest = torch.topk(squared, k, dim=1, largest=False, sorted=True)
         distances[start:stop] = nearest.values.clamp_min_(0.0).sqrt_().double().numpy()
         indices[start:stop] = nearest.indices.numpy()

@@ -148,7 +148,7 @@ class NearCopiesAudit(Audit):
         value = float((weight[unit_in_train].sum() - f * weight.sum()) / scale)
         variance = (n_train_units * (n_units - n_train_units) / (n_units * max(n_units - 1, 1))
                     * float(((weight - weight.mean()) ** 2).sum()))
-        half = 1.96 * np.sqrt(variance) / scale
+        half = float(1.96 * np.sqrt(variance) / scale)
         details = {
             "radius": round(radius, 4),
             "radius_rule": f"{QUANTILE:.0%} quantile of the distance from a real record to the nearest record of "

@@ -100,6 +100,7 @@ def test_nearest_distances_match_brute_force(demo):
     brute = np.sort(np.linalg.norm(query.embedding()[:, None, :].astype(np.float64)
                                    - reference.embedding()[None, :, :], axis=2), axis=1)[:, :2]
     assert np.allclose(fast, brute, atol=1e-4)
+    assert np.array_equal(reference.onehot_sparse().to_dense().numpy(), reference.onehot())
 
 
 def test_datetime_columns_scale_by_public_range_and_hash_consistently():
