@@ -84,7 +84,8 @@ def one_run(*, data: Path, schema: Path, epsilon: float, home: Path) -> dict:
     records = sorted(home.glob("runs/*/synthetic/audit.json"))
     audits = json.loads(records[-1].read_text())["audits"] if records else []
     return {"exit": done.returncode, "seconds": round(time.perf_counter() - started, 1),
-            "error": done.stderr.strip().splitlines()[-1] if done.returncode not in (0, 3) and done.stderr else None,
+            "error": (next((line for line in done.stderr.splitlines() if line.startswith("error")),
+                           done.stderr.strip()[-300:]) if done.returncode not in (0, 3) else None),
             "audits": {a["name"]: {"value": a["value"], "passed": a["passed"], "category": a["category"],
                                    "details": {k: a["details"].get(k) for k in ("column_pair_trends",)
                                                if k in (a.get("details") or {})}} for a in audits}}

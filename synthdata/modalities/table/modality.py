@@ -123,8 +123,10 @@ class TableModality(Modality):
         n_train = ids.filter(~pl.Series(holdout)).n_unique()
         if n_units - n_train < 1 or n_train < MIN_TRAINING_UNITS:
             raise BadInputError(
-                f"{source.path.name} has {n_units} privacy units: too few to hold out "
-                f"{holdout_fraction:.0%} and train on at least {MIN_TRAINING_UNITS}"
+                f"{source.path.name} has {n_units} privacy units and this run's holdout draw (each unit held out "
+                f"with probability {holdout_fraction:.0%}, on its own) left {n_train} for training; at least "
+                f"{MIN_TRAINING_UNITS} are needed. Nothing was charged. With so few units, lower "
+                "audits.holdout_fraction (e.g. 0.1), or release more data"
             )
         in_holdout = pl.Series(holdout)
         return (
