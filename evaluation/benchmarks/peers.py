@@ -2,7 +2,7 @@
 
     make bench-peers        # creates .venv-peers, then runs this
     python -m evaluation.benchmarks.peers [--epsilons 1 10] [--methods mst aim dpctgan gaussiancopula]
-                                          [--cap 1200] [--peers-python .venv-peers/bin/python]
+                                          [--cap 1200] [--peer-rows N] [--peers-python .venv-peers/bin/python]
 
 Per epsilon, one synthdata release of the fidelity benchmark's 20,000 diabetes rows (not the demo slice;
 ``evaluation.benchmarks.table_fidelity``) fixes the split: its training rows (patients capped at 2
@@ -63,9 +63,15 @@ def _typed(path: Path, columns: dict) -> pd.DataFrame:
     return frame[list(columns)]
 
 
-def run_peer(*, method: str, epsilon: float, split: dict, work: Path, python: str, cap: float) -> dict:
+def run_peer(*, method: str, epsilon: float, split: dict, work: Path, python: str, cap: float,
+             rows: int | None = None) -> dict:
+    """One peer on the split's training rows (or a random ``rows`` of them), scored on the whole split."""
     out = work / f"{method}-{epsilon:g}.csv"
-    command = [python, "-P", str(RUNNER), "--method", method, "--epsilon", str(epsilon), "--train", str(split["train_csv"]),
+    train_csv = split["train_csv"]
+    if rows is not None and rows < len(split["train"]):
+        train_csv = work / f"train-{rows}.csv"
+        split["train"].sample(n=rows, random_state=0).to_csv(train_csv, index=False)
+    command = [python, "-P", str(RUNNER), "--method", method, "--epsilon", str(epsilon), "--train", str(train_csv),
                "--columns", str(split["columns_json"]), "--rows", str(len(split["train"])), "--out", str(out)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=cap, check=False)
@@ -75,7 +81,7 @@ def run_peer(*, method: str, epsilon: float, split: dict, work: Path, python: st
         return {"status": "failed: " + (done.stderr.strip().splitlines() or ["?"])[-1][:200]}
     costs = json.loads(done.stdout.strip().splitlines()[-1])
     synthetic = _typed(out, json.loads(Path(split["columns_json"]).read_text()))
-    return {"status": "done", **costs, "rows_per_second": len(synthetic) / max(costs["sample_seconds"], 1e-9),
+    return {"status": "done", "peer_train_rows": min(rows or len(split["train"]), len(split["train"])), **costs, "rows_per_second": len(synthetic) / max(costs["sample_seconds"], 1e-9),
             **score(train=split["train"], holdout=split["holdout"], synthetic=synthetic, schema=split["schema"])}
 
 
@@ -106,8 +112,9 @@ def results_table(records: list[dict]) -> str:
                          + " |" * 11)
             continue
         failed = sum(p["passed"] is False for p in r["privacy"].values())
+        status = f"done on {r['peer_train_rows']:,} rows" if r.get("peer_train_rows") else "done"
         lines.append(
-            f"| {r['method']} | {PRIVATE[r['method']]} | {r['epsilon_target']:g} | done | {r['quality']:.3f} | "
+            f"| {r['method']} | {PRIVATE[r['method']]} | {r['epsilon_target']:g} | {status} | {r['quality']:.3f} | "
             f"{r['pair_trends']:.3f} | {r['representation']:.3f} | {len(r['rules']['shares_off'])} of "
             f"{r['rules']['checked']} | {len(r['rules']['spreads_off'])} | {len(r['rules']['constant'])} | "
             f"{r['utility_lift']:.3f} | {failed} | {r['fit_seconds']:.0f} | {r['rows_per_second']:.0f} | "
@@ -144,6 +151,9 @@ def main() -> None:
     parser.add_argument("--preset", default="standard", choices=["fast", "standard"])
     parser.add_argument("--peers-python", default=".venv-peers/bin/python")
     parser.add_argument("--cache", type=Path, default=Path(".bench/peers"))
+    parser.add_argument("--peer-rows", type=int, default=None,
+                        help="give each peer a random slice of this many training rows (for peers that do not finish "
+                             "on all of them); they still generate, and are scored on, the whole split")
     args = parser.parse_args()
     if not Path(args.peers_python).is_file():
         raise SystemExit(f"{args.peers_python} not found: `make bench-peers` creates .venv-peers")
@@ -169,7 +179,7 @@ def main() -> None:
                 else:
                     print(f"epsilon {epsilon:g}: {method} ...", flush=True)
                     record = run_peer(method=method, epsilon=epsilon, split=split, work=work,
-                                      python=args.peers_python, cap=args.cap)
+                                      python=args.peers_python, cap=args.cap, rows=args.peer_rows)
                 record = {**record, "method": method, "epsilon_target": epsilon}
                 path.write_text(json.dumps(record, default=float))
                 records.append(record)
