@@ -56,8 +56,9 @@ def gate_error_rates(name: str, *, modality: str) -> str | None:
     clean = example["scenarios"][CLEAN]
     gate = clean["gates"][name]
     text = (f"How often this gate is wrong, measured ({BENCHMARK}) on {_sizes(example)}: given as synthetic "
-            f"data real {example['records']} that no model was trained on (they copy nothing), it blocked the release {gate['failed']} times in {clean['draws']} (at most {_percent(gate['bound'])} "
-            "of such releases, with 95% confidence)")
+            f"data real {example['records']} that no model was trained on (they copy nothing), it blocked the "
+            f"release {gate['failed']} times in {clean['draws']} (at most {_percent(gate['bound'])} of such "
+            "releases, with 95% confidence)")
     if gate["unjudged"]:
         text += f"; it could not judge {gate['unjudged']} of them{_why(gate)}"
     caught = []

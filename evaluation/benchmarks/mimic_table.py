@@ -33,6 +33,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from evaluation.benchmarks.table_fidelity import median_range
+
 MIMIC = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ehr" / "mimic3_demo_subset_iso"
 CATEGORICAL = ("admission_type", "admission_location", "discharge_location", "insurance", "religion",
                "marital_status", "ethnicity")
@@ -91,13 +93,6 @@ def one_run(*, data: Path, schema: Path, epsilon: float, home: Path) -> dict:
                                                if k in (a.get("details") or {})}} for a in audits}}
 
 
-def _spread(values: list[float]) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
-        return "-"
-    return f"{statistics.median(values):.3f} [{min(values):.3f}, {max(values):.3f}]"
-
-
 def table(records: list[dict]) -> str:
     lines = ["| epsilon | runs | released / blocked / error | quality | pair trends | representation | TSTR lift | "
              "gates failed | privacy gates not judged | s per release |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -109,9 +104,9 @@ def table(records: list[dict]) -> str:
                            and a["category"] in ("memorization", "attack") and a["value"] is not None})
         lines.append(
             f"| {epsilon:g} | {len(done)} | {sum(r['exit'] == 0 for r in done)} / {sum(r['exit'] == 3 for r in done)} / "
-            f"{sum(r['exit'] not in (0, 3) for r in done)} | {_spread(value('fidelity.quality'))} | "
-            f"{_spread([r['audits'].get('fidelity.quality', {}).get('details', {}).get('column_pair_trends') for r in done])} | "
-            f"{_spread(value('fidelity.representation'))} | {_spread(value('utility.tstr'))} | "
+            f"{sum(r['exit'] not in (0, 3) for r in done)} | {median_range(value('fidelity.quality'))} | "
+            f"{median_range([r['audits'].get('fidelity.quality', {}).get('details', {}).get('column_pair_trends') for r in done])} | "
+            f"{median_range(value('fidelity.representation'))} | {median_range(value('utility.tstr'))} | "
             f"{', '.join(failed) or 'none'} | {', '.join(unjudged) or 'none'} | "
             f"{statistics.median(r['seconds'] for r in done):.0f} |")
     return "\n".join(lines)

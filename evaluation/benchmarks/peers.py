@@ -81,7 +81,8 @@ def run_peer(*, method: str, epsilon: float, split: dict, work: Path, python: st
         return {"status": "failed: " + (done.stderr.strip().splitlines() or ["?"])[-1][:200]}
     costs = json.loads(done.stdout.strip().splitlines()[-1])
     synthetic = _typed(out, json.loads(Path(split["columns_json"]).read_text()))
-    return {"status": "done", "peer_train_rows": min(rows or len(split["train"]), len(split["train"])), **costs, "rows_per_second": len(synthetic) / max(costs["sample_seconds"], 1e-9),
+    return {"status": "done", "peer_train_rows": min(rows or len(split["train"]), len(split["train"])), **costs,
+            "rows_per_second": len(synthetic) / max(costs["sample_seconds"], 1e-9),
             **score(train=split["train"], holdout=split["holdout"], synthetic=synthetic, schema=split["schema"])}
 
 

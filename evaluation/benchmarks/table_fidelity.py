@@ -161,7 +161,8 @@ def score(*, train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame
     }
 
 
-def _spread(values: list[float], fmt: str = "{:.3f}") -> str:
+def median_range(values: list[float], fmt: str = "{:.3f}") -> str:
+    """``median [min, max]`` of the values that are not None (``-`` when none are)."""
     values = [v for v in values if v is not None]
     if not values:
         return "-"
@@ -177,16 +178,16 @@ def table(records: list[dict]) -> str:
         done = [r for r in records if r["target_epsilon"] == epsilon]
         failed = [sum(p["passed"] is False for p in r["privacy"].values()) for r in done]
         lines.append(
-            f"| {epsilon:g} | {len(done)} | {_spread([r['quality'] for r in done])} | "
-            f"{_spread([r['pair_trends'] for r in done])} | {_spread([r['representation'] for r in done])} | "
-            f"{_spread([len(r['rules']['shares_off']) for r in done], '{:.0f}')} of "
-            f"{done[0]['rules']['checked']} checks | {_spread([len(r['rules']['spreads_off']) for r in done], '{:.0f}')} | "
-            f"{_spread([len(r['rules']['constant']) for r in done], '{:.0f}')} | "
-            f"{_spread([r['utility_lift'] for r in done])} | {_spread(failed, '{:.0f}')} | "
-            f"{_spread([r['fit_seconds'] for r in done], '{:.0f}')} | "
-            f"{_spread([r['rows_per_second'] for r in done], '{:.0f}')} | "
-            f"{_spread([r.get('fit_peak_rss_mib') for r in done], '{:.0f}')} | "
-            f"{_spread([r['peak_rss_mib'] for r in done], '{:.0f}')} |")
+            f"| {epsilon:g} | {len(done)} | {median_range([r['quality'] for r in done])} | "
+            f"{median_range([r['pair_trends'] for r in done])} | {median_range([r['representation'] for r in done])} | "
+            f"{median_range([len(r['rules']['shares_off']) for r in done], '{:.0f}')} of "
+            f"{done[0]['rules']['checked']} checks | {median_range([len(r['rules']['spreads_off']) for r in done], '{:.0f}')} | "
+            f"{median_range([len(r['rules']['constant']) for r in done], '{:.0f}')} | "
+            f"{median_range([r['utility_lift'] for r in done])} | {median_range(failed, '{:.0f}')} | "
+            f"{median_range([r['fit_seconds'] for r in done], '{:.0f}')} | "
+            f"{median_range([r['rows_per_second'] for r in done], '{:.0f}')} | "
+            f"{median_range([r.get('fit_peak_rss_mib') for r in done], '{:.0f}')} | "
+            f"{median_range([r['peak_rss_mib'] for r in done], '{:.0f}')} |")
     return "\n".join(lines)
 
 

@@ -94,27 +94,29 @@ class EncodedRows:
     def take(self, index: np.ndarray) -> EncodedRows:
         return EncodedRows(numeric=self.numeric[index], codes=self.codes[index], levels=self.levels)
 
+    def _columns(self) -> np.ndarray:
+        """Each code's column in the one-hot matrix, ``(n, code columns)``."""
+        return self.codes + np.concatenate([[0], np.cumsum(self.levels)[:-1]]).astype(np.int64)
+
     def onehot(self) -> np.ndarray:
         """Unscaled 0/1 one-hot matrix of the code columns (float32)."""
-        offsets = np.concatenate([[0], np.cumsum(self.levels)[:-1]]).astype(np.int64)
         out = np.zeros((len(self), int(sum(self.levels))), dtype=np.float32)
         if self.codes.shape[1]:
             rows = np.repeat(np.arange(len(self)), self.codes.shape[1])
-            out[rows, (self.codes + offsets).ravel()] = 1.0
+            out[rows, self._columns().ravel()] = 1.0
         return out
 
     def onehot_sparse(self) -> torch.Tensor:
         """The same 0/1 one-hot matrix as a sparse CSR tensor: one entry per code, so wide code lists (1,400
         ICD-9 codes) cost memory per record, not per level."""
         n, width = len(self), int(sum(self.levels))
-        offsets = np.concatenate([[0], np.cumsum(self.levels)[:-1]]).astype(np.int64)
         per_row = self.codes.shape[1]
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
             return torch.sparse_csr_tensor(
                 torch.arange(0, n * per_row + 1, max(per_row, 1), dtype=torch.int64)[: n + 1] if per_row
                 else torch.zeros(n + 1, dtype=torch.int64),
-                torch.from_numpy((self.codes + offsets).ravel().astype(np.int64)),
+                torch.from_numpy(self._columns().ravel().astype(np.int64)),
                 torch.ones(n * per_row, dtype=torch.float32), size=(n, width), check_invariants=True)
 
     def embedding(self) -> np.ndarray:

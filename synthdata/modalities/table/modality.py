@@ -286,7 +286,6 @@ class TableModality(Modality):
         return ["synthetic.parquet", "synthetic.csv", "synthetic.csv.README.txt"]
 
 
-
 def _audit_units(texts: dict[str, pl.DataFrame], *, subject: str | None) -> tuple[dict[str, np.ndarray], list[str]]:
     """The patient of each training and holdout row (``AuditInputs.groups``) from the schema's subject
     column, or a note saying why there are none."""

@@ -9,9 +9,9 @@ PRESETS: dict[str, dict[str, float | int]] = {
              "sample_steps": 10},
     # The default for real releases: larger batches (less noise per step) and more epochs.  10 DDIM steps: on
     # the demo slice (tuning data the benchmark never scores), 7 trained models at epsilon 1, 3 and 10 sampled
-    # 20,000 rows with 10 and with 20 steps: quality within 0.003, pair trends within 0.005, representation
-    # within 0.005 and TSTR lift +0.013 (median; range -0.045 to +0.095), at 11,000-15,000 rows/s instead of
-    # 6,300-10,000 (20 steps had matched 50 the same way): calibration to the DP-measured columns sets each
+    # 20,000 rows with 10 and with 20 steps: quality within 0.003, pair trends within 0.006, representation
+    # within 0.005 and TSTR lift +0.013 (median; range -0.045 to +0.095), at 10,900-15,500 rows/s instead of
+    # 5,800-10,000 (20 steps had matched 50 the same way): calibration to the DP-measured columns sets each
     # column's shape, so the sampler need not refine it.
     "standard": {"epochs": 15, "batch_size": 4096, "hidden": 256, "depth": 3, "lr": 2e-3, "augmentation": 4,
                  "sample_steps": 10},
