@@ -14,8 +14,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from synthdata import home
 from synthdata.config import ReleaseSpec, name_from_path, read_yaml
@@ -112,20 +113,8 @@ def _print_plan(spec: ReleaseSpec) -> int:
     from synthdata.privacy.ledger import default_ledger
 
     plan = stages.plan(spec=spec, ledger=default_ledger(home_folder=home.home()))
-    learned = plan["preprocessing_columns"]
-    split = (f": {plan['epsilon_preprocessing'] / len(learned):.4g} each for {', '.join(learned)}" if learned else "")
-    parts = [f"preprocessing {plan['epsilon_preprocessing']:.4g} (column domains learned with DP{split})"
-             if plan["epsilon_preprocessing"] else None,
-             f"column distributions {plan['epsilon_marginals']:.4g}" if plan["epsilon_marginals"] else None,
-             f"DP-SGD training {plan['epsilon_training']:.4g}"]
-    budget = (f"this dataset has {plan['budget_remaining']:.4g} of {plan['budget_total']:g} left"
-              if plan["dataset_known"] else f"a new dataset: its budget would be {plan['budget_total']:g}")
     print(f"plan for {spec.name} (dry run: nothing read through a DP mechanism, nothing charged, nothing written)\n"
-          f"  privacy unit: {plan['privacy_unit']}; {plan['units']} in training\n"
-          f"  epsilon {plan['epsilon']:g}, delta {plan['delta']:.2g} = {' + '.join(p for p in parts if p)}\n"
-          f"  DP-SGD: {plan['steps']} steps, expected batch {plan['batch_size']}, sample rate {plan['sample_rate']:.4g}, "
-          f"noise multiplier {plan['noise_multiplier']:.3g}\n"
-          f"  budget: {budget}; this release {'fits' if plan['fits'] else 'would be REFUSED (exit 4)'}")
+          + stages.describe_plan(plan))
     if plan["doomed_columns"]:
         print(f"  column(s) {', '.join(repr(c) for c in plan['doomed_columns'])}: their range could not be learned "
               "with DP at this preprocessing budget; the release would be refused (exit 2) before charging "
@@ -162,8 +151,13 @@ def cmd_approve(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from synthdata import api
 
+    return _released(lambda: api.resume(run_id=args.run_id, progress=not args.quiet))
+
+
+def _released(call: Callable[[], Any]) -> int:
+    """Run an in-process release (``synthdata.api``) and print where it went, or why not (with its exit code)."""
     try:
-        release = api.resume(run_id=args.run_id, progress=not args.quiet)
+        release = call()
     except (GateFailedError, AwaitingApprovalError) as error:
         print(f"{'awaiting sign-off' if isinstance(error, AwaitingApprovalError) else 'error'}: {error.message}",
               file=sys.stderr)
@@ -173,6 +167,15 @@ def cmd_resume(args: argparse.Namespace) -> int:
     print(f"released: {release.out}")
     print(f"report:   {release.out / 'report.html'}")
     return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from synthdata import api
+
+    print(f"generate: {args.records} new records from run {args.run_id}'s model (no epsilon: post-processing)",
+          file=sys.stderr)
+    return _released(lambda: api.generate(run_id=args.run_id, records=args.records, out=args.out, seed=args.seed,
+                                          progress=not args.quiet))
 
 
 def cmd_dp_audit(args: argparse.Namespace) -> int:
@@ -418,6 +421,16 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("run_id")
     resume.add_argument("--quiet", action="store_true", help="no progress bar")
     resume.set_defaults(func=cmd_resume)
+
+    generate = sub.add_parser(
+        "generate", help="sample more records from a run's trained model (no epsilon), audit them, export if every "
+                         "gate passes")
+    generate.add_argument("run_id", help="the run whose model to sample (its work area must not be purged)")
+    generate.add_argument("--records", type=int, required=True, help="how many synthetic records")
+    generate.add_argument("--out", required=True, help="export folder (must not exist)")
+    generate.add_argument("--seed", type=int, default=None, help="sampling seed (default: a fresh one, recorded)")
+    generate.add_argument("--quiet", action="store_true", help="no progress bar")
+    generate.set_defaults(func=cmd_generate)
 
     dp_audit = sub.add_parser(
         "dp-audit", help="empirical DP check: train a throwaway model with planted canaries, bound its epsilon "

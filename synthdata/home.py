@@ -7,6 +7,7 @@ Layout::
       ledger.sqlite   the privacy budget ledger
       specs/          release specs registered for the Dagster UI
       runs/<run_id>/  private work area of one run: prepared data, model, synthetic data, audits, report
+        generations/<run_id>+gen<k>/  a later sample of that run's model (``synthdata generate``), audited
 
 Privacy caveat: ``runs/`` holds private data (the training and holdout splits) and models trained on it.
 Keep ``$SYNTHDATA_HOME`` on storage approved for the source data; ``synthdata purge`` deletes a run's
@@ -53,10 +54,17 @@ def runs_dir() -> Path:
     return path
 
 
+GENERATION_MARK = "+gen"  # ``<run_id>+gen<k>``: the k-th later sample of a run's model
+
+
 def run_path(run_id: str) -> Path:
-    """Where a run's private work area is (or would be); refuses ids that could escape ``runs/``."""
-    if not run_id or "/" in run_id or run_id.startswith("."):
+    """Where a run's private work area is (or would be); refuses ids that could escape ``runs/``.  A generation
+    (``<run_id>+gen<k>``) lives inside its run's work area, so purging the run purges it too."""
+    if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith(".") or ".." in run_id:
         raise BadInputError(f"'{run_id}' is not a valid run id")
+    base, mark, _ = run_id.partition(GENERATION_MARK)
+    if mark:
+        return runs_dir() / base / "generations" / run_id
     return runs_dir() / run_id
 
 

@@ -27,6 +27,7 @@ from synthdata import home
 from synthdata.config import ReleaseSpec
 from synthdata.errors import AwaitingApprovalError, BadInputError, GateFailedError
 from synthdata.export.atomic import atomic_folder
+from synthdata.flow import generation
 from synthdata.export.manifest import (
     file_entries,
     package_versions,
@@ -141,10 +142,15 @@ def audit(
         "licence": spec.dataset.licence,
         "attribution": spec.dataset.attribution,
     }
+    generated = generation.record_of(area)
+    notes = list(prepared["notes"])
+    if generated:
+        release["generated_from"] = generated["run_id"]
+        notes.insert(0, generation.note(generated))
     results, inputs = audit_and_report(
         context=context, gates=spec.audits.gates, release=release,
         privacy=privacy_statement(spec=spec, prepared=prepared, training=training, canary=_canary(area)),
-        notes=prepared["notes"],
+        notes=notes,
         folder=area.synthetic, synthetic_sha256=synthetic_info["sha256"], require_approval=spec.audits.require_approval,
         internal=spec.audits.internal_report, require_judged=spec.audits.require_judged,
         on_progress=on_progress or (lambda n: log.info("audit: %s", n)))
@@ -247,6 +253,8 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
                 for r in results
             ],
             "approval": approval,
+            **({"generated_from": {k: generated[k] for k in ("run_id", "generation", "seed")}}
+               if (generated := generation.record_of(area)) else {}),
             "files": file_entries(folder=staging, names=names),
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "synthdata_version": __version__,

@@ -206,6 +206,23 @@ def plan(*, spec: ReleaseSpec, ledger: Ledger) -> dict[str, Any]:
     }
 
 
+def describe_plan(plan: dict[str, Any]) -> str:
+    """``plan``'s figures in four indented lines: privacy unit, the epsilon split, DP-SGD, the budget."""
+    learned = plan["preprocessing_columns"]
+    split = (f": {plan['epsilon_preprocessing'] / len(learned):.4g} each for {', '.join(learned)}" if learned else "")
+    parts = [f"preprocessing {plan['epsilon_preprocessing']:.4g} (column domains learned with DP{split})"
+             if plan["epsilon_preprocessing"] else None,
+             f"column distributions {plan['epsilon_marginals']:.4g}" if plan["epsilon_marginals"] else None,
+             f"DP-SGD training {plan['epsilon_training']:.4g}"]
+    budget = (f"this dataset has {plan['budget_remaining']:.4g} of {plan['budget_total']:g} left"
+              if plan["dataset_known"] else f"a new dataset: its budget would be {plan['budget_total']:g}")
+    return (f"  privacy unit: {plan['privacy_unit']}; {plan['units']} in training\n"
+            f"  epsilon {plan['epsilon']:g}, delta {plan['delta']:.2g} = {' + '.join(p for p in parts if p)}\n"
+            f"  DP-SGD: {plan['steps']} steps, expected batch {plan['batch_size']}, sample rate "
+            f"{plan['sample_rate']:.4g}, noise multiplier {plan['noise_multiplier']:.3g}\n"
+            f"  budget: {budget}; this release {'fits' if plan['fits'] else 'would be REFUSED (exit 4)'}")
+
+
 def diffusion_for(*, spec: ReleaseSpec, modality: Modality, codec: Any) -> GaussianDiffusion:
     """The diffusion process of a release: schedule and prediction from the spec, the class condition's
     width from the modality's codec (0 for unconditional data such as tables)."""
@@ -363,30 +380,14 @@ def sample(*, spec: ReleaseSpec, area: RunArea, progress: bool = False) -> dict[
     prepared = read_json(area.prepared / "prepared.json")
     modality = get_modality(prepared["modality"])
     codec = modality.read_codec(path=area.prepared / "codec.json")
-    model = modality.build_denoiser(codec=codec, model=spec.model)
     weights = area.model / "denoiser.pt"
     if not weights.is_file():
         raise BadInputError(f"{weights} is missing: train the model first")
-    model.load_state_dict(torch.load(weights, weights_only=True))
-    diffusion = diffusion_for(spec=spec, modality=modality, codec=codec)
-    n = spec.output.records or prepared["train_records"]
-    log.info("sample: %d synthetic records with %s", n, spec.model.sampler.upper())
-    generator = torch.Generator().manual_seed(spec.seed)
-    kwargs: dict[str, Any] = {"steps": int(spec.model.resolved("sample_steps"))} if spec.model.sampler == "ddim" else {}
-    kwargs["progress"] = progress
-    condition = modality.conditions(codec=codec, n=n, rng=np.random.default_rng([spec.seed, 13]))
-    if condition is not None:
-        kwargs.update(condition=torch.from_numpy(condition), guidance=spec.model.guidance)
-    array = SAMPLERS[spec.model.sampler](
-        model=model, diffusion=diffusion, shape=(n, prepared["encoded_width"]), generator=generator, **kwargs
-    )
-    array = array.numpy()
     marginals = area.prepared / "marginals.json"
-    if marginals.is_file():
-        log.info("sample: calibrating every column to its DP-measured distribution")
-        array = modality.calibrate(codec=codec, array=array, marginals=read_json(marginals),
-                                   rng=np.random.default_rng([spec.seed, 17]))
-    data = modality.decode(codec=codec, array=array)
+    n = spec.output.records or prepared["train_records"]
+    data = draw(spec=spec, modality=modality, codec=codec, weights=torch.load(weights, weights_only=True),
+                marginals=read_json(marginals) if marginals.is_file() else None, width=prepared["encoded_width"],
+                n=n, seed=spec.seed, progress=progress)
     path = modality.save_data(data=data, path=area.synthetic / modality.data_file("synthetic"))
     return write_json(
         area.synthetic / "synthetic.json",
@@ -395,6 +396,28 @@ def sample(*, spec: ReleaseSpec, area: RunArea, progress: bool = False) -> dict[
     )
 
 
+def draw(*, spec: ReleaseSpec, modality: Modality, codec: Any, weights: dict[str, torch.Tensor],
+         marginals: dict[str, Any] | None, width: int, n: int, seed: int, progress: bool = False) -> Any:
+    """``n`` records from a trained denoiser's ``weights`` (post-processing of DP outputs: no privacy cost),
+    calibrated to the DP-measured column distributions ``marginals`` when the modality measured them.
+    ``seed`` drives the sampler's noise and calibration's tie-breaking: public randomness."""
+    model = modality.build_denoiser(codec=codec, model=spec.model)
+    model.load_state_dict(weights)
+    diffusion = diffusion_for(spec=spec, modality=modality, codec=codec)
+    log.info("sample: %d synthetic records with %s", n, spec.model.sampler.upper())
+    generator = torch.Generator().manual_seed(seed)
+    kwargs: dict[str, Any] = {"steps": int(spec.model.resolved("sample_steps"))} if spec.model.sampler == "ddim" else {}
+    kwargs["progress"] = progress
+    condition = modality.conditions(codec=codec, n=n, rng=np.random.default_rng([seed, 13]))
+    if condition is not None:
+        kwargs.update(condition=torch.from_numpy(condition), guidance=spec.model.guidance)
+    array = SAMPLERS[spec.model.sampler](model=model, diffusion=diffusion, shape=(n, width), generator=generator,
+                                         **kwargs).numpy()
+    if marginals is not None:
+        log.info("sample: calibrating every column to its DP-measured distribution")
+        array = modality.calibrate(codec=codec, array=array, marginals=marginals,
+                                   rng=np.random.default_rng([seed, 17]))
+    return modality.decode(codec=codec, array=array)
 
 
 def canary_audit(

@@ -1,4 +1,5 @@
-"""The Python API, mirroring the CLI: ``release(spec=...)`` runs the release steps in-process.
+"""The Python API, mirroring the CLI: ``release(spec=...)`` runs the release steps in-process, and
+``TableSynthesizer`` / ``Synthesizer`` (``synthdata.api.synthesizer``) fit once and sample many.
 
 It runs the steps of ``synthdata.flow.steps`` directly (no Dagster run is recorded), against the same ``$SYNTHDATA_HOME`` work areas
 and ledger as the CLI and the UI.  Errors are the CLI's: BadInputError, GateFailedError, BudgetRefusedError.
@@ -7,13 +8,14 @@ and ledger as the CLI and the UI.  Errors are the CLI's: BadInputError, GateFail
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from evaluation.base import AuditResult
 from synthdata import home
-from synthdata.flow import stages, steps
-from synthdata.flow.steps import Run, run_steps
+from synthdata.flow import generation, stages, steps
+from synthdata.flow.steps import RELEASE, Run, Step, run_steps
 from synthdata.config import ReleaseSpec
 from synthdata.release_spec import load_spec
 from synthdata.errors import AwaitingApprovalError, BadInputError, GateFailedError
@@ -68,10 +70,24 @@ def resume(*, run_id: str, progress: bool = True) -> Release:
                        run_id=run_id, progress=progress, resume=True))
 
 
-def _finish(run: Run) -> Release:
+def generate(*, run_id: str, records: int, out: Path | str, seed: int | None = None, progress: bool = True) -> Release:
+    """Sample ``records`` new records from run ``run_id``'s trained model, audit them against that run's real
+    training and holdout splits, and export them to ``out`` only if every gate passes (``synthdata.flow.generation``).
+
+    Spends no epsilon (sampling is post-processing of the DP model) and states the training run's guarantee.
+    Raises GateFailedError (report kept in the generation's work area, ``<run_id>+gen<k>``) on a failed gate;
+    its report says how many earlier samples of the model were audited and blocked: the gate decision is
+    computed from private data outside the DP guarantee, so retrying until one passes is a choice made on it.
+    """
+    area, spec = generation.start(run_id=run_id, records=records, out=out, seed=seed)
+    return _finish(Run(spec=spec, area=area, open_ledger=lambda: default_ledger(home_folder=home.home()),
+                       run_id=area.root.name, progress=progress), only=RELEASE[2:])
+
+
+def _finish(run: Run, *, only: Sequence[Step] = RELEASE) -> Release:
     """The release steps in order (``synthdata.flow.steps``); the report's path goes with a refusal."""
     try:
-        summaries = run_steps(run)
+        summaries = run_steps(run, steps=only)
     except (GateFailedError, AwaitingApprovalError) as error:
         error.hint = f"report: {run.area.report}"
         raise
@@ -101,3 +117,9 @@ def dp_audit(*, spec: ReleaseSpec | Path | str, canaries: int = 1000, progress: 
                    area=area, ledger=ledger, run_id=run_id)
     return {**stages.canary_audit(spec=spec, area=area, ledger=ledger, run_id=run_id, reservation=run_id,
                                   canaries=canaries, progress=progress), "run_id": run_id}
+
+
+# The generator objects build on the functions above (their ``release`` is ``generate``): imported last.
+from synthdata.api.synthesizer import Synthesizer, TableSynthesizer  # noqa: E402
+
+__all__ = ["Release", "Synthesizer", "TableSynthesizer", "approve", "dp_audit", "generate", "release", "resume"]

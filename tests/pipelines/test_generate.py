@@ -1,0 +1,84 @@
+"""Fit once, sample many: ``synthdata generate`` / ``api.generate`` on a trained run, audited and gated."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from helpers import tiny_spec_dict
+from synthdata import api, home
+from synthdata.cli import main
+from synthdata.errors import BadInputError, GateFailedError
+from synthdata.privacy.ledger import Ledger
+from synthdata.release_spec import parse_spec
+
+
+@pytest.fixture()
+def released(synthdata_home: Path, tiny_table, tmp_path: Path) -> api.Release:
+    data, schema = tiny_table
+    return api.release(spec=parse_spec(tiny_spec_dict(data, schema, tmp_path / "release")), progress=False)
+
+
+def _spent(home_folder: Path) -> tuple[float, int]:
+    (state,) = Ledger(path=home_folder / "ledger.sqlite").datasets()
+    return state.spent, len(Ledger(path=home_folder / "ledger.sqlite").history(fingerprint=state.fingerprint))
+
+
+def test_generate_samples_more_audits_and_charges_nothing(released: api.Release, synthdata_home: Path,
+                                                          tmp_path: Path) -> None:
+    spent_before = _spent(synthdata_home)
+    more = api.generate(run_id=released.run_id, records=1500, out=tmp_path / "more", progress=False)
+    assert more.run_id == f"{released.run_id}+gen1"
+    first = pl.read_parquet(released.out / "synthetic.parquet")
+    second = pl.read_parquet(more.out / "synthetic.parquet")
+    assert second.height == 1500 and second.columns == first.columns
+    assert not second.head(first.height).equals(first)  # a new sample, not the release's rows again
+    assert _spent(synthdata_home) == spent_before  # post-processing: no charge, no new ledger entry
+    manifest = json.loads((more.out / "manifest.json").read_text())
+    original = json.loads((released.out / "manifest.json").read_text())
+    assert manifest["epsilon"] == pytest.approx(original["epsilon"])
+    assert manifest["records"] == 1500
+    assert manifest["generated_from"]["run_id"] == released.run_id
+    assert {a["name"] for a in manifest["audits"]} == {a["name"] for a in original["audits"]}
+    report = (more.out / "report.html").read_text()
+    assert f"model trained in run {released.run_id}" in report and "1 earlier sample(s)" in report
+    again = api.generate(run_id=released.run_id, records=200, out=tmp_path / "again", progress=False)
+    assert again.run_id == f"{released.run_id}+gen2"
+    assert "2 earlier sample(s)" in (again.out / "report.html").read_text()
+    # purging the run purges its generations (their synthetic data before the gate is private)
+    assert home.purge_run(released.run_id)
+    assert not home.run_path(more.run_id).exists()
+    with pytest.raises(BadInputError, match="never made, or purged"):
+        api.generate(run_id=released.run_id, records=10, out=tmp_path / "gone", progress=False)
+
+
+def test_generate_gates_the_new_sample(released: api.Release, synthdata_home: Path, tmp_path: Path) -> None:
+    """A sample the gates block is not exported; the next generation's report counts the block."""
+    area = home.run_path(released.run_id)
+    spec_file = area / "spec.yaml"
+    spec_file.write_text(spec_file.read_text().replace("fidelity.quality: 0.1", "fidelity.quality: 0.999"))
+    with pytest.raises(GateFailedError):
+        api.generate(run_id=released.run_id, records=300, out=tmp_path / "blocked", progress=False)
+    assert not (tmp_path / "blocked").exists()
+    spec_file.write_text(spec_file.read_text().replace("fidelity.quality: 0.999", "fidelity.quality: 0.1"))
+    done = api.generate(run_id=released.run_id, records=300, out=tmp_path / "passed", progress=False)
+    assert "2 earlier sample(s) of this model went through the audits (1 blocked)" in (
+        done.out / "report.html").read_text()
+
+
+def test_generate_refuses_bad_requests_before_writing(released: api.Release, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    assert main(["generate", released.run_id, "--records", "10", "--out", str(taken), "--quiet"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["generate", "no-such-run", "--records", "10", "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert main(["generate", released.run_id, "--records", "0", "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert not (home.run_path(released.run_id) / "generations").exists()
+    assert main(["generate", released.run_id, "--records", "50", "--out", str(tmp_path / "cli"), "--quiet"]) == 0
+    assert pl.read_parquet(tmp_path / "cli" / "synthetic.parquet").height == 50
+    with pytest.raises(BadInputError, match="is a generation"):
+        api.generate(run_id=f"{released.run_id}+gen1", records=10, out=tmp_path / "y", progress=False)
