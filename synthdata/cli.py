@@ -251,6 +251,55 @@ def cmd_schema_draft(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema_from_sdv(args: argparse.Namespace) -> int:
+    from synthdata.modalities.table.sdv_metadata import from_sdv
+
+    source = Path(args.metadata)
+    out = Path(args.out) if args.out else source.with_name(f"{source.name.split('.')[0]}.schema.yaml")
+    _check_free(out, force=args.force)
+    schema, notes = from_sdv(_read_json(source), table=args.table, subject=args.subject,
+                             keep_ranges=args.keep_ranges, source=str(source))
+    header = f"# Schema converted from the SDV metadata {source.name} by `synthdata schema from-sdv`.\n"
+    out.write_text(header + "".join(f"# NOTE: {note}\n" for note in notes) + schema.to_yaml(), encoding="utf-8")
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(out)
+    return 0
+
+
+def cmd_schema_to_sdv(args: argparse.Namespace) -> int:
+    import json
+
+    from synthdata.modalities.table.schema import load_schema
+    from synthdata.modalities.table.sdv_metadata import to_sdv
+
+    source = Path(args.schema)
+    schema = load_schema(source)
+    table = args.table or source.name.split(".")[0]
+    out = Path(args.out) if args.out else source.with_name(f"{table}.metadata.json")
+    _check_free(out, force=args.force)
+    out.write_text(json.dumps(to_sdv(schema, table=table, primary_key=args.primary_key), indent=4) + "\n",
+                   encoding="utf-8")
+    print(out)
+    return 0
+
+
+def _check_free(out: Path, *, force: bool) -> None:
+    if out.exists() and not force:
+        raise BadInputError(f"{out} already exists; pass --force to overwrite it")
+
+
+def _read_json(path: Path) -> object:
+    import json
+
+    if not path.is_file():
+        raise BadInputError(f"{path} does not exist")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BadInputError(f"{path} is not valid JSON: {error}") from None
+
+
 def _ledger():
     from synthdata.privacy.ledger import default_ledger
 
@@ -399,6 +448,23 @@ def build_parser() -> argparse.ArgumentParser:
     draft.add_argument("--out")
     draft.add_argument("--force", action="store_true")
     draft.set_defaults(func=cmd_schema_draft)
+    from_sdv = schema.add_parser("from-sdv", help="a schema from SDV metadata (sdtypes; SDV's detected ranges are "
+                                                  "left out: they were read from the data)")
+    from_sdv.add_argument("metadata", help="SDV metadata JSON (Metadata.save_to_json)")
+    from_sdv.add_argument("--table", help="which table, when the metadata describes several")
+    from_sdv.add_argument("--subject", help="the column naming the privacy unit (the patient)")
+    from_sdv.add_argument("--keep-ranges", action="store_true",
+                          help="copy SDV's detected category lists and bounds in, as a draft to be edited")
+    from_sdv.add_argument("--out")
+    from_sdv.add_argument("--force", action="store_true")
+    from_sdv.set_defaults(func=cmd_schema_from_sdv)
+    to_sdv = schema.add_parser("to-sdv", help="SDV metadata JSON of a schema (sdtypes only)")
+    to_sdv.add_argument("schema")
+    to_sdv.add_argument("--table", help="the table's name in the metadata (default: from the file name)")
+    to_sdv.add_argument("--primary-key", help="an identifier column that is the table's primary key")
+    to_sdv.add_argument("--out")
+    to_sdv.add_argument("--force", action="store_true")
+    to_sdv.set_defaults(func=cmd_schema_to_sdv)
 
     budget = sub.add_parser("budget", help="the privacy budget ledger").add_subparsers(dest="budget_command", required=True)
     show = budget.add_parser("show", help="budget and audit trail per dataset")

@@ -41,6 +41,7 @@ import pyarrow.csv as pacsv
 from synthdata.errors import BadInputError
 from synthdata.modalities.table.schema import (
     DEFAULT_MISSING_VALUES,
+    BooleanColumn,
     CategoricalColumn,
     DatetimeColumn,
     NumericColumn,
@@ -279,6 +280,8 @@ class _Typer:
             series = self._datetime(name, raw, column)
         else:
             series = _as_text(raw, self.tokens)
+            if isinstance(column, BooleanColumn):
+                series = _as_boolean(series)
             if isinstance(column, CategoricalColumn) and isinstance(column.categories, list):
                 series = self._categories(name, series, column)
         nulls = series.is_null().to_numpy()
@@ -355,6 +358,17 @@ class _Typer:
             return series.set(pl.Series(unknown), column.other)
         self._problem(name, "value(s) not among the declared categories", unknown, series)
         return series
+
+
+_TRUTH = {**dict.fromkeys(["true", "t", "yes", "y", "1", "1.0"], "true"),
+          **dict.fromkeys(["false", "f", "no", "n", "0", "0.0"], "false")}
+
+
+def _as_boolean(series: pl.Series) -> pl.Series:
+    """A boolean column's text as ``true``/``false`` (other values stay, to be refused as undeclared levels)."""
+    lowered = series.str.to_lowercase()
+    return pl.select(pl.when(lowered.is_in(list(_TRUTH))).then(lowered.replace(_TRUTH))
+                     .otherwise(series)).to_series()
 
 
 # ------------------------------------------------------------------------------------------------ wording

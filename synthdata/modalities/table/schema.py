@@ -5,7 +5,10 @@ A schema says, per column, its type and its *public* domain:
 - ``numeric``: bounds ``min``/``max`` (public knowledge, e.g. clinical plausibility), ``integer``;
 - ``categorical``: the public list of ``categories`` (strings), or ``"discover"`` to learn them with DP;
 - ``datetime``: a public range ``min``/``max`` and a ``resolution`` (``day`` or ``second``);
-- ``identifier``: dropped before modelling, never released;
+- ``boolean``: true or false (``true/false``, ``yes/no``, ``1/0``, ``t/f``, ``y/n`` in any case are read as
+  such), a categorical column with the public levels ``false`` and ``true``;
+- ``identifier``: dropped before modelling, never released (``pii: true`` marks personal data such as an
+  e-mail address; ``sdtype`` keeps SDV's semantic type for ``synthdata schema to-sdv``);
 
 and whether missing values occur (``nullable``).  ``missing_values`` lists the tokens that mean "missing"
 (e.g. ``?``, ``NA``) so every reader sees the same nulls.  ``subject`` names the column that identifies the
@@ -89,6 +92,23 @@ class CategoricalColumn(_Column):
         return self.categories == "discover"
 
 
+BOOLEAN_LEVELS = ["false", "true"]
+
+
+class BooleanColumn(CategoricalColumn):
+    """True or false: a categorical column whose public levels are ``false`` and ``true`` (the reader maps
+    ``yes/no``, ``1/0``, ``t/f``, ``y/n`` in any case onto them)."""
+
+    type: Literal["boolean"] = "boolean"  # type: ignore[assignment]
+    categories: list[str] = Field(default_factory=lambda: list(BOOLEAN_LEVELS))
+
+    @model_validator(mode="after")
+    def _two_levels(self) -> "BooleanColumn":
+        if self.categories != BOOLEAN_LEVELS or self.other is not None:
+            raise ValueError("a boolean column's levels are false and true: leave out categories and other")
+        return self
+
+
 class DatetimeColumn(_Column):
     """A timestamp in a public range, modelled as a number at the given resolution."""
 
@@ -115,6 +135,8 @@ class IdentifierColumn(_Column):
 
     type: Literal["identifier"] = "identifier"
     nullable: bool = True
+    pii: bool = Field(default=False, description="personal data (a name, an e-mail address, ...), not only a key")
+    sdtype: str | None = Field(default=None, description="SDV's semantic type (id, email, ...) for `schema to-sdv`")
 
     @property
     def needs_discovery(self) -> bool:
@@ -122,7 +144,8 @@ class IdentifierColumn(_Column):
 
 
 Column = Annotated[
-    Union[NumericColumn, CategoricalColumn, DatetimeColumn, IdentifierColumn], Field(discriminator="type")
+    Union[NumericColumn, CategoricalColumn, BooleanColumn, DatetimeColumn, IdentifierColumn],
+    Field(discriminator="type")
 ]
 
 
