@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_ID := $(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: install demo test ui bench bench-peers clean
+.PHONY: install demo test ui ui-demo bench bench-peers clean
 
 install: $(STAMP)
 
@@ -17,29 +17,31 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-# The main pipeline on the shipped demo table, through Dagster in-process, in a fresh home of its own.
+# The main pipeline on the shipped demo table, through Dagster in-process, in a fresh home of its own (each
+# demo starts with a full budget); .demo/latest points at it, and `make ui-demo` shows its run in the UI.
 demo: install
-	SYNTHDATA_HOME=$(CURDIR)/.demo/home-$(DEMO_ID) $(VENV)/bin/synthdata release \
-		--config synthdata/data/demo.yaml
+	mkdir -p .demo; SYNTHDATA_HOME=$(CURDIR)/.demo/home-$(DEMO_ID) $(VENV)/bin/synthdata release \
+		--config synthdata/data/demo.yaml; status=$$?; ln -sfn home-$(DEMO_ID) .demo/latest; \
+	echo "the run in the Dagster UI: make ui-demo (home .demo/home-$(DEMO_ID))"; exit $$status
 
 # The import contracts of docs/ARCHITECTURE.md (pyproject.toml, [tool.importlinter]), then the suite.
 test: install
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -n 2 --dist loadfile -q
 
-# The Dagster UI on 127.0.0.1:3000 over $SYNTHDATA_HOME (default ~/.synthdata).
+# The Dagster UI on 127.0.0.1:3000 over $SYNTHDATA_HOME (default ~/.synthdata); ui-demo over the last demo's home.
 ui: install
 	DAGSTER_HOME=$${SYNTHDATA_HOME:-$$HOME/.synthdata}/dagster; mkdir -p $$DAGSTER_HOME; \
 	DAGSTER_HOME=$$DAGSTER_HOME $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -m pipelines.definitions
 
+ui-demo: install
+	test -d .demo/latest || { echo "no demo has run here yet: make demo first"; exit 2; }
+	SYNTHDATA_HOME=$(CURDIR)/.demo/latest $(MAKE) ui
+
+# Every benchmark in turn (evaluation/benchmarks/__main__.py): on ../shared/data when it is beside the
+# checkout, else on the shipped data where that is honest; it says which it skips and why.
 bench: install
-	$(PY) -m evaluation.benchmarks.table
-	$(PY) -m evaluation.benchmarks.table_fidelity
-	$(PY) -m evaluation.benchmarks.audit_suite
-	$(PY) -m evaluation.benchmarks.canary_audit
-	$(PY) -m evaluation.benchmarks.gate_calibration
-	$(PY) -m evaluation.benchmarks.signal
-	$(PY) -m evaluation.benchmarks.image
+	$(PY) -m evaluation.benchmarks
 
 # The table generator beside MST, AIM, DP-CTGAN (smartnoise-synth) and SDV's GaussianCopula, same split and
 # metrics. The peers' pins conflict with ours (smartnoise-synth 1.0 needs opacus 0.14): their own venv.
