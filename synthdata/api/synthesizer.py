@@ -26,9 +26,9 @@ sample but not release.
 
 from __future__ import annotations
 
-import logging
 import secrets
 import shutil
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -49,8 +49,6 @@ from synthdata.modalities.table.schema import TableSchema, parse_schema
 from synthdata.privacy.ledger import default_ledger
 from synthdata.release_spec import load_spec, parse_spec
 from synthdata.run_area import RunArea, read_json
-
-log = logging.getLogger("synthdata")
 
 FORMAT = "synthdata.synthesizer"
 VERSION = 1
@@ -77,7 +75,9 @@ class Synthesizer:
                                 "a new one to train again (a new charge)")
         stages.check_spec(spec=self.spec)
         ledger = default_ledger(home_folder=home.home())
-        log.info("fit %s: the plan\n%s", self.spec.name, stages.describe_plan(stages.plan(spec=self.spec, ledger=ledger)))
+        plan = stages.plan(spec=self.spec, ledger=ledger)
+        if progress:  # the steward sees what will be spent before it is
+            print(f"fit {self.spec.name}: the plan\n{stages.describe_plan(plan)}", file=sys.stderr)
         run = Run(spec=self.spec, area=RunArea(home.run_path(run_id)), open_ledger=lambda: ledger, run_id=run_id,
                   progress=progress)
         run_steps(run, steps=RELEASE[:2])

@@ -25,10 +25,13 @@ def _tiny_synth(**overrides) -> TableSynthesizer:
     return TableSynthesizer(**{**keywords, **overrides})
 
 
-def test_fit_once_sample_many_save_load_release(synthdata_home: Path, tiny_table, tmp_path: Path) -> None:
+def test_fit_once_sample_many_save_load_release(synthdata_home: Path, tiny_table, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
     data, _ = tiny_table
     frame = pd.read_csv(data, dtype=str, keep_default_na=False)
-    synth = _tiny_synth().fit(frame, progress=False)
+    synth = _tiny_synth().fit(frame)
+    plan = capsys.readouterr().err  # the plan is printed before anything is spent
+    assert "fit tiny: the plan" in plan and "DP-SGD:" in plan and "a new dataset: its budget would be 10" in plan
     ledger = Ledger(path=synthdata_home / "ledger.sqlite")
     (state,) = ledger.datasets()
     assert state.spent == pytest.approx(synth.privacy["epsilon"]) and synth.privacy["epsilon"] <= 4.0 + 1e-9
@@ -84,3 +87,16 @@ def test_bad_input_is_refused_and_leaves_nothing(synthdata_home: Path, tiny_tabl
         Synthesizer.load(tmp_path / "other.pt")
     with pytest.raises(BadInputError, match="DataFrame"):
         _tiny_synth().fit([1, 2, 3], progress=False)
+
+
+def test_a_signal_synthesizer_fits_samples_and_round_trips(synthdata_home: Path, tmp_path: Path) -> None:
+    """The same object for another modality, from its spec: windows come back in the modality's own form."""
+    from helpers import tiny_signal_spec_dict
+    from synthdata.release_spec import parse_spec
+
+    synth = Synthesizer(spec=parse_spec(tiny_signal_spec_dict("eeg", tmp_path / "out"))).fit(progress=False)
+    drawn = synth.sample(12, seed=1)
+    again = Synthesizer.load(synth.save(tmp_path / "eeg.synth")).sample(12, seed=1)
+    assert len(drawn.data) == 12 and drawn.data.shape == again.data.shape
+    assert (drawn.data == again.data).all() and (drawn.labels == again.labels).all()
+    assert synth.privacy["epsilon"] <= synth.spec.privacy.epsilon + 1e-9
