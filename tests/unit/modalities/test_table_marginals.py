@@ -13,11 +13,14 @@ from scipy import stats
 from synthdata.modalities.base import Units
 from synthdata.modalities.table.encoding import TableCodec
 from synthdata.modalities.table.marginals import (
+    PHANTOMS_PER_LIST,
     THRESHOLD_SIGMAS,
+    _column_shares,
     TableMarginals,
     calibrate,
     cell_edges,
     column_weight,
+    floor_sigmas,
     measure,
     unit_histograms,
 )
@@ -278,3 +281,24 @@ def test_a_long_list_is_split_by_the_target_only_when_the_noise_allows() -> None
         marginals, _ = measure(units=units, codec=codec, epsilon=epsilon, delta=1e-6, target="y",
                                rng=np.random.default_rng(0))
         assert ("dx" in marginals.conditional) is split and "sex" in marginals.conditional
+
+
+def test_a_short_list_keeps_a_category_between_one_and_two_noise_sd_and_invents_under_half_a_level() -> None:
+    """A short list's floor is its phantom count (1 sd for 6 cells), not 2 sd: a level held by 1.5 noise sd of
+    units shows (with the 2-sd clamp it vanished), while pure noise still survives in at most half a level of
+    the column on average, as the floor promises."""
+    race = next(b for b, _ in CODEC.blocks if b.column == "race")
+    sigma = 10.0
+    floor = floor_sigmas(race) * sigma
+    assert floor < THRESHOLD_SIGMAS * sigma and column_weight(race) == 1.0  # the weight (the noise) is unchanged
+    held = np.array([800.0, 150.0, 1.5 * sigma, 0.0, 0.0, 0.0])
+    shares = _column_shares(held, floor=floor, sigma=sigma, total=held.sum(), block=race)
+    assert shares[2] > 0.01
+    rng = np.random.default_rng(0)
+    phantoms = []
+    for _ in range(2000):
+        noisy = held + rng.normal(0.0, sigma, held.shape)
+        kept = _column_shares(noisy, floor=floor, sigma=sigma, total=held.sum(), block=race)
+        phantoms.append(int((kept[3:] > 0).sum()))
+    assert np.mean(phantoms) <= PHANTOMS_PER_LIST
+
