@@ -78,7 +78,7 @@ def _execute(spec: ReleaseSpec, job_name: str, *, progress: bool, run_config: di
 
 def _finished(spec: ReleaseSpec, result: dg.ExecuteInProcessResult, *, run_id: str) -> RunOutcome:
     """The outcome of a run whose work area is ``runs/<run_id>`` (the release's, also for a sign-off run)."""
-    area = home.runs_dir() / run_id
+    area = home.run_path(run_id)
     report = area / "synthetic" / "report.html"
     failure, hint = home.failure_path(run_id), None
     kept = json.loads(failure.read_text(encoding="utf-8")) if failure.is_file() else None

@@ -82,3 +82,14 @@ def test_generate_refuses_bad_requests_before_writing(released: api.Release, tmp
     assert pl.read_parquet(tmp_path / "cli" / "synthetic.parquet").height == 50
     with pytest.raises(BadInputError, match="is a generation"):
         api.generate(run_id=f"{released.run_id}+gen1", records=10, out=tmp_path / "y", progress=False)
+
+
+def test_a_generation_waits_for_sign_off_when_the_spec_asks(released: api.Release, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    spec_file = home.run_path(released.run_id) / "spec.yaml"
+    spec_file.write_text(spec_file.read_text().replace("require_approval: false", "require_approval: true"))
+    assert main(["generate", released.run_id, "--records", "120", "--out", str(tmp_path / "signed"), "--quiet"]) == 5
+    assert "awaiting sign-off" in capsys.readouterr().err and not (tmp_path / "signed").exists()
+    assert main(["approve", f"{released.run_id}+gen1", "--by", "Dr. A. Name"]) == 0
+    manifest = json.loads((tmp_path / "signed" / "manifest.json").read_text())
+    assert manifest["approval"]["by"] == "Dr. A. Name" and manifest["generated_from"]["run_id"] == released.run_id
