@@ -426,13 +426,17 @@ def build_parser() -> argparse.ArgumentParser:
     release.set_defaults(func=cmd_release)
 
     audit = sub.add_parser("audit", help="audit synthetic data from any source against real train and holdout data")
-    audit.add_argument("--modality", default="table", choices=["table"])
+    audit.add_argument("--modality", default="table", choices=sorted(MODALITIES),
+                       help="table (CSV/Parquet), ecg (WFDB), eeg (EDF/BDF/FIF), image (PNG/JPEG folders, npz, DICOM, "
+                            "NIfTI)")
     audit.add_argument("--train", required=True, help="the real records the generator was trained on")
     audit.add_argument("--holdout", required=True, help="real records of the same population the generator never saw")
     audit.add_argument("--synthetic", required=True, help="the synthetic records to audit")
     audit.add_argument("--out", required=True, help="new folder for audit.json, report.html and report.pdf")
     audit.add_argument("--target", help="column the utility audits predict")
-    audit.add_argument("--schema", help="table schema YAML (default: types inferred from the training file)")
+    audit.add_argument("--schema", help="table schema YAML (default: types inferred from the training file); for "
+                                        "ecg/eeg/image the declared signal or image settings the three inputs are "
+                                        "read with (required)")
     audit.add_argument("--gate", action="append", default=[], metavar="NAME=THRESHOLD",
                        help="override a gate threshold (repeatable)")
     audit.add_argument("--max-rows", type=int, default=5000, help="rows per side for the slower audits")

@@ -24,6 +24,18 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sha256_tree(path: Path) -> str:
+    """``sha256_file`` of a file; of a folder (a WFDB, EDF or image folder), the SHA-256 of its files' relative
+    paths and SHA-256s in sorted order, so the same files give the same digest wherever the folder lies."""
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(path).as_posix()}\0{sha256_file(file)}\n".encode())
+    return digest.hexdigest()
+
+
 def package_versions() -> dict[str, str]:
     versions = {}
     for name in PACKAGES:

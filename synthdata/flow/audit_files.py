@@ -21,8 +21,11 @@ from evaluation.base import AuditContext, AuditResult, AuditSettings, split_grou
 from evaluation.gate import blocking, check_gate_names
 from evaluation.suite import audit_and_report
 from synthdata.export.atomic import atomic_folder, check_output_free
-from synthdata.export.manifest import sha256_file
-from synthdata.modalities import get_modality
+from synthdata.export.manifest import sha256_tree
+from synthdata.config import ModalitySettings
+from synthdata.errors import BadInputError
+from synthdata.modalities import get_modality, registration
+from synthdata.release_spec import read_section
 from synthdata.versions import __version__
 
 log = logging.getLogger("synthdata")
@@ -51,7 +54,13 @@ def audit_files(
     check_gate_names(gates or {})
     check_output_free(out)
     kind = get_modality(modality)
-    inputs = kind.read_audit_inputs(train=train, holdout=holdout, synthetic=synthetic, schema=schema, target=target)
+    entry = registration(modality)
+    settings = None
+    if entry.settings is not None and schema is not None:  # signals, images: the declared settings section
+        settings = _settings(entry.settings, schema)
+        schema = None
+    inputs = kind.read_audit_inputs(train=train, holdout=holdout, synthetic=synthetic, schema=schema, target=target,
+                                    settings=settings)
     groups = split_groups(train=inputs.groups.get("train"), holdout=inputs.groups.get("holdout"))
     notes = list(inputs.notes)
     if inputs.groups and not groups:
@@ -72,6 +81,19 @@ def audit_files(
     with atomic_folder(out) as staging:
         results, _ = audit_and_report(
             context=context, gates=gates, release=release, privacy=privacy, notes=notes, folder=staging,
-            synthetic_sha256=sha256_file(Path(synthetic)), internal=internal, require_judged=require_judged,
+            synthetic_sha256=sha256_tree(Path(synthetic)), internal=internal, require_judged=require_judged,
             on_progress=on_progress or (lambda name: log.info("audit: %s", name)))
     return AuditOutcome(out=Path(out), results=results)
+
+
+def _settings(kind: type[ModalitySettings], path: Path) -> ModalitySettings:
+    """The declared settings in ``path`` (a ``signal:``/``image:`` section file), validated; BadInputError
+    naming the file and field otherwise."""
+    from pydantic import ValidationError
+
+    try:
+        return kind.model_validate(read_section(Path(path), section=kind.section))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:6])
+        raise BadInputError(f"{path} is not valid {kind.section} settings: {problems}") from None
+

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from synthdata.config import DatasetSpec, ModelSpec, PrivacySpec
+from synthdata.config import DatasetSpec, ModalitySettings, ModelSpec, PrivacySpec
 from synthdata.privacy.gaussian import GaussianMechanism
 
 
@@ -206,9 +206,11 @@ class Modality(ABC):
 
     @abstractmethod
     def read_audit_inputs(
-        self, *, train: Path, holdout: Path, synthetic: Path, schema: Path | None, target: str | None
+        self, *, train: Path, holdout: Path, synthetic: Path, schema: Path | None, target: str | None,
+        settings: ModalitySettings | None = None,
     ) -> AuditInputs:
-        """Read three files (synthetic data from any tool) into the audit view; BadInputError names the file."""
+        """Read three files (synthetic data from any tool) into the audit view; BadInputError names the file.
+        ``schema`` is a table schema file; ``settings`` the declared settings of a modality that has them."""
 
     @abstractmethod
     def write_release(self, *, data: Any, codec: Any, folder: Path, provenance: dict[str, str]) -> list[str]:

@@ -19,6 +19,7 @@ import torch
 
 from synthdata.modalities import grouping
 from synthdata.errors import BadInputError
+from synthdata.config import DatasetSpec, ModalitySettings, PrivacySpec
 from synthdata.modalities.base import AuditInputs, Modality, Preprocessing, Units
 from synthdata.modalities.classes import ClassCondition, resolve_condition
 
@@ -106,6 +107,36 @@ class RecordModality(Modality):
         return self.record_type(**fields)
 
     def read_audit_inputs(self, *, train: Path, holdout: Path, synthetic: Path, schema: Path | None,
-                          target: str | None) -> AuditInputs:
-        raise BadInputError(f"`synthdata audit --modality {self.name}` is not supported yet; `synthdata release` "
-                            f"runs the {self.name} audits")
+                          target: str | None, settings: ModalitySettings | None = None) -> AuditInputs:
+        """Read real training and holdout records and synthetic ones (from any tool) with the declared
+        ``settings``: every record of each (no per-subject cap), its label as the settings say labels are
+        read (annotations, a label table naming every side's records, sub-folders, an npz's labels), the
+        subjects the files name as the units.  Nothing is learned from the data (no class proportions)."""
+        if settings is None:
+            raise BadInputError(f"`synthdata audit --modality {self.name}` needs --schema FILE.yaml with the declared "
+                                "settings the records are read with")
+        if settings.declared_classes() and settings.class_proportions is None:  # only the codec's condition needs them
+            classes = settings.declared_classes()
+            settings = settings.model_copy(update={"class_proportions": {c: 1 / len(classes) for c in classes}})
+        privacy = PrivacySpec(epsilon=1.0)  # records are only read: no mechanism runs, nothing is charged
+        sources = {}
+        for role, path in (("train", train), ("holdout", holdout), ("synthetic", synthetic)):
+            try:
+                sources[role] = self.load(dataset=DatasetSpec(path=Path(path), modality=self.name, settings=settings),
+                                          privacy=privacy)
+            except BadInputError as error:
+                raise BadInputError(f"{role} input {path}: {error.message}") from None
+        codec, _ = self.resolve(train=sources["train"], epsilon=0.0, delta=0.0, privacy=privacy,
+                                rng=np.random.default_rng(0))
+        records = {role: self.records_of(source) for role, source in sources.items()}
+        for role, found in records.items():
+            if len(found) < 10:
+                raise BadInputError(f"{role} input {dict(train=train, holdout=holdout, synthetic=synthetic)[role]} "
+                                    f"holds {len(found)} records: an audit needs at least 10")
+        if target is not None and target != "label":
+            raise BadInputError(f"--target for {self.name} is the records' class ('label'), not '{target}'")
+        return AuditInputs(**{role: self.audit_frames(data=found, codec=codec) for role, found in records.items()},
+                           schema=self.audit_schema(codec=codec),
+                           notes=[f"{self.name} records read with the declared settings; every record of each input "
+                                  "is audited"],
+                           groups={role: np.asarray(records[role].subjects).astype(str) for role in ("train", "holdout")})

@@ -235,7 +235,8 @@ class TableModality(Modality):
         return None if subject is None or subject not in data.columns else data[subject].cast(pl.Utf8).to_numpy()
 
     def read_audit_inputs(
-        self, *, train: Path, holdout: Path, synthetic: Path, schema: Path | None, target: str | None
+        self, *, train: Path, holdout: Path, synthetic: Path, schema: Path | None, target: str | None,
+        settings: None = None,
     ) -> AuditInputs:
         """Type the three files by one schema (declared, or inferred from the training file).
 
