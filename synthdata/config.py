@@ -163,6 +163,12 @@ class ModelSpec(_Strict):
     sample_steps: int | None = Field(default=None, ge=2, description="DDIM steps when sampling")
     guidance: float = Field(default=1.0, ge=0, le=20,
                             description="classifier-free guidance weight for class-conditional data (0: none)")
+    pretrain: Path | None = Field(
+        default=None, description="a file or folder of DECLARED-PUBLIC records of the same modality and settings: the "
+                                  "denoiser is pretrained on it without DP (no privacy cost) before DP-SGD; refused "
+                                  "if it shares a record with the private data (signals and images)")
+    pretrain_epochs: int | None = Field(default=None, ge=1, description="epochs on the public prior (default: the "
+                                                                        "DP plan's epochs)")
     condition_dropout: float = Field(default=0.1, ge=0, lt=1,
                                      description="share of training rows that see no class (learns the "
                                                  "unconditional model guidance needs)")

@@ -78,6 +78,9 @@ def _resolve_paths(raw: dict, base: Path) -> dict:
         for holder, key in places:
             if isinstance(holder, dict) and isinstance(holder.get(key), str) and not Path(holder[key]).is_absolute():
                 holder[key] = str((base / holder[key]).resolve())
+    model = raw.get("model")
+    if isinstance(model, dict) and isinstance(model.get("pretrain"), str) and not Path(model["pretrain"]).is_absolute():
+        model["pretrain"] = str((base / model["pretrain"]).resolve())
     output = raw.get("output")
     out = output.get("out") if isinstance(output, dict) else None
     if isinstance(out, str) and not Path(out).is_absolute() and not out.startswith("{home}"):

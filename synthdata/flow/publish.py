@@ -54,6 +54,13 @@ def privacy_statement(*, spec: ReleaseSpec, prepared: dict[str, Any], training: 
         "(as DP-SGD's sampling rate is).",
         get_modality(prepared["modality"]).declared_public,
     ]
+    if training.get("pretrain"):
+        prior = training["pretrain"]
+        public_facts.append(
+            f"The denoiser was first trained without privacy cost on {prior['records']} records declared public "
+            f"({prior['path']}, {prior['epochs']} epochs), then fine-tuned with DP-SGD on the private data; the "
+            "declared-public records were checked to share no record with the private data (by content). The "
+            "guarantee covers the private data only: whatever the public records reveal, they reveal anyway.")
     if prepared["preprocessing_columns"]:
         public_facts.append(
             "Domains learned with DP from the budget: " + ", ".join(prepared["preprocessing_columns"]) + "."

@@ -33,7 +33,13 @@ from synthdata.modalities import get_modality
 from synthdata.modalities.base import Modality, Units
 from synthdata.privacy.checkpoint import peek_checkpoint
 from synthdata.privacy.ledger import DEFAULT_TOTAL_EPSILON, Ledger
-from synthdata.privacy.training import TrainingPlan, calibrate_noise, poisson_schedule, train_private
+from synthdata.privacy.training import (
+    TrainingPlan,
+    calibrate_noise,
+    poisson_schedule,
+    train_non_private,
+    train_private,
+)
 from synthdata.run_area import RunArea, read_json
 
 log = logging.getLogger("synthdata")
@@ -59,9 +65,55 @@ def _read_and_split(spec: ReleaseSpec) -> tuple[Modality, Any, Any, Any, int, fl
     source = modality.load(dataset=spec.dataset, privacy=spec.privacy)
     train, holdout = modality.split(source=source, holdout_fraction=spec.audits.holdout_fraction, seed=spec.seed)
     modality.check_unit(source=source, train=train)
+    _check_prior(spec=spec, modality=modality, source=source)
     n_units = modality.count_units(source=train)
     delta = spec.privacy.delta if spec.privacy.delta is not None else default_delta(n_units)
     return modality, source, train, holdout, n_units, delta
+
+
+def _prior_source(*, spec: ReleaseSpec, modality: Modality) -> Any:
+    """The declared-public prior (``model.pretrain``), read with the private data's own settings."""
+    try:
+        return modality.load(dataset=spec.dataset.model_copy(update={"path": spec.model.pretrain}), privacy=spec.privacy)
+    except BadInputError as error:
+        raise BadInputError(f"model.pretrain {spec.model.pretrain}: {error.message}") from None
+
+
+def _check_prior(*, spec: ReleaseSpec, modality: Modality, source: Any) -> None:
+    """Refuse a public prior that shares a record with the private data (by content), before any budget."""
+    if spec.model.pretrain is None:
+        return
+    shared = modality.record_digests(source=_prior_source(spec=spec, modality=modality)) & modality.record_digests(
+        source=source)
+    if shared:
+        raise BadInputError(
+            f"model.pretrain {spec.model.pretrain} shares {len(shared)} record(s) with the private data "
+            f"{spec.dataset.path.name}: pretraining on them would take them outside the DP guarantee. Declare as "
+            "public only data disjoint from the private records. Nothing was charged")
+
+
+def _pretrain(*, spec: ReleaseSpec, modality: Modality, codec: Any, model: torch.nn.Module,
+              diffusion: GaussianDiffusion, area: RunArea, progress: bool) -> dict[str, Any] | None:
+    """Train ``model`` without DP on the declared-public prior (``model.pretrain``; no privacy cost) before
+    DP-SGD fine-tunes it; its weights are kept in the work area, so a resumed run does not pretrain again.
+    Returns what the privacy statement says about it (public facts: the file's name, its record count)."""
+    if spec.model.pretrain is None:
+        return None
+    units = modality.prior_units(source=_prior_source(spec=spec, modality=modality), codec=codec)
+    epochs = spec.model.pretrain_epochs or int(spec.model.resolved("epochs"))
+    weights = area.model / "pretrained.pt"
+    if weights.is_file():
+        model.load_state_dict(torch.load(weights, weights_only=True))
+    else:
+        log.info("train: pretraining on the declared-public prior %s (%d records, %d epochs, no privacy cost)",
+                 spec.model.pretrain.name, int(units.mask.sum()), epochs)
+        plan = training_plan(spec)
+        train_non_private(model=model, diffusion=diffusion, units=units.data, mask=units.mask,
+                          plan=TrainingPlan(epochs=epochs, batch_size=plan.batch_size, lr=plan.lr,
+                                            max_grad_norm=plan.max_grad_norm, augmentation=plan.augmentation),
+                          seed=spec.seed, progress=progress)
+        torch.save(model.state_dict(), weights)
+    return {"path": spec.model.pretrain.name, "records": int(units.mask.sum()), "epochs": epochs}
 
 
 def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger | Callable[[], Ledger], run_id: str) -> dict[str, Any]:
@@ -306,6 +358,8 @@ def train(
     torch.manual_seed(spec.seed)  # model initialisation only: public randomness
     model = modality.build_denoiser(codec=codec, model=spec.model)
     diffusion = diffusion_for(spec=spec, modality=modality, codec=codec)
+    prior = _pretrain(spec=spec, modality=modality, codec=codec, model=model, diffusion=diffusion, area=area,
+                      progress=progress)
     plan = training_plan(spec)
     log.info("train: DP-SGD for epsilon %.4g, delta %.2g (%d units, %d epochs)", epsilon_train, delta_train,
              units.count, plan.epochs)
@@ -360,6 +414,7 @@ def train(
             "composition": "basic (sequential) composition of what was measured before training (DP domains, "
                            "DP column distributions) and DP-SGD training",
             "plan": asdict(plan),
+            "pretrain": prior,
             "mechanisms": mechanisms,
             "ledger": ledger_snapshot(ledger=ledger, fingerprint=fingerprint),
         },
@@ -449,7 +504,10 @@ def canary_audit(
 
     def build_model() -> torch.nn.Module:
         torch.manual_seed(spec.seed)  # initialisation only: public randomness
-        return modality.build_denoiser(codec=codec, model=spec.model)
+        model = modality.build_denoiser(codec=codec, model=spec.model)
+        if (area.model / "pretrained.pt").is_file():  # the release's model started from its public prior too
+            model.load_state_dict(torch.load(area.model / "pretrained.pt", weights_only=True))
+        return model
 
     log.info("canary audit: %d canaries, training a throwaway model for epsilon %.4g (charged to the ledger)",
              count, epsilon_train)

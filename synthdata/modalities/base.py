@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from synthdata.config import DatasetSpec, ModalitySettings, ModelSpec, PrivacySpec
+from synthdata.errors import BadInputError
 from synthdata.privacy.gaussian import GaussianMechanism
 
 
@@ -211,6 +212,15 @@ class Modality(ABC):
     ) -> AuditInputs:
         """Read three files (synthetic data from any tool) into the audit view; BadInputError names the file.
         ``schema`` is a table schema file; ``settings`` the declared settings of a modality that has them."""
+
+    def record_digests(self, *, source: Any) -> set[str]:
+        """A digest of every record of a source, to check a declared-public prior shares no record with the
+        private data (``model.pretrain``).  Private: compared in memory, never stored or reported."""
+        raise BadInputError(f"model.pretrain (a public prior) is supported for signals and images, not {self.name}")
+
+    def prior_units(self, *, source: Any, codec: Any) -> Units:
+        """Every record of a declared-public source, encoded with the release's codec, for pretraining."""
+        raise BadInputError(f"model.pretrain (a public prior) is supported for signals and images, not {self.name}")
 
     @abstractmethod
     def write_release(self, *, data: Any, codec: Any, folder: Path, provenance: dict[str, str]) -> list[str]:

@@ -9,6 +9,7 @@ subclass says how to read its records' arrays (``values``) and which codec class
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from abc import abstractmethod
 from pathlib import Path
@@ -56,6 +57,15 @@ class RecordModality(Modality):
     @abstractmethod
     def values(self, data: Any) -> np.ndarray:
         """The records' arrays as the codec encodes them (windows ``(n, C, L)``, images ``(n, C, H, W)``)."""
+
+    def record_digests(self, *, source: Any) -> set[str]:
+        """SHA-256 of each record's array (rounded to 6 decimals), whatever its label: a record relabelled is the
+        same record."""
+        return {hashlib.sha256(np.round(np.asarray(values, dtype=np.float64), 6).tobytes()).hexdigest()
+                for values in self.values(self.records_of(source))}
+
+    def prior_units(self, *, source: Any, codec: Any) -> Units:
+        return self.to_units(data=self.records_of(source), codec=codec)
 
     def to_units(self, *, data: Any, codec: Any) -> Units:
         rows = torch.from_numpy(codec.encode(self.values(data), data.labels))

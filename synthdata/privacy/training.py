@@ -580,7 +580,9 @@ def train_non_private(
 ) -> TrainingOutcome:
     """Epsilon = infinity baseline: the same objective and loop, no clipping, no noise, shuffled batches.
 
-    For benchmarks only.  It gives NO privacy guarantee and must never be used by a release.
+    It gives NO privacy guarantee: benchmarks use it as the no-DP arm, and a release only to pretrain on
+    DECLARED-PUBLIC data (``model.pretrain``, checked to share no record with the private data), never on
+    private data.
     ``plan.max_grad_norm`` is ignored; shuffling and diffusion draws are seeded from ``seed``.
     """
     units, mask = _check_data(units, mask)
