@@ -47,6 +47,7 @@ BENCHMARKS = (
               why="it needs the full MIT-BIH record 100 and eegmmidb S001 EDF files; the shipped examples are "
                   "`synthdata release --config synthdata/data/ecg.yaml` (and eeg.yaml)"),
     Benchmark("image"),
+    Benchmark("image_prior"),
 )
 
 

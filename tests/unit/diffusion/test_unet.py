@@ -111,7 +111,7 @@ def test_trains_with_dp_sgd_on_units_of_several_rows_with_a_condition(shape) -> 
 
 
 def test_ghost_clipping_only_for_models_of_linear_layers() -> None:
-    assert grad_sample_mode_for(MLPDenoiser(data_dim=4, hidden=8, depth=1, time_dim=8)) == "ghost"
+    assert grad_sample_mode_for(MLPDenoiser(data_dim=4, hidden=8, depth=1, time_dim=8)) == "bookkeeping"
     assert grad_sample_mode_for(model((50,))) == "hooks"
 
 

@@ -60,7 +60,7 @@ def test_train_private_spends_the_budget_it_reports(capsys: pytest.CaptureFixtur
     expected_steps = PLAN.epochs * len(DataLoader(TensorDataset(units, mask), batch_size=PLAN.batch_size))
     assert out.steps == expected_steps == 14
     assert out.sample_rate == pytest.approx(1 / 7)
-    assert (out.private, out.dp_valid, out.accountant, out.grad_sample_mode) == (True, True, "prv", "ghost")
+    assert (out.private, out.dp_valid, out.accountant, out.grad_sample_mode) == (True, True, "prv", "bookkeeping")
     assert "OS entropy" in out.noise_source
     assert out.records_per_second == pytest.approx(200 * PLAN.epochs / out.seconds)
     assert math.isfinite(out.final_loss)
@@ -126,7 +126,7 @@ def test_empty_poisson_batches_still_step_and_are_accounted() -> None:
 
 
 @pytest.mark.filterwarnings("ignore:Full backward hook is firing")
-@pytest.mark.parametrize("mode", ["ghost", "hooks"])
+@pytest.mark.parametrize("mode", ["bookkeeping", "ghost", "hooks"])
 def test_an_empty_batch_step_adds_exactly_our_noise(mode: str) -> None:
     """What Opacus does with B = 0 (either way of clipping): zero clipped sum, plus noise drawn from OUR generator."""
     units, mask = mixture(n=10)
@@ -234,7 +234,7 @@ def test_rdp_epsilon_matches_independent_accountant() -> None:
 
 
 @pytest.mark.filterwarnings("ignore:Full backward hook is firing")
-@pytest.mark.parametrize("mode", ["ghost", "hooks"])
+@pytest.mark.parametrize("mode", ["bookkeeping", "ghost", "hooks"])
 def test_each_unit_contributes_one_clipped_gradient(mode: str) -> None:
     """Without noise, Opacus' gradient must equal sum_i min(1, C / |g_i|) g_i / expected_batch, where g_i is
     the gradient of unit i's loss averaged over all its real rows and augmentation draws."""
@@ -275,7 +275,7 @@ def test_each_unit_contributes_one_clipped_gradient(mode: str) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:Full backward hook is firing")
-@pytest.mark.parametrize("mode", ["ghost", "hooks"])
+@pytest.mark.parametrize("mode", ["bookkeeping", "ghost", "hooks"])
 def test_a_batch_in_several_passes_is_one_step_with_one_noise_draw(mode: str, monkeypatch) -> None:
     """A Poisson batch larger than PASS_ROWS runs in passes: each unit is clipped once, the clipped sums add
     up, the noise is drawn once (from our generator) and the accountant counts one step."""
