@@ -1,4 +1,5 @@
-"""Run a release through its Dagster job in-process, on the instance in ``$SYNTHDATA_HOME/dagster``.
+"""Run a release through its Dagster job in-process, on the user's instance (``$DAGSTER_HOME``) when one is set,
+else on ``$SYNTHDATA_HOME/dagster``.
 
 The CLI uses this, so a CLI run appears in the UI's run history and shares the UI's ledger.  The outcome
 maps Dagster's result onto synthdata's exit codes (0 released, 2 bad input, 3 gate failed, 4 budget).
@@ -68,7 +69,8 @@ def register_spec(spec: ReleaseSpec) -> Path:
 
 
 def _execute(spec: ReleaseSpec, job_name: str, *, progress: bool, run_config: dict) -> dg.ExecuteInProcessResult:
-    os.environ["DAGSTER_HOME"] = str(home.dagster_home())
+    if not os.environ.get("DAGSTER_HOME"):  # the user's Dagster instance (dagster.yaml: storage, ...) when set
+        os.environ["DAGSTER_HOME"] = str(home.dagster_home())
     register_spec(spec)
     job = build_definitions([spec], progress=progress).resolve_job_def(job_name)
     with dg.DagsterInstance.get() as instance:

@@ -162,3 +162,18 @@ def test_dagster_event_log_gets_no_input_file_name_nor_value(synthdata_home: Pat
     assert "MRN-88231" in outcome.message and "time_in_hospital" in outcome.message  # the terminal: everything
     assert "SMITH-JOHN" in f"{outcome.message} {outcome.hint}"
     assert not list((synthdata_home / "errors").glob("*.json"))  # the CLI's copy is read once, then deleted
+
+
+def test_a_dagster_home_the_user_set_is_respected(synthdata_home: Path, tiny_table, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's own Dagster instance (their dagster.yaml: storage, ...) records the run, not synthdata's."""
+    theirs = tmp_path / "their-dagster"
+    theirs.mkdir()
+    (theirs / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(theirs))
+    data, schema = tiny_table
+    outcome = run_release(parse_spec(tiny_spec(data, schema, tmp_path / "release")))
+    assert outcome.exit_code == 0, outcome.message
+    with dg.DagsterInstance.from_config(str(theirs)) as instance:
+        assert instance.get_run_by_id(outcome.run_id) is not None
+    assert not (synthdata_home / "dagster" / "history").exists()  # synthdata's own instance saw nothing
