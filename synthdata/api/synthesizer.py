@@ -20,7 +20,7 @@ Privacy caveats: ``sample`` returns records that went through no audit.  They ca
 be a ``release``.  The saved file holds only DP outputs and public facts (the denoiser's weights, the public
 encoding, the DP-measured column distributions, the spec and the privacy statement), never a real record;
 it is loaded with ``torch.load(weights_only=True)``.  The run's work area keeps the private splits that
-``release`` audits against until ``synthdata purge RUN``; a loaded synthesizer whose run was purged can
+``release`` audits against (and the copy of a DataFrame given to ``fit``) until ``synthdata purge RUN``; a loaded synthesizer whose run was purged can
 sample but not release.
 """
 
