@@ -37,8 +37,10 @@ def dagster_home() -> Path:
     path.mkdir(parents=True, exist_ok=True)
     yaml_file = path / "dagster.yaml"
     if not yaml_file.exists():
-        # Local SQLite storage; telemetry off (the machine may have no network).
-        yaml_file.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+        # Local SQLite storage; telemetry off (the machine may have no network); the progress of training
+        # (aggregates only: steps, epsilon spent, time left) goes into each run's event log.
+        yaml_file.write_text("telemetry:\n  enabled: false\npython_logs:\n  managed_python_loggers:\n"
+                             "    - synthdata.progress\n  python_log_level: INFO\n", encoding="utf-8")
     return path
 
 

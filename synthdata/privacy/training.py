@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import logging
 import math
 import sys
 import time
@@ -67,6 +68,10 @@ from synthdata.privacy import bookkeeping
 from synthdata.privacy.randomness import DPRandomness, dp_randomness
 
 MIN_UNITS = 10
+#: DP training reports its progress this many times (step, epsilon spent so far, time left; never the loss,
+#: a function of the private batches) on the ``synthdata.progress`` logger, which Dagster's event log keeps.
+PROGRESS_REPORTS = 10
+progress_log = logging.getLogger("synthdata.progress")
 ACCOUNTANTS = ("prv", "rdp")
 #: The layers Opacus' ghost clipping computes per-unit norms for without per-sample gradients.
 GHOST_NORM_LAYERS = (nn.Linear, nn.Embedding)
@@ -306,6 +311,13 @@ def _run_epochs(
                         next_eps = time.monotonic() + max(1.0, 10 * (time.monotonic() - asked))
                     bar.set_postfix(postfix, refresh=False)
                 bar.update(1)
+                if spent is not None and (state.steps % max(1, total_steps // PROGRESS_REPORTS) == 0
+                                          or state.steps == total_steps):
+                    took = time.perf_counter() - start_time
+                    done_here = state.steps - (start.steps if start is not None else 0)
+                    left = took / max(done_here, 1) * (total_steps - state.steps)
+                    progress_log.info("train: step %d of %d, epsilon spent so far %.3g, about %.0f s left",
+                                      state.steps, total_steps, spent(), left)
                 if after_step is not None:
                     state.seconds = earlier + time.perf_counter() - start_time
                     after_step(state)
