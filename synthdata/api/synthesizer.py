@@ -65,7 +65,7 @@ class Synthesizer:
 
     def fit(self, *, progress: bool = True) -> Synthesizer:
         """Read, validate and split the spec's data, measure what it needs with DP and train the denoiser with
-        DP-SGD: the spec's epsilon is charged to the dataset's budget (the plan is logged first).  Bad input
+        DP-SGD: the spec's epsilon is charged to the dataset's budget (with ``progress``, the plan is printed first).  Bad input
         raises BadInputError before anything is charged; a refused budget raises BudgetRefusedError."""
         return self._train(run_id=f"api-{uuid.uuid4().hex[:12]}", progress=progress)
 
@@ -75,9 +75,9 @@ class Synthesizer:
                                 "a new one to train again (a new charge)")
         stages.check_spec(spec=self.spec)
         ledger = default_ledger(home_folder=home.home())
-        plan = stages.plan(spec=self.spec, ledger=ledger)
-        if progress:  # the steward sees what will be spent before it is
-            print(f"fit {self.spec.name}: the plan\n{stages.describe_plan(plan)}", file=sys.stderr)
+        if progress:  # the steward sees what will be spent before it is (the plan reads the data once more)
+            plan = stages.describe_plan(stages.plan(spec=self.spec, ledger=ledger))
+            print(f"fit {self.spec.name}: the plan\n{plan}", file=sys.stderr)
         run = Run(spec=self.spec, area=RunArea(home.run_path(run_id)), open_ledger=lambda: ledger, run_id=run_id,
                   progress=progress)
         run_steps(run, steps=RELEASE[:2])
@@ -123,8 +123,8 @@ class Synthesizer:
             raise BadInputError(f"{path} does not exist")
         try:
             saved = torch.load(path, weights_only=True)
-        except Exception as error:  # torch raises several kinds for a file that is not its own
-            raise BadInputError(f"{path} is not a saved synthdata synthesizer ({type(error).__name__})") from None
+        except Exception:  # torch raises several kinds for a file that is not its own
+            raise BadInputError(f"{path} is not a saved synthdata synthesizer (torch could not read it)") from None
         if not isinstance(saved, dict) or saved.get("format") != FORMAT:
             raise BadInputError(f"{path} is not a saved synthdata synthesizer")
         if saved.get("version") != VERSION:

@@ -54,14 +54,15 @@ def start(*, run_id: str, records: int, out: Path | str, seed: int | None = None
     spec = spec.model_copy(update={"seed": seed, "output": spec.output.model_copy(update={"out": out,
                                                                                           "records": records})})
     earlier = generations(run_id)
+    audited = [source, *(RunArea(home.run_path(g)) for g in earlier)]  # the run's own sample, then each generation
+    audited = [a for a in audited if (a.root / "synthetic" / "audit.json").is_file()]
     area = _new_area(run_id, number=len(earlier) + 1)
     for name in _LINKED:
         os.symlink(Path("..") / ".." / name, area.root / name, target_is_directory=True)
     area.spec.write_text(spec.to_yaml(), encoding="utf-8")
     write_json(area.root / RECORD, {
         "run_id": run_id, "generation": area.root.name, "records": records, "seed": seed,
-        "earlier_samples": len(earlier) + 1,  # the run's own sample, then each earlier generation
-        "earlier_blocked": _blocked(source) + sum(_blocked(RunArea(home.run_path(g))) for g in earlier),
+        "earlier_samples": len(audited), "earlier_blocked": sum(_blocked(a) for a in audited),
     })
     return area, spec
 
@@ -99,11 +100,9 @@ def _new_area(run_id: str, *, number: int) -> RunArea:
 
 
 def _blocked(area: RunArea) -> int:
-    """1 if this work area's sample was audited and a gate failed, else 0."""
-    record = area.root / "synthetic" / "audit.json"
-    if not record.is_file():
-        return 0
-    return int(any(r.get("passed") is False for r in json.loads(record.read_text(encoding="utf-8"))["audits"]))
+    """1 if a gate failed on this (audited) work area's sample, else 0."""
+    record = json.loads((area.root / "synthetic" / "audit.json").read_text(encoding="utf-8"))
+    return int(any(r.get("passed") is False for r in record["audits"]))
 
 
 def record_of(area: RunArea) -> dict[str, Any] | None:

@@ -125,12 +125,15 @@ class RecordModality(Modality):
         if settings is None:
             raise BadInputError(f"`synthdata audit --modality {self.name}` needs --schema FILE.yaml with the declared "
                                 "settings the records are read with")
+        if target is not None and target != "label":
+            raise BadInputError(f"--target for {self.name} is the records' class ('label'), not '{target}'")
         if settings.declared_classes() and settings.class_proportions is None:  # only the codec's condition needs them
             classes = settings.declared_classes()
             settings = settings.model_copy(update={"class_proportions": {c: 1 / len(classes) for c in classes}})
         privacy = PrivacySpec(epsilon=1.0)  # records are only read: no mechanism runs, nothing is charged
+        paths = {"train": train, "holdout": holdout, "synthetic": synthetic}
         sources = {}
-        for role, path in (("train", train), ("holdout", holdout), ("synthetic", synthetic)):
+        for role, path in paths.items():
             try:
                 sources[role] = self.load(dataset=DatasetSpec(path=Path(path), modality=self.name, settings=settings),
                                           privacy=privacy)
@@ -141,10 +144,7 @@ class RecordModality(Modality):
         records = {role: self.records_of(source) for role, source in sources.items()}
         for role, found in records.items():
             if len(found) < 10:
-                raise BadInputError(f"{role} input {dict(train=train, holdout=holdout, synthetic=synthetic)[role]} "
-                                    f"holds {len(found)} records: an audit needs at least 10")
-        if target is not None and target != "label":
-            raise BadInputError(f"--target for {self.name} is the records' class ('label'), not '{target}'")
+                raise BadInputError(f"{role} input {paths[role]} holds {len(found)} records: an audit needs at least 10")
         return AuditInputs(**{role: self.audit_frames(data=found, codec=codec) for role, found in records.items()},
                            schema=self.audit_schema(codec=codec),
                            notes=[f"{self.name} records read with the declared settings; every record of each input "

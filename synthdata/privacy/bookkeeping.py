@@ -11,8 +11,9 @@ each parameter's ``.grad``, where the second pass would have left it; Opacus' DP
 adds the noise once per step and divides as it always does.
 
 Privacy: the clipping is Opacus' own (its norms, its coefficients ``get_clipping_coef``); only how the
-clipped sum is computed changes.  ``tests/unit/privacy/test_bookkeeping.py`` checks that the gradients equal
-the two-pass ones on the same batch, and that one unit's contribution never exceeds the clipping norm.
+clipped sum is computed changes.  ``tests/unit/privacy/test_training.py`` runs its clipping, empty-batch and
+passes tests on this mode too: the gradient equals ``sum_i min(1, C / |g_i|) g_i`` computed unit by unit with
+autograd.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def applies_to(model: nn.Module) -> bool:
 def enable(dp_model: nn.Module) -> None:
     """Make the ghost-clipping module ``dp_model`` keep each linear layer's ``(a, g)`` beside its norms."""
     def norms_and_stash(layer: nn.Linear, activations: list[torch.Tensor], backprops: torch.Tensor):
+        if hasattr(layer, _STASH):  # a layer applied twice would lose a use from its clipped sum: refuse
+            raise RuntimeError(f"bookkeeping clipping: {layer} ran twice in one forward pass")
         setattr(layer, _STASH, (activations[0].to(backprops.dtype), backprops))
         return compute_linear_norm_sample(layer, activations, backprops)
 

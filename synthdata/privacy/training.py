@@ -311,8 +311,8 @@ def _run_epochs(
                         next_eps = time.monotonic() + max(1.0, 10 * (time.monotonic() - asked))
                     bar.set_postfix(postfix, refresh=False)
                 bar.update(1)
-                if spent is not None and (state.steps % max(1, total_steps // PROGRESS_REPORTS) == 0
-                                          or state.steps == total_steps):
+                if spent is not None and progress_log.isEnabledFor(logging.INFO) and (
+                        state.steps % max(1, total_steps // PROGRESS_REPORTS) == 0 or state.steps == total_steps):
                     took = time.perf_counter() - start_time
                     done_here = state.steps - (start.steps if start is not None else 0)
                     left = took / max(done_here, 1) * (total_steps - state.steps)
@@ -333,8 +333,8 @@ def grad_sample_mode_for(model: nn.Module) -> str:
     """``"bookkeeping"`` when every layer with trainable parameters of its own is ``nn.Linear`` (one backward
     pass: :mod:`synthdata.privacy.bookkeeping`; a DP step of the table MLP on 1,024 demo-slice units, one
     thread, median of 3: 0.435 s against 0.502 s for Opacus' two-pass ghost step and 0.272 s without DP),
-    ``"ghost"`` when they are all in ``GHOST_NORM_LAYERS``, else ``"hooks"``.  Ghost clipping gets a Linear layer's per-unit norm without its per-unit gradient, but for
-    any other layer it computes the per-sample gradients anyway and then still runs its second backward
+    ``"ghost"`` when they are all in ``GHOST_NORM_LAYERS``, else ``"hooks"``.  Ghost clipping gets a Linear
+    layer's per-unit norm without its per-unit gradient, but for any other layer it computes the per-sample gradients anyway and then still runs its second backward
     pass.  Measured on one batch (``python -m evaluation.benchmarks.signal`` / ``image``), a ghost step of
     the U-Net costs 1.21 s against 1.07 s with hooks (BreastMNIST 28 x 28), 7.6 against 6.1 s (64 x 64), 0.55
     against 0.44 s (EEG windows)."""
@@ -389,13 +389,12 @@ def make_private_units(
         poisson_sampling=True,
         noise_generator=rand.noise,
     )
-    if mode == "ghost":
-        dp_model, optimizer, criterion, dp_loader = wrapped
-    elif mode == "bookkeeping":
-        dp_model, optimizer, criterion, dp_loader = wrapped
-        criterion = bookkeeping.OnePassCriterion(criterion, dp_model=dp_model, optimizer=optimizer)
-    else:  # Opacus returns no criterion outside ghost clipping
+    if mode == "hooks":  # Opacus returns no criterion outside ghost clipping
         (dp_model, optimizer, dp_loader), criterion = wrapped, DenoisingLoss()
+    else:
+        dp_model, optimizer, criterion, dp_loader = wrapped
+        if mode == "bookkeeping":
+            criterion = bookkeeping.OnePassCriterion(criterion, dp_model=dp_model, optimizer=optimizer)
     sampler = dp_loader.batch_sampler
     if not (
         isinstance(sampler, UniformWithReplacementSampler)

@@ -25,8 +25,8 @@ patients with several rows differ from the others.  All histograms are released 
 
 **Post-processing** (``_column_shares``; free): a cell whose noisy count is under the column's floor
 (``floor_sigmas``: pure noise survives in half a cell of a categorical column on average, at most 16% per
-empty cell of a short list; in one numeric column in twenty, never above 2.3% per cell) is read as empty; a numeric column's kept cell far from
-every other kept cell is read as noise.  The units left over (the public unit count minus the kept counts:
+empty cell of a short list; in one numeric column in twenty, never above 2.3% per cell) is read as empty; a
+numeric column's kept cell far from every other kept cell is read as noise.  The units left over (the public unit count minus the kept counts:
 values too rare to show) go to a categorical column's ``other`` category, or evenly over its empty
 categories, and continue a numeric column's tails geometrically.  Split by a target (columns of at most
 ``SPLIT_CELLS`` cells, and longer lists when the noise lets their 1% codes show after pooling:

@@ -284,7 +284,7 @@ def test_a_long_list_is_split_by_the_target_only_when_the_noise_allows() -> None
 
 
 def test_a_short_list_keeps_a_category_between_one_and_two_noise_sd_and_invents_under_half_a_level() -> None:
-    """A short list's floor is its phantom count (1 sd for 6 cells), not 2 sd: a level held by 1.5 noise sd of
+    """A short list's floor is its phantom count (1.4 sd for 6 cells), not 2 sd: a level held by 1.5 noise sd of
     units shows (with the 2-sd clamp it vanished), while pure noise still survives in at most half a level of
     the column on average, as the floor promises."""
     race = next(b for b, _ in CODEC.blocks if b.column == "race")
