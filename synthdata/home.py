@@ -3,7 +3,8 @@
 Layout::
 
     $SYNTHDATA_HOME/
-      dagster/        DAGSTER_HOME: the Dagster instance (run history, event log)
+      dagster/        DAGSTER_HOME: the Dagster instance (run history, event log; in PostgreSQL when
+                      $SYNTHDATA_DAGSTER_POSTGRES_URL is set)
       ledger.sqlite   the privacy budget ledger
       specs/          release specs registered for the Dagster UI
       runs/<run_id>/  private work area of one run: prepared data, model, synthetic data, audits, report
@@ -16,6 +17,7 @@ private work area (retention: until purged; the export folder never contains pri
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -32,15 +34,49 @@ def home() -> Path:
     return path
 
 
+DAGSTER_POSTGRES_ENV = "SYNTHDATA_DAGSTER_POSTGRES_URL"
+_WRITTEN_BY = ("# Written by synthdata each time it starts Dagster (storage: $SYNTHDATA_DAGSTER_POSTGRES_URL when set,\n"
+               "# else SQLite here). Delete this line to keep your own edits: synthdata then leaves the file alone.\n")
+# Telemetry off (the machine may have no network); the progress of training (aggregates only: steps, epsilon spent,
+# time left) goes into each run's event log.
+_BASE_YAML = ("telemetry:\n  enabled: false\npython_logs:\n  managed_python_loggers:\n"
+              "    - synthdata.progress\n  python_log_level: INFO\n")
+
+
+def dagster_yaml() -> str:
+    """The ``dagster.yaml`` synthdata's own instance gets: SQLite under ``dagster/`` by default; Dagster's run,
+    event log and schedule storage in PostgreSQL when ``$SYNTHDATA_DAGSTER_POSTGRES_URL`` is set (the file names
+    the variable, Dagster reads it when the instance starts: no password is written to disk)."""
+    url = os.environ.get(DAGSTER_POSTGRES_ENV)
+    if not url:
+        return _WRITTEN_BY + _BASE_YAML
+    if not url.startswith("postgresql+psycopg2://"):  # the URL is never quoted: it may hold a password
+        # dagster-postgres runs on psycopg2; SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, on which
+        # Dagster's event log fails at the first event (NOTIFY with a bound parameter).
+        raise BadInputError(f"${DAGSTER_POSTGRES_ENV} must be a URL of the form "
+                            "postgresql+psycopg2://user:password@host:5432/database (Dagster's PostgreSQL storage "
+                            "runs on the psycopg2 driver)")
+    if importlib.util.find_spec("dagster_postgres") is None:
+        raise BadInputError(f"${DAGSTER_POSTGRES_ENV} is set but dagster-postgres is not installed: "
+                            "pip install 'synthdata[postgres]'")
+    return (_WRITTEN_BY + _BASE_YAML
+            + f"storage:\n  postgres:\n    postgres_url:\n      env: {DAGSTER_POSTGRES_ENV}\n")
+
+
 def dagster_home() -> Path:
+    """synthdata's own Dagster instance folder (``$SYNTHDATA_HOME/dagster``), its ``dagster.yaml`` brought up to
+    date with ``dagster_yaml()``.  A ``dagster.yaml`` someone edited (the first line removed) is left as it is;
+    a ``$DAGSTER_HOME`` the user set is never passed here (``pipelines.runner``)."""
     path = home() / "dagster"
     path.mkdir(parents=True, exist_ok=True)
     yaml_file = path / "dagster.yaml"
-    if not yaml_file.exists():
-        # Local SQLite storage; telemetry off (the machine may have no network); the progress of training
-        # (aggregates only: steps, epsilon spent, time left) goes into each run's event log.
-        yaml_file.write_text("telemetry:\n  enabled: false\npython_logs:\n  managed_python_loggers:\n"
-                             "    - synthdata.progress\n  python_log_level: INFO\n", encoding="utf-8")
+    current = yaml_file.read_text(encoding="utf-8") if yaml_file.exists() else None
+    if current is None or current == _BASE_YAML or current.startswith(_WRITTEN_BY):  # _BASE_YAML: written before
+        wanted = dagster_yaml()
+        if current != wanted:  # replaced whole (a process starting beside it never reads half a file)
+            partial = path / f".dagster.yaml.{os.getpid()}"
+            partial.write_text(wanted, encoding="utf-8")
+            os.replace(partial, yaml_file)
     return path
 
 

@@ -1,8 +1,11 @@
-"""Shared fixtures: a small real table cut from the shipped diabetes_130us demo slice, and a fresh home."""
+"""Shared fixtures: a small real table cut from the shipped diabetes_130us demo slice, a fresh home, and a
+throwaway PostgreSQL server."""
 
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -10,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from helpers import DATA, TINY_COLUMNS, tiny_schema
+from helpers import DATA, TINY_COLUMNS, PostgresServer, postgres_binaries, postgres_cluster, tiny_schema
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `make test` runs two workers on two cores: one torch thread each, or their OpenMP threads contend
@@ -37,3 +40,16 @@ def tiny_table(tmp_path: Path) -> tuple[Path, Path]:
     schema = tmp_path / "input" / "tiny.schema.yaml"
     schema.write_text(yaml.safe_dump(tiny_schema(), sort_keys=False))
     return data, schema
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for this test session (Unix socket only); tests make their own databases on it
+    (``create_database``).  Skipped, saying why, when the server binaries are not installed."""
+    binaries = postgres_binaries()
+    if binaries is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed on this machine")
+    if os.geteuid() == 0 and not shutil.which("runuser"):
+        pytest.skip("running as root, and runuser (needed to start PostgreSQL as another user) is not installed")
+    with postgres_cluster(*binaries) as server:
+        yield server

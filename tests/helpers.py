@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import glob
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -137,3 +144,55 @@ def tiny_image_spec_dict(out: Path, **image) -> dict:
         "output": {"out": str(out), "records": 40},
         "seed": 3,
     }
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """A throwaway PostgreSQL cluster listening on a Unix socket only (``socket_dir``), user ``synthdata``, trust
+    authentication."""
+
+    socket_dir: Path
+    port: int
+    user: str = "synthdata"
+
+    def url(self, database: str = "postgres", *, driver: str = "psycopg") -> str:
+        """A SQLAlchemy URL: ``driver`` psycopg (3) for the ledger, psycopg2 for dagster-postgres."""
+        scheme = f"postgresql+{driver}"
+        return f"{scheme}://{self.user}@/{database}?host={self.socket_dir}&port={self.port}"
+
+    def create_database(self, name: str) -> str:
+        """A new empty database on the server; returns its name."""
+        import psycopg
+
+        with psycopg.connect(host=str(self.socket_dir), port=self.port, user=self.user, dbname="postgres",
+                             autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return name
+
+
+def postgres_binaries() -> tuple[str, str] | None:
+    """``initdb`` and ``pg_ctl`` from PATH or Debian's /usr/lib/postgresql/*/bin, or None."""
+    found = [shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))), None)
+             for name in ("initdb", "pg_ctl")]
+    return (found[0], found[1]) if all(found) else None
+
+
+@contextmanager
+def postgres_cluster(initdb: str, pg_ctl: str, *, port: int = 54329) -> Iterator[PostgresServer]:
+    """initdb + pg_ctl start in a fresh folder, stopped and deleted afterwards.  PostgreSQL refuses to run as
+    root: as root the server runs as ``nobody`` (through runuser)."""
+    folder = Path(tempfile.mkdtemp(prefix="synthdata-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(folder, user="nobody")
+        run_as = ["runuser", "-u", "nobody", "--"]
+    subprocess.run([*run_as, initdb, "-D", str(folder / "db"), "-A", "trust", "-U", "synthdata"],
+                   check=True, capture_output=True)
+    subprocess.run([*run_as, pg_ctl, "-D", str(folder / "db"), "-o", f"-k {folder} -h '' -p {port}",
+                    "-l", str(folder / "log"), "-w", "start"], check=True, capture_output=True)
+    try:
+        yield PostgresServer(socket_dir=folder, port=port)
+    finally:
+        subprocess.run([*run_as, pg_ctl, "-D", str(folder / "db"), "-m", "immediate", "stop"], check=False,
+                       capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -3,49 +3,18 @@ PostgreSQL server binaries are installed; skipped, saying why, when they are not
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
+from helpers import PostgresServer
 from helpers import ledger_race as race
 
 from synthdata.errors import BudgetRefusedError
 from synthdata.privacy.ledger import Ledger
 
 
-def _bin(name: str) -> str | None:
-    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))), None)
-    return found
-
-
 @pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    pytest.importorskip("psycopg", reason="psycopg is not installed")
-    initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
-    if not (initdb and pg_ctl):
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed on this machine")
-    folder = Path(tempfile.mkdtemp(prefix="synthdata-pg-"))
-    run_as: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        if not shutil.which("runuser"):
-            pytest.skip("running as root without runuser: cannot start PostgreSQL")
-        shutil.chown(folder, user="nobody")
-        run_as = ["runuser", "-u", "nobody", "--"]
-    subprocess.run([*run_as, initdb, "-D", str(folder / "db"), "-A", "trust", "-U", "synthdata"],
-                   check=True, capture_output=True)
-    subprocess.run([*run_as, pg_ctl, "-D", str(folder / "db"), "-o", f"-k {folder} -h '' -p 54329",
-                    "-l", str(folder / "log"), "-w", "start"], check=True, capture_output=True)
-    try:
-        yield f"postgresql+psycopg://synthdata@/postgres?host={folder}&port=54329"
-    finally:
-        subprocess.run([*run_as, pg_ctl, "-D", str(folder / "db"), "-m", "immediate", "stop"], check=False,
-                       capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A database of its own on the session's throwaway server (``postgres_server`` in conftest.py)."""
+    return postgres_server.url(postgres_server.create_database("ledger_tests"))
 
 
 def test_postgres_ledger_reserves_settles_refuses(postgres_url: str) -> None:
