@@ -60,7 +60,9 @@ class StepConfig(dg.Config):
     export step reads it; the other steps ignore it)."""
 
     approve_run_id: str = Field(default="", description="an earlier run of this release whose gates all passed")
-    approved_by: str = Field(default="", description="the name of the person signing the release off")
+    approved_by: str = Field(default="", description="the name of the person signing the release off: it must be "
+                                                     "on the release's approvers list (audits.approvers, "
+                                                     "$SYNTHDATA_HOME/approvers.yaml)")
 
 
 def _both(context, message: str) -> None:
@@ -101,7 +103,8 @@ def _step_asset(spec: ReleaseSpec, step: Step, upstream: str | None):
             run_id = context.run.run_id
             area = work_area.at(upstream) if upstream else work_area.for_run(run_id)
         run = Run(spec=spec, area=area, open_ledger=ledger.ledger, run_id=run_id, progress=work_area.progress,
-                  say=lambda message: _both(context, message), approved_by=config.approved_by or None)
+                  say=lambda message: _both(context, message), approved_by=config.approved_by or None,
+                  approved_via=f"Dagster run {context.run.run_id} ({context.run.job_name})")
         try:
             summary = _run_step(step, run)
         except AwaitingApprovalError as waiting:

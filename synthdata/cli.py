@@ -145,6 +145,12 @@ def _report_outcome(outcome) -> int:
 def cmd_approve(args: argparse.Namespace) -> int:
     import uuid
 
+    from synthdata.flow import approvers
+    from synthdata.run_area import existing_run_area
+
+    # A name not on the release's approvers list is refused here (exit 2), before any Dagster run is launched;
+    # the export step checks it again for sign-offs launched from the UI.
+    approvers.check(load_spec(existing_run_area(args.run_id).spec), args.by)
     try:
         uuid.UUID(args.run_id)
     except ValueError:  # not a Dagster run (the Python API's, or a generation): signed off in-process
@@ -451,7 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     approve = sub.add_parser("approve", help="sign off a release whose gates passed, and export it")
     approve.add_argument("run_id")
-    approve.add_argument("--by", required=True, help="name of the person signing off (recorded in the manifest)")
+    approve.add_argument("--by", required=True, help="name of the person signing off, as on the release's approvers "
+                                                     "list (audits.approvers, $SYNTHDATA_HOME/approvers.yaml); "
+                                                     "recorded in the manifest with your OS account")
     approve.set_defaults(func=cmd_approve)
 
     schema = sub.add_parser("schema", help="table schema tools").add_subparsers(dest="schema_command", required=True)

@@ -192,7 +192,9 @@ class AuditSpec(_Strict):
 
     ``require_approval``: a release that passes every gate waits for ``synthdata approve RUN --by NAME`` (or
     the approve job in the Dagster UI) before anything is exported; who and when go into the manifest and
-    the report.  ``internal_report``: also write ``report_internal.html``/``.pdf`` into the run's private work
+    the report.  ``approvers``: the names that may sign this release off; with an installation-wide list
+    (``$SYNTHDATA_HOME/approvers.yaml``, ``synthdata.flow.approvers``) a name must be on both, and a release
+    that requires approval with neither is refused before it starts.  ``internal_report``: also write ``report_internal.html``/``.pdf`` into the run's private work
     area, showing the closest synthetic/real record pairs for human review and saying INTERNAL on every
     page; it holds real records, so it never goes into the release (which gets the public report).
     ``canaries``: also run the one-run canary audit (``privacy.canary_audit``), which trains a throwaway
@@ -204,6 +206,9 @@ class AuditSpec(_Strict):
     gates: dict[str, float] = Field(default_factory=dict)
     max_rows: int = Field(default=5000, ge=100, description="rows per side used by the slower audits")
     require_approval: bool = False
+    approvers: list[str] = Field(default_factory=list,
+                                 description="who may sign this release off (names as they are recorded); the "
+                                             "installation's list, when there is one, must name them too")
     require_judged: bool = Field(default=False, description="a privacy gate that could not be judged on this data "
                                                             "blocks the release (default: it does not, and the "
                                                             "report says the release rests on its DP guarantee)")
@@ -212,6 +217,24 @@ class AuditSpec(_Strict):
         default=None, ge=100, le=100_000,
         description="run the empirical DP check with this many canaries (trains a second, throwaway model: "
                     "charges up to the release's epsilon again to the dataset's budget)")
+
+    @field_validator("approvers")
+    @classmethod
+    def _approver_names(cls, names: list[str]) -> list[str]:
+        names = [" ".join(name.split()) for name in names]
+        if not all(names):
+            raise ValueError("an approver's name is empty")
+        repeated = sorted({n for n in names if [m.casefold() for m in names].count(n.casefold()) > 1})
+        if repeated:
+            raise ValueError(f"approver(s) named twice: {', '.join(repeated)}")
+        return names
+
+    @model_validator(mode="after")
+    def _approvers_need_a_sign_off(self) -> AuditSpec:
+        if self.approvers and not self.require_approval:
+            raise ValueError("audits.approvers names who may sign off, but audits.require_approval is false: set it "
+                             "to true, or drop approvers")
+        return self
 
 
 class OutputSpec(_Strict):

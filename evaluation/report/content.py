@@ -391,7 +391,11 @@ def _sign_off(approval: Mapping[str, Any] | None, *, status: str, run_id: str) -
         return None
     by, at = approval.get("by"), approval.get("at")
     if by:
-        return SignOff("approved", f"Approved for release by {by} at {at or 'an unrecorded time'}.")
+        machine = "; ".join(f"{label} {approval[key]}" for key, label in (("account", "OS account"),
+                                                                          ("deployment_user", "deployment user"))
+                            if approval.get(key))
+        return SignOff("approved", f"Approved for release by {by}{f' ({machine})' if machine else ''} at "
+                                   f"{at or 'an unrecorded time'}.")
     if not approval.get("required"):
         return SignOff("not_required", "Human sign-off was not required for this release "
                                        "(audits.require_approval is false).")

@@ -26,6 +26,7 @@ from synthdata import home
 from synthdata.errors import BadInputError
 from synthdata.export.atomic import check_output_free
 from synthdata.export.manifest import write_json
+from synthdata.flow import approvers
 from synthdata.release_spec import load_spec
 from synthdata.run_area import RunArea, existing_run_area, read_json
 
@@ -50,6 +51,7 @@ def start(*, run_id: str, records: int, out: Path | str, seed: int | None = None
     out = Path(out).expanduser().resolve()
     check_output_free(out)
     spec = load_spec(source.spec)
+    approvers.check_configured(spec)  # a sign-off nobody may give: refused before sampling
     seed = secrets.randbits(31) if seed is None else int(seed)
     spec = spec.model_copy(update={"seed": seed, "output": spec.output.model_copy(update={"out": out,
                                                                                           "records": records})})

@@ -12,7 +12,6 @@ pairs, real records) is written only into the private work area, never into the 
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import logging
 import shutil
 import uuid
@@ -26,8 +25,8 @@ from evaluation.suite import ReportInputs, audit_and_report, write_reports
 from synthdata import home
 from synthdata.config import ReleaseSpec
 from synthdata.errors import AwaitingApprovalError, BadInputError, GateFailedError
-from synthdata.export.atomic import atomic_folder
-from synthdata.flow import generation
+from synthdata.export.atomic import atomic_folder, check_output_free
+from synthdata.flow import approvers, generation
 from synthdata.export.manifest import (
     file_entries,
     package_versions,
@@ -184,18 +183,22 @@ def verified_results(*, area: RunArea, spec: ReleaseSpec) -> list[AuditResult]:
     return results
 
 
-def approve(*, spec: ReleaseSpec, area: RunArea, by: str) -> dict[str, Any]:
-    """Record a named person's sign-off on a run whose gates all passed (checked here, from audit.json)."""
-    by = by.strip()
-    if not by:
-        raise BadInputError("approve needs the name of the person signing off (--by NAME)")
+def approve(*, spec: ReleaseSpec, area: RunArea, by: str, via: str = "in-process") -> dict[str, Any]:
+    """Record a named person's sign-off on a run whose gates all passed (checked here, from audit.json).
+
+    ``by`` must be on the release's approvers list (``synthdata.flow.approvers``; checked first, before the
+    run's state: BadInputError, nothing written); the record keeps the list's spelling, the OS account (and
+    the deployment's user, when set) of the process recording it, and ``via`` (the Dagster run, or in-process)."""
+    by = approvers.check(spec, by)
     verified_results(area=area, spec=spec)
     if area.approval.is_file():
         earlier = read_json(area.approval)
         raise BadInputError(f"run {area.root.name} was already approved by {earlier['by']} at {earlier['at']}")
+    check_output_free(spec.output_folder(run_id=area.root.name, home=home.home()))  # else signed, never exported
     record = {"required": spec.audits.require_approval, "by": by, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-              "run_id": area.root.name, "account": getpass.getuser()}
-    log.info("approve: run %s signed off by %s", area.root.name, by)
+              "run_id": area.root.name, **approvers.operator(), "via": via,
+              "approvers_from": list(approvers.allowed(spec).places)}
+    log.info("approve: run %s signed off by %s (OS account %s)", area.root.name, by, record["account"])
     return write_json(area.approval, record)
 
 

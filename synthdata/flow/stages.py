@@ -29,6 +29,7 @@ from synthdata.diffusion.samplers import SAMPLERS
 from synthdata.errors import BadInputError, PreprocessingFailedError
 from synthdata.export.atomic import check_output_free
 from synthdata.export.manifest import sha256_file, write_json
+from synthdata.flow import approvers
 from synthdata.modalities import get_modality
 from synthdata.modalities.base import Modality, Units
 from synthdata.privacy.checkpoint import peek_checkpoint
@@ -46,9 +47,11 @@ log = logging.getLogger("synthdata")
 
 
 def check_spec(*, spec: ReleaseSpec) -> None:
-    """Checks of the spec alone, before a run starts (no data is read): gate names, a free output folder.
-    The data itself is read once, and validated, by ``prepare``."""
+    """Checks of the spec alone, before a run starts (no data is read): gate names, someone who may sign off
+    when a sign-off is required, a free output folder.  The data itself is read once, and validated, by
+    ``prepare``."""
     check_gate_names(spec.audits.gates)
+    approvers.check_configured(spec)
     if spec.privacy.reproducible and not spec.privacy.not_private:
         raise BadInputError("privacy.reproducible replays the DP noise from the recorded seed, so the release would "
                             "NOT be differentially private: drop reproducible, or set privacy.not_private: true to "

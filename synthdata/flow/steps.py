@@ -36,6 +36,7 @@ class Run:
     progress: bool = False
     say: Callable[[str], None] = field(default=lambda message: log.info(message))
     approved_by: str | None = None  # the export step records this sign-off first (``synthdata approve``)
+    approved_via: str = "in-process"  # what recorded the sign-off (a Dagster approve run names itself)
     resume: bool = False  # a resumed run: steps (and the model step's parts) done earlier are not repeated
 
     @cached_property
@@ -100,7 +101,7 @@ def _audit(run: Run) -> dict[str, Any]:
 
 def _export(run: Run) -> dict[str, Any]:
     if run.approved_by:
-        publish.approve(spec=run.spec, area=run.area, by=run.approved_by)
+        publish.approve(spec=run.spec, area=run.area, by=run.approved_by, via=run.approved_via)
     return publish.export(spec=run.spec, area=run.area, run_id=run.area.root.name)
 
 

@@ -19,6 +19,7 @@ def awaiting(synthdata_home: Path, tiny_table, tmp_path: Path):
     data, schema = tiny_table
     raw = tiny_spec_dict(data, schema, tmp_path / "release")
     raw["audits"]["require_approval"] = True
+    raw["audits"]["approvers"] = ["Dr. Ada Lovelace", "Someone Else"]
     raw["audits"]["internal_report"] = True
     spec = parse_spec(raw)
     return spec, run_release(spec)
@@ -65,6 +66,7 @@ def test_a_blocked_run_cannot_be_approved(synthdata_home: Path, tiny_table, tmp_
     data, schema = tiny_table
     raw = tiny_spec_dict(data, schema, tmp_path / "release")
     raw["audits"]["require_approval"] = True
+    raw["audits"]["approvers"] = ["Dr. Ada Lovelace"]
     raw["audits"]["gates"]["fidelity.quality"] = 0.999
     spec = parse_spec(raw)
     outcome = run_release(spec)

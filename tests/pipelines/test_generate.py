@@ -88,6 +88,9 @@ def test_a_generation_waits_for_sign_off_when_the_spec_asks(released: api.Releas
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     spec_file = home.run_path(released.run_id) / "spec.yaml"
     spec_file.write_text(spec_file.read_text().replace("require_approval: false", "require_approval: true"))
+    assert main(["generate", released.run_id, "--records", "120", "--out", str(tmp_path / "signed"), "--quiet"]) == 2
+    assert "no approver is configured" in capsys.readouterr().err  # a sign-off nobody may give: refused first
+    (home.home() / "approvers.yaml").write_text("approvers: [Dr. A. Name]\n")
     assert main(["generate", released.run_id, "--records", "120", "--out", str(tmp_path / "signed"), "--quiet"]) == 5
     assert "awaiting sign-off" in capsys.readouterr().err and not (tmp_path / "signed").exists()
     assert main(["approve", f"{released.run_id}+gen1", "--by", "Dr. A. Name"]) == 0
