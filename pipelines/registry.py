@@ -10,6 +10,7 @@ import dagster as dg
 import synthdata
 from pipelines.factory import ReleaseGraph, build_release_graph
 from pipelines.resources import LedgerResource, WorkAreaResource
+from pipelines.sensors import releases_awaiting_sign_off
 from synthdata import home
 from synthdata.config import ReleaseSpec
 from synthdata.modalities import MODALITIES
@@ -41,5 +42,6 @@ def build_definitions(specs: list[ReleaseSpec] | None = None, *, progress: bool 
         assets=[a for g in graphs for a in g.assets],
         asset_checks=[c for g in graphs for c in g.checks],
         jobs=[j for g in graphs for j in (g.job, g.approve_job)],
+        sensors=[releases_awaiting_sign_off],
         resources={"work_area": WorkAreaResource(progress=progress), "ledger": LedgerResource()},
     )

@@ -162,6 +162,31 @@ def cmd_approve(args: argparse.Namespace) -> int:
     return _report_outcome(run_approval(args.run_id, by=args.by))
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    """The runs in ``$SYNTHDATA_HOME/runs`` and where each stands; ``--awaiting``: those due a sign-off."""
+    from synthdata.flow import run_status
+
+    if args.awaiting:
+        waiting = run_status.awaiting()
+        if not waiting:
+            print(f"no release awaits sign-off (runs in {home.runs_dir()})")
+        for state in waiting:
+            who = state.approvers
+            print(f"{state.run_id}  release {state.release}: every gate passed, audited {state.audited}; awaiting sign-off")
+            print(f"  approve:  {state.approve_command}")
+            print(f"  or:       {state.ui_approval}")
+            print(f"  who may sign off: {', '.join(who.names) if who else ''} ({who.where if who else ''})")
+            if state.report is not None:
+                print(f"  report:   {state.report}")
+        return 0
+    found = run_status.statuses()
+    if not found:
+        print(f"no runs in {home.runs_dir()}")
+    for state in found:
+        print(f"{state.run_id}  {state.release}  {state.status}: {state.detail}")
+    return 0
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     from synthdata import api
 
@@ -461,6 +486,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "list (audits.approvers, $SYNTHDATA_HOME/approvers.yaml); "
                                                      "recorded in the manifest with your OS account")
     approve.set_defaults(func=cmd_approve)
+
+    runs = sub.add_parser("runs", help="the runs under $SYNTHDATA_HOME/runs and where each stands (released, "
+                                       "blocked, awaiting sign-off, ...)")
+    runs.add_argument("--awaiting", action="store_true",
+                      help="only the releases whose gates passed and that wait for a sign-off, with the command")
+    runs.set_defaults(func=cmd_runs)
 
     schema = sub.add_parser("schema", help="table schema tools").add_subparsers(dest="schema_command", required=True)
     draft = schema.add_parser("draft", help="write a draft schema read from the data, for the steward to review")

@@ -27,6 +27,8 @@ def synthdata_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SYNTHDATA_HOME", str(home))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.delenv("SYNTHDATA_LEDGER_URL", raising=False)
+    for name in ("SYNTHDATA_APPROVERS_FILE", "SYNTHDATA_DEPLOYMENT_USER"):  # a developer's own sign-off settings
+        monkeypatch.delenv(name, raising=False)
     return home
 
 
