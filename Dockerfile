@@ -19,5 +19,14 @@ RUN pip install -c constraints.txt . \
 
 # Private data and run state live in the volume; keep it on storage approved for the source data.
 VOLUME ["/data"]
+# The Dagster UI has no login of its own: anyone who reaches port 3000 can launch a release, or the approve
+# job under any listed approver's name. Do not publish the port beyond this machine (docker run -p
+# 127.0.0.1:3000:3000); in a deployment put the UI behind an authenticating reverse proxy (oauth2-proxy
+# against your identity provider, or nginx with auth_request or client certificates) and keep its access
+# log, which says who launched each run (docs/guide.md, "Human sign-off").
+# Sign-offs are refused unless the name is on the approvers list: /data/synthdata/approvers.yaml
+# (`approvers: [name, ...]`) or the file SYNTHDATA_APPROVERS_FILE names. Each sign-off records the OS
+# account of the process that wrote it and SYNTHDATA_DEPLOYMENT_USER, when set (e.g. -e
+# SYNTHDATA_DEPLOYMENT_USER=ward7-data-team), beside the name.
 EXPOSE 3000
 CMD ["dagster", "dev", "-h", "0.0.0.0", "-p", "3000", "-m", "pipelines.definitions"]
