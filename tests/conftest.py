@@ -27,6 +27,7 @@ def synthdata_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SYNTHDATA_HOME", str(home))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.delenv("SYNTHDATA_LEDGER_URL", raising=False)
+    monkeypatch.delenv("SYNTHDATA_DAGSTER_POSTGRES_URL", raising=False)  # a developer's own PostgreSQL storage
     for name in ("SYNTHDATA_APPROVERS_FILE", "SYNTHDATA_DEPLOYMENT_USER"):  # a developer's own sign-off settings
         monkeypatch.delenv(name, raising=False)
     return home
