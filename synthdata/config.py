@@ -161,8 +161,11 @@ class ModelSpec(_Strict):
     unet_base: int | None = Field(default=None, ge=4, le=256, description="channels of the U-Net's first level")
     sampler: Literal["ddim", "ddpm"] = "ddim"
     sample_steps: int | None = Field(default=None, ge=2, description="DDIM steps when sampling")
-    guidance: float = Field(default=1.0, ge=0, le=20,
-                            description="classifier-free guidance weight for class-conditional data (0: none)")
+    guidance: float | None = Field(default=None, ge=0, le=20,
+                                   description="classifier-free guidance weight for class-conditional data (0: none)")
+    sample_precision: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto", description="the denoiser's arithmetic when sampling (auto: bfloat16 for the U-Net on CPUs "
+                                    "with native bfloat16, else float32)")
     pretrain: Path | None = Field(
         default=None, description="a file or folder of DECLARED-PUBLIC records of the same modality and settings: the "
                                   "denoiser is pretrained on it without DP (no privacy cost) before DP-SGD; refused "
@@ -183,7 +186,7 @@ class ModelSpec(_Strict):
 
     def filled(self, *, presets: dict[str, dict[str, float | int]]) -> ModelSpec:
         """A copy with every field the chosen preset sets filled in where it was left unset."""
-        preset = {"sample_steps": 50, **presets[self.preset]}  # 50 DDIM steps unless the preset says otherwise
+        preset = {"sample_steps": 50, "guidance": 1.0, **presets[self.preset]}  # unless the preset says otherwise
         return self.model_copy(update={k: v for k, v in preset.items() if getattr(self, k) is None})
 
 

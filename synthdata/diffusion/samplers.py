@@ -13,6 +13,10 @@ classes); it is appended to every model input and to the returned rows.  ``guida
 classifier-free guidance (Ho & Salimans, 2021): the output is ``u + (1 + w) (c - u)`` with ``c`` the
 conditional and ``u`` the unconditional (all-zero condition) prediction; ``w = 0`` is plain conditional
 sampling.
+
+Precision: ``precision="bfloat16"`` (or ``"auto"``, see :func:`precision_for`) runs the network's forward passes under CPU autocast in bfloat16 (about
+twice as fast for the convolutional U-Net on CPUs with native bfloat16, e.g. AVX512-BF16); the sampler's own
+arithmetic (the DDIM/DDPM updates, the noise) stays in float32.  :func:`precision_for` picks it.
 """
 
 from __future__ import annotations
@@ -65,24 +69,47 @@ def _check_common(shape: tuple[int, int], clip: float | None, batch_size: int, d
     return condition.to(torch.float32)
 
 
-def _prediction(*, model: nn.Module, x: Tensor, t: Tensor, condition: Tensor | None, guidance: float) -> Tensor:
+PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def precision_for(*, model: nn.Module, requested: str) -> str:
+    """``requested`` ("float32", "bfloat16" or "auto"): "auto" is bfloat16 for a denoiser that says it samples
+    well in it (``low_precision_sampling``, measured on its benchmarks) on a CPU with native bfloat16 kernels,
+    else float32.  An explicit "bfloat16" is honoured (slow where the CPU emulates it)."""
+    if requested != "auto":
+        if requested not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)} or 'auto', got {requested!r}")
+        return requested
+    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return "bfloat16" if native and getattr(model, "low_precision_sampling", False) else "float32"
+
+
+def _forward(model: nn.Module, x: Tensor, t: Tensor, precision: str) -> Tensor:
+    if precision == "float32":
+        return model(x, t)
+    with torch.autocast(x.device.type, dtype=PRECISIONS[precision]):
+        return model(x, t).to(torch.float32)
+
+
+def _prediction(*, model: nn.Module, x: Tensor, t: Tensor, condition: Tensor | None, guidance: float,
+                precision: str = "float32") -> Tensor:
     """The model's output for data part ``x``: plain, conditional, or guided (one batched call)."""
     if condition is None:
-        return model(x, t)
+        return _forward(model, x, t, precision)
     if guidance == 0:
-        return model(torch.cat([x, condition], dim=-1), t)
+        return _forward(model, torch.cat([x, condition], dim=-1), t, precision)
     both = torch.cat([torch.cat([x, condition], dim=-1), torch.cat([x, torch.zeros_like(condition)], dim=-1)])
-    conditional, unconditional = model(both, torch.cat([t, t])).chunk(2)
+    conditional, unconditional = _forward(model, both, torch.cat([t, t]), precision).chunk(2)
     return unconditional + (1 + guidance) * (conditional - unconditional)
 
 
 def _x0_and_eps(
     *, model: nn.Module, diffusion: GaussianDiffusion, x: Tensor, t: int, ab: float, clip: float | None,
-    condition: Tensor | None = None, guidance: float = 0.0,
+    condition: Tensor | None = None, guidance: float = 0.0, precision: str = "float32",
 ) -> tuple[Tensor, Tensor]:
     """Predicted ``x0`` (clipped) and the noise consistent with it, at integer timestep ``t``."""
     t_vec = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
-    output = _prediction(model=model, x=x, t=t_vec, condition=condition, guidance=guidance)
+    output = _prediction(model=model, x=x, t=t_vec, condition=condition, guidance=guidance, precision=precision)
     x0, eps = diffusion.x0_and_eps(x_t=x, output=output, ab=ab)
     if clip is not None:
         x0 = x0.clamp(-clip, clip)
@@ -123,6 +150,7 @@ def ddim_sample(
     batch_size: int = 4096,
     condition: Tensor | None = None,
     guidance: float = 0.0,
+    precision: str = "float32",
     progress: bool = False,
 ) -> Tensor:
     """DDIM (Song et al., 2021) with ``steps`` steps; ``eta=0`` is deterministic given the initial noise.
@@ -132,6 +160,7 @@ def ddim_sample(
     (the condition, if any, in its last ``K`` columns).
     """
     condition = _check_common(shape, clip, batch_size, diffusion, condition, guidance)
+    precision = precision_for(model=model, requested=precision)
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta!r}")
     ab_table = diffusion.alphas_cumprod64.tolist()
@@ -148,7 +177,7 @@ def ddim_sample(
                 ab = ab_table[t]
                 ab_prev = ab_table[ts[i + 1]] if i + 1 < len(ts) else 1.0
                 x0, eps = _x0_and_eps(model=model, diffusion=diffusion, x=x, t=t, ab=ab, clip=clip,
-                                      condition=cond, guidance=guidance)
+                                      condition=cond, guidance=guidance, precision=precision)
                 sigma = eta * math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))
                 x = math.sqrt(ab_prev) * x0 + math.sqrt(max(1 - ab_prev - sigma**2, 0.0)) * eps
                 if sigma > 0:
@@ -168,6 +197,7 @@ def ddpm_sample(
     batch_size: int = 4096,
     condition: Tensor | None = None,
     guidance: float = 0.0,
+    precision: str = "float32",
     progress: bool = False,
 ) -> Tensor:
     """Ancestral DDPM sampling (Ho et al., 2020) over all ``T`` steps with the posterior variance.
@@ -177,6 +207,7 @@ def ddpm_sample(
     any, in its last ``K`` columns).
     """
     condition = _check_common(shape, clip, batch_size, diffusion, condition, guidance)
+    precision = precision_for(model=model, requested=precision)
     ab_table = diffusion.alphas_cumprod64.tolist()
     device = _device_of(model)
     out = torch.randn((shape[0], shape[1] - diffusion.condition_dim), generator=generator,
@@ -191,7 +222,7 @@ def ddpm_sample(
                 ab_prev = ab_table[t - 1] if t > 0 else 1.0
                 beta = 1 - ab / ab_prev
                 x0, _ = _x0_and_eps(model=model, diffusion=diffusion, x=x, t=t, ab=ab, clip=clip,
-                                    condition=cond, guidance=guidance)
+                                    condition=cond, guidance=guidance, precision=precision)
                 coef_x0 = math.sqrt(ab_prev) * beta / (1 - ab)
                 coef_xt = math.sqrt(1 - beta) * (1 - ab_prev) / (1 - ab)
                 x = coef_x0 * x0 + coef_xt * x

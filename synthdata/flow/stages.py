@@ -465,10 +465,11 @@ def draw(*, spec: ReleaseSpec, modality: Modality, codec: Any, weights: dict[str
     log.info("sample: %d synthetic records with %s", n, spec.model.sampler.upper())
     generator = torch.Generator().manual_seed(seed)
     kwargs: dict[str, Any] = {"steps": int(spec.model.resolved("sample_steps"))} if spec.model.sampler == "ddim" else {}
-    kwargs["progress"] = progress
+    kwargs.update(progress=progress, batch_size=getattr(model, "sample_batch_size", 4096),
+                  precision=spec.model.sample_precision)
     condition = modality.conditions(codec=codec, n=n, rng=np.random.default_rng([seed, 13]))
     if condition is not None:
-        kwargs.update(condition=torch.from_numpy(condition), guidance=spec.model.guidance)
+        kwargs.update(condition=torch.from_numpy(condition), guidance=float(spec.model.resolved("guidance")))
     array = SAMPLERS[spec.model.sampler](model=model, diffusion=diffusion, shape=(n, width), generator=generator,
                                          **kwargs).numpy()
     if marginals is not None:

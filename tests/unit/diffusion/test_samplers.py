@@ -106,3 +106,43 @@ def test_empty_and_bad_shapes() -> None:
     with pytest.raises(ValueError):
         ddim_sample(model=oracle, diffusion=diffusion, shape=(4, 3), steps=5, generator=torch.Generator(),
                     batch_size=0)
+
+
+def test_precision_auto_is_bfloat16_only_for_denoisers_that_sample_well_in_it_on_native_hardware() -> None:
+    from synthdata.diffusion.denoisers import UNetDenoiser
+    from synthdata.diffusion.samplers import precision_for
+
+    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    unet = UNetDenoiser(channels=1, shape=(8, 8), base=4)
+    assert precision_for(model=unet, requested="auto") == ("bfloat16" if native else "float32")
+    assert precision_for(model=MLPDenoiser(data_dim=3, hidden=8, depth=1, time_dim=8), requested="auto") == "float32"
+    assert precision_for(model=unet, requested="float32") == "float32"
+    with pytest.raises(ValueError, match="precision"):
+        ddim_sample(model=unet, diffusion=GaussianDiffusion(timesteps=50), shape=(2, 64), steps=2,
+                    generator=torch.Generator(), precision="float16")
+
+
+class _Recorder(nn.Module):
+    """The point-mass oracle, noting the dtype its input arrives in and the autocast state around it."""
+
+    def __init__(self, oracle: PointMassOracle) -> None:
+        super().__init__()
+        self.oracle, self.autocast = oracle, []
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        self.autocast.append(torch.is_autocast_enabled("cpu"))
+        return self.oracle(x, t).to(torch.bfloat16) if self.autocast[-1] else self.oracle(x, t)
+
+
+def test_bfloat16_runs_only_the_network_in_autocast_and_returns_float32() -> None:
+    diffusion = GaussianDiffusion(timesteps=100)
+    model = _Recorder(PointMassOracle(diffusion, POINT))
+    kwargs = dict(model=model, diffusion=diffusion, shape=(64, 3), steps=10, generator=torch.Generator().manual_seed(0))
+    low = ddim_sample(**kwargs, precision="bfloat16")
+    assert low.dtype == torch.float32 and all(model.autocast)
+    model.autocast.clear()
+    kwargs["generator"] = torch.Generator().manual_seed(0)
+    full = ddim_sample(**kwargs, precision="float32")
+    assert not any(model.autocast)
+    # bfloat16 keeps ~3 significant digits of the network's output; the float32 updates keep the result close
+    assert torch.allclose(low, full, atol=0.05) and torch.allclose(full, POINT.expand(64, 3), atol=1e-3)

@@ -151,3 +151,15 @@ def test_the_trainers_wrapping_clips_each_units_gradient_over_all_its_rows(shape
     assert clipped >= 3  # the bound was active
     for (name, p), acc in zip(net.named_parameters(), expected):
         assert torch.allclose(p.grad, acc / optimizer.expected_batch_size, rtol=1e-4, atol=1e-7), name
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 5), (3, 4, 5, 6)], ids=["1d", "2d"])
+def test_fast_upsampling_equals_nearest_interpolation(shape) -> None:
+    from synthdata.diffusion.denoisers.unet import _upsample
+
+    x = torch.randn(*shape, requires_grad=True)
+    for size in (tuple(2 * s for s in shape[2:]), tuple(2 * s + 1 for s in shape[2:])):
+        expected = torch.nn.functional.interpolate(x, size=size, mode="nearest")
+        assert torch.equal(_upsample(x, size), expected)
+    grad, = torch.autograd.grad(_upsample(x, tuple(2 * s for s in shape[2:])).sum(), x)
+    assert torch.equal(grad, torch.full_like(x, 2.0 ** (len(shape) - 2)))  # each value used 2^dims times
