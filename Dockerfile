@@ -1,22 +1,36 @@
-# CPU image: the synthdata CLI and the Dagster UI (port 3000).
+# The synthdata CLI and the Dagster UI (port 3000); compose.yaml runs it as a deployment (UI, daemon, PostgreSQL).
+# CPU build by default; a GPU build by build argument, e.g. (the CUDA index matching the host's driver):
+#   docker build --build-arg TORCH_VARIANT=cu126 -t synthdata:gpu .
+#   docker run --gpus all ...  with model.device: cuda (or auto) in the release spec
 FROM python:3.11-slim
 
+ARG TORCH_VARIANT=cpu
 ENV PIP_NO_CACHE_DIR=1 \
     PYTHONUNBUFFERED=1 \
-    SYNTHDATA_HOME=/data/synthdata \
-    DAGSTER_HOME=/data/synthdata/dagster
+    SYNTHDATA_HOME=/data/synthdata
+
+# Not root: the ledger, the sign-off records and the files written carry the account that ran them.  A bind
+# mount (-v /secure/volume:/data) must be writable by uid 10001 (chown 10001 /secure/volume), or run with
+# --user "$(id -u)" and the files will carry yours.
+RUN useradd --create-home --uid 10001 synthdata && mkdir -p /data && chown synthdata /data
 
 WORKDIR /app
-# CPU-only torch first, from PyTorch's CPU index, so opacus does not pull a CUDA build.
-RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+# torch first, from PyTorch's own index (the CPU build, or the CUDA one TORCH_VARIANT names), so opacus does
+# not pull another build.
+RUN pip install torch==2.13.0 --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}"
+# The dependencies (with PostgreSQL storage and the Kubernetes/Celery executors, the `deploy` extra) from
+# pyproject.toml alone, on empty package folders: this layer is rebuilt only when the dependencies change,
+# not on every change to the code.
 COPY pyproject.toml constraints.txt README.md ./
+RUN mkdir synthdata pipelines evaluation \
+    && pip install -c constraints.txt '.[deploy]' \
+    && rm -r synthdata pipelines evaluation
 COPY synthdata ./synthdata
 COPY pipelines ./pipelines
 COPY evaluation ./evaluation
-RUN pip install -c constraints.txt . \
-    && mkdir -p "$DAGSTER_HOME" \
-    && printf 'telemetry:\n  enabled: false\n' > "$DAGSTER_HOME/dagster.yaml"
+RUN pip install --no-deps --force-reinstall .
 
+USER 10001
 # Private data and run state live in the volume; keep it on storage approved for the source data.
 VOLUME ["/data"]
 # The Dagster UI has no login of its own: anyone who reaches port 3000 can launch a release, or the approve
@@ -29,4 +43,10 @@ VOLUME ["/data"]
 # account of the process that wrote it and SYNTHDATA_DEPLOYMENT_USER, when set (e.g. -e
 # SYNTHDATA_DEPLOYMENT_USER=ward7-data-team), beside the name.
 EXPOSE 3000
+# The Dagster instance is made at start, inside the volume: the entrypoint points DAGSTER_HOME at
+# synthdata.home.dagster_home(), which writes its dagster.yaml (SQLite, or PostgreSQL with -e
+# SYNTHDATA_DAGSTER_POSTGRES_URL=...); one made at build time would be hidden by the volume.  Any command runs
+# under it (dagster-webserver and dagster-daemon in compose.yaml, `synthdata release ...`).  0.0.0.0 is inside
+# the container; publish the port to 127.0.0.1 only (above).
+ENTRYPOINT ["sh", "-c", "DAGSTER_HOME=\"$(python -m synthdata.home)\" && export DAGSTER_HOME && exec \"$@\"", "--"]
 CMD ["dagster", "dev", "-h", "0.0.0.0", "-p", "3000", "-m", "pipelines.definitions"]

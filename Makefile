@@ -32,7 +32,7 @@ test: install
 # The Dagster UI on 127.0.0.1:3000 over $SYNTHDATA_HOME (default ~/.synthdata), its instance's dagster.yaml written
 # as the CLI writes it (PostgreSQL when $SYNTHDATA_DAGSTER_POSTGRES_URL is set); ui-demo over the last demo's home.
 ui: install
-	DAGSTER_HOME=$$($(PY) -c 'from synthdata.home import dagster_home; print(dagster_home())') && \
+	DAGSTER_HOME=$$($(PY) -m synthdata.home) && \
 	DAGSTER_HOME=$$DAGSTER_HOME $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -m pipelines.definitions
 
 ui-demo: install

@@ -131,3 +131,13 @@ def purge_run(run_id: str) -> bool:
 
 def list_runs() -> list[str]:
     return sorted(p.name for p in runs_dir().iterdir() if p.is_dir())
+
+
+if __name__ == "__main__":  # the Docker image's entrypoint: prints the instance folder it points DAGSTER_HOME at
+    import sys
+
+    try:
+        print(dagster_home())
+    except BadInputError as error:
+        print(f"synthdata: {error}", file=sys.stderr)
+        sys.exit(2)
