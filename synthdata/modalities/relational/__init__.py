@@ -1,0 +1,22 @@
+"""Relational tables (multi-table EHR extracts): the input layer.
+
+A folder of CSV/Parquet tables and a relational schema (``schema.py``) naming each table's columns (the
+table schema's types and public domains), its primary key, its foreign keys and the subject table (the
+patient, the privacy unit).  ``load_database`` (``loading.py``) reads every table, checks the key graph,
+drops orphans, applies the declared caps, derives relative times (``derived.py``) and resolves every row's
+subject; the result is a ``RelationalDatabase`` (``database.py``).
+
+Not yet: the generator, the modality registration, the CLI and the Dagster assets (issue 17).  The counts a
+``RelationalDatabase`` holds are exact and computed from the private records: they stay in the private work
+area (see ``database.py``).
+"""
+
+
+from synthdata.modalities.relational.checks import load_relational_schema, parse_relational_schema
+from synthdata.modalities.relational.schema import RelationalSchema
+
+__all__ = [
+    "RelationalSchema",
+    "load_relational_schema",
+    "parse_relational_schema",
+]
