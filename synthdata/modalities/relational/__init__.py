@@ -11,12 +11,24 @@ Not yet: the generator, the modality registration, the CLI and the Dagster asset
 area (see ``database.py``).
 """
 
-
-from synthdata.modalities.relational.checks import load_relational_schema, parse_relational_schema
+from synthdata.modalities.relational.checks import (
+    load_relational_schema,
+    parse_relational_schema,
+)
+from synthdata.modalities.relational.database import (
+    LoadedTable,
+    RelationalDatabase,
+    TableCounts,
+)
+from synthdata.modalities.relational.loading import load_database
 from synthdata.modalities.relational.schema import RelationalSchema
 
 __all__ = [
+    "LoadedTable",
+    "RelationalDatabase",
     "RelationalSchema",
+    "TableCounts",
+    "load_database",
     "load_relational_schema",
     "parse_relational_schema",
 ]
