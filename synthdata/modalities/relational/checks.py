@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
+from synthdata.config import read_yaml
 from synthdata.errors import BadInputError
 from synthdata.modalities.relational.graph import find_cycle, parent_chain
 from synthdata.modalities.relational.schema import (
@@ -31,12 +31,7 @@ _MAX_PROBLEMS = 8
 def load_relational_schema(path: Path) -> RelationalSchema:
     """Read and validate a relational schema YAML file (a BadInputError naming the file for any problem)."""
     path = Path(path)
-    if not path.is_file():
-        raise BadInputError(f"relational schema file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise BadInputError(f"relational schema file {path} is not valid YAML: {exc}") from None
+    raw = read_yaml(path, what="relational schema file")
     if not isinstance(raw, dict):
         raise BadInputError(f"relational schema file {path} must be a mapping with 'subject' and 'tables' keys")
     return parse_relational_schema(raw, source=str(path))

@@ -138,13 +138,14 @@ class DerivedColumn(BaseModel):
 
     ``start`` and ``end`` name datetime columns of this table (``column``) or of a table on its parent chain
     (``TABLE.column``; a row whose parent link is empty gets null).  The result is a numeric column with
-    public bounds ``min``/``max`` (left out: learned with DP, like any numeric column)."""
+    public bounds ``min``/``max`` (left out: learned with DP, like any numeric column); ``integer`` rounds it
+    down (whole days since admission)."""
 
     model_config = ConfigDict(extra="forbid")
 
     start: str
     end: str
-    unit: Literal["seconds", "minutes", "hours", "days", "years"] = "days"
+    unit: Literal["seconds", "minutes", "hours", "days", "years"] = "days"  # a year is 365.25 days
     min: float | None = None
     max: float | None = None
     clip: bool = False
@@ -231,6 +232,27 @@ class RelationalSchema(BaseModel):
         """What a dangling value of ``table.column`` does: the reference's, the table's, else the schema's."""
         spec = self.tables[table]
         return spec.references[column].on_orphan or spec.on_orphan or self.on_orphan
+
+    def rows_per_subject_bound(self, table: str) -> int | None:
+        """At most how many rows of ``table`` one patient keeps after the caps (None: no cap bounds it).
+
+        A public number, from the declared caps alone: the sensitivity of any statistic over the table's rows
+        per patient.  ``max_rows_per_parent`` times the parent table's bound (plus one group when the parent
+        key may be empty and another reference ties the row to its patient: such rows are capped per
+        patient), at most ``max_rows_per_subject``."""
+        spec = self.tables[table]
+        if table == self.subject:
+            return 1
+        bound = None
+        parent, column = spec.parent_table, spec.parent_column
+        if spec.max_rows_per_parent is not None and parent is not None and column is not None:
+            parents = self.rows_per_subject_bound(parent)
+            if parents is not None:
+                loose = spec.columns[column].nullable and len(spec.references) > 1
+                bound = spec.max_rows_per_parent * (parents + int(loose))
+        if spec.max_rows_per_subject is not None:
+            bound = spec.max_rows_per_subject if bound is None else min(bound, spec.max_rows_per_subject)
+        return bound
 
     def missing_values_of(self, table: str) -> list[str]:
         given = self.tables[table].missing_values

@@ -219,6 +219,23 @@ def test_schema_files_are_read_and_refused_naming_the_file(tmp_path: Path) -> No
         load_relational_schema(bad)
 
 
+def test_rows_per_patient_are_bounded_by_the_declared_caps() -> None:
+    schema = parse_relational_schema(_schema(tables__ADMISSIONS__max_rows_per_parent=4,
+                                             tables__DIAGNOSES__max_rows_per_parent=10))
+    assert [schema.rows_per_subject_bound(t) for t in ("PATIENTS", "ADMISSIONS", "DIAGNOSES")] == [1, 4, 40]
+    schema = parse_relational_schema(_schema(tables__DIAGNOSES__max_rows_per_parent=10))
+    assert schema.rows_per_subject_bound("ADMISSIONS") is None and schema.rows_per_subject_bound("DIAGNOSES") is None
+    schema = parse_relational_schema(_schema(tables__DIAGNOSES__max_rows_per_subject=25,
+                                             tables__DIAGNOSES__max_rows_per_parent=10,
+                                             tables__ADMISSIONS__max_rows_per_parent=4))
+    assert schema.rows_per_subject_bound("DIAGNOSES") == 25
+    mimic = load_relational_schema(SHIPPED)
+    # lab events outside any admission (an empty hadm_id) are one more group of at most 300 per patient
+    assert mimic.rows_per_subject_bound("ADMISSIONS") == 8
+    assert mimic.rows_per_subject_bound("LABEVENTS") == 300 * (8 + 1)
+    assert mimic.rows_per_subject_bound("DIAGNOSES_ICD") == 30 * 8  # hadm_id declared nullable: false
+
+
 def test_graph_helpers() -> None:
     edges = {"D": ["A"], "A": ["P"], "P": [], "I": ["A", "P"]}
     assert topological_order(edges) == ["P", "A", "D", "I"]
