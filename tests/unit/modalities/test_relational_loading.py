@@ -320,3 +320,24 @@ def test_a_table_left_empty_is_refused(tmp_path: Path) -> None:
     folder = _write(tmp_path / "db", {"patients.csv": PATIENTS, "admissions.csv": ADMISSIONS,
                                       "diagnoses.csv": {**DIAGNOSES, "hadm_id": ["a9"] * 7}})
     assert "no row is left after dropping orphans and applying caps in table(s) DIAGNOSES (7 read)" in _refused(folder)
+
+
+def test_a_row_with_every_foreign_key_empty_has_no_patient(tmp_path: Path) -> None:
+    labs = {"subject_id": ["p1", "", "p2"], "hadm_id": ["a1", "", ""], "charttime": ["2150-01-02 00:00"] * 3}
+    folder = _write(tmp_path / "db", {"patients.csv": PATIENTS, "admissions.csv": ADMISSIONS,
+                                      "diagnoses.csv": DIAGNOSES, "labs.csv": labs})
+    schema = copy.deepcopy(SCHEMA)
+    schema["tables"]["LABS"] = {
+        "file": "labs.csv", "parent": "hadm_id",
+        "references": {"subject_id": "PATIENTS.subject_id", "hadm_id": "ADMISSIONS.hadm_id"},
+        "columns": {"subject_id": {"type": "identifier"}, "hadm_id": {"type": "identifier"},
+                    "charttime": {"type": "datetime"}}}
+    db = _load(folder, schema)
+    assert db.tables["LABS"].counts.orphans == 1 and _subjects(db, "LABS") == ["p1", "p2"]
+    schema["tables"]["LABS"]["on_orphan"] = "error"
+    assert "table LABS: 1 row(s) have every foreign key empty, so no patient (rows 2;" in _refused(folder, schema)
+
+
+def test_a_missing_folder_is_refused(tmp_path: Path) -> None:
+    message = _refused(tmp_path / "not-there")
+    assert message == f"database folder {tmp_path / 'not-there'} does not exist or is not a folder"
