@@ -220,7 +220,6 @@ class RelationalSchema(BaseModel):
     dictionaries: dict[str, Dictionary] = Field(default_factory=dict)
     missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING_VALUES))
     on_orphan: OnOrphan = "drop"
-    draft: bool = False
     description: str | None = None
 
     @property
