@@ -24,6 +24,7 @@ from synthdata.config import ReleaseSpec
 from synthdata import home
 from synthdata.errors import AwaitingApprovalError, SynthdataError, redacted
 from synthdata.modalities import get_modality
+from synthdata.progress import LogLines, Progress, TerminalBar, combined
 
 
 def check_name(audit_name: str) -> str:
@@ -71,6 +72,13 @@ def _both(context, message: str) -> None:
     logging.getLogger("synthdata").info(message)
 
 
+def _progress(context, *, terminal: bool) -> Progress:
+    """Where training and sampling report their progress: a line in the run's event log (the UI) every tenth of
+    the steps or every minute (``synthdata.progress.LogLines``: step, epsilon spent so far, time; never the loss,
+    a function of the private batches), and from the CLI a bar on its terminal too."""
+    return combined(LogLines(say=context.log.info), TerminalBar() if terminal else None)
+
+
 def _run_step(step: Step, run: Run):
     """``step.run(run)``; a synthdata error reaches Dagster redacted (``synthdata.errors.redacted``: no input
     file name, no hint), its full text is kept for the CLI at ``home.failure_path``."""
@@ -102,7 +110,8 @@ def _step_asset(spec: ReleaseSpec, step: Step, upstream: str | None):
         else:
             run_id = context.run.run_id
             area = work_area.at(upstream) if upstream else work_area.for_run(run_id)
-        run = Run(spec=spec, area=area, open_ledger=ledger.ledger, run_id=run_id, progress=work_area.progress,
+        run = Run(spec=spec, area=area, open_ledger=ledger.ledger, run_id=run_id,
+                  progress=_progress(context, terminal=work_area.progress),
                   say=lambda message: _both(context, message), approved_by=config.approved_by or None,
                   approved_via=f"Dagster run {context.run.run_id} ({context.run.job_name})")
         try:

@@ -14,7 +14,8 @@ from synthdata.run_area import RunArea, existing_run_area
 class WorkAreaResource(dg.ConfigurableResource):
     """Private work areas of runs (``$SYNTHDATA_HOME/runs/<run_id>``); assets pass only their paths.
 
-    ``progress`` shows a training progress bar on the terminal (the CLI turns it on).
+    ``progress`` also shows training and sampling progress as a bar on the terminal (the CLI turns it on); the
+    run's event log gets it either way (``pipelines.factory``).
     """
 
     progress: bool = False

@@ -172,6 +172,9 @@ class ModelSpec(_Strict):
                                   "if it shares a record with the private data (signals and images)")
     pretrain_epochs: int | None = Field(default=None, ge=1, description="epochs on the public prior (default: the "
                                                                         "DP plan's epochs)")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="where the denoiser trains and samples (auto: cuda when torch sees a GPU, else "
+                                    "cpu; cuda without a GPU is refused before anything is charged)")
     condition_dropout: float = Field(default=0.1, ge=0, lt=1,
                                      description="share of training rows that see no class (learns the "
                                                  "unconditional model guidance needs)")

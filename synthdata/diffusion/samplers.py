@@ -17,20 +17,23 @@ sampling.
 Precision: ``precision="bfloat16"`` (or ``"auto"``, see :func:`precision_for`) runs the network's forward passes under CPU autocast in bfloat16 (about
 twice as fast for the convolutional U-Net on CPUs with native bfloat16, e.g. AVX512-BF16); the sampler's own
 arithmetic (the DDIM/DDPM updates, the noise) stays in float32.  :func:`precision_for` picks it.
+
+Device and progress: sampling runs where the model is (its initial noise is drawn on the CPU from
+``generator``, so a seed gives the same records on any device up to float rounding); ``progress`` (a bool or
+a :class:`synthdata.progress.Progress`) hears of every denoising step of every batch.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import sys
 from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from synthdata.diffusion.process import GaussianDiffusion
+from synthdata.progress import Progress, as_progress
 
 
 @contextlib.contextmanager
@@ -75,11 +78,13 @@ PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 def precision_for(*, model: nn.Module, requested: str) -> str:
     """``requested`` ("float32", "bfloat16" or "auto"): "auto" is bfloat16 for a denoiser that says it samples
     well in it (``low_precision_sampling``, measured on its benchmarks) on a CPU with native bfloat16 kernels,
-    else float32.  An explicit "bfloat16" is honoured (slow where the CPU emulates it)."""
+    else float32 (also for a model on a GPU).  An explicit "bfloat16" is honoured (slow where the CPU emulates it)."""
     if requested != "auto":
         if requested not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)} or 'auto', got {requested!r}")
         return requested
+    if _device_of(model).type != "cpu":  # measured on CPUs only: elsewhere float32 until measured there
+        return "float32"
     native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     return "bfloat16" if native and getattr(model, "low_precision_sampling", False) else "float32"
 
@@ -117,10 +122,22 @@ def _x0_and_eps(
     return x0, eps
 
 
-def _bar(n: int, batch_size: int, steps: int, progress: bool) -> tqdm:
-    """A progress bar over every denoising step of every batch (disabled unless ``progress``)."""
-    return tqdm(total=math.ceil(n / batch_size) * steps, desc="sampling", unit="step", file=sys.stderr,
-                disable=not progress)
+@contextlib.contextmanager
+def _reporting(progress: bool | Progress, *, n: int, batch_size: int, steps: int) -> Iterator[Callable[[], None]]:
+    """Reports every denoising step of every batch to ``progress`` (:func:`synthdata.progress.as_progress`);
+    yields the function to call after each step.  Sampling reads only the DP-trained model: no epsilon to show."""
+    reporter = as_progress(progress)
+    total, done = math.ceil(n / batch_size) * steps, [0]
+    reporter.start(task="sampling", total=total)
+
+    def step() -> None:
+        done[0] += 1
+        reporter.advance(done=done[0])
+
+    try:
+        yield step
+    finally:
+        reporter.finish()
 
 
 def _noise_like(x: Tensor, generator: torch.Generator) -> Tensor:
@@ -151,7 +168,7 @@ def ddim_sample(
     condition: Tensor | None = None,
     guidance: float = 0.0,
     precision: str = "float32",
-    progress: bool = False,
+    progress: bool | Progress = False,
 ) -> Tensor:
     """DDIM (Song et al., 2021) with ``steps`` steps; ``eta=0`` is deterministic given the initial noise.
 
@@ -168,12 +185,11 @@ def ddim_sample(
     device = _device_of(model)
     out = torch.randn((shape[0], shape[1] - diffusion.condition_dim), generator=generator,
                       dtype=torch.float32).to(device)
-    with _eval_mode(model), _bar(shape[0], batch_size, len(ts), progress) as bar:
+    with _eval_mode(model), _reporting(progress, n=shape[0], batch_size=batch_size, steps=len(ts)) as step:
         for start in range(0, shape[0], batch_size):
             x = out[start : start + batch_size]
             cond = None if condition is None else condition[start : start + batch_size].to(device)
             for i, t in enumerate(ts):
-                bar.update(1)
                 ab = ab_table[t]
                 ab_prev = ab_table[ts[i + 1]] if i + 1 < len(ts) else 1.0
                 x0, eps = _x0_and_eps(model=model, diffusion=diffusion, x=x, t=t, ab=ab, clip=clip,
@@ -182,6 +198,7 @@ def ddim_sample(
                 x = math.sqrt(ab_prev) * x0 + math.sqrt(max(1 - ab_prev - sigma**2, 0.0)) * eps
                 if sigma > 0:
                     x = x + sigma * _noise_like(x, generator)
+                step()
             out[start : start + batch_size] = x
     return _with_condition(out, condition)
 
@@ -198,7 +215,7 @@ def ddpm_sample(
     condition: Tensor | None = None,
     guidance: float = 0.0,
     precision: str = "float32",
-    progress: bool = False,
+    progress: bool | Progress = False,
 ) -> Tensor:
     """Ancestral DDPM sampling (Ho et al., 2020) over all ``T`` steps with the posterior variance.
 
@@ -212,12 +229,12 @@ def ddpm_sample(
     device = _device_of(model)
     out = torch.randn((shape[0], shape[1] - diffusion.condition_dim), generator=generator,
                       dtype=torch.float32).to(device)
-    with _eval_mode(model), _bar(shape[0], batch_size, diffusion.timesteps, progress) as bar:
+    with _eval_mode(model), _reporting(progress, n=shape[0], batch_size=batch_size,
+                                       steps=diffusion.timesteps) as step:
         for start in range(0, shape[0], batch_size):
             x = out[start : start + batch_size]
             cond = None if condition is None else condition[start : start + batch_size].to(device)
             for t in range(diffusion.timesteps - 1, -1, -1):
-                bar.update(1)
                 ab = ab_table[t]
                 ab_prev = ab_table[t - 1] if t > 0 else 1.0
                 beta = 1 - ab / ab_prev
@@ -228,6 +245,7 @@ def ddpm_sample(
                 x = coef_x0 * x0 + coef_xt * x
                 if t > 0:
                     x = x + math.sqrt(beta * (1 - ab_prev) / (1 - ab)) * _noise_like(x, generator)
+                step()
             out[start : start + batch_size] = x
     return _with_condition(out, condition)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from dataclasses import asdict
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ import torch
 
 from evaluation.gate import check_gate_names
 from synthdata.config import ReleaseSpec, default_delta
+from synthdata.devices import resolve_device
 from synthdata.diffusion.process import GaussianDiffusion
 from synthdata.diffusion.samplers import SAMPLERS
 from synthdata.errors import BadInputError, PreprocessingFailedError
@@ -41,6 +43,7 @@ from synthdata.privacy.training import (
     train_non_private,
     train_private,
 )
+from synthdata.progress import Progress
 from synthdata.run_area import RunArea, read_json
 
 log = logging.getLogger("synthdata")
@@ -52,6 +55,7 @@ def check_spec(*, spec: ReleaseSpec) -> None:
     ``prepare``."""
     check_gate_names(spec.audits.gates)
     approvers.check_configured(spec)
+    resolve_device(requested=spec.model.device)  # cuda without a GPU: refused here, before any budget
     if spec.privacy.reproducible and not spec.privacy.not_private:
         raise BadInputError("privacy.reproducible replays the DP noise from the recorded seed, so the release would "
                             "NOT be differentially private: drop reproducible, or set privacy.not_private: true to "
@@ -96,7 +100,8 @@ def _check_prior(*, spec: ReleaseSpec, modality: Modality, source: Any) -> None:
 
 
 def _pretrain(*, spec: ReleaseSpec, modality: Modality, codec: Any, model: torch.nn.Module,
-              diffusion: GaussianDiffusion, area: RunArea, progress: bool) -> dict[str, Any] | None:
+              diffusion: GaussianDiffusion, area: RunArea, progress: bool | Progress,
+              device: torch.device) -> dict[str, Any] | None:
     """Train ``model`` without DP on the declared-public prior (``model.pretrain``; no privacy cost) before
     DP-SGD fine-tunes it; its weights are kept in the work area, so a resumed run does not pretrain again.
     Returns what the privacy statement says about it (public facts: the file's name, its record count)."""
@@ -106,7 +111,7 @@ def _pretrain(*, spec: ReleaseSpec, modality: Modality, codec: Any, model: torch
     epochs = spec.model.pretrain_epochs or int(spec.model.resolved("epochs"))
     weights = area.model / "pretrained.pt"
     if weights.is_file():
-        model.load_state_dict(torch.load(weights, weights_only=True))
+        model.load_state_dict(torch.load(weights, weights_only=True, map_location=device))
     else:
         log.info("train: pretraining on the declared-public prior %s (%d records, %d epochs, no privacy cost)",
                  spec.model.pretrain.name, int(units.mask.sum()), epochs)
@@ -114,8 +119,8 @@ def _pretrain(*, spec: ReleaseSpec, modality: Modality, codec: Any, model: torch
         train_non_private(model=model, diffusion=diffusion, units=units.data, mask=units.mask,
                           plan=TrainingPlan(epochs=epochs, batch_size=plan.batch_size, lr=plan.lr,
                                             max_grad_norm=plan.max_grad_norm, augmentation=plan.augmentation),
-                          seed=spec.seed, progress=progress)
-        torch.save(model.state_dict(), weights)
+                          seed=spec.seed, progress=progress, device=device)
+        torch.save(_on_cpu(model), weights)
     return {"path": spec.model.pretrain.name, "records": int(units.mask.sum()), "epochs": epochs}
 
 
@@ -323,15 +328,20 @@ def canary_reservation(run_id: str) -> str:
 
 
 def train(
-    *, spec: ReleaseSpec, area: RunArea, ledger: Ledger, run_id: str, progress: bool = True
+    *, spec: ReleaseSpec, area: RunArea, ledger: Ledger, run_id: str, progress: bool | Progress = True
 ) -> dict[str, Any]:
     """DP-SGD training of the denoiser for the training share of epsilon; settles the ledger.
+
+    ``progress`` hears of every step (step, epsilon spent so far, time; never the loss): True a bar on stderr,
+    or a :class:`synthdata.progress.Progress` (the Dagster asset's event log).  The model trains on
+    ``model.device`` (``synthdata.devices``); its weights are saved from the CPU.
 
     Training checkpoints to ``model/checkpoint.pt`` in the work area (private state, deleted when training
     completes; see ``synthdata.privacy.checkpoint``).  Calling ``train`` again on a run that was killed
     mid-training resumes from that checkpoint under the reservation the killed run left open: the ledger is
     charged once, for the epsilon of the whole (uninterrupted-equivalent) run.
     """
+    device = resolve_device(requested=spec.model.device)  # refused before the ledger is touched
     prepared = read_json(area.prepared / "prepared.json")
     modality = get_modality(prepared["modality"])
     codec = modality.read_codec(path=area.prepared / "codec.json")
@@ -362,10 +372,10 @@ def train(
     model = modality.build_denoiser(codec=codec, model=spec.model)
     diffusion = diffusion_for(spec=spec, modality=modality, codec=codec)
     prior = _pretrain(spec=spec, modality=modality, codec=codec, model=model, diffusion=diffusion, area=area,
-                      progress=progress)
+                      progress=progress, device=device)
     plan = training_plan(spec)
-    log.info("train: DP-SGD for epsilon %.4g, delta %.2g (%d units, %d epochs)", epsilon_train, delta_train,
-             units.count, plan.epochs)
+    log.info("train: DP-SGD for epsilon %.4g, delta %.2g (%d units, %d epochs, on %s)", epsilon_train, delta_train,
+             units.count, plan.epochs, device)
     checkpoint = area.model / "checkpoint.pt"
     where = peek_checkpoint(checkpoint)
     if where is not None:
@@ -376,7 +386,7 @@ def train(
             model=model, diffusion=diffusion, units=units.data, mask=units.mask, plan=plan,
             epsilon=epsilon_train, delta=delta_train, accountant=spec.privacy.accountant,
             reproducible_seed=spec.seed if spec.privacy.reproducible else None, progress=progress,
-            checkpoint=checkpoint,
+            checkpoint=checkpoint, device=device,
         )
     except BadInputError:
         if checkpoint.is_file():
@@ -389,7 +399,7 @@ def train(
         else:
             ledger.cancel(fingerprint=fingerprint, run_id=reservation)
         raise
-    torch.save(model.state_dict(), area.model / "denoiser.pt")
+    torch.save(_on_cpu(model), area.model / "denoiser.pt")
     epsilon_total = epsilon_pre + float(outcome.epsilon or 0.0)
     delta_total = delta_pre + float(outcome.delta or 0.0)
     mechanisms = [
@@ -417,11 +427,17 @@ def train(
             "composition": "basic (sequential) composition of what was measured before training (DP domains, "
                            "DP column distributions) and DP-SGD training",
             "plan": asdict(plan),
+            "device": str(device),
             "pretrain": prior,
             "mechanisms": mechanisms,
             "ledger": ledger_snapshot(ledger=ledger, fingerprint=fingerprint),
         },
     )
+
+
+def _on_cpu(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's weights as CPU tensors (a model trained on a GPU loads and samples anywhere)."""
+    return {name: value.detach().cpu() for name, value in model.state_dict().items()}
 
 
 def ledger_snapshot(*, ledger: Ledger, fingerprint: str) -> dict[str, Any]:
@@ -433,36 +449,43 @@ def ledger_snapshot(*, ledger: Ledger, fingerprint: str) -> dict[str, Any]:
             "composition": composed.to_dict()}
 
 
-def sample(*, spec: ReleaseSpec, area: RunArea, progress: bool = False) -> dict[str, Any]:
-    """Draw synthetic records from the trained denoiser (post-processing: no privacy cost)."""
+def sample(*, spec: ReleaseSpec, area: RunArea, progress: bool | Progress = False) -> dict[str, Any]:
+    """Draw synthetic records from the trained denoiser (post-processing: no privacy cost), on ``model.device``;
+    ``progress`` hears of every denoising step."""
     prepared = read_json(area.prepared / "prepared.json")
     modality = get_modality(prepared["modality"])
     codec = modality.read_codec(path=area.prepared / "codec.json")
     weights = area.model / "denoiser.pt"
     if not weights.is_file():
         raise BadInputError(f"{weights} is missing: train the model first")
+    device = resolve_device(requested=spec.model.device)  # before sampling for minutes: cuda without a GPU is refused
     marginals = area.prepared / "marginals.json"
     n = spec.output.records or prepared["train_records"]
-    data = draw(spec=spec, modality=modality, codec=codec, weights=torch.load(weights, weights_only=True),
+    began = time.perf_counter()
+    data = draw(spec=spec, modality=modality, codec=codec,
+                weights=torch.load(weights, weights_only=True, map_location="cpu"),
                 marginals=read_json(marginals) if marginals.is_file() else None, width=prepared["encoded_width"],
                 n=n, seed=spec.seed, progress=progress)
     path = modality.save_data(data=data, path=area.synthetic / modality.data_file("synthetic"))
     return write_json(
         area.synthetic / "synthetic.json",
         {"records": modality.count_records(data=data), "sha256": sha256_file(path), "sampler": spec.model.sampler,
-         "calibrated": marginals.is_file()},
+         "calibrated": marginals.is_file(), "sampling_seconds": round(time.perf_counter() - began, 3),
+         "device": str(device)},
     )
 
 
 def draw(*, spec: ReleaseSpec, modality: Modality, codec: Any, weights: dict[str, torch.Tensor],
-         marginals: dict[str, Any] | None, width: int, n: int, seed: int, progress: bool = False) -> Any:
+         marginals: dict[str, Any] | None, width: int, n: int, seed: int, progress: bool | Progress = False) -> Any:
     """``n`` records from a trained denoiser's ``weights`` (post-processing of DP outputs: no privacy cost),
     calibrated to the DP-measured column distributions ``marginals`` when the modality measured them.
     ``seed`` drives the sampler's noise and calibration's tie-breaking: public randomness."""
     model = modality.build_denoiser(codec=codec, model=spec.model)
     model.load_state_dict(weights)
+    device = resolve_device(requested=spec.model.device)
+    model.to(device)
     diffusion = diffusion_for(spec=spec, modality=modality, codec=codec)
-    log.info("sample: %d synthetic records with %s", n, spec.model.sampler.upper())
+    log.info("sample: %d synthetic records with %s on %s", n, spec.model.sampler.upper(), device)
     generator = torch.Generator().manual_seed(seed)
     kwargs: dict[str, Any] = {"steps": int(spec.model.resolved("sample_steps"))} if spec.model.sampler == "ddim" else {}
     kwargs.update(progress=progress, batch_size=getattr(model, "sample_batch_size", 4096),
@@ -471,7 +494,7 @@ def draw(*, spec: ReleaseSpec, modality: Modality, codec: Any, weights: dict[str
     if condition is not None:
         kwargs.update(condition=torch.from_numpy(condition), guidance=float(spec.model.resolved("guidance")))
     array = SAMPLERS[spec.model.sampler](model=model, diffusion=diffusion, shape=(n, width), generator=generator,
-                                         **kwargs).numpy()
+                                         **kwargs).cpu().numpy()
     if marginals is not None:
         log.info("sample: calibrating every column to its DP-measured distribution")
         array = modality.calibrate(codec=codec, array=array, marginals=marginals,
@@ -481,7 +504,7 @@ def draw(*, spec: ReleaseSpec, modality: Modality, codec: Any, weights: dict[str
 
 def canary_audit(
     *, spec: ReleaseSpec, area: RunArea, ledger: Ledger, run_id: str, reservation: str | None = None,
-    canaries: int | None = None, progress: bool = False,
+    canaries: int | None = None, progress: bool | Progress = False,
 ) -> dict[str, Any]:
     """Empirical DP check: train a throwaway model with this release's DP configuration on the training
     units plus planted canaries, and bound its epsilon from below (``synthdata.privacy.canary``).

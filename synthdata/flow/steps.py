@@ -20,6 +20,7 @@ from typing import Any
 from synthdata.config import ReleaseSpec
 from synthdata.flow import publish, stages
 from synthdata.privacy.ledger import Ledger
+from synthdata.progress import Progress
 from synthdata.run_area import RunArea, read_json
 
 log = logging.getLogger("synthdata")
@@ -33,7 +34,7 @@ class Run:
     area: RunArea
     open_ledger: Callable[[], Ledger]  # opened when a step first needs it: a refused input leaves no ledger behind
     run_id: str
-    progress: bool = False
+    progress: bool | Progress = False  # True: a bar on stderr; or a Progress (a Dagster asset's event log)
     say: Callable[[str], None] = field(default=lambda message: log.info(message))
     approved_by: str | None = None  # the export step records this sign-off first (``synthdata approve``)
     approved_via: str = "in-process"  # what recorded the sign-off (a Dagster approve run names itself)
@@ -76,7 +77,8 @@ def _train(run: Run) -> dict[str, Any]:
                 "canary_claimed_epsilon": found["claimed_epsilon"]}
     budget = info.get("ledger") or {}
     composition = budget.get("composition") or {}
-    return {**info, "budget_total": budget.get("total"), "budget_remaining": budget.get("remaining"),
+    return {**info, "training_seconds": info.get("seconds"),
+            "budget_total": budget.get("total"), "budget_remaining": budget.get("remaining"),
             "dataset_epsilon_naive_sum": composition.get("naive"),
             "dataset_epsilon_composed": composition.get("composed")}
 
@@ -112,12 +114,12 @@ RELEASE: tuple[Step, ...] = (
                    "epsilon_marginals", "privacy_unit")),
     Step("model", "The denoiser trained with DP-SGD (Opacus); epsilon spent is charged to the ledger.",
          _train, _modelled,
-         metadata=("epsilon", "epsilon_training", "delta_total", "noise_multiplier", "steps", "records_per_second",
-                   "dp_valid", "budget_total", "budget_remaining", "dataset_epsilon_naive_sum",
+         metadata=("epsilon", "epsilon_training", "delta_total", "noise_multiplier", "steps", "training_seconds",
+                   "records_per_second", "device", "dp_valid", "budget_total", "budget_remaining", "dataset_epsilon_naive_sum",
                    "dataset_epsilon_composed", "canary_epsilon_lower_bound", "canary_claimed_epsilon")),
     Step("synthetic", "Synthetic records sampled from the trained denoiser (private until the gates pass).",
          _sample, lambda run: (run.area.root / "synthetic" / "synthetic.json").is_file(),
-         metadata=("records", "sampler", "calibrated")),
+         metadata=("records", "sampler", "calibrated", "sampling_seconds", "device")),
     Step("audits", "Fidelity, utility and memorization audits of the synthetic data against real train and "
                    "holdout data; each gated audit is a blocking check.",
          _audit, lambda run: False, check=True),

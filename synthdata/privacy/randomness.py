@@ -30,9 +30,10 @@ OS_ENTROPY_SOURCE = (
 )
 
 
-def os_entropy_generator() -> torch.Generator:
-    """A CPU ``torch.Generator`` seeded from ``secrets.randbits(63)``; the seed is never stored or returned."""
-    generator = torch.Generator()
+def os_entropy_generator(*, device: torch.device | str = "cpu") -> torch.Generator:
+    """A ``torch.Generator`` on ``device`` (default the CPU) seeded from ``secrets.randbits(63)``; the seed is never
+    stored or returned."""
+    generator = torch.Generator(device=device)
     generator.manual_seed(secrets.randbits(63))
     return generator
 
@@ -59,15 +60,15 @@ class DPRandomness:
         return self.source == OS_ENTROPY_SOURCE
 
 
-def _seeded(seed: int, stream: str) -> torch.Generator:
+def _seeded(seed: int, stream: str, device: torch.device | str = "cpu") -> torch.Generator:
     """A generator for one named stream, seeded from a hash of (seed, stream name): distinct streams."""
     digest = hashlib.sha256(f"synthdata:{stream}:{seed}".encode()).digest()
-    generator = torch.Generator()
+    generator = torch.Generator(device=device)
     generator.manual_seed(int.from_bytes(digest[:8], "big") >> 1)
     return generator
 
 
-def dp_randomness(*, reproducible_seed: int | None) -> DPRandomness:
+def dp_randomness(*, reproducible_seed: int | None, device: torch.device | str = "cpu") -> DPRandomness:
     """Random streams for DP training.
 
     Args:
@@ -75,20 +76,24 @@ def dp_randomness(*, reproducible_seed: int | None) -> DPRandomness:
             independent generators from OS entropy.  An integer seeds the three streams from it so the run
             replays exactly; such a run is NOT differentially private, because the seed is recorded and
             the DP noise can be regenerated from it.
+        device: where training runs: the ``noise`` and ``diffusion`` generators live there (a CUDA tensor
+            is drawn from a CUDA generator), ``sampling`` stays on the CPU (Opacus' Poisson sampler).  torch's
+            CUDA generator is Philox rather than the Mersenne Twister, seeded the same way; it is no more
+            cryptographically secure, and the caveat above applies to it equally.
     """
     if reproducible_seed is None:
         return DPRandomness(
             sampling=os_entropy_generator(),
-            noise=os_entropy_generator(),
-            diffusion=os_entropy_generator(),
+            noise=os_entropy_generator(device=device),
+            diffusion=os_entropy_generator(device=device),
             source=OS_ENTROPY_SOURCE,
         )
     if isinstance(reproducible_seed, bool) or not isinstance(reproducible_seed, int) or reproducible_seed < 0:
         raise ValueError(f"reproducible_seed must be a non-negative integer or None, got {reproducible_seed!r}")
     return DPRandomness(
         sampling=_seeded(reproducible_seed, "sampling"),
-        noise=_seeded(reproducible_seed, "noise"),
-        diffusion=_seeded(reproducible_seed, "diffusion"),
+        noise=_seeded(reproducible_seed, "noise", device),
+        diffusion=_seeded(reproducible_seed, "diffusion", device),
         source=(
             f"replayable: all DP randomness seeded from the recorded seed {reproducible_seed}; "
             "this run is NOT differentially private (the noise can be regenerated from the seed)"

@@ -7,8 +7,8 @@ their rows, or a single row when each unit holds one row).  It says nothing abou
 * anything derived from the data outside this function (schema bounds, category sets, encodings): the
   caller must declare those public or pay for them with DP elsewhere;
 * correlated units (the same person appearing in two units is protected only at twice the budget);
-* the training loss shown on the progress bar and returned as ``final_loss``: these are NOT privatised and
-  are for local diagnostics only; do not publish them;
+* the training loss returned as ``final_loss``: it is NOT privatised and is for local diagnostics only; do
+  not publish it (progress reports, :mod:`synthdata.progress`, carry steps, epsilon and time, never a loss);
 * runs with ``reproducible_seed`` set: those replay their DP noise from a recorded seed and are NOT DP;
 * the randomness itself: see :mod:`synthdata.privacy.randomness` (OS-entropy-seeded Mersenne Twister,
   not a CSPRNG; Opacus ``secure_mode`` is unavailable).
@@ -30,9 +30,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-import logging
 import math
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -47,7 +45,6 @@ from opacus.accountants.utils import get_noise_multiplier
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
-from tqdm import tqdm
 
 from synthdata.diffusion.process import (
     DenoisingLoss,
@@ -66,12 +63,9 @@ from synthdata.privacy.checkpoint import (
 )
 from synthdata.privacy import bookkeeping
 from synthdata.privacy.randomness import DPRandomness, dp_randomness
+from synthdata.progress import Progress, as_progress
 
 MIN_UNITS = 10
-#: DP training reports its progress this many times (step, epsilon spent so far, time left; never the loss,
-#: a function of the private batches) on the ``synthdata.progress`` logger, which Dagster's event log keeps.
-PROGRESS_REPORTS = 10
-progress_log = logging.getLogger("synthdata.progress")
 ACCOUNTANTS = ("prv", "rdp")
 #: The layers Opacus' ghost clipping computes per-unit norms for without per-sample gradients.
 GHOST_NORM_LAYERS = (nn.Linear, nn.Embedding)
@@ -131,6 +125,14 @@ def _check_data(units: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     if not bool(torch.isfinite(units).all()):
         raise BadInputError("units contains non-finite values (NaN or infinity) in real rows")
     return units.contiguous(), mask
+
+
+def _device_for(model: nn.Module, device: torch.device | str | None) -> torch.device:
+    """``device`` as a ``torch.device``; None: where the model's parameters are (the CPU for a model without)."""
+    if device is not None:
+        return torch.device(device)
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
 
 
 def _check_plan(plan: TrainingPlan) -> None:
@@ -220,7 +222,7 @@ def _step(*, model: nn.Module, diffusion: GaussianDiffusion, optimizer: torch.op
           criterion: Callable[[Tensor, Tensor], Tensor], units: Tensor, mask: Tensor, augmentation: int,
           generator: torch.Generator) -> float:
     """One optimizer step on one batch of units, in passes of at most ``PASS_ROWS`` row evaluations;
-    returns the batch's mean loss (not private: for the progress bar and local diagnostics only).
+    returns the batch's mean loss (not private: for local diagnostics only, never shown or logged).
 
     Under DP every pass but the last is an Opacus skipped step: each unit's gradient is clipped in its own
     pass and the clipped sums accumulate, then the last step adds the noise once and counts once.  Without
@@ -260,9 +262,11 @@ def _run_epochs(
     plan: TrainingPlan,
     generator: torch.Generator,
     total_steps: int,
-    progress: bool,
+    progress: Progress,
     desc: str,
     spent: Callable[[], float] | None = None,
+    epsilon_target: float | None = None,
+    device: torch.device | None = None,
     start: LoopState | None = None,
     on_resume: Callable[[], None] | None = None,
     after_step: Callable[[LoopState], None] | None = None,
@@ -278,52 +282,39 @@ def _run_epochs(
     steps_per_epoch = total_steps // plan.epochs
     first_epoch, offset = divmod(state.steps, steps_per_epoch)
     earlier = state.seconds
-    final_loss, shown_loss, next_eps = math.nan, math.nan, -math.inf
-    postfix: dict[str, str] = {}
-    with tqdm(total=total_steps, initial=state.steps, desc=desc, unit="step", file=sys.stderr,
-              disable=not progress) as bar, warnings.catch_warnings():
-        # Opacus' hooks on the first layers fire on outputs only (their inputs need no grad): harmless.
-        warnings.filterwarnings("ignore", message="Full backward hook is firing")
-        start_time = time.perf_counter()
-        for epoch in range(first_epoch, plan.epochs):
-            batches = iter(loader)
-            if epoch == first_epoch and offset:
-                if on_resume is not None:
-                    on_resume()
-                batches = itertools.islice(batches, steps_per_epoch - offset)
-            else:
-                state.loss_sum, state.loss_count = 0.0, 0
-            for units_b, mask_b in batches:
-                loss = _step(model=model, diffusion=diffusion, optimizer=optimizer, criterion=criterion,
-                             units=units_b, mask=mask_b, augmentation=plan.augmentation, generator=generator)
-                state.steps += 1
-                if units_b.shape[0]:  # a Poisson batch may be empty: it still stepped (noise only)
-                    batch_loss = loss
-                    state.loss_sum += batch_loss * units_b.shape[0]
-                    state.loss_count += units_b.shape[0]
-                    shown_loss = batch_loss if math.isnan(shown_loss) else 0.9 * shown_loss + 0.1 * batch_loss
-                if progress:
-                    postfix["loss"] = f"{shown_loss:.4f}"
-                    if spent is not None and (time.monotonic() >= next_eps or state.steps == total_steps):
-                        # At most once a second, and at most ~10 % of the time (accounting can be slow).
-                        asked = time.monotonic()
-                        postfix["eps"] = f"{spent():.3f}"
-                        next_eps = time.monotonic() + max(1.0, 10 * (time.monotonic() - asked))
-                    bar.set_postfix(postfix, refresh=False)
-                bar.update(1)
-                if spent is not None and progress_log.isEnabledFor(logging.INFO) and (
-                        state.steps % max(1, total_steps // PROGRESS_REPORTS) == 0 or state.steps == total_steps):
-                    took = time.perf_counter() - start_time
-                    done_here = state.steps - (start.steps if start is not None else 0)
-                    left = took / max(done_here, 1) * (total_steps - state.steps)
-                    progress_log.info("train: step %d of %d, epsilon spent so far %.3g, about %.0f s left",
-                                      state.steps, total_steps, spent(), left)
-                if after_step is not None:
-                    state.seconds = earlier + time.perf_counter() - start_time
-                    after_step(state)
-            if state.loss_count:
-                final_loss = state.loss_sum / state.loss_count
-        seconds = earlier + time.perf_counter() - start_time
+    final_loss = math.nan
+    progress.start(task=desc, total=total_steps, done=state.steps, elapsed=earlier, epsilon_target=epsilon_target)
+    try:
+        with warnings.catch_warnings():
+            # Opacus' hooks on the first layers fire on outputs only (their inputs need no grad): harmless.
+            warnings.filterwarnings("ignore", message="Full backward hook is firing")
+            start_time = time.perf_counter()
+            for epoch in range(first_epoch, plan.epochs):
+                batches = iter(loader)
+                if epoch == first_epoch and offset:
+                    if on_resume is not None:
+                        on_resume()
+                    batches = itertools.islice(batches, steps_per_epoch - offset)
+                else:
+                    state.loss_sum, state.loss_count = 0.0, 0
+                for units_b, mask_b in batches:
+                    if device is not None:
+                        units_b, mask_b = units_b.to(device), mask_b.to(device)
+                    loss = _step(model=model, diffusion=diffusion, optimizer=optimizer, criterion=criterion,
+                                 units=units_b, mask=mask_b, augmentation=plan.augmentation, generator=generator)
+                    state.steps += 1
+                    if units_b.shape[0]:  # a Poisson batch may be empty: it still stepped (noise only)
+                        state.loss_sum += loss * units_b.shape[0]
+                        state.loss_count += units_b.shape[0]
+                    progress.advance(done=state.steps, epsilon=spent)  # never the loss: see synthdata.progress
+                    if after_step is not None:
+                        state.seconds = earlier + time.perf_counter() - start_time
+                        after_step(state)
+                if state.loss_count:
+                    final_loss = state.loss_sum / state.loss_count
+            seconds = earlier + time.perf_counter() - start_time
+    finally:
+        progress.finish()
     if state.steps != total_steps:
         raise RuntimeError(f"trained {state.steps} steps but planned {total_steps}")
     return state.steps, final_loss, seconds
@@ -434,9 +425,10 @@ def train_private(
     delta: float,
     accountant: str = "prv",
     reproducible_seed: int | None = None,
-    progress: bool = True,
+    progress: bool | Progress = True,
     checkpoint: Path | None = None,
     checkpoint_every: int | None = None,
+    device: torch.device | str | None = None,
 ) -> TrainingOutcome:
     """Train ``model`` in place with DP-SGD so the weights are (epsilon, delta)-DP per privacy unit.
 
@@ -451,7 +443,8 @@ def train_private(
         epsilon, delta: the training budget; delta must be below ``1 / N``.
         accountant: ``"prv"`` (tighter) or ``"rdp"``.
         reproducible_seed: None for a DP-valid run; an integer replays the run and voids the guarantee.
-        progress: show a progress bar (step, non-private loss, epsilon spent) on stderr.
+        progress: where the loop reports its progress (step, epsilon spent so far, time; never the loss):
+            True a bar on stderr, False nothing, or a :class:`synthdata.progress.Progress`.
         checkpoint: a file in the run's private work area.  If it exists (a run of the same data, plan,
             budget and randomness) was killed), training resumes from it: model, optimizer and accountant
             history are restored (and, for replayable runs only, the random streams) and only the
@@ -460,6 +453,10 @@ def train_private(
             :mod:`synthdata.privacy.checkpoint` for why it is private and how long it is kept.
         checkpoint_every: save every this many steps; None saves whenever ``CHECKPOINT_SECONDS`` of
             training have passed since the last save.  Ignored without ``checkpoint``.
+        device: where the model and its batches are (``synthdata.devices.resolve_device``); None keeps the
+            model's current device.  The model stays there on return.  The gradient noise and the diffusion
+            draws come from generators on that device (OS-entropy seeded all the same), Poisson sampling from
+            one on the CPU.
 
     Poisson sampling picks each unit independently with rate ``1 / ceil(N / batch)``; each unit's loss
     (averaged over its rows and ``augmentation`` noise draws) gives one gradient, clipped to
@@ -491,7 +488,9 @@ def train_private(
     ):
         raise BadInputError(f"checkpoint_every must be an integer >= 1 or None, got {checkpoint_every!r}")
 
-    rand = dp_randomness(reproducible_seed=reproducible_seed)
+    device = _device_for(model, device)
+    model.to(device)
+    rand = dp_randomness(reproducible_seed=reproducible_seed, device=device)
     identity = RunIdentity(
         plan=asdict(plan), epsilon=float(epsilon), delta=float(delta), accountant=accountant,
         noise_multiplier=float(noise_multiplier), sample_rate=float(sample_rate), total_steps=total_steps,
@@ -532,9 +531,9 @@ def train_private(
             )
         steps, final_loss, seconds = _run_epochs(
             model=dp_model, diffusion=diffusion, loader=dp_loader, optimizer=optimizer, criterion=criterion,
-            plan=plan, generator=rand.diffusion, total_steps=total_steps, progress=progress,
-            desc="DP training", spent=lambda: _epsilon_spent(engine, delta), start=start, on_resume=on_resume,
-            after_step=after_step,
+            plan=plan, generator=rand.diffusion, total_steps=total_steps, progress=as_progress(progress),
+            desc="DP training", spent=lambda: _epsilon_spent(engine, delta), epsilon_target=float(epsilon),
+            device=device, start=start, on_resume=on_resume, after_step=after_step,
         )
     finally:
         if dp_model is not None:
@@ -598,20 +597,24 @@ def train_non_private(
     mask: Tensor,
     plan: TrainingPlan,
     seed: int,
-    progress: bool = True,
+    progress: bool | Progress = True,
+    device: torch.device | str | None = None,
 ) -> TrainingOutcome:
     """Epsilon = infinity baseline: the same objective and loop, no clipping, no noise, shuffled batches.
 
     It gives NO privacy guarantee: benchmarks use it as the no-DP arm, and a release only to pretrain on
     DECLARED-PUBLIC data (``model.pretrain``, checked to share no record with the private data), never on
     private data.
-    ``plan.max_grad_norm`` is ignored; shuffling and diffusion draws are seeded from ``seed``.
+    ``plan.max_grad_norm`` is ignored; shuffling and diffusion draws are seeded from ``seed``.  ``progress`` and
+    ``device`` as in :func:`train_private`.
     """
     units, mask = _check_data(units, mask)
     _check_plan(plan)
     n_units = units.shape[0]
     batch = min(plan.batch_size, n_units)
-    rand = dp_randomness(reproducible_seed=seed)
+    device = _device_for(model, device)
+    model.to(device)
+    rand = dp_randomness(reproducible_seed=seed, device=device)
     loader = DataLoader(TensorDataset(units, mask), batch_size=batch, shuffle=True, generator=rand.sampling)
     was_training = model.training
     model.train()
@@ -619,8 +622,8 @@ def train_non_private(
         steps, final_loss, seconds = _run_epochs(
             model=model, diffusion=diffusion, loader=loader,
             optimizer=torch.optim.Adam(model.parameters(), lr=plan.lr), criterion=DenoisingLoss(), plan=plan,
-            generator=rand.diffusion, total_steps=plan.epochs * len(loader), progress=progress,
-            desc="non-private training",
+            generator=rand.diffusion, total_steps=plan.epochs * len(loader), progress=as_progress(progress),
+            desc="non-private training", device=device,
         )
     finally:
         for p in model.parameters():
