@@ -37,10 +37,12 @@ def home() -> Path:
 DAGSTER_POSTGRES_ENV = "SYNTHDATA_DAGSTER_POSTGRES_URL"
 _WRITTEN_BY = ("# Written by synthdata each time it starts Dagster (storage: $SYNTHDATA_DAGSTER_POSTGRES_URL when set,\n"
                "# else SQLite here). Delete this line to keep your own edits: synthdata then leaves the file alone.\n")
-# Telemetry off (the machine may have no network); the progress of training (aggregates only: steps, epsilon spent,
-# time left) goes into each run's event log.
-_BASE_YAML = ("telemetry:\n  enabled: false\npython_logs:\n  managed_python_loggers:\n"
-              "    - synthdata.progress\n  python_log_level: INFO\n")
+# Telemetry off (the machine may have no network).  Training and sampling progress reaches each run's event log
+# through the asset's context.log (pipelines.factory), on any instance: no logger to capture here.
+_BASE_YAML = "telemetry:\n  enabled: false\n"
+# What synthdata wrote before the _WRITTEN_BY line existed (it captured the synthdata.progress logger then).
+_EARLIER_YAML = ("telemetry:\n  enabled: false\npython_logs:\n  managed_python_loggers:\n"
+                 "    - synthdata.progress\n  python_log_level: INFO\n")
 
 
 def dagster_yaml() -> str:
@@ -71,7 +73,7 @@ def dagster_home() -> Path:
     path.mkdir(parents=True, exist_ok=True)
     yaml_file = path / "dagster.yaml"
     current = yaml_file.read_text(encoding="utf-8") if yaml_file.exists() else None
-    if current is None or current == _BASE_YAML or current.startswith(_WRITTEN_BY):  # _BASE_YAML: written before
+    if current is None or current in (_BASE_YAML, _EARLIER_YAML) or current.startswith(_WRITTEN_BY):  # written before
         wanted = dagster_yaml()
         if current != wanted:  # replaced whole (a process starting beside it never reads half a file)
             partial = path / f".dagster.yaml.{os.getpid()}"
