@@ -1,0 +1,267 @@
+"""How many children a parent row has, per relationship, measured with DP (issue 17, item 3).
+
+**Relationships** (``relationships``; from the schema alone, so public): one per table with a parent, the
+parent table's rows -> their children in the table (``ADMISSIONS->ICUSTAYS``); the subject table's direct
+children give the number per patient (``PATIENTS->ADMISSIONS``).  A table whose parent key may be empty and
+that another reference ties to its patient (MIMIC's lab events outside any admission) has a second one, the
+patient -> those loose rows (``PATIENTS->LABEVENTS (no ADMISSIONS)``), since loading caps such rows as one
+more group per patient.  Each relationship's support is ``0 .. cap``: the child table's
+``max_rows_per_parent`` (or its ``max_rows_per_subject`` when it declares only that; the smaller of the two
+when it declares both), a public number.  A relationship with no declared cap, or whose parent table has no
+bounded number of rows per patient, is refused (``BadInputError``): its histogram would have no public
+domain or no bounded sensitivity.
+
+**Measurement** (``measure_cardinalities``): per relationship, the histogram ``h[k]`` = the number of parent
+rows with ``k`` children (``k`` = 0 .. cap).  SENSITIVITY: adding or removing one patient adds or removes at
+most ``B`` parent rows, ``B = schema.rows_per_subject_bound(parent table)`` (1 for the subject table and for
+loose rows, e.g. 8 admissions per patient for ``ADMISSIONS->LABEVENTS``), each of which moves one count of
+one bin; the caps are patient-local (``caps.py``), so no other patient's rows change.  The histogram's L1 and
+L2 sensitivity is therefore ``B`` (all of a patient's parent rows may have the same number of children).
+Every histogram is divided by its ``B`` (sensitivity 1 each), so the ``R`` relationships together have L2
+sensitivity ``sqrt(R)``, and all of them are released by ONE Gaussian mechanism
+(``synthdata.privacy.gaussian.calibrate_gaussian`` at that sensitivity; recorded in the ledger as one
+Gaussian step by ``GaussianMechanism.ledger_record``, composed with the training by the ledger's accountant,
+exactly as the table modality's column distributions are).  In counts, relationship ``r``'s noise has
+standard deviation ``noise_multiplier * sqrt(R) * B_r`` (``RelationshipCardinality.sigma``).  The weights
+``1 / B_r`` are public: every relationship gets the same share of the patient's influence, so the per-patient
+relationships (admissions per patient) are not drowned by the noise the per-admission ones need.
+
+**Post-processing** (free): negative noisy counts are clipped to 0 and the rest renormalised to shares; when
+every count is clipped the shares are uniform over ``0 .. cap`` (nothing was learned).  The total number of
+parent rows is not released on its own (only the shares).
+
+Privacy caveats: the exact histograms (``children_per_parent``) are private and stay in the run's work area;
+only the noisy shares may leave it.  ``rng`` must be seeded from unrecorded OS entropy in a release (tests
+pass fixed seeds).  The noise is drawn in floating point, whose low-order bits can leak (Mironov, CCS 2012):
+the shares are used to draw synthetic counts, and the guarantee is stated for the idealised real-valued
+mechanism, as for every Gaussian mechanism of the project.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from synthdata.errors import BadInputError
+from synthdata.modalities.relational.database import RelationalDatabase
+from synthdata.modalities.relational.graph import topological_order
+from synthdata.modalities.relational.schema import RelationalSchema
+from synthdata.privacy.gaussian import GaussianMechanism, calibrate_gaussian
+
+_FORMAT = "synthdata.relational_cardinalities"
+_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Relationship:
+    """Parent rows -> their children in ``child`` (public: from the schema alone).
+
+    ``loose``: the child rows with an EMPTY parent key, counted per patient (``parent`` is then the subject
+    table); ``cap``: the most children of one parent row (the histogram's last bin); ``bound``: the most
+    parent rows one patient has (the histogram's sensitivity, ``rows_per_subject_bound`` of the parent)."""
+
+    parent: str
+    child: str
+    loose: bool
+    cap: int
+    bound: int
+    via: str | None = None  # the parent table a loose row lacks (for its name)
+
+    @property
+    def name(self) -> str:
+        base = f"{self.parent}->{self.child}"
+        return f"{base} (no {self.via})" if self.loose else base
+
+
+def loose_rows_possible(schema: RelationalSchema, table: str) -> bool:
+    """Whether ``table`` may keep rows with an empty parent key (tied to their patient by another reference):
+    the same rule as ``RelationalSchema.rows_per_subject_bound``'s extra group per patient."""
+    spec = schema.tables[table]
+    column = spec.parent_column
+    return column is not None and bool(spec.columns[column].nullable) and len(spec.references) > 1
+
+
+def table_order(schema: RelationalSchema) -> list[str]:
+    """The schema's tables, each after every table it references (parents first)."""
+    return topological_order({name: [ref.table for ref in spec.references.values()]
+                              for name, spec in schema.tables.items()})
+
+
+def children_cap(schema: RelationalSchema, table: str) -> int:
+    """The most rows of ``table`` one parent row (or one patient's loose group) keeps under the declared caps.
+
+    Raises BadInputError when no cap is declared: the histogram of children per parent needs a public end."""
+    spec = schema.tables[table]
+    caps = [c for c in (spec.max_rows_per_parent, spec.max_rows_per_subject) if c is not None]
+    if not caps:
+        raise BadInputError(f"table {table}: the number of children per {spec.parent_table} row needs a public "
+                            "bound to be measured with DP: declare max_rows_per_parent")
+    return min(caps)
+
+
+def relationships(schema: RelationalSchema) -> list[Relationship]:
+    """Every relationship whose cardinality a synthetic database must draw, parents first (public)."""
+    found = []
+    for table in table_order(schema):
+        parent = schema.tables[table].parent_table
+        if table == schema.subject or parent is None:
+            continue
+        cap = children_cap(schema, table)
+        bound = schema.rows_per_subject_bound(parent)
+        if bound is None:
+            raise BadInputError(f"table {parent}: no declared cap bounds its rows per patient, so the number of "
+                                f"{table} rows per {parent} row has unbounded sensitivity: declare "
+                                f"max_rows_per_parent on {parent} (and on its parents)")
+        found.append(Relationship(parent=parent, child=table, loose=False, cap=cap, bound=bound))
+        if loose_rows_possible(schema, table):
+            found.append(Relationship(parent=schema.subject, child=table, loose=True, cap=cap, bound=1, via=parent))
+    return found
+
+
+def count_children(*, relationship: Relationship, parent_row: np.ndarray, subject: np.ndarray,
+                   n_parents: int) -> np.ndarray:
+    """The number of children of each parent row (each patient for a loose relationship), from the child
+    table's ``parent_row`` (-1 where its parent key is empty) and ``subject`` positions; ``n_parents`` is
+    the parent table's height."""
+    parent_row = np.asarray(parent_row, dtype=np.int64)
+    if relationship.loose:
+        owners = np.asarray(subject, dtype=np.int64)[parent_row < 0]
+    else:
+        owners = parent_row[parent_row >= 0]
+    return np.bincount(owners, minlength=n_parents).astype(np.int64)
+
+
+def children_per_parent(database: RelationalDatabase) -> dict[str, np.ndarray]:
+    """Per relationship (by name), the number of children of every parent row of ``database``.
+
+    EXACT and PRIVATE on a real database (never write them outside the run's work area); on a synthetic one
+    they are what the cardinality audit compares."""
+    counts = {}
+    for relationship in relationships(database.schema):
+        child = database.tables[relationship.child]
+        assert child.parent_row is not None
+        counts[relationship.name] = count_children(
+            relationship=relationship, parent_row=child.parent_row, subject=child.subject,
+            n_parents=database.tables[relationship.parent].height)
+    return counts
+
+
+@dataclass(frozen=True)
+class RelationshipCardinality:
+    """One relationship's DP distribution of children per parent row: ``shares[k]`` for ``k`` = 0 .. cap.
+
+    ``sigma``: the standard deviation of the noise each count received (in counts), public."""
+
+    parent: str
+    child: str
+    loose: bool
+    cap: int
+    bound: int
+    sigma: float
+    shares: tuple[float, ...]
+    via: str | None = None
+
+    @property
+    def relationship(self) -> Relationship:
+        return Relationship(parent=self.parent, child=self.child, loose=self.loose, cap=self.cap, bound=self.bound,
+                            via=self.via)
+
+    @property
+    def name(self) -> str:
+        return self.relationship.name
+
+    def sample(self, *, size: int, rng: np.random.Generator) -> np.ndarray:
+        """``size`` numbers of children drawn from the shares (each in 0 .. cap); ``rng`` is public."""
+        return rng.choice(self.cap + 1, size=size, p=np.asarray(self.shares, dtype=np.float64)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class CardinalityModel:
+    """The DP distributions of children per parent row of every relationship, parents first."""
+
+    relationships: tuple[RelationshipCardinality, ...]
+
+    def __getitem__(self, name: str) -> RelationshipCardinality:
+        for relationship in self.relationships:
+            if relationship.name == name:
+                return relationship
+        raise KeyError(name)
+
+    def names(self) -> list[str]:
+        return [r.name for r in self.relationships]
+
+    def to_dict(self) -> dict:
+        """JSON-able (the run's work area keeps it beside the model)."""
+        return {"format": _FORMAT, "version": _VERSION,
+                "relationships": [{**asdict(r), "shares": list(r.shares)} for r in self.relationships]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> CardinalityModel:
+        if data.get("format") != _FORMAT or data.get("version") != _VERSION:
+            raise ValueError(f"not a {_FORMAT} v{_VERSION} document")
+        return cls(relationships=tuple(RelationshipCardinality(**{**r, "shares": tuple(r["shares"])})
+                                       for r in data["relationships"]))
+
+
+def histogram(counts: np.ndarray, *, cap: int) -> np.ndarray:
+    """``h[k]`` = how many parents have ``k`` children, ``k`` = 0 .. cap (counts above ``cap``, which the
+    loaded caps exclude, go to the last bin)."""
+    return np.bincount(np.minimum(np.asarray(counts, dtype=np.int64), cap), minlength=cap + 1).astype(np.float64)
+
+
+def calibrate_cardinalities(*, epsilon: float, delta: float, relationships: int) -> GaussianMechanism:
+    """The Gaussian mechanism for ``relationships`` histograms each scaled to sensitivity 1 (L2 sensitivity
+    ``sqrt(relationships)`` together): (epsilon, delta)-DP, calibrated by ``calibrate_gaussian``."""
+    if relationships < 1:
+        raise ValueError("no histogram to measure")
+    return calibrate_gaussian(epsilon=epsilon, delta=delta, sensitivity=math.sqrt(relationships))
+
+
+def noisy_histograms(*, histograms: Mapping[str, np.ndarray], bounds: Mapping[str, int],
+                     mechanism: GaussianMechanism, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Noisy copies of ``histograms`` (name -> counts), whose sensitivities under adding or removing one
+    patient are ``bounds`` (name -> the most parent rows one patient has; see the module docstring): each is
+    divided by its bound and all go through ``mechanism`` (``calibrate_cardinalities`` for this many
+    histograms), then are multiplied back: noise sd ``mechanism.sigma * bound`` per count."""
+    if set(histograms) != set(bounds):
+        raise ValueError("every histogram needs its bound")
+    if not histograms or not math.isclose(mechanism.sensitivity, math.sqrt(len(histograms))):
+        raise ValueError(f"the mechanism must be calibrated for {len(histograms)} histogram(s) of sensitivity 1 "
+                         "(calibrate_cardinalities)")
+    for name, bound in bounds.items():
+        if int(bound) != bound or bound < 1:
+            raise ValueError(f"{name}: the bound must be a whole number >= 1 (parent rows per patient)")
+    return {name: mechanism.add_noise(np.asarray(counts, dtype=np.float64) / bounds[name], rng=rng) * bounds[name]
+            for name, counts in histograms.items()}
+
+
+def shares_from_noisy(noisy: np.ndarray) -> np.ndarray:
+    """Post-processing: negative counts clipped to 0, the rest renormalised (uniform when nothing is left)."""
+    kept = np.clip(np.asarray(noisy, dtype=np.float64), 0.0, None)
+    total = kept.sum()
+    return kept / total if total > 0 else np.full(kept.size, 1.0 / kept.size)
+
+
+def measure_cardinalities(*, database: RelationalDatabase, epsilon: float, delta: float,
+                          rng: np.random.Generator) -> tuple[CardinalityModel, GaussianMechanism]:
+    """(epsilon, delta)-DP distributions of children per parent row for every relationship of ``database``
+    (see the module docstring for the mechanism and its sensitivity), and the mechanism to record in the
+    ledger (``mechanism.ledger_record(stage="cardinalities")``).
+
+    Privacy: the database must have been loaded with its caps (``load_database``): the caps make the bounds
+    true.  ``rng`` must be seeded from unrecorded OS entropy in a release."""
+    found = relationships(database.schema)
+    counts = children_per_parent(database)
+    histograms = {r.name: histogram(counts[r.name], cap=r.cap) for r in found}
+    mechanism = calibrate_cardinalities(epsilon=epsilon, delta=delta, relationships=len(found))
+    noisy = noisy_histograms(histograms=histograms, bounds={r.name: r.bound for r in found}, mechanism=mechanism,
+                             rng=rng)
+    model = CardinalityModel(relationships=tuple(
+        RelationshipCardinality(parent=r.parent, child=r.child, loose=r.loose, cap=r.cap, bound=r.bound,
+                                sigma=mechanism.sigma * r.bound, via=r.via,
+                                shares=tuple(float(s) for s in shares_from_noisy(noisy[r.name])))
+        for r in found))
+    return model, mechanism

@@ -1,0 +1,311 @@
+"""The structure of a synthetic relational database: the DP cardinality model (its sensitivity, its noise, a
+valid distribution at any epsilon, the known distribution recovered at a large one) and the skeleton drawn
+from it (every foreign key joins, no orphan, the caps kept, fresh keys); on the MIMIC-III demo subset when
+../shared is there."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from synthdata.errors import BadInputError
+from synthdata.modalities.relational import RelationalDatabase, load_database, parse_relational_schema
+from synthdata.modalities.relational.cardinality import (
+    CardinalityModel,
+    calibrate_cardinalities,
+    children_per_parent,
+    histogram,
+    measure_cardinalities,
+    noisy_histograms,
+    relationships,
+)
+from synthdata.modalities.relational.skeleton import Skeleton, fresh_keys, sample_skeleton
+from synthdata.privacy.gaussian import calibrate_gaussian
+
+ROOT = Path(__file__).resolve().parents[3]
+MIMIC = ROOT.parent / "shared" / "data" / "ehr" / "mimic3_demo_subset_iso"
+MIMIC_SCHEMA = ROOT / "synthdata" / "data" / "mimic3_demo.schema.yaml"
+
+#: The fixture's true distributions: admissions per patient (cap 3), events per admission (cap 5), events
+#: outside any admission per patient (cap 5).
+ADMISSIONS_PER_PATIENT = np.array([0.1, 0.5, 0.3, 0.1])
+EVENTS_PER_ADMISSION = np.array([0.05, 0.1, 0.4, 0.2, 0.15, 0.1])
+LOOSE_EVENTS_PER_PATIENT = np.array([0.6, 0.3, 0.1, 0.0, 0.0, 0.0])
+DELTA = 1e-5
+
+SCHEMA: dict = {
+    "subject": "PATIENTS",
+    "tables": {
+        "PATIENTS": {"file": "patients.csv", "keys": ["subject_id"],
+                     "columns": {"subject_id": {"type": "identifier"},
+                                 "gender": {"type": "categorical", "categories": ["F", "M"]}}},
+        "ADMISSIONS": {"file": "admissions.csv", "keys": ["hadm_id"],
+                       "references": {"subject_id": "PATIENTS.subject_id"}, "max_rows_per_parent": 3,
+                       "columns": {"hadm_id": {"type": "identifier"}, "subject_id": {"type": "identifier"},
+                                   "kind": {"type": "categorical", "categories": ["A", "B"]}}},
+        "STAYS": {"file": "stays.csv", "keys": ["stay_id"], "max_rows_per_parent": 2,
+                  "references": {"subject_id": "PATIENTS.subject_id", "hadm_id": "ADMISSIONS.hadm_id"},
+                  "parent": "hadm_id",
+                  "columns": {"stay_id": {"type": "identifier"}, "subject_id": {"type": "identifier"},
+                              "hadm_id": {"type": "identifier", "nullable": False},
+                              "unit": {"type": "categorical", "categories": ["ICU", "CCU"]}}},
+        "EVENTS": {"file": "events.csv", "max_rows_per_parent": 5, "max_rows_per_subject": 12,
+                   "references": {"subject_id": "PATIENTS.subject_id", "hadm_id": "ADMISSIONS.hadm_id",
+                                  "stay_id": {"to": "STAYS.stay_id", "on_orphan": "unlink"}},
+                   "parent": "hadm_id",
+                   "columns": {"subject_id": {"type": "identifier"}, "hadm_id": {"type": "identifier"},
+                               "stay_id": {"type": "identifier"},
+                               "value": {"type": "numeric", "min": 0, "max": 10}}},
+    },
+}
+
+
+def _write_database(folder: Path, *, patients: int, seed: int) -> Path:
+    """Tables drawn from the known distributions (keys in the style of MIMIC's: large integers)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    subject_ids = [str(10_000 + i) for i in range(patients)]
+    pl.DataFrame({"subject_id": subject_ids, "gender": rng.choice(["F", "M"], patients)}).write_csv(
+        folder / "patients.csv")
+    n_adm = rng.choice(4, size=patients, p=ADMISSIONS_PER_PATIENT)
+    adm_subject = np.repeat(subject_ids, n_adm)
+    hadm_ids = [str(100_000 + i) for i in range(len(adm_subject))]
+    pl.DataFrame({"hadm_id": hadm_ids, "subject_id": adm_subject,
+                  "kind": rng.choice(["A", "B"], len(hadm_ids))}).write_csv(folder / "admissions.csv")
+    n_stays = rng.choice(3, size=len(hadm_ids), p=[0.3, 0.6, 0.1])
+    stay_hadm = np.repeat(hadm_ids, n_stays)
+    stay_subject = np.repeat(adm_subject, n_stays)
+    stay_ids = [str(200_000 + i) for i in range(len(stay_hadm))]
+    pl.DataFrame({"stay_id": stay_ids, "subject_id": stay_subject, "hadm_id": stay_hadm,
+                  "unit": rng.choice(["ICU", "CCU"], len(stay_ids))}).write_csv(
+        folder / "stays.csv")
+    n_events = rng.choice(6, size=len(hadm_ids), p=EVENTS_PER_ADMISSION)
+    n_loose = rng.choice(6, size=patients, p=LOOSE_EVENTS_PER_PATIENT)
+    events_hadm = list(np.repeat(hadm_ids, n_events)) + [None] * int(n_loose.sum())
+    events_subject = list(np.repeat(adm_subject, n_events)) + list(np.repeat(subject_ids, n_loose))
+    pl.DataFrame({"subject_id": events_subject, "hadm_id": events_hadm,
+                  "stay_id": [None] * len(events_hadm),
+                  "value": rng.uniform(0, 10, len(events_hadm)).round(2)},
+                 schema={"subject_id": pl.String, "hadm_id": pl.String, "stay_id": pl.String,
+                         "value": pl.Float64}).write_csv(folder / "events.csv")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> RelationalDatabase:
+    folder = _write_database(tmp_path_factory.mktemp("db"), patients=3000, seed=7)
+    return load_database(schema=parse_relational_schema(SCHEMA), folder=folder)
+
+
+def _ks(shares: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.abs(np.cumsum(shares) - np.cumsum(truth)).max())
+
+
+def _real_keys(database: RelationalDatabase) -> set[str]:
+    keys: set[str] = set()
+    for table in database.tables.values():
+        for column in table.keys:
+            keys |= set(table.frame[column].cast(pl.String).to_list())
+    return keys
+
+
+# ------------------------------------------------------------------------------------------ relationships
+
+
+def test_relationships_from_the_schema_with_caps_and_per_patient_bounds() -> None:
+    found = {r.name: r for r in relationships(parse_relational_schema(SCHEMA))}
+    assert list(found) == ["PATIENTS->ADMISSIONS", "ADMISSIONS->STAYS", "ADMISSIONS->EVENTS",
+                           "PATIENTS->EVENTS (no ADMISSIONS)"]
+    assert (found["PATIENTS->ADMISSIONS"].cap, found["PATIENTS->ADMISSIONS"].bound) == (3, 1)
+    # a patient has up to 3 admissions: the events-per-admission histogram moves by up to 3 per patient
+    assert (found["ADMISSIONS->EVENTS"].cap, found["ADMISSIONS->EVENTS"].bound) == (5, 3)
+    assert (found["ADMISSIONS->STAYS"].cap, found["ADMISSIONS->STAYS"].bound) == (2, 3)
+    loose = found["PATIENTS->EVENTS (no ADMISSIONS)"]
+    assert (loose.loose, loose.cap, loose.bound) == (True, 5, 1)
+
+
+def test_a_relationship_without_a_declared_cap_is_refused() -> None:
+    tables = {**SCHEMA["tables"], "STAYS": {**SCHEMA["tables"]["STAYS"]}}
+    del tables["STAYS"]["max_rows_per_parent"]
+    with pytest.raises(BadInputError, match="table STAYS: .*max_rows_per_parent"):
+        relationships(parse_relational_schema({**SCHEMA, "tables": tables}))
+
+
+def test_children_per_parent_counts_every_parent_row(database: RelationalDatabase) -> None:
+    counts = children_per_parent(database)
+    assert len(counts["PATIENTS->ADMISSIONS"]) == database.n_subjects
+    assert counts["PATIENTS->ADMISSIONS"].sum() == database.tables["ADMISSIONS"].height
+    assert len(counts["ADMISSIONS->EVENTS"]) == database.tables["ADMISSIONS"].height
+    events = database.tables["EVENTS"]
+    assert counts["ADMISSIONS->EVENTS"].sum() + counts["PATIENTS->EVENTS (no ADMISSIONS)"].sum() == events.height
+
+
+# --------------------------------------------------------------------------------------- DP measurement
+
+
+def test_a_large_epsilon_recovers_the_known_distributions(database: RelationalDatabase) -> None:
+    model, _ = measure_cardinalities(database=database, epsilon=50.0, delta=DELTA, rng=np.random.default_rng(0))
+    assert _ks(np.array(model["PATIENTS->ADMISSIONS"].shares), ADMISSIONS_PER_PATIENT) < 0.03
+    # per-admission events are capped per patient too (12): the truth is a little below the drawn one
+    assert _ks(np.array(model["ADMISSIONS->EVENTS"].shares), EVENTS_PER_ADMISSION) < 0.05
+    assert _ks(np.array(model["PATIENTS->EVENTS (no ADMISSIONS)"].shares), LOOSE_EVENTS_PER_PATIENT) < 0.03
+
+
+def test_a_tiny_epsilon_is_noisy_but_still_a_distribution(database: RelationalDatabase) -> None:
+    model, _ = measure_cardinalities(database=database, epsilon=0.01, delta=DELTA, rng=np.random.default_rng(1))
+    for relationship in model.relationships:
+        shares = np.array(relationship.shares)
+        assert shares.shape == (relationship.cap + 1,)
+        assert (shares >= 0).all() and math.isclose(shares.sum(), 1.0)
+    # noise sd about 3,000 counts per bin on 4,800 admissions: far from the truth
+    assert _ks(np.array(model["ADMISSIONS->EVENTS"].shares), EVENTS_PER_ADMISSION) > 0.1
+
+
+def test_the_noise_is_calibrated_at_the_per_patient_bound(database: RelationalDatabase) -> None:
+    """sigma in counts = noise_multiplier x sqrt(R) x B: a sensitivity of 1 for the per-admission histograms
+    (where a patient holds up to 3 admissions) would give a third of the noise."""
+    epsilon = 2.0
+    found = relationships(database.schema)
+    model, mechanism = measure_cardinalities(database=database, epsilon=epsilon, delta=DELTA,
+                                             rng=np.random.default_rng(2))
+    reference = calibrate_gaussian(epsilon=epsilon, delta=DELTA, sensitivity=1.0)
+    assert mechanism.sensitivity == pytest.approx(math.sqrt(len(found)))
+    assert mechanism.noise_multiplier == reference.noise_multiplier
+    expected = {r.name: reference.noise_multiplier * math.sqrt(len(found)) * r.bound for r in found}
+    assert {r.name: r.sigma for r in model.relationships} == pytest.approx(expected)
+    assert model["ADMISSIONS->EVENTS"].sigma == pytest.approx(3 * model["PATIENTS->ADMISSIONS"].sigma)
+    record = mechanism.ledger_record(stage="cardinalities")
+    assert (record["sample_rate"], record["steps"], record["epsilon"]) == (1.0, 1, epsilon)
+
+    # The noise actually drawn, over many draws, has that standard deviation in every bin.
+    counts = children_per_parent(database)
+    histograms = {r.name: histogram(counts[r.name], cap=r.cap) for r in found}
+    bounds = {r.name: r.bound for r in found}
+    rng = np.random.default_rng(3)
+    draws = [noisy_histograms(histograms=histograms, bounds=bounds, mechanism=mechanism, rng=rng)
+             for _ in range(400)]
+    for r in found:
+        noise = np.stack([d[r.name] for d in draws]) - histograms[r.name]
+        assert noise.std() == pytest.approx(expected[r.name], rel=0.06)
+        assert abs(noise.mean()) < 0.2 * expected[r.name]
+
+
+def test_noisy_histograms_refuses_a_missing_bound_or_a_mechanism_for_other_histograms() -> None:
+    one = calibrate_cardinalities(epsilon=1.0, delta=DELTA, relationships=1)
+    with pytest.raises(ValueError, match="bound"):
+        noisy_histograms(histograms={"a": np.ones(3)}, bounds={}, mechanism=one, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="whole number"):
+        noisy_histograms(histograms={"a": np.ones(3)}, bounds={"a": 0.5}, mechanism=one, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="calibrated for 2"):
+        noisy_histograms(histograms={"a": np.ones(3), "b": np.ones(2)}, bounds={"a": 1, "b": 2}, mechanism=one,
+                         rng=np.random.default_rng(0))
+
+
+def test_the_model_round_trips_through_json(database: RelationalDatabase) -> None:
+    model, _ = measure_cardinalities(database=database, epsilon=1.0, delta=DELTA, rng=np.random.default_rng(4))
+    assert CardinalityModel.from_dict(model.to_dict()) == model
+
+
+# ---------------------------------------------------------------------------------------------- skeleton
+
+
+def _check_structure(skeleton: Skeleton) -> None:
+    """Every non-empty foreign key joins its table's key, the links agree with the keys, the parent row's
+    patient is the row's, and no count leaves 0 .. cap."""
+    schema = skeleton.schema
+    for name, table in skeleton.tables.items():
+        frame = table.frame()
+        assert frame.height == table.height
+        for column in schema.tables[name].keys:
+            assert frame[column].null_count() == 0 and frame[column].n_unique() == table.height
+        for column, reference in schema.tables[name].references.items():
+            target = skeleton.tables[reference.table].frame()[reference.column]
+            values = frame[column].drop_nulls()
+            assert values.is_in(target.implode()).all(), f"{name}.{column} has an orphan"
+            links = table.links[column]
+            present = links >= 0
+            assert (frame[column].is_not_null().to_numpy() == present).all()
+            assert (target.to_numpy()[links[present]] == frame[column].to_numpy()[present]).all()
+        if table.parent_row is not None:
+            attached = table.parent_row >= 0
+            parent = skeleton.tables[str(table.parent)]
+            assert (parent.subject[table.parent_row[attached]] == table.subject[attached]).all()
+            assert table.frame()[str(table.parent_column)].null_count() == int((~attached).sum())
+    for relationship in relationships(schema):
+        counts = skeleton.children_per_parent()[relationship.name]
+        assert counts.min(initial=0) >= 0 and counts.max(initial=0) <= relationship.cap
+    for name, spec in schema.tables.items():
+        if spec.max_rows_per_subject is not None and skeleton.tables[name].height:
+            assert np.bincount(skeleton.tables[name].subject).max() <= spec.max_rows_per_subject
+
+
+@pytest.mark.parametrize("epsilon", [0.05, 10.0])
+def test_the_skeleton_joins_with_no_orphan_and_keeps_the_caps(database: RelationalDatabase, epsilon: float) -> None:
+    model, _ = measure_cardinalities(database=database, epsilon=epsilon, delta=DELTA, rng=np.random.default_rng(5))
+    skeleton = sample_skeleton(schema=database.schema, model=model, n_subjects=500, rng=np.random.default_rng(6))
+    assert skeleton.n_subjects == 500
+    _check_structure(skeleton)
+    # the reference off the parent chain (an event's stay) is left to the generator: empty
+    assert skeleton.tables["EVENTS"].frame()["stay_id"].null_count() == skeleton.tables["EVENTS"].height
+    # an event's subject_id is its admission's patient's key (or its own patient's, outside an admission)
+    events, patients = skeleton.tables["EVENTS"], skeleton.tables["PATIENTS"]
+    assert (events.references["subject_id"] == patients.keys["subject_id"][events.subject]).all()
+
+
+def test_the_skeleton_draws_the_model_s_distributions(database: RelationalDatabase) -> None:
+    model, _ = measure_cardinalities(database=database, epsilon=50.0, delta=DELTA, rng=np.random.default_rng(8))
+    skeleton = sample_skeleton(schema=database.schema, model=model, n_subjects=4000, rng=np.random.default_rng(9))
+    drawn = skeleton.children_per_parent()
+    for name in ("PATIENTS->ADMISSIONS", "PATIENTS->EVENTS (no ADMISSIONS)"):
+        shares = np.bincount(drawn[name], minlength=model[name].cap + 1) / len(drawn[name])
+        assert _ks(shares, np.array(model[name].shares)) < 0.03
+
+
+@pytest.mark.parametrize("style", ["uuid", "sequential"])
+def test_fresh_keys_share_nothing_with_the_real_keys(database: RelationalDatabase, style: str) -> None:
+    model, _ = measure_cardinalities(database=database, epsilon=1.0, delta=DELTA, rng=np.random.default_rng(10))
+    skeleton = sample_skeleton(schema=database.schema, model=model, n_subjects=database.n_subjects,
+                               rng=np.random.default_rng(11), key_style=style)  # type: ignore[arg-type]
+    synthetic: set[str] = set()
+    for table in skeleton.tables.values():
+        for values in table.keys.values():
+            synthetic |= {str(v) for v in values}
+    assert synthetic and not synthetic & _real_keys(database)
+    _check_structure(skeleton)
+
+
+def test_fresh_keys_are_distinct_uuids_or_counts() -> None:
+    keys = fresh_keys(size=1000, style="uuid", rng=np.random.default_rng(0))
+    assert len(set(keys)) == 1000 and all(len(k) == 36 and k[14] == "4" for k in keys)
+    assert list(fresh_keys(size=3, style="sequential", rng=np.random.default_rng(0))) == ["1", "2", "3"]
+    with pytest.raises(ValueError, match="key style"):
+        fresh_keys(size=1, style="hash", rng=np.random.default_rng(0))  # type: ignore[arg-type]
+
+
+def test_a_skeleton_of_no_patients_and_a_mismatched_model(database: RelationalDatabase) -> None:
+    model, _ = measure_cardinalities(database=database, epsilon=1.0, delta=DELTA, rng=np.random.default_rng(12))
+    empty = sample_skeleton(schema=database.schema, model=model, n_subjects=0, rng=np.random.default_rng(0))
+    assert all(table.height == 0 for table in empty.tables.values())
+    fewer = CardinalityModel(relationships=model.relationships[:2])
+    with pytest.raises(ValueError, match="needs"):
+        sample_skeleton(schema=database.schema, model=fewer, n_subjects=5, rng=np.random.default_rng(0))
+
+
+# ------------------------------------------------------------------------------------------------ MIMIC
+
+
+@pytest.mark.skipif(not (MIMIC / "PATIENTS.csv").is_file(), reason="shared/data/ehr/mimic3_demo_subset_iso not present")
+def test_mimic_skeleton_joins_and_keeps_the_caps() -> None:
+    real = load_database(schema=MIMIC_SCHEMA, folder=MIMIC)
+    model, mechanism = measure_cardinalities(database=real, epsilon=1.0, delta=DELTA, rng=np.random.default_rng(0))
+    assert mechanism.sensitivity == pytest.approx(math.sqrt(6))  # 6 relationships, lab events twice
+    assert model["ADMISSIONS->LABEVENTS"].bound == 8 and model["PATIENTS->ADMISSIONS"].bound == 1
+    skeleton = sample_skeleton(schema=real.schema, model=model, n_subjects=real.n_subjects,
+                               rng=np.random.default_rng(1))
+    _check_structure(skeleton)
+    synthetic = {str(v) for t in skeleton.tables.values() for values in t.keys.values() for v in values}
+    assert not synthetic & _real_keys(real)
