@@ -4,9 +4,11 @@ A folder of CSV/Parquet tables and a relational schema (``schema.py``) naming ea
 table schema's types and public domains), its primary key, its foreign keys and the subject table (the
 patient, the privacy unit).  ``load_database`` (``loading.py``) reads every table, checks the key graph,
 drops orphans, applies the declared caps, derives relative times (``derived.py``) and resolves every row's
-subject; the result is a ``RelationalDatabase`` (``database.py``).
+subject; the result is a ``RelationalDatabase`` (``database.py``).  ``cardinality.py`` measures the number
+of children per parent row of every relationship with DP (``measure_cardinalities``); ``skeleton.py`` draws a
+synthetic database's structure from it (``sample_skeleton``: row counts, parent rows, fresh keys).
 
-Not yet: the generator, the modality registration, the CLI and the Dagster assets (issue 17).  The counts a
+Not yet: the per-table generator, the modality registration, the CLI and the Dagster assets (issue 17).  The counts a
 ``RelationalDatabase`` holds are exact and computed from the private records: they stay in the private work
 area (see ``database.py``).
 """
