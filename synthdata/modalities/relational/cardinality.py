@@ -76,7 +76,7 @@ class Relationship:
         return f"{base} (no {self.via})" if self.loose else base
 
 
-def loose_rows_possible(schema: RelationalSchema, table: str) -> bool:
+def _loose_rows_possible(schema: RelationalSchema, table: str) -> bool:
     """Whether ``table`` may keep rows with an empty parent key (tied to their patient by another reference):
     the same rule as ``RelationalSchema.rows_per_subject_bound``'s extra group per patient."""
     spec = schema.tables[table]
@@ -90,7 +90,7 @@ def table_order(schema: RelationalSchema) -> list[str]:
                               for name, spec in schema.tables.items()})
 
 
-def children_cap(schema: RelationalSchema, table: str) -> int:
+def _children_cap(schema: RelationalSchema, table: str) -> int:
     """The most rows of ``table`` one parent row (or one patient's loose group) keeps under the declared caps.
 
     Raises BadInputError when no cap is declared: the histogram of children per parent needs a public end."""
@@ -109,14 +109,14 @@ def relationships(schema: RelationalSchema) -> list[Relationship]:
         parent = schema.tables[table].parent_table
         if table == schema.subject or parent is None:
             continue
-        cap = children_cap(schema, table)
+        cap = _children_cap(schema, table)
         bound = schema.rows_per_subject_bound(parent)
         if bound is None:
             raise BadInputError(f"table {parent}: no declared cap bounds its rows per patient, so the number of "
                                 f"{table} rows per {parent} row has unbounded sensitivity: declare "
                                 f"max_rows_per_parent on {parent} (and on its parents)")
         found.append(Relationship(parent=parent, child=table, loose=False, cap=cap, bound=bound))
-        if loose_rows_possible(schema, table):
+        if _loose_rows_possible(schema, table):
             found.append(Relationship(parent=schema.subject, child=table, loose=True, cap=cap, bound=1, via=parent))
     return found
 

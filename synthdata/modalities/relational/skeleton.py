@@ -5,8 +5,9 @@ and fresh keys that join (issue 17, item 3).
 and goes through the tables parents first: every parent row draws its number of children from its
 relationship's distribution (each in ``0 .. cap``), every patient its number of loose rows (rows with an
 empty parent key, where the schema allows them); a child table with ``max_rows_per_subject`` then keeps at
-most that many of each patient's rows (chosen at random), so the skeleton keeps every declared cap.  Rows
-come in the order of their parent rows (loose rows last).
+most that many of each patient's rows (chosen at random), so the skeleton keeps every declared cap (where
+that cap binds, the drawn counts sit a little below the model's, which was measured after the same cap).
+Rows come in the order of their parent rows (loose rows last).
 
 **Keys are fresh**: every key column gets new identifiers, never a real one and nothing derived from one.
 ``key_style="uuid"`` (the default): random version-4 UUIDs drawn from the sampling ``rng`` (distinct from any
@@ -62,7 +63,8 @@ class SkeletonTable:
     links: Mapping[str, np.ndarray]
 
     def frame(self) -> pl.DataFrame:
-        """The key and foreign key columns as a frame (identifiers as strings, empty as null)."""
+        """The key and foreign key columns as a frame (identifiers as strings, empty as null; a table with
+        neither, which the schema checks exclude, would give an empty frame)."""
         columns = {**self.keys, **self.references}
         return pl.DataFrame([pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
                              for name, values in columns.items()])
