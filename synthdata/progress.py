@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TextIO, runtime_checkable
 
 from tqdm import tqdm
 
@@ -69,7 +69,7 @@ class Progress(Protocol):
 
 
 class _Clock:
-    """The shared bookkeeping of a loop: task, total, time, and the pace of this attempt."""
+    """What :class:`LogLines` keeps of a loop: task, total, time, and the pace of this attempt."""
 
     def __init__(self) -> None:
         self.task, self.total, self.first, self.earlier, self.began = "", 0, 0, 0.0, time.perf_counter()
@@ -105,7 +105,7 @@ class TerminalBar:
     """A tqdm bar on stderr (the CLI): moves every step, shows epsilon spent so far at most once a second and at
     most ~10 % of the loop's time (the accountant can be slow), and never a loss."""
 
-    def __init__(self, *, file=None) -> None:
+    def __init__(self, *, file: TextIO | None = None) -> None:
         self._file = file
         self._bar: tqdm | None = None
         self._next_epsilon = -math.inf
@@ -202,6 +202,28 @@ class _Combined:
     def finish(self) -> None:
         for part in self._parts:
             part.finish()
+
+
+class _Titled:
+    def __init__(self, inner: Progress, task: str) -> None:
+        self._inner, self._task = inner, task
+
+    def start(self, *, task: str, total: int, done: int = 0, elapsed: float = 0.0,
+              epsilon_target: float | None = None) -> None:
+        self._inner.start(task=self._task, total=total, done=done, elapsed=elapsed, epsilon_target=epsilon_target)
+
+    def advance(self, *, done: int, epsilon: Callable[[], float] | None = None) -> None:
+        self._inner.advance(done=done, epsilon=epsilon)
+
+    def finish(self) -> None:
+        self._inner.finish()
+
+
+def titled(progress: bool | Progress | None, *, task: str) -> Progress:
+    """``progress`` (see :func:`as_progress`) with every loop it hears of called ``task`` (e.g. the canary audit's
+    throwaway training, told apart from the release's own)."""
+    inner = as_progress(progress)
+    return inner if isinstance(inner, NoProgress) else _Titled(inner, task)
 
 
 def combined(*parts: Progress | None) -> Progress:

@@ -43,7 +43,7 @@ from synthdata.privacy.training import (
     train_non_private,
     train_private,
 )
-from synthdata.progress import Progress
+from synthdata.progress import Progress, titled
 from synthdata.run_area import RunArea, read_json
 
 log = logging.getLogger("synthdata")
@@ -543,7 +543,7 @@ def canary_audit(
             units=stored["data"], mask=stored["mask"], build_model=build_model,
             diffusion=diffusion_for(spec=spec, modality=modality, codec=codec),
             plan=training_plan(spec), epsilon=epsilon_train, delta=delta_train, accountant=spec.privacy.accountant,
-            canaries=count, progress=progress,
+            canaries=count, progress=titled(progress, task="canary audit: DP training (throwaway model)"),
         )
     except BadInputError:
         ledger.cancel(fingerprint=fingerprint, run_id=reservation)  # refused before any training

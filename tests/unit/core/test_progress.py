@@ -15,7 +15,16 @@ from synthdata.diffusion.denoisers import MLPDenoiser
 from synthdata.diffusion.process import GaussianDiffusion
 from synthdata.diffusion.samplers import ddim_sample, ddpm_sample
 from synthdata.privacy.training import TrainingPlan, train_non_private, train_private
-from synthdata.progress import LogLines, NoProgress, Progress, TerminalBar, Update, as_progress, combined
+from synthdata.progress import (
+    LogLines,
+    NoProgress,
+    Progress,
+    TerminalBar,
+    Update,
+    as_progress,
+    combined,
+    titled,
+)
 
 DIFFUSION = GaussianDiffusion(timesteps=50)
 PLAN = TrainingPlan(epochs=2, batch_size=32, lr=1e-2, max_grad_norm=1.0, augmentation=1)
@@ -105,6 +114,17 @@ def test_combined_asks_for_epsilon_once_per_step() -> None:
         both.advance(done=step, epsilon=lambda: asked.append(1) or 1.0)
     assert len(asked) == 1  # step 5: the recorder and the log line share one answer
     assert isinstance(combined(), NoProgress) and combined(first) is first
+
+
+def test_titled_names_every_loop_it_forwards() -> None:
+    said: list[str] = []
+    log = titled(LogLines(say=said.append, reports=1), task="canary audit: DP training (throwaway model)")
+    log.start(task="DP training", total=3, epsilon_target=1.0)
+    for step in (1, 2, 3):
+        log.advance(done=step, epsilon=lambda: 0.5)
+    log.finish()
+    assert said == [said[0]] and said[0].startswith("canary audit: DP training (throwaway model): step 3 of 3")
+    assert isinstance(titled(False, task="x"), NoProgress)
 
 
 def test_as_progress() -> None:
