@@ -51,6 +51,14 @@ class AwaitingApprovalError(SynthdataError):
     exit_code = 5
 
 
+def reader_hint(error: BaseException) -> str:
+    """A ``hint`` holding what a file-reading library said about a file it could not read (for the local terminal
+    only: the library's text may quote the file).  The message itself says what is wrong in synthdata's words,
+    without the library's exception class."""
+    text = " ".join(str(error).split())
+    return f"the reader said: {text[:300]}" if text else "the reader gave no reason"
+
+
 def redacted(error: SynthdataError, *, dataset: Path) -> SynthdataError:
     """A copy of ``error`` fit for a log that keeps it forever (Dagster's event log), without the hint.
 

@@ -137,8 +137,10 @@ class ImageModality(RecordModality):
             unknown = sorted(set(images.labels) - set(classes))
             if unknown:
                 where = np.flatnonzero(np.isin(images.labels, unknown))[0]
-                raise BadInputError(f"{images.sources[where]}: label {images.labels[where]!r} is not among the "
-                                    f"declared classes {classes} ({len(unknown)} unknown label value(s))")
+                source = images.sources[where]
+                named = path / source if path.is_dir() and not Path(source).is_absolute() else source
+                raise BadInputError(f"{named}: label '{images.labels[where]}' is not among the declared classes "
+                                    f"{classes} ({len(unknown)} unknown label value(s))")
         return ImageSource(images=images, spec=spec, fingerprint=_fingerprint(path), path=path)
 
     def fingerprint(self, *, source: ImageSource) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthdata.errors import BadInputError
+from synthdata.errors import BadInputError, reader_hint
 from synthdata.modalities.declared_range import to_unit_range
 from synthdata.modalities.image.images import ImageFormat, ImageSet
 
@@ -80,8 +80,11 @@ def _picture(file: Path) -> np.ndarray:
             if img.mode == "1":
                 img = img.convert("L")
             return np.asarray(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise BadInputError(f"{file}: not a readable PNG/JPEG image ({type(exc).__name__})") from None
+    except UnidentifiedImageError:
+        raise BadInputError(f"{file}: not a readable PNG/JPEG image (its content is another format)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise BadInputError(f"{file}: not a readable PNG/JPEG image (truncated or damaged)",
+                            hint=reader_hint(exc)) from None
 
 
 def _csv_rows(labels_csv: Path, file_column: str, label_column: str,
@@ -108,8 +111,11 @@ def _csv_rows(labels_csv: Path, file_column: str, label_column: str,
                 if name in rows:
                     raise BadInputError(f"{labels_csv}: '{name}' is listed twice in column '{file_column}'")
                 rows[name] = (label, subject)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise BadInputError(f"{labels_csv}: cannot read labels CSV ({type(exc).__name__}: {exc})") from None
+    except UnicodeDecodeError:
+        raise BadInputError(f"{labels_csv}: the labels CSV is not UTF-8 text (another encoding, such as UTF-16 or "
+                            "Latin-1?): save it as UTF-8") from None
+    except (OSError, csv.Error) as exc:
+        raise BadInputError(f"{labels_csv}: not a readable labels CSV file", hint=reader_hint(exc)) from None
     return rows
 
 
@@ -164,7 +170,8 @@ def _open_npz(path: Path) -> np.lib.npyio.NpzFile:
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise BadInputError(f"{path}: not a readable .npz file ({type(exc).__name__})") from None
+        raise BadInputError(f"{path}: not a readable .npz file (not a zip archive of .npy arrays, or truncated)",
+                            hint=reader_hint(exc)) from None
 
 
 def npz_splits(*, path: Path) -> list[str]:
@@ -193,7 +200,8 @@ def read_npz(*, path: Path, format: ImageFormat, split: str = "train") -> ImageS
                 raise BadInputError(f"{path}: key(s) {missing} not found; keys present: {sorted(keys)}")
             images, labels = data[want[0]], data[want[1]]
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise BadInputError(f"{path}: cannot read arrays ({type(exc).__name__})") from None
+        raise BadInputError(f"{path}: the arrays of split '{split}' cannot be read (damaged, or object arrays, which "
+                            "are never unpickled)", hint=reader_hint(exc)) from None
     if not (images.ndim == 3 or (images.ndim == 4 and images.shape[3] in (1, 3))):
         raise BadInputError(f"{path}: '{split}_images' must be (n, H, W) or (n, H, W, 3), got {images.shape}")
     if labels.ndim == 2 and labels.shape[1] == 1:
@@ -241,15 +249,20 @@ def read_dicom(*, path: Path, format: ImageFormat) -> ImageSet:
     for file in files:
         try:
             ds = pydicom.dcmread(file)
-        except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as exc:
-            raise BadInputError(f"{file}: not a readable DICOM file ({type(exc).__name__})") from None
+        except InvalidDicomError:
+            raise BadInputError(f"{file}: not a readable DICOM file (no DICM preamble: another kind of file)") from None
+        except (OSError, ValueError, EOFError, KeyError, TypeError) as exc:
+            raise BadInputError(f"{file}: not a readable DICOM file (truncated or damaged)",
+                                hint=reader_hint(exc)) from None
         if "PixelData" not in ds:
             raise BadInputError(f"{file}: DICOM file has no pixel data")
         try:
             array = np.asarray(ds.pixel_array)
         except (NotImplementedError, RuntimeError, ValueError, AttributeError, TypeError, KeyError) as exc:
-            raise BadInputError(f"{file}: cannot decode pixel data (transfer syntax "
-                                f"{getattr(ds.file_meta, 'TransferSyntaxUID', '?')}; {type(exc).__name__})") from None
+            raise BadInputError(f"{file}: cannot decode its pixel data (transfer syntax "
+                                f"{getattr(ds.file_meta, 'TransferSyntaxUID', '?')}: too short for its rows and "
+                                "columns, or compressed with a codec that is not installed)",
+                                hint=reader_hint(exc)) from None
         samples = int(ds.get("SamplesPerPixel", 1) or 1)
         frames = int(ds.get("NumberOfFrames", 1) or 1)
         if frames == 1:
@@ -311,7 +324,8 @@ def read_nifti(*, path: Path, format: ImageFormat, axis: int = 2,
         try:
             volume = np.asarray(nib.load(file).get_fdata(dtype=np.float32))
         except (ImageFileError, OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise BadInputError(f"{file}: not a readable NIfTI file ({type(exc).__name__})") from None
+            raise BadInputError(f"{file}: not a readable NIfTI file (truncated or damaged)",
+                                hint=reader_hint(exc)) from None
         while volume.ndim > 3 and volume.shape[-1] == 1:
             volume = volume[..., 0]
         if volume.ndim != 3:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthdata.errors import BadInputError
+from synthdata.errors import BadInputError, reader_hint
 from synthdata.modalities.signal.recording import Annotation, Recording
 
 EEG_SUFFIXES = (".edf", ".bdf", ".fif")
@@ -65,6 +65,10 @@ def _records_file(listing: Path) -> list[Path]:
     names = [line.strip() for line in listing.read_text(encoding="latin1").splitlines() if line.strip()]
     if not names:
         raise BadInputError(f"{listing}: RECORDS file lists no record")
+    for name in names:  # sub-folders are fine (p00/p000020/...), a record outside the dataset's folder is not
+        if Path(name).is_absolute() or ".." in Path(name.replace("\\", "/")).parts:
+            raise BadInputError(f"{listing}: lists record {name}, outside the folder that holds the RECORDS file; "
+                                "name records by their path below that folder")
     bases = [listing.parent / name for name in names]
     for base in bases:
         if not Path(f"{base}.hea").is_file():
@@ -88,11 +92,13 @@ def _check_dat_sizes(base: Path, header: object) -> None:
         actual = dat.stat().st_size
         frame = math.ceil(len(entries) * _WFDB_BITS[entries[0][0]] / 8)
         if actual < expected:
-            raise BadInputError(f"{dat}: truncated signal file ({actual} bytes, the header's "
-                                f"{header.sig_len} samples x {len(entries)} signals need {expected})")
+            raise BadInputError(f"{dat}: truncated signal file, or its header {base.name}.hea has the wrong sample "
+                                f"count ({actual} bytes; the header's {header.sig_len} samples x {len(entries)} "
+                                f"signals need {expected})")
         if actual - expected > frame:
-            raise BadInputError(f"{dat}: holds more samples than the header's {header.sig_len} "
-                                f"({actual} bytes, expected {expected}); the header does not match the file")
+            raise BadInputError(f"{dat}: holds more samples than its header {base.name}.hea declares "
+                                f"({header.sig_len}; {actual} bytes, expected {expected}); the header's sample count "
+                                "does not match the file")
 
 
 def _read_one_wfdb(base: Path, annotation_extension: str | None) -> Recording:
@@ -102,7 +108,8 @@ def _read_one_wfdb(base: Path, annotation_extension: str | None) -> Recording:
     try:
         header = wfdb.rdheader(str(base))
     except Exception as error:  # wfdb raises HeaderSyntaxError, ValueError, IndexError ...
-        raise BadInputError(f"{hea}: unreadable WFDB header ({type(error).__name__})") from error
+        raise BadInputError(f"{hea}: not a readable WFDB header (its record line or a signal line does not "
+                            "follow the WFDB header format)", hint=reader_hint(error)) from None
     if getattr(header, "n_sig", 0) in (0, None):
         raise BadInputError(f"{hea}: WFDB header declares no signal")
     if getattr(header, "file_name", None) is not None:
@@ -110,7 +117,8 @@ def _read_one_wfdb(base: Path, annotation_extension: str | None) -> Recording:
     try:
         record = wfdb.rdrecord(str(base), physical=True)
     except Exception as error:
-        raise BadInputError(f"{hea}: the WFDB record could not be read ({type(error).__name__}: {error})") from error
+        raise BadInputError(f"{hea}: the WFDB record's signal file(s) could not be read as its header describes "
+                            "them", hint=reader_hint(error)) from None
     if record.p_signal is None or record.p_signal.size == 0:
         raise BadInputError(f"{hea}: WFDB record has no samples")
     annotations: tuple[Annotation, ...] = ()
@@ -130,7 +138,7 @@ def _read_wfdb_annotations(base: Path, extension: str, length: int) -> tuple[Ann
     try:
         ann = wfdb.rdann(str(base), extension)
     except Exception as error:
-        raise BadInputError(f"{ann_file}: unreadable WFDB annotation file ({type(error).__name__})") from error
+        raise BadInputError(f"{ann_file}: not a readable WFDB annotation file", hint=reader_hint(error)) from None
     beats = set(wfdb.io.annotation.ann_label_table.loc[
         wfdb.io.annotation.ann_label_table.label_store.isin(_BEAT_CODES), "symbol"])
     out = []
@@ -207,7 +215,8 @@ def _read_one_eeg(path: Path) -> Recording:
         else:
             raw = mne.io.read_raw_fif(path, preload=True, verbose="error")
     except Exception as error:  # MNE raises ValueError, AttributeError, OSError ... on malformed files
-        raise BadInputError(f"{path}: MNE could not read the file ({type(error).__name__}: {error})") from error
+        raise BadInputError(f"{path}: not a readable {suffix[1:].upper()} file (MNE could not read it)",
+                            hint=reader_hint(error)) from None
     picks = mne.pick_types(raw.info, meg=True, eeg=True, eog=True, ecg=True, emg=True, misc=True, seeg=True,
                            ecog=True, dbs=True, stim=False, exclude=())
     if len(picks) == 0 or raw.n_times == 0:

@@ -7,6 +7,7 @@ amplitude range come from the release spec, never from the data, so they spend n
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -235,8 +236,14 @@ def labels_from_table(windows: Windows, *, table: Path, record_column: str = "re
     table = Path(table)
     if not table.is_file():
         raise BadInputError(f"{table}: label table not found")
-    with table.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
+    try:
+        text = table.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = table.read_bytes()[: error.start].count(b"\n") + 1
+        raise BadInputError(f"{table}: the label table is not UTF-8 text (line {line}; another encoding, such as "
+                            "UTF-16 or Latin-1?): save it as UTF-8") from None
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
         columns = reader.fieldnames or []
         for column in (record_column, label_column):
             if column not in columns:
@@ -247,6 +254,8 @@ def labels_from_table(windows: Windows, *, table: Path, record_column: str = "re
             if record in mapping and mapping[record] != label:
                 raise BadInputError(f"{table}: record {record} has two different labels in column {label_column!r}")
             mapping[record] = label
+    except csv.Error:
+        raise BadInputError(f"{table}: the label table is not a readable CSV file (line {reader.line_num})") from None
     missing = sorted({str(r) for r in windows.records} - set(mapping))
     if missing:
         raise BadInputError(f"{table}: no {label_column!r} for record(s) {missing[:10]} in column {record_column!r}")
