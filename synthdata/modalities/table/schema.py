@@ -28,6 +28,7 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from synthdata.config import problem_text, read_yaml
 from synthdata.errors import BadInputError
 
 DEFAULT_MISSING_VALUES: tuple[str, ...] = ("", "NA", "N/A", "NaN", "nan", "None", "null", "?")
@@ -196,12 +197,7 @@ class TableSchema(BaseModel):
 def load_schema(path: Path) -> TableSchema:
     """Read and validate a schema YAML file; every problem becomes a BadInputError naming the file."""
     path = Path(path)
-    if not path.is_file():
-        raise BadInputError(f"schema file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise BadInputError(f"schema file {path} is not valid YAML: {exc}") from None
+    raw = read_yaml(path, what="schema file")
     if not isinstance(raw, dict):
         raise BadInputError(f"schema file {path} must be a mapping with a 'columns' key")
     return parse_schema(raw, source=str(path))
@@ -213,6 +209,6 @@ def parse_schema(raw: dict, *, source: str = "schema") -> TableSchema:
         return TableSchema.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:8]
+            f"{'.'.join(str(p) for p in err['loc'])}: {problem_text(err['msg'])}" for err in exc.errors()[:8]
         )
         raise BadInputError(f"{source} is not a valid table schema: {problems}") from None
