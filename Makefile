@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_ID := $(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: install demo test ui ui-demo bench bench-peers clean
+.PHONY: install demo test ui ui-demo bench bench-peers clean e2e
 
 install: $(STAMP)
 
@@ -38,6 +38,17 @@ ui: install
 ui-demo: install
 	test -d .demo/latest || { echo "no demo has run here yet: make demo first"; exit 2; }
 	SYNTHDATA_HOME=$(CURDIR)/.demo/latest $(MAKE) ui
+
+# The browser end-to-end test (tests/e2e/; `make test` leaves it out): tests/e2e/run.sh starts the Dagster UI on
+# 127.0.0.1 under job control (set -m) over a fresh home, headless Chromium launches a small real DP release from
+# the launchpad and reads its audit checks' verdicts; the UI's process group is stopped whole on any exit.
+# Debian's chromium and chromedriver are installed when missing (selenium drives them by path: nothing downloaded).
+e2e: install
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		echo "installing Debian's chromium and chromium-driver"; apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@$(PY) -c "import selenium" 2>/dev/null || $(PY) -m pip install --quiet -c constraints.txt -e '.[e2e]'
+	PY=$(PY) bash tests/e2e/run.sh
 
 # Every benchmark in turn (evaluation/benchmarks/__main__.py): on ../shared/data when it is beside the
 # checkout, else on the shipped data where that is honest; it says which it skips and why.

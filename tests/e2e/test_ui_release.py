@@ -172,6 +172,8 @@ def test_release_launched_from_the_launchpad_shows_its_audit_verdicts(ui: str, b
 
 
 def _launch_wait_and_read_checks(ui: str, page: Page) -> None:
+    specs = {s.name: s for s in registered_specs()}  # what the UI registered (SYNTHDATA_HOME is its home)
+    assert RELEASE in specs, f"no release {RELEASE!r} is registered; there are {sorted(specs)}"
     job = f"{RELEASE}_release"
     # 1. The release job: its asset graph, and the launchpad behind "Materialize all"'s menu.
     page.driver.get(f"{ui}/locations/{LOCATION}/jobs/{job}")
@@ -205,8 +207,8 @@ def _launch_wait_and_read_checks(ui: str, page: Page) -> None:
     home = Path(os.environ["SYNTHDATA_HOME"])
     record = json.loads((home / "runs" / run_id / "synthetic" / "audit.json").read_text(encoding="utf-8"))
     expected = {check_name(a["name"]): gate.verdict(AuditResult.from_dict(a))[0] for a in record["audits"]}
-    spec = {s.name: s for s in registered_specs()}[RELEASE]  # the UI's own list (SYNTHDATA_HOME is its home)
-    blocking = {check_name(a["name"]): gate.is_gated(a["name"], spec.audits.gates) for a in record["audits"]}
+    gates = specs[RELEASE].audits.gates
+    blocking = {check_name(a["name"]): gate.is_gated(a["name"], gates) for a in record["audits"]}
     assert record["passed"] is True and expected
     manifest = json.loads((home / "releases" / f"{RELEASE}-{run_id}" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["dp_valid"] is True and 0 < manifest["epsilon"] <= 3.0 + 1e-9
