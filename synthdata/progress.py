@@ -138,9 +138,10 @@ EVERY_SECONDS = 60.0
 
 
 class LogLines:
-    """A line to ``say`` (e.g. Dagster's ``context.log.info``) every ``1/reports`` of the steps, when
-    ``every_seconds`` passed since the last line, and at the last step; never every step.  Each line is
-    :meth:`Update.line`: step, epsilon spent so far (asked of the accountant only for a line), time."""
+    """A line to ``say`` (e.g. Dagster's ``context.log.info``) when a loop starts (its steps, the epsilon target),
+    then every ``1/reports`` of the steps, when ``every_seconds`` passed since the last line, and at the last step;
+    never every step.  Each progress line is :meth:`Update.line`: step, epsilon spent so far (asked of the
+    accountant only for a line), time."""
 
     def __init__(self, *, say: Callable[[str], None], reports: int = REPORTS, every_seconds: float = EVERY_SECONDS) -> None:
         if reports < 1 or not every_seconds > 0:
@@ -154,6 +155,8 @@ class LogLines:
               epsilon_target: float | None = None) -> None:
         self._clock.reset(task=task, total=total, done=done, elapsed=elapsed, epsilon_target=epsilon_target)
         self._next_step = self._after(done)
+        target = f" (epsilon target {epsilon_target:.4g})" if epsilon_target is not None else ""
+        self._say(f"{task}: resuming at step {done} of {total}{target}" if done else f"{task}: {total} steps to run{target}")
         self._last_said = time.monotonic()
 
     def _after(self, done: int) -> int:

@@ -53,7 +53,9 @@ def test_progress_reaches_the_event_log_and_metadata_without_a_loss(synthdata_ho
     eps = [float(m["eps"]) for m in training]
     target = float(training[-1]["target"])
     assert eps == sorted(eps) and 0 < eps[-1] <= target * (1 + 1e-6) and target <= spec.privacy.epsilon
-    assert "s left" in messages[messages.index(training[0].string)]  # the first line already says how long
+    assert "s left" in training[0].string  # the first progress line already says how long
+    started = messages.index(f"DP training: {total} steps to run (epsilon target {target:.4g})")
+    assert started < messages.index(training[0].string)  # the UI hears of the start before the first tenth
 
     sampling = _lines(messages, "sampling")
     assert sampling and [int(m["step"]) for m in sampling] == sorted({int(m["step"]) for m in sampling})

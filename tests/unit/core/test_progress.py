@@ -76,9 +76,10 @@ def test_log_lines_say_a_line_every_tenth_and_ask_the_accountant_only_then() -> 
     for step in range(1, 101):
         log.advance(done=step, epsilon=lambda: asked.append(1) or 0.03 * len(asked))
     assert [u.step for u in log.updates] == list(range(10, 101, 10))
-    assert len(said) == len(asked) == 10  # the accountant is asked for the lines only
-    assert said[4].startswith("DP training: step 50 of 100 (50%), epsilon spent so far 0.15 of 3, ")
-    assert "s left" in said[4] and "s left" not in said[-1]
+    assert said[0] == "DP training: 100 steps to run (epsilon target 3)"
+    assert len(said) - 1 == len(asked) == 10  # the accountant is asked for the progress lines only
+    assert said[5].startswith("DP training: step 50 of 100 (50%), epsilon spent so far 0.15 of 3, ")
+    assert "s left" in said[5] and "s left" not in said[-1]
     assert all("loss" not in line for line in said)
 
 
@@ -97,8 +98,10 @@ def test_log_lines_also_speak_when_a_minute_passed(monkeypatch: pytest.MonkeyPat
 
 
 def test_a_resumed_loop_counts_its_earlier_time_and_its_own_pace() -> None:
-    log = LogLines(say=lambda line: None)
+    said: list[str] = []
+    log = LogLines(say=said.append)
     log.start(task="DP training", total=20, done=10, elapsed=100.0)
+    assert said == ["DP training: resuming at step 10 of 20"]
     log.advance(done=12)
     (update,) = log.updates
     assert update.step == 12 and update.elapsed >= 100.0 and update.seconds_left is not None
@@ -123,7 +126,8 @@ def test_titled_names_every_loop_it_forwards() -> None:
     for step in (1, 2, 3):
         log.advance(done=step, epsilon=lambda: 0.5)
     log.finish()
-    assert said == [said[0]] and said[0].startswith("canary audit: DP training (throwaway model): step 3 of 3")
+    assert said[0] == "canary audit: DP training (throwaway model): 3 steps to run (epsilon target 1)"
+    assert len(said) == 2 and said[1].startswith("canary audit: DP training (throwaway model): step 3 of 3")
     assert isinstance(titled(False, task="x"), NoProgress)
 
 
