@@ -192,10 +192,12 @@ def _launch_wait_and_read_checks(ui: str, page: Page) -> None:
                       if "/runs/" in page.driver.current_url else None, timeout=60, every=0.5)
     page.element(f"//*[contains(normalize-space(), '{job}')]")
     page.shot("run-launched")
+    launched = time.monotonic()
 
     # 3. The run: multiprocess, queued then started by the daemon `dagster dev` runs.
     status = wait_for(f"run {run_id} to finish", lambda: (s := run_status(ui, run_id)) in TERMINAL and s,
                       timeout=RUN_TIMEOUT, every=3)
+    print(f"\nrun {run_id}: {status} {time.monotonic() - launched:.0f} s after its launch")
     page.driver.refresh()
     page.element("//div[normalize-space()='Success' or normalize-space()='Failure' or normalize-space()='Canceled']",
                  timeout=60)
