@@ -196,6 +196,25 @@ def _unknown_target(root: Path) -> Invocation:
     return Invocation(table_release(root, data, schema, target="outcome"), root / "out", ("'outcome'", data.name))
 
 
+def _draft_from_utf16(root: Path) -> Invocation:
+    # `schema draft` reads the same way a release does.
+    data, _ = write_table(root)
+    _utf16(data, data)
+    draft = root / "visits.draft.yaml"
+    return Invocation(["schema", "draft", str(data), "--out", str(draft)], draft, (data.name,))
+
+
+def _audit_latin1_holdout(root: Path) -> Invocation:
+    # `synthdata audit` of another tool's output: a holdout file exported in Latin-1.
+    data, schema = write_table(root)
+    holdout = data.with_name("holdout.csv")
+    _rewrite(holdout, tiny_frame())
+    _latin1(holdout, schema)
+    argv = ["audit", "--train", str(data), "--holdout", str(holdout), "--synthetic", str(data), "--schema",
+            str(schema), "--target", "readmitted", "--out", str(root / "out")]
+    return Invocation(argv, root / "out", (holdout.name, "row 7"))
+
+
 TABLE_CASES: list[Case] = [
     Case("csv-semicolon-delimiter", "table", _table_case(_semicolons), ("delimiter",)),
     Case("csv-utf16", "table", _table_case(_utf16), ("utf-16", "save it as utf-8")),
@@ -222,6 +241,8 @@ TABLE_CASES: list[Case] = [
     Case("parquet-garbage", "table", _parquet_garbage, ("parquet",)),
     Case("unsupported-extension", "table", _unsupported_extension, ("unsupported extension",)),
     Case("unknown-target", "table", _unknown_target, ("target column",)),
+    Case("schema-draft-of-a-utf16-csv", "table", _draft_from_utf16, ("utf-16",)),
+    Case("audit-latin1-holdout", "table", _audit_latin1_holdout, ("not utf-8",)),
 ]
 
 
