@@ -117,7 +117,8 @@ def _many_declared_levels(data: Path, schema: Path) -> tuple[str, ...]:
     _rewrite(data, tiny_frame().with_columns(pl.Series("insulin", values)))
     spec = yaml.safe_load(schema.read_text())
     spec["columns"]["insulin"] = {"type": "categorical", "categories": codes}
-    schema.write_text(yaml.safe_dump(spec, sort_keys=False))
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: the 100,000 codes in 0.3 s, not 4 s
+    schema.write_text(yaml.dump(spec, Dumper=dumper, sort_keys=False))
     return (data.name, "'insulin'", "rows 600")
 
 
