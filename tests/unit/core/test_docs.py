@@ -21,9 +21,9 @@ def test_relative_links_resolve() -> None:
 
 def test_named_make_targets_and_commands_exist() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.M))
+    targets = set(re.findall(r"^([a-z][a-z0-9-]*):", makefile, flags=re.M))
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for target in set(re.findall(r"`make ([a-z-]+)", readme)):
+    for target in set(re.findall(r"`make ([a-z0-9-]+)", readme)):
         assert target in targets, f"the README names `make {target}`, which the Makefile lacks"
     commands = set(build_parser()._subparsers._group_actions[0].choices)  # noqa: SLF001
     for command in set(re.findall(r"^synthdata ([a-z-]+)", readme, flags=re.M)) | set(
