@@ -107,7 +107,7 @@ def _labels_csv_utf16(folder: Path) -> tuple[Path, tuple[str, ...], dict]:
 
 
 def _label_not_declared(folder: Path) -> tuple[Path, tuple[str, ...], dict]:
-    return folder, ("'1'",), {"size": [28, 28], "classes": ["0", "2"]}
+    return folder, ("s0.png",), {"size": [28, 28], "classes": ["0", "2"]}  # the value itself: the hint
 
 
 def _dicom_case(edit: Callable[[Path], tuple[str, ...]]) -> Callable[[Path], Invocation]:

@@ -131,16 +131,17 @@ class ImageModality(RecordModality):
             raise BadInputError(f"{path}: classes {classes} are declared but the images have no labels (use label "
                                 "sub-folders or image.labels_csv)")
         if images.labels is not None and not classes:
-            raise BadInputError(f"{path}: the images are labelled ({sorted(set(images.labels))[:5]} ...); declare "
-                                "the public class list as image.classes")
+            raise BadInputError(f"{path}: the images are labelled ({len(set(images.labels))} label values); declare "
+                                "the public class list as image.classes",
+                                hint=f"labels read: {sorted(set(images.labels))[:5]}")
         if images.labels is not None:
             unknown = sorted(set(images.labels) - set(classes))
             if unknown:
                 where = np.flatnonzero(np.isin(images.labels, unknown))[0]
                 source = images.sources[where]
                 named = path / source if path.is_dir() and not Path(source).is_absolute() else source
-                raise BadInputError(f"{named}: label '{images.labels[where]}' is not among the declared classes "
-                                    f"{classes} ({len(unknown)} unknown label value(s))")
+                raise BadInputError(f"{named}: its label is not among the declared classes {classes} "
+                                    f"({len(unknown)} unknown label value(s))", hint=f"label read: '{images.labels[where]}'")
         return ImageSource(images=images, spec=spec, fingerprint=_fingerprint(path), path=path)
 
     def fingerprint(self, *, source: ImageSource) -> str:

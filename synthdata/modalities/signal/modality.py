@@ -118,8 +118,9 @@ class SignalModality(RecordModality):
                                             label_column=spec.label_column)
             unknown = sorted({str(v) for v in cut.labels} - set(spec.declared_classes()))
             if unknown:
-                raise BadInputError(f"{spec.label_table}: label(s) {unknown[:5]} in column {spec.label_column!r} "
-                                    f"are not among the declared classes {spec.declared_classes()}")
+                raise BadInputError(f"{spec.label_table}: {len(unknown)} label value(s) in column {spec.label_column!r} "
+                                    f"are not among the declared classes {spec.declared_classes()}",
+                                    hint=f"for example {unknown[:5]}")
         labels = None if cut.labels is None else np.asarray(cut.labels, dtype=object)
         data = SignalData(np.asarray(cut.data, dtype=np.float32), labels, np.asarray(cut.subjects).astype(str))
         return SignalSource(windows=data, starts=np.asarray(cut.starts), records=np.asarray(cut.records).astype(str),
