@@ -68,4 +68,4 @@ bench-peers: install $(PEERS)/.installed
 	$(PY) -m evaluation.benchmarks.peers
 
 clean:
-	rm -rf $(VENV) $(PEERS) .demo .pytest_cache
+	rm -rf $(VENV) $(PEERS) .demo .e2e .pytest_cache
