@@ -2,7 +2,8 @@
 
 ``auto`` is CUDA when torch sees a GPU (``torch.cuda.is_available()``), else the CPU.  ``cuda`` on a machine
 without one is refused with a :class:`BadInputError` (exit 2): the release flow checks it with the spec, before
-the data is read or any budget is reserved.  One process, one device: training across processes is not here.
+the data is read or any budget is reserved.  One process, one device: training across processes is
+``synthdata.privacy.distributed`` (each rank passes its own device), not reached from a spec yet.
 
 Privacy: the device changes nothing in the guarantee.  The DP noise and the diffusion draws come from
 OS-entropy-seeded generators on the device (``synthdata.privacy.randomness``), Poisson sampling from one on

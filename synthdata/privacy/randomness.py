@@ -68,8 +68,8 @@ def _seeded(seed: int, stream: str, device: torch.device | str = "cpu") -> torch
     return generator
 
 
-def dp_randomness(*, reproducible_seed: int | None, device: torch.device | str = "cpu") -> DPRandomness:
-    """Random streams for DP training.
+def dp_randomness(*, reproducible_seed: int | None, device: torch.device | str = "cpu", rank: int = 0) -> DPRandomness:
+    """Random streams for DP training (of one process: ``rank`` when training across processes).
 
     Args:
         reproducible_seed: ``None`` (the default for releases, and the only DP-valid choice) draws three
@@ -80,6 +80,10 @@ def dp_randomness(*, reproducible_seed: int | None, device: torch.device | str =
             is drawn from a CUDA generator), ``sampling`` stays on the CPU (Opacus' Poisson sampler).  torch's
             CUDA generator is Philox rather than the Mersenne Twister, seeded the same way; it is no more
             cryptographically secure, and the caveat above applies to it equally.
+        rank: the process's rank when training across processes (:mod:`synthdata.privacy.distributed`).
+            OS-entropy streams are independent in every process anyway; replayable ones are seeded from
+            ``(seed, stream, rank)`` for ranks above 0, so two ranks never draw the same sampling or diffusion
+            stream (rank 0's are the single-process streams).
     """
     if reproducible_seed is None:
         return DPRandomness(
@@ -90,10 +94,11 @@ def dp_randomness(*, reproducible_seed: int | None, device: torch.device | str =
         )
     if isinstance(reproducible_seed, bool) or not isinstance(reproducible_seed, int) or reproducible_seed < 0:
         raise ValueError(f"reproducible_seed must be a non-negative integer or None, got {reproducible_seed!r}")
+    suffix = f":rank{rank}" if rank else ""
     return DPRandomness(
-        sampling=_seeded(reproducible_seed, "sampling"),
-        noise=_seeded(reproducible_seed, "noise", device),
-        diffusion=_seeded(reproducible_seed, "diffusion", device),
+        sampling=_seeded(reproducible_seed, "sampling" + suffix),
+        noise=_seeded(reproducible_seed, "noise" + suffix, device),
+        diffusion=_seeded(reproducible_seed, "diffusion" + suffix, device),
         source=(
             f"replayable: all DP randomness seeded from the recorded seed {reproducible_seed}; "
             "this run is NOT differentially private (the noise can be regenerated from the seed)"

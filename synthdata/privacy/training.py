@@ -21,6 +21,11 @@ MLP) gets its clipped sum in one backward pass (``bookkeeping``: Opacus' ghost n
 the clipped sum from the layer inputs and output gradients the first pass saw).  All clip each unit's
 gradient to the same norm; the guarantee is the same.
 
+Across processes (``world``, :mod:`synthdata.privacy.distributed`): whole units are partitioned across
+ranks, each rank Poisson-samples its own units at the global rate, rank 0 alone adds the noise, and the
+ranks' gradients are averaged, so the mechanism and the accounting are the single-process ones; that
+module states its caveats (every rank trusted, same data on every rank).
+
 ``train_non_private`` is the epsilon = infinity arm of the benchmarks, and pretrains on declared-public data
 (``model.pretrain``).  It gives no privacy guarantee at all and never trains on private data.
 """
@@ -40,8 +45,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from opacus import PrivacyEngine
-from opacus.optimizers import DPOptimizer
 from opacus.accountants.utils import get_noise_multiplier
+from opacus.data_loader import DPDataLoader
+from opacus.distributed import DifferentiallyPrivateDistributedDataParallel as DPDDP
+from opacus.optimizers import (
+    DistributedDPOptimizer,
+    DistributedDPOptimizerFastGradientClipping,
+    DPOptimizer,
+)
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -52,6 +63,7 @@ from synthdata.diffusion.process import (
     denoising_objective,
 )
 from synthdata.errors import BadInputError
+from synthdata.privacy import bookkeeping
 from synthdata.privacy.checkpoint import (
     STREAMS,
     Checkpoint,
@@ -61,7 +73,7 @@ from synthdata.privacy.checkpoint import (
     remove_checkpoint,
     save_checkpoint,
 )
-from synthdata.privacy import bookkeeping
+from synthdata.privacy.distributed import World, check_same_run, local_units
 from synthdata.privacy.randomness import DPRandomness, dp_randomness
 from synthdata.progress import Progress, as_progress
 
@@ -346,6 +358,7 @@ def make_private_units(
     rand: DPRandomness,
     accountant: str,
     grad_sample_mode: str | None = None,
+    world: World | None = None,
 ):
     """Wrap model, Adam, data loader and loss with Opacus (Poisson sampling, one clipped gradient per unit).
 
@@ -358,6 +371,12 @@ def make_private_units(
     ``rand.noise``: with ``secure_mode`` off, ``DPDataLoader.from_data_loader`` takes our DataLoader's
     generator and the optimizer takes ``noise_generator``; neither may fall back to torch's global RNG,
     which the recorded seed drives (model initialisation).
+
+    With a ``world`` (training across processes, :mod:`synthdata.privacy.distributed`) the model is wrapped in
+    Opacus' ``DifferentiallyPrivateDistributedDataParallel`` (rank 0's initial weights broadcast), the
+    optimizer is Opacus' distributed one (noise on rank 0 only, gradients averaged over ranks) and the loader
+    Poisson-samples this rank's units (:func:`synthdata.privacy.distributed.local_units`) at the global rate,
+    empty local batches included.  ``units`` and ``mask`` are the whole dataset on every rank.
     """
     with warnings.catch_warnings():
         # The caveat this warning states is in our privacy statement (DPRandomness.source).
@@ -370,7 +389,9 @@ def make_private_units(
     if mode == "bookkeeping" and not bookkeeping.applies_to(model):
         raise ValueError("bookkeeping clipping needs a model of nn.Linear layers only")
     wrapped = engine.make_private(
-        module=model,
+        # A DPDDP module makes Opacus pick its distributed optimizer; the full-data loader below sets the
+        # global sample rate, the accountant's, and the per-rank expected batch (B / size) the optimizer divides by.
+        module=DPDDP(model) if world is not None else model,
         optimizer=torch.optim.Adam(model.parameters(), lr=plan.lr),
         data_loader=DataLoader(TensorDataset(units, mask), batch_size=batch, generator=rand.sampling),
         criterion=DenoisingLoss(),
@@ -386,6 +407,20 @@ def make_private_units(
         dp_model, optimizer, criterion, dp_loader = wrapped
         if mode == "bookkeeping":
             criterion = bookkeeping.OnePassCriterion(criterion, dp_model=dp_model, optimizer=optimizer)
+    if world is not None:
+        # Not Opacus' DistributedUniformWithReplacementSampler: it skips empty local batches (ranks fall out of
+        # step).  This rank's units, each drawn with the global rate, every step yielded (see distributed.py).
+        mine = local_units(n_units=units.shape[0], world=world)
+        dp_loader = DPDataLoader(TensorDataset(units[mine], mask[mine]), sample_rate=dp_loader.sample_rate,
+                                 generator=rand.sampling)
+        expected = int(units.shape[0] * dp_loader.sample_rate) / world.size
+        if not (
+            isinstance(optimizer, (DistributedDPOptimizer, DistributedDPOptimizerFastGradientClipping))
+            and optimizer.expected_batch_size == expected
+            and (optimizer.rank, optimizer.world_size) == (world.rank, world.size)
+        ):
+            _strip_opacus(dp_model, model)
+            raise RuntimeError("Opacus did not make the distributed DP optimizer the noise was planned for")
     sampler = dp_loader.batch_sampler
     if not (
         isinstance(sampler, UniformWithReplacementSampler)
@@ -429,6 +464,7 @@ def train_private(
     checkpoint: Path | None = None,
     checkpoint_every: int | None = None,
     device: torch.device | str | None = None,
+    world: World | None = None,
 ) -> TrainingOutcome:
     """Train ``model`` in place with DP-SGD so the weights are (epsilon, delta)-DP per privacy unit.
 
@@ -457,6 +493,11 @@ def train_private(
             model's current device.  The model stays there on return.  The gradient noise and the diffusion
             draws come from generators on that device (OS-entropy seeded all the same), Poisson sampling from
             one on the CPU.
+        world: train across the processes of an initialised ``torch.distributed`` group
+            (:mod:`synthdata.privacy.distributed`): every rank calls this with the same arguments (the whole
+            ``units`` and ``mask``; ``device`` its own, e.g. ``cuda:<rank>``); each trains on its share of
+            the units, rank 0 adds the noise once per step, and all end with the same weights and outcome.
+            Only rank 0 reports ``progress``.  ``checkpoint`` is refused with a world (not built yet).
 
     Poisson sampling picks each unit independently with rate ``1 / ceil(N / batch)``; each unit's loss
     (averaged over its rows and ``augmentation`` noise draws) gives one gradient, clipped to
@@ -476,12 +517,24 @@ def train_private(
     _check_plan(plan)
     n_units = units.shape[0]
     _check_budget(epsilon, delta, accountant, n_units)
+    if world is not None and checkpoint is not None:
+        raise BadInputError("checkpoints are not supported when training across processes yet; "
+                            "train in one process to checkpoint")
     _, sample_rate, steps_per_epoch, total_steps = poisson_schedule(
         n_units=n_units, batch_size=plan.batch_size, epochs=plan.epochs
     )
     noise_multiplier = calibrate_noise(
         epsilon=float(epsilon), delta=float(delta), sample_rate=sample_rate, steps=total_steps, accountant=accountant
     )
+    if world is not None:
+        local_units(n_units=n_units, world=world)  # at least one unit per rank
+        check_same_run(world=world, units=units, mask=mask, settings={
+            "plan": asdict(plan), "epsilon": float(epsilon), "delta": float(delta), "accountant": accountant,
+            "noise_multiplier": float(noise_multiplier), "sample_rate": sample_rate, "total_steps": total_steps,
+            "model": [tuple(p.shape) for p in model.parameters()],
+        })
+        if not world.leader:
+            progress = False
 
     if checkpoint_every is not None and (
         isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1
@@ -490,7 +543,8 @@ def train_private(
 
     device = _device_for(model, device)
     model.to(device)
-    rand = dp_randomness(reproducible_seed=reproducible_seed, device=device)
+    rand = dp_randomness(reproducible_seed=reproducible_seed, device=device,
+                         rank=world.rank if world is not None else 0)
     identity = RunIdentity(
         plan=asdict(plan), epsilon=float(epsilon), delta=float(delta), accountant=accountant,
         noise_multiplier=float(noise_multiplier), sample_rate=float(sample_rate), total_steps=total_steps,
@@ -508,7 +562,7 @@ def train_private(
                 raise BadInputError(f"checkpoint {checkpoint} holds another model architecture") from err
         engine, dp_model, optimizer, criterion, dp_loader = make_private_units(
             model=model, units=units, mask=mask, plan=plan, noise_multiplier=noise_multiplier, rand=rand,
-            accountant=accountant, grad_sample_mode=mode,
+            accountant=accountant, grad_sample_mode=mode, world=world,
         )
         if len(dp_loader) != steps_per_epoch or dp_loader.sample_rate != sample_rate:
             raise RuntimeError("Opacus' Poisson schedule differs from the one the noise was calibrated for")
