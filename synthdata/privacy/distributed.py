@@ -82,8 +82,9 @@ def local_units(*, n_units: int, world: World) -> Tensor:
 
 def check_same_run(*, world: World, units: Tensor, mask: Tensor, settings: dict[str, Any]) -> None:
     """Refuse to train unless every rank holds the same units (shape, row count, sum of values) and the same
-    ``settings`` (plan, budget, noise multiplier, schedule): otherwise the partition or the noise would not be
-    the single-process plan's.  A collective: every rank must call it."""
+    ``settings`` (plan, budget, noise multiplier, schedule; the trainer adds the model's parameter shapes and
+    buffer sums, since Opacus' DPDDP broadcasts rank 0's parameters but not buffers): otherwise the partition
+    or the noise would not be the single-process plan's.  A collective: every rank must call it."""
     mine = {
         "shape": tuple(units.shape), "rows": int(mask.sum()),
         "sum": float(units.detach().double().sum()), "settings": settings,

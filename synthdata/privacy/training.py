@@ -531,7 +531,8 @@ def train_private(
         check_same_run(world=world, units=units, mask=mask, settings={
             "plan": asdict(plan), "epsilon": float(epsilon), "delta": float(delta), "accountant": accountant,
             "noise_multiplier": float(noise_multiplier), "sample_rate": sample_rate, "total_steps": total_steps,
-            "model": [tuple(p.shape) for p in model.parameters()],
+            "model": [tuple(p.shape) for p in model.parameters()],  # weights: DPDDP broadcasts rank 0's
+            "buffers": [float(b.detach().double().sum()) for b in model.buffers()],  # these it does not
         })
         if not world.leader:
             progress = False

@@ -122,7 +122,8 @@ def run_recorded(model: nn.Module, plan: TrainingPlan, world: World | None, *, q
         training.denoising_objective, torch.optim.Adam = original_objective, original_adam
         training.calibrate_noise, training._epsilon_spent = originals
     return {"grads": torch.stack(Recorder.seen), "batches": batches, "outcome": out,
-            "mode": grad_sample_mode_for(model)}
+            "mode": grad_sample_mode_for(model),
+            "weights": torch.cat([p.detach().flatten().clone() for p in model.parameters()])}
 
 
 def _worker(world: World, out_dir: str) -> None:
@@ -197,7 +198,11 @@ def test_noise_is_added_once_per_step(two_ranks, mode: str) -> None:
           f"spawn and both runs {seconds:.1f} s")
     assert abs(measured / planned - 1) < 0.05, (measured, planned)
     assert abs(float(grads.mean())) < 5 * planned / math.sqrt(grads.numel())
-    # Every rank applied the same averaged gradient (so the weights stay the same) and counted every step.
+    # Every rank started from rank 0's weights (each drew its own), applied the same averaged gradient
+    # and counted every step.
+    assert torch.equal(run["weights"], ranks[1][("noise", mode)]["weights"])
+    torch.manual_seed(0)
+    assert torch.equal(run["weights"], torch.cat([p.flatten() for p in ZeroGradient(mode == "hooks").parameters()]))
     assert torch.equal(grads, ranks[1][("noise", mode)]["grads"])
     assert ranks[1][("noise", mode)]["outcome"].epsilon == out.epsilon
 
