@@ -511,7 +511,8 @@ def train_private(
             the accountant to certify, or a checkpoint made for another run (other data, plan, budget or
             randomness) or unreadable.
         RuntimeError: Opacus did not run what the noise was calibrated for (wrong generators, step count,
-            or spent epsilon above target).  The model was modified and must be discarded.
+            or spent epsilon above target).  The model was modified and must be discarded.  With a
+            ``world``, also when the ranks hold other data or settings than rank 0 (before training).
     """
     units, mask = _check_data(units, mask)
     _check_plan(plan)
