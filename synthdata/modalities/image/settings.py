@@ -16,8 +16,8 @@ from synthdata.config import ModalitySettings, check_class_proportions
 # not learn (-0.15).  Guidance 3 against 1: lift 0.47 against 0.18 (40 epochs), 1.05 against 0.88 (100); 10
 # DDIM steps against 20: 1.01 against 1.05, at twice the speed.  (Those DP runs clipped at 1.0; releases clip
 # at model.max_grad_norm, 0.05 by default.)  On the benchmark's split (all 780 images, one run): without DP lift
-# 0.646 against 0.545 for the 40-epoch preset; at epsilon 10 0.044 [-0.26, 0.35] against 0.21 [-0.12, 0.52]:
-# not a measured gain under DP (docs/benchmarks.md).
+# 0.646 against 0.545 for the 40-epoch preset; at epsilon 10 a median of 0.156 over 3 runs [0.044, 0.452]
+# against 0.21 [-0.12, 0.52] in one run before: not a measured gain under DP (docs/benchmarks.md).
 PRESETS: dict[str, dict[str, float | int]] = {
     "fast": {"epochs": 100, "batch_size": 64, "lr": 2e-3, "augmentation": 2, "unet_base": 16, "guidance": 3.0,
              "sample_steps": 10},
