@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializeAsAny,
+    ValidationError,
     field_validator,
     model_serializer,
     model_validator,
@@ -306,6 +307,12 @@ def safe_load(text: str) -> object:
 def problem_text(message: str) -> str:
     """A pydantic error message without pydantic's ``Value error, `` prefix (the sentence is the validator's)."""
     return message.removeprefix("Value error, ")
+
+
+def validation_problems(exc: ValidationError, *, prefix: tuple[str, ...] = ()) -> list[str]:
+    """One ``field.path: problem`` line per pydantic error (``(top level)`` for the mapping itself)."""
+    return [f"{'.'.join(str(p) for p in (*prefix, *err['loc'])) or '(top level)'}: {problem_text(err['msg'])}"
+            for err in exc.errors()]
 
 
 def read_yaml(path: Path, *, what: str) -> object:

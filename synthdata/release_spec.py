@@ -15,14 +15,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from synthdata.config import ReleaseSpec, problem_text, read_yaml
+from synthdata.config import ReleaseSpec, read_yaml, validation_problems
 from synthdata.errors import BadInputError
 from synthdata.modalities import MODALITIES, registration
-
-
-def _problems(exc: ValidationError, *, prefix: tuple[str, ...] = ()) -> list[str]:
-    return [f"{'.'.join(str(p) for p in (*prefix, *err['loc'])) or '(top level)'}: {problem_text(err['msg'])}"
-            for err in exc.errors()]
 
 
 def _sections() -> dict[str, str]:
@@ -56,13 +51,13 @@ def parse_spec(raw: dict, *, source: str = "spec") -> ReleaseSpec:
                 try:
                     settings = entry.settings.model_validate(given)
                 except ValidationError as exc:
-                    problems += _problems(exc, prefix=("dataset", wanted))
+                    problems += validation_problems(exc, prefix=("dataset", wanted))
         if settings is not None:
             dataset["settings"] = settings
     try:
         spec = ReleaseSpec.model_validate(raw)
     except ValidationError as exc:
-        problems += _problems(exc)
+        problems += validation_problems(exc)
     if problems:
         raise BadInputError(f"{source} is not a valid release spec: {'; '.join(problems[:8])}")
     return spec.model_copy(update={"model": spec.model.filled(presets=dict(entry.presets))})

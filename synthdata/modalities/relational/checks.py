@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from synthdata.config import read_yaml
+from synthdata.config import read_yaml, validation_problems
 from synthdata.errors import BadInputError
 from synthdata.modalities.relational.graph import find_cycle, parent_chain
 from synthdata.modalities.relational.schema import (
@@ -42,7 +42,7 @@ def parse_relational_schema(raw: dict, *, source: str = "relational schema") -> 
     try:
         schema = RelationalSchema.model_validate(raw)
     except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()]
+        problems = validation_problems(exc)
         raise BadInputError(f"{source} is not a valid relational schema: {_joined(problems)}") from None
     problems = check_graph(schema)
     if problems:

@@ -28,7 +28,7 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from synthdata.config import problem_text, read_yaml
+from synthdata.config import read_yaml, validation_problems
 from synthdata.errors import BadInputError
 
 DEFAULT_MISSING_VALUES: tuple[str, ...] = ("", "NA", "N/A", "NaN", "nan", "None", "null", "?")
@@ -208,7 +208,5 @@ def parse_schema(raw: dict, *, source: str = "schema") -> TableSchema:
     try:
         return TableSchema.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {problem_text(err['msg'])}" for err in exc.errors()[:8]
-        )
+        problems = "; ".join(validation_problems(exc)[:8])
         raise BadInputError(f"{source} is not a valid table schema: {problems}") from None
