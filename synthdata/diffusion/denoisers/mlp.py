@@ -44,25 +44,33 @@ class MLPDenoiser(nn.Module):
 
     ``forward(x, t)`` accepts ``x`` of shape ``(..., data_dim)`` and ``t`` of shape ``x.shape[:-1]``, e.g.
     ``(n, d)`` rows or ``(B, L, d)`` rows grouped by privacy unit (each row has its own timestep).
+
+    ``condition_dim = K > 0``: each row also carries a K-wide condition after its data (the diffusion
+    process's ``condition_dim``, e.g. a parent row's encoding): ``x`` is ``(..., data_dim + K)``, the input
+    layer reads all of it and the output is the data part's ``(..., data_dim)``.
     """
 
-    def __init__(self, *, data_dim: int, hidden: int = 256, depth: int = 3, time_dim: int = 128) -> None:
+    def __init__(self, *, data_dim: int, hidden: int = 256, depth: int = 3, time_dim: int = 128,
+                 condition_dim: int = 0) -> None:
         super().__init__()
         if data_dim < 1 or hidden < 1 or depth < 1:
             raise ValueError(f"data_dim, hidden and depth must be >= 1, got {data_dim}, {hidden}, {depth}")
         if time_dim < 2 or time_dim % 2:
             raise ValueError(f"time_dim must be an even number >= 2, got {time_dim}")
+        if condition_dim < 0:
+            raise ValueError(f"condition_dim must be >= 0, got {condition_dim}")
         self.data_dim = data_dim
+        self.condition_dim = condition_dim
         self.time_dim = time_dim
         self.time_mlp = nn.Sequential(nn.Linear(time_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
-        self.input = nn.Linear(data_dim, hidden)
+        self.input = nn.Linear(data_dim + condition_dim, hidden)
         self.blocks = nn.ModuleList(_ResidualBlock(hidden) for _ in range(depth))
         self.out_act = nn.SiLU()
         self.output = nn.Linear(hidden, data_dim)
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
-        if x.shape[-1] != self.data_dim:
-            raise ValueError(f"x has {x.shape[-1]} features, the denoiser expects {self.data_dim}")
+        if x.shape[-1] != self.data_dim + self.condition_dim:
+            raise ValueError(f"x has {x.shape[-1]} features, the denoiser expects {self.data_dim + self.condition_dim}")
         if tuple(t.shape) != tuple(x.shape[:-1]):
             raise ValueError(f"t has shape {tuple(t.shape)}, expected {tuple(x.shape[:-1])}")
         h = self.input(x) + self._time(t)

@@ -8,7 +8,12 @@ subject; the result is a ``RelationalDatabase`` (``database.py``).  ``cardinalit
 of children per parent row of every relationship with DP (``measure_cardinalities``); ``skeleton.py`` draws a
 synthetic database's structure from it (``sample_skeleton``: row counts, parent rows, fresh keys).
 
-Not yet: the per-table generator, the modality registration, the CLI and the Dagster assets (issue 17).  The counts a
+The DP generator (``generator.py``): ``fit_relational`` splits one (epsilon, delta) across the cardinalities,
+column discovery and one DP-SGD denoiser per table (``budget.py``), each trained on one unit per patient with
+every child row conditioned on its parent row's encoding (``context.py``); ``sample_relational`` fills a
+skeleton, parents first, children conditioned on their synthetic parent rows.
+
+Not yet: the modality registration, the CLI and the Dagster assets (issue 17).  The counts a
 ``RelationalDatabase`` holds are exact and computed from the private records: they stay in the private work
 area (see ``database.py``).
 """
@@ -22,15 +27,25 @@ from synthdata.modalities.relational.database import (
     RelationalDatabase,
     TableCounts,
 )
+from synthdata.modalities.relational.generator import (
+    RelationalGenerator,
+    SyntheticDatabase,
+    fit_relational,
+    sample_relational,
+)
 from synthdata.modalities.relational.loading import load_database
 from synthdata.modalities.relational.schema import RelationalSchema
 
 __all__ = [
     "LoadedTable",
     "RelationalDatabase",
+    "RelationalGenerator",
     "RelationalSchema",
+    "SyntheticDatabase",
     "TableCounts",
+    "fit_relational",
     "load_database",
     "load_relational_schema",
     "parse_relational_schema",
+    "sample_relational",
 ]

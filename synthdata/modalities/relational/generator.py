@@ -1,0 +1,309 @@
+"""The DP generator of a relational database: one denoiser per table, children conditioned on their parent
+row, the structure from the DP cardinalities (issue 17, items 2 and 3).
+
+``fit_relational`` trains it on a loaded ``RelationalDatabase`` (the training patients; splitting off a
+holdout is the caller's, ``RelationalDatabase.select_subjects``):
+
+1. the budget is split (``budget.split_budget``: cardinalities, column discovery, training per table), and
+   every part is checked to be trainable before anything reads the data through a mechanism;
+2. open column domains are learned with DP (``context.resolve_codecs``), the children per parent row are
+   measured with DP (``cardinality.measure_cardinalities``);
+3. every table, parents first, trains one ``MLPDenoiser`` with DP-SGD (``synthdata.privacy.training.
+   train_private``) on one unit per patient (all their rows of the table, ``context.table_units``); a child
+   table's rows carry their parent row's encoding as the diffusion process's condition (``condition_dim``,
+   with condition dropout so guidance can be used when sampling);
+4. the mechanisms run are composed by the project's accountant (``budget.composed``) and checked to stay
+   within the total.
+
+``sample_relational`` is post-processing (no epsilon): ``skeleton.sample_skeleton`` draws the structure (row
+counts, parent rows, fresh keys) from the DP cardinalities; the subject table's rows are sampled first, then
+each child table's rows conditioned on their SYNTHETIC parent rows, parents first; key and foreign key
+columns come from the skeleton, so every key joins, no orphan is generated and no real key is ever read.
+
+**The guarantee**: the fitted generator (weights, codecs, cardinalities) is (epsilon, delta)-DP with respect
+to adding or removing one PATIENT: the subject table's row with every row that references them, at most the
+declared caps of each table (``load_database`` applied them).  Each table's model clips one gradient per
+patient; the patient is the unit of every mechanism, so the parts add up (basic composition; the accountant's
+composed figure is reported beside it).  Not covered: anything read before the fit (the caps, the declared
+domains and dictionaries are public by declaration), orphan rows dropped by loading (they belong to no
+patient: the count of them is exact), the number of patients with rows in each table (it sets the sampling
+rate, unnoised, as the number of patients does for one table), runs with ``reproducible_seed`` (not DP), and
+the non-private losses in ``TrainingOutcome.final_loss``.
+
+What is not modelled: identifier columns other than keys (dropped from the output); a reference off the
+parent chain (a prescription's ICU stay) is left empty, as the skeleton leaves it; absolute dates and the
+derived relative times are generated as separate columns and need not agree.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+from torch import nn
+
+from synthdata.config import ModelSpec
+from synthdata.diffusion.denoisers.mlp import MLPDenoiser
+from synthdata.diffusion.process import GaussianDiffusion
+from synthdata.diffusion.samplers import ddim_sample
+from synthdata.errors import BadInputError
+from synthdata.modalities.relational.budget import (
+    DEFAULT_CARDINALITY_SHARE,
+    DEFAULT_DISCOVERY_SHARE,
+    BudgetSplit,
+    composed,
+    split_budget,
+)
+from synthdata.modalities.relational.cardinality import (
+    CardinalityModel,
+    measure_cardinalities,
+    relationships,
+)
+from synthdata.modalities.relational.context import (
+    context_rows,
+    encode_rows,
+    open_columns,
+    resolve_codecs,
+    table_units,
+)
+from synthdata.modalities.relational.database import RelationalDatabase
+from synthdata.modalities.relational.schema import RelationalSchema
+from synthdata.modalities.relational.skeleton import KeyStyle, Skeleton, sample_skeleton
+from synthdata.modalities.table.discovery import DiscoveryReport
+from synthdata.modalities.table.encoding import TableCodec
+from synthdata.modalities.table.settings import PRESETS
+from synthdata.privacy.composition import Composition
+from synthdata.privacy.training import (
+    MIN_UNITS,
+    TrainingOutcome,
+    TrainingPlan,
+    calibrate_noise,
+    poisson_schedule,
+    train_private,
+)
+from synthdata.progress import Progress
+
+
+@dataclass(frozen=True)
+class TableModel:
+    """One table's trained denoiser: its codec, the parent table whose row conditions it (None: not
+    conditioned), the condition's width, the weights (CPU), what training did and what discovery learned."""
+
+    table: str
+    codec: TableCodec
+    condition_on: str | None
+    condition_dim: int
+    weights: Mapping[str, torch.Tensor]
+    outcome: TrainingOutcome
+    units: int
+    discovery: DiscoveryReport | None = None
+
+
+@dataclass(frozen=True)
+class RelationalGenerator:
+    """A fitted relational generator (see the module docstring): DP output, safe to keep beside a release.
+
+    ``mechanisms``: the ledger records of every mechanism the fit ran; ``composition``: them composed."""
+
+    schema: RelationalSchema
+    model: ModelSpec
+    tables: Mapping[str, TableModel]
+    cardinalities: CardinalityModel
+    budget: BudgetSplit
+    mechanisms: tuple[dict[str, Any], ...]
+    composition: Composition
+    notes: tuple[str, ...] = field(default=())
+
+    def epsilon_per_table(self) -> dict[str, float]:
+        """Each table's epsilon as spent: its DP-SGD training (the accountant's figure) plus its column
+        discovery; the cardinalities' epsilon is ``budget.cardinalities`` (one mechanism over every
+        relationship)."""
+        return {name: float(model.outcome.epsilon or 0.0) + (model.discovery.epsilon if model.discovery else 0.0)
+                for name, model in self.tables.items()}
+
+    def privacy_unit(self) -> str:
+        bounds = {name: self.schema.rows_per_subject_bound(name) for name in self.tables}
+        rows = ", ".join(f"{name} {'unbounded' if b is None else b}" for name, b in bounds.items())
+        return (f"one patient ({self.schema.subject} row) with every row that references them, at most: {rows}; "
+                "one clipped gradient per patient in every table's model")
+
+
+@dataclass(frozen=True)
+class SyntheticDatabase:
+    """A synthetic database: per table (parents first) its frame of key, foreign key and modelled columns,
+    and the skeleton it was drawn on (row counts, parent rows, patients)."""
+
+    schema: RelationalSchema
+    tables: Mapping[str, pl.DataFrame]
+    skeleton: Skeleton
+
+    def children_per_parent(self) -> dict[str, np.ndarray]:
+        """Per relationship, the number of children of every synthetic parent row."""
+        return self.skeleton.children_per_parent()
+
+
+def model_spec(model: ModelSpec | str) -> ModelSpec:
+    """A table model preset ("fast", "standard", ``synthdata.modalities.table.settings``) or a spec, filled."""
+    spec = ModelSpec(preset=model) if isinstance(model, str) else model
+    return spec.filled(presets=PRESETS)
+
+
+def _plan(model: ModelSpec) -> TrainingPlan:
+    return TrainingPlan(epochs=int(model.resolved("epochs")), batch_size=int(model.resolved("batch_size")),
+                        lr=float(model.resolved("lr")), max_grad_norm=model.max_grad_norm,
+                        augmentation=int(model.resolved("augmentation")))
+
+
+def _denoiser(*, codec: TableCodec, condition_dim: int, model: ModelSpec, seed: int) -> nn.Module:
+    """The table's MLP, initialised from the public ``seed`` (torch's global generator left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return MLPDenoiser(data_dim=codec.width, hidden=int(model.resolved("hidden")),
+                           depth=int(model.resolved("depth")), condition_dim=condition_dim)
+
+
+def _diffusion(*, model: ModelSpec, condition_dim: int) -> GaussianDiffusion:
+    return GaussianDiffusion(timesteps=model.timesteps, prediction=model.prediction, condition_dim=condition_dim,
+                             condition_dropout=model.condition_dropout)
+
+
+def _check_trainable(database: RelationalDatabase, split: BudgetSplit, plan: TrainingPlan, accountant: str) -> None:
+    """Refuse before any mechanism runs: every table needs MIN_UNITS patients with rows, delta below 1 / units,
+    and a noise the accountant can calibrate at its epsilon (calibrations are cached for the training)."""
+    for name, loaded in database.tables.items():
+        units = int(np.unique(loaded.subject).size)
+        part = split.training[name]
+        if units < MIN_UNITS:
+            raise BadInputError(f"table {name}: {units} patient(s) have rows in it; DP training needs at least "
+                                f"{MIN_UNITS}")
+        if not part.delta < 1 / units:
+            raise BadInputError(f"table {name}: its delta {part.delta:.3g} is not below 1/{units} (patients with "
+                                "rows in it): use a smaller delta")
+        _, rate, _, steps = poisson_schedule(n_units=units, batch_size=plan.batch_size, epochs=plan.epochs)
+        calibrate_noise(epsilon=part.epsilon, delta=part.delta, sample_rate=rate, steps=steps, accountant=accountant)
+
+
+def fit_relational(*, database: RelationalDatabase, epsilon: float, delta: float, model: ModelSpec | str = "fast",
+                   table_shares: Mapping[str, float] | None = None,
+                   cardinality_share: float = DEFAULT_CARDINALITY_SHARE,
+                   discovery_share: float = DEFAULT_DISCOVERY_SHARE, condition_on_parent: bool = True,
+                   accountant: str = "prv", seed: int = 0, reproducible_seed: int | None = None,
+                   progress: bool | Progress = False, device: torch.device | str | None = None) -> RelationalGenerator:
+    """Fit the DP generator of ``database`` for (epsilon, delta) per patient (see the module docstring).
+
+    ``model``: a table preset name or a ``ModelSpec`` (epochs, batch, width, learning rate, clipping norm,
+    sampling steps, guidance, condition dropout); ``table_shares``: training weights per table (every table
+    named), else equal; ``condition_on_parent``: False trains every table unconditioned (an ablation).
+    ``seed`` is public (model initialisation only).  ``reproducible_seed`` replays every DP draw: NOT DP.
+
+    Raises BadInputError before any mechanism runs when the schema, the shares or the data cannot be trained
+    as asked (a relationship without a cap, too few patients in a table, an epsilon too small to calibrate);
+    PreprocessingFailedError when a column's range cannot be learned with DP at its share."""
+    schema = database.schema
+    spec = model_spec(model)
+    plan = _plan(spec)
+    found = relationships(schema)  # refuses a relationship without a declared cap
+    split = split_budget(tables=database.order, epsilon=epsilon, delta=delta, open_columns=open_columns(database),
+                         has_relationships=bool(found), table_shares=table_shares,
+                         cardinality_share=cardinality_share, discovery_share=discovery_share)
+    _check_trainable(database, split, plan, accountant)
+    dp_rng = np.random.default_rng(secrets.randbits(128) if reproducible_seed is None else [reproducible_seed, 7])
+    codecs, reports = resolve_codecs(database=database, discovery=split.discovery, rng=dp_rng)
+    mechanisms: list[dict[str, Any]] = [
+        {"stage": f"discovery ({name})", "mechanism": "noisy histograms (Laplace)", "columns": report.columns,
+         "epsilon": report.epsilon, "delta": report.delta} for name, report in reports.items()]
+    cardinalities = CardinalityModel(relationships=())
+    if found:
+        assert split.cardinalities is not None
+        cardinalities, mechanism = measure_cardinalities(database=database, epsilon=split.cardinalities.epsilon,
+                                                         delta=split.cardinalities.delta, rng=dp_rng)
+        mechanisms.append(mechanism.ledger_record(stage="cardinalities", relationships=cardinalities.names()))
+    encoded = {name: encode_rows(codec=codecs[name], frame=loaded.frame) for name, loaded in database.tables.items()}
+    tables = {}
+    for index, (name, loaded) in enumerate(database.tables.items()):
+        parent = loaded.parent if condition_on_parent else None
+        codec = codecs[name]
+        condition_dim = codecs[parent].width if parent is not None else 0
+        units = table_units(loaded=loaded, codec=codec, parent_encoded=encoded[parent] if parent else None)
+        denoiser = _denoiser(codec=codec, condition_dim=condition_dim, model=spec, seed=seed + index)
+        part = split.training[name]
+        outcome = train_private(model=denoiser, diffusion=_diffusion(model=spec, condition_dim=condition_dim),
+                                units=units.data, mask=units.mask, plan=plan, epsilon=part.epsilon, delta=part.delta,
+                                accountant=accountant, reproducible_seed=reproducible_seed, progress=progress,
+                                device=device)
+        mechanisms.append({"stage": f"training ({name})", "mechanism": "DP-SGD (Opacus, Poisson sampling, Gaussian "
+                           "noise)", "noise_multiplier": outcome.noise_multiplier, "sample_rate": outcome.sample_rate,
+                           "steps": outcome.steps, "accountant": outcome.accountant, "epsilon": outcome.epsilon,
+                           "delta": outcome.delta})
+        tables[name] = TableModel(table=name, codec=codec, condition_on=parent, condition_dim=condition_dim,
+                                  weights={k: v.detach().cpu() for k, v in denoiser.state_dict().items()},
+                                  outcome=outcome, units=units.count, discovery=reports.get(name))
+    composition = composed(mechanisms=mechanisms)
+    if not composition.naive <= epsilon * (1 + 1e-6) or not composition.delta <= delta * (1 + 1e-9):
+        raise RuntimeError(f"the fit spent epsilon {composition.naive:.6g}, delta {composition.delta:.3g}, above "
+                           f"its budget ({epsilon:g}, {delta:g})")
+    notes = [f"budget split: {split.rule}"] + [note for report in reports.values() for note in report.notes]
+    return RelationalGenerator(schema=schema, model=spec, tables=tables, cardinalities=cardinalities, budget=split,
+                               mechanisms=tuple(mechanisms), composition=composition, notes=tuple(notes))
+
+
+def sample_relational(*, generator: RelationalGenerator, n_subjects: int, seed: int, key_style: KeyStyle = "uuid",
+                      guidance: float | None = None, progress: bool | Progress = False) -> SyntheticDatabase:
+    """A synthetic database of ``n_subjects`` patients (post-processing of the DP generator: no epsilon).
+
+    ``seed`` drives the skeleton, the fresh keys and the samplers (public randomness); ``guidance`` overrides
+    the model's classifier-free guidance weight for conditioned tables (0: plain conditional sampling)."""
+    schema = generator.schema
+    spec = generator.model
+    rng = np.random.default_rng([seed, 23])
+    skeleton = sample_skeleton(schema=schema, model=generator.cardinalities, n_subjects=n_subjects, rng=rng,
+                               key_style=key_style)
+    weight = float(spec.resolved("guidance")) if guidance is None else float(guidance)
+    values: dict[str, pl.DataFrame] = {}
+    encoded: dict[str, np.ndarray] = {}
+    for index, (name, table) in enumerate(generator.tables.items()):
+        structure = skeleton.tables[name]
+        condition = None
+        if table.condition_on is not None:
+            assert structure.parent_row is not None
+            condition = torch.from_numpy(context_rows(parent_encoded=encoded[table.condition_on],
+                                                      parent_row=structure.parent_row))
+        values[name] = _sample_table(table=table, spec=spec, n=structure.height, condition=condition,
+                                     guidance=weight, seed=seed + index, progress=progress)
+        encoded[name] = encode_rows(codec=table.codec, frame=values[name])
+    frames = {name: _assemble(schema, name, skeleton, values[name]) for name in generator.tables}
+    return SyntheticDatabase(schema=schema, tables=frames, skeleton=skeleton)
+
+
+def _sample_table(*, table: TableModel, spec: ModelSpec, n: int, condition: torch.Tensor | None, guidance: float,
+                  seed: int, progress: bool | Progress) -> pl.DataFrame:
+    """``n`` rows of one table (their conditions given), decoded by the table's codec."""
+    if n == 0:
+        return table.codec.decode(np.zeros((0, table.codec.width), dtype=np.float32))
+    model = MLPDenoiser(data_dim=table.codec.width, hidden=int(spec.resolved("hidden")),
+                        depth=int(spec.resolved("depth")), condition_dim=table.condition_dim)
+    model.load_state_dict(dict(table.weights))
+    diffusion = _diffusion(model=spec, condition_dim=table.condition_dim)
+    array = ddim_sample(model=model, diffusion=diffusion, shape=(n, table.codec.width + table.condition_dim),
+                        steps=int(spec.resolved("sample_steps")), generator=torch.Generator().manual_seed(seed),
+                        condition=condition, guidance=guidance if condition is not None else 0.0, progress=progress)
+    return table.codec.decode(array[:, : table.codec.width].cpu().numpy())
+
+
+def _assemble(schema: RelationalSchema, name: str, skeleton: Skeleton, values: pl.DataFrame) -> pl.DataFrame:
+    """The released columns in the schema's order (declared, then derived): keys and foreign keys from the
+    skeleton, modelled columns from the sampled values; other identifier columns are not released."""
+    spec = schema.tables[name]
+    keys = skeleton.tables[name].frame()
+    columns = []
+    for column in [*spec.columns, *spec.derived]:
+        if column in keys.columns:
+            columns.append(keys[column])
+        elif column in values.columns:
+            columns.append(values[column])
+    return pl.DataFrame(columns) if columns else pl.DataFrame()

@@ -1,0 +1,326 @@
+"""The DP relational generator on a small EHR written by the test: keys join with no orphan and
+no real key, children conditioned on their parent row reproduce the planted dependencies (an unconditioned fit
+does not), the per-table epsilons compose within the total by the accountant, and a patient's rows are one
+DP-SGD unit in every table."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+import yaml
+from opacus.accountants import PRVAccountant
+
+from synthdata.config import ModelSpec
+from synthdata.errors import BadInputError
+from synthdata.modalities.relational import (
+    RelationalDatabase,
+    load_database,
+    parse_relational_schema,
+)
+from synthdata.modalities.relational import generator as generator_module
+from synthdata.modalities.relational.budget import Part, split_budget
+from synthdata.modalities.relational.context import encode_rows, resolve_codecs
+from synthdata.modalities.relational.generator import (
+    RelationalGenerator,
+    SyntheticDatabase,
+    fit_relational,
+    sample_relational,
+)
+from synthdata.privacy.training import TrainingOutcome
+
+#: P(admission kind = "A" | patient group): the planted patient -> admission dependency.
+P_KIND_A = {"X": 0.9, "Y": 0.1}
+#: The diagnosis code an admission of each kind mostly gets (with probability P_CODE), else another one.
+CODE_OF_KIND = {"A": "c1", "B": "c3"}
+P_CODE = 0.85
+DELTA = 1e-5
+
+SCHEMA: dict = yaml.safe_load("""
+subject: PATIENTS
+tables:
+  PATIENTS:
+    file: patients.csv
+    keys: [subject_id]
+    columns:
+      subject_id: {type: identifier}
+      group: {type: categorical, categories: [X, Y]}
+      age: {type: numeric, min: 0, max: 100}
+  ADMISSIONS:
+    file: admissions.csv
+    keys: [hadm_id]
+    references: {subject_id: PATIENTS.subject_id}
+    max_rows_per_parent: 3
+    columns:
+      hadm_id: {type: identifier}
+      subject_id: {type: identifier}
+      kind: {type: categorical, categories: [A, B]}
+      los: {type: numeric, min: 0, max: 30}
+  DIAGNOSES:
+    file: diagnoses.csv
+    references: {subject_id: PATIENTS.subject_id, hadm_id: ADMISSIONS.hadm_id}
+    parent: hadm_id
+    max_rows_per_parent: 4
+    columns:
+      row_id: {type: identifier}
+      subject_id: {type: identifier}
+      hadm_id: {type: identifier, nullable: false}
+      code: {type: categorical, categories: [c1, c2, c3]}
+""")
+
+
+def write_ehr(folder: Path, *, patients: int, seed: int) -> Path:
+    """The three tables as CSV, keys in MIMIC's style (large integers), dependencies planted."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    subject_ids = np.array([str(10_000 + i) for i in range(patients)])
+    group = rng.choice(["X", "Y"], patients)
+    pl.DataFrame({"subject_id": subject_ids, "group": group,
+                  "age": rng.uniform(20, 90, patients).round(1)}).write_csv(folder / "patients.csv")
+    n_adm = rng.choice([1, 2, 3], size=patients, p=[0.5, 0.3, 0.2])
+    owner = np.repeat(np.arange(patients), n_adm)
+    kind = np.where(rng.random(owner.size) < np.vectorize(P_KIND_A.get)(group[owner]), "A", "B")
+    hadm_ids = np.array([str(100_000 + i) for i in range(owner.size)])
+    pl.DataFrame({"hadm_id": hadm_ids, "subject_id": subject_ids[owner], "kind": kind,
+                  "los": rng.uniform(0, 30, owner.size).round(2)}).write_csv(folder / "admissions.csv")
+    n_dx = rng.choice([1, 2, 3, 4], size=owner.size, p=[0.2, 0.3, 0.3, 0.2])
+    adm = np.repeat(np.arange(owner.size), n_dx)
+    planted = np.vectorize(CODE_OF_KIND.get)(kind[adm])
+    other = rng.choice(["c1", "c2", "c3"], adm.size)
+    code = np.where(rng.random(adm.size) < P_CODE, planted, other)
+    pl.DataFrame({"row_id": [str(900_000 + i) for i in range(adm.size)], "subject_id": subject_ids[owner[adm]],
+                  "hadm_id": hadm_ids[adm], "code": code}).write_csv(folder / "diagnoses.csv")
+    return folder
+
+
+#: A tiny model: 40 full-batch steps per table, about a second each on one core.
+TINY = ModelSpec(preset="fast", epochs=40, batch_size=256, hidden=64, depth=2, lr=1e-2, augmentation=2,
+                 sample_steps=10, guidance=0.0)
+EPSILON = 100.0  # the largest the project accepts: the dependency test needs little noise
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Iterator[None]:
+    """One torch thread: the machine's cores are shared (as ``make test`` does per worker)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def ehr(tmp_path_factory: pytest.TempPathFactory) -> RelationalDatabase:
+    folder = write_ehr(tmp_path_factory.mktemp("ehr"), patients=200, seed=3)
+    return load_database(schema=parse_relational_schema(SCHEMA), folder=folder)
+
+
+@pytest.fixture(scope="module")
+def conditioned(ehr: RelationalDatabase) -> RelationalGenerator:
+    return fit_relational(database=ehr, epsilon=EPSILON, delta=DELTA, model=TINY)
+
+
+@pytest.fixture(scope="module")
+def unconditioned(ehr: RelationalDatabase) -> RelationalGenerator:
+    return fit_relational(database=ehr, epsilon=EPSILON, delta=DELTA, model=TINY, condition_on_parent=False)
+
+
+N_SYNTHETIC = 300
+
+
+def _real_keys(database: RelationalDatabase) -> set[str]:
+    """Every identifier value of the real database (keys, foreign keys, row ids)."""
+    values: set[str] = set()
+    for loaded in database.tables.values():
+        for column in loaded.schema.identifier_columns:
+            values |= {str(v) for v in loaded.frame[column].drop_nulls().to_list()}
+    return values
+
+
+def _assert_joins(synthetic: SyntheticDatabase) -> None:
+    """Every non-empty foreign key matches a key of its table; the parent reference is never empty."""
+    schema = synthetic.schema
+    for name, spec in schema.tables.items():
+        frame = synthetic.tables[name]
+        for key in spec.keys:
+            assert frame[key].null_count() == 0 and frame[key].n_unique() == frame.height, (name, key)
+        for column, reference in spec.references.items():
+            targets = set(synthetic.tables[reference.table][reference.column].to_list())
+            values = frame[column].drop_nulls().to_list()
+            assert set(values) <= targets, f"{name}.{column}: orphans"
+            if column == spec.parent_column:
+                assert len(values) == frame.height, f"{name}.{column}: empty parent keys"
+
+
+@pytest.fixture(scope="module")
+def synthetic(conditioned: RelationalGenerator) -> SyntheticDatabase:
+    return sample_relational(generator=conditioned, n_subjects=N_SYNTHETIC, seed=11)
+
+
+def test_keys_join_without_orphans_and_no_real_key(synthetic: SyntheticDatabase, ehr: RelationalDatabase) -> None:
+    _assert_joins(synthetic)
+    assert synthetic.tables["PATIENTS"].height == N_SYNTHETIC
+    assert synthetic.tables["ADMISSIONS"].height > 0 and synthetic.tables["DIAGNOSES"].height > 0
+    released = {str(v) for frame in synthetic.tables.values() for column in frame.columns
+                if frame[column].dtype == pl.String for v in frame[column].drop_nulls().to_list()}
+    assert not released & _real_keys(ehr)
+    assert "row_id" not in synthetic.tables["DIAGNOSES"].columns  # an identifier that is no key: not released
+    assert list(synthetic.tables["ADMISSIONS"].columns) == ["hadm_id", "subject_id", "kind", "los"]
+    for relationship, counts in synthetic.children_per_parent().items():
+        cap = {"PATIENTS->ADMISSIONS": 3, "ADMISSIONS->DIAGNOSES": 4}[relationship]
+        assert counts.max() <= cap
+
+
+def _kind_agreement(database: dict[str, pl.DataFrame]) -> float:
+    """Share of admissions whose kind is the one their patient's group makes likely."""
+    joined = database["ADMISSIONS"].join(database["PATIENTS"], on="subject_id")
+    likely = pl.when(pl.col("group") == "X").then(pl.lit("A")).otherwise(pl.lit("B"))
+    return float(joined.select((pl.col("kind") == likely).mean()).item())
+
+
+def _code_agreement(database: dict[str, pl.DataFrame]) -> float:
+    """Share of diagnoses whose code is the one their admission's kind makes likely."""
+    joined = database["DIAGNOSES"].join(database["ADMISSIONS"].select("hadm_id", "kind"), on="hadm_id")
+    likely = pl.col("kind").replace_strict(CODE_OF_KIND)
+    return float(joined.select((pl.col("code") == likely).mean()).item())
+
+
+def test_children_conditioned_on_parents_keep_the_planted_dependencies(
+        synthetic: SyntheticDatabase, unconditioned: RelationalGenerator, ehr: RelationalDatabase) -> None:
+    real = {name: loaded.frame for name, loaded in ehr.tables.items()}
+    assert _kind_agreement(real) > 0.85 and _code_agreement(real) > 0.85  # the fixture plants them
+    plain = sample_relational(generator=unconditioned, n_subjects=N_SYNTHETIC, seed=11)
+    conditioned_kind, plain_kind = _kind_agreement(dict(synthetic.tables)), _kind_agreement(dict(plain.tables))
+    conditioned_code, plain_code = _code_agreement(dict(synthetic.tables)), _code_agreement(dict(plain.tables))
+    # Without the parent row a child can only follow the marginals: agreement near one half (P_KIND_A is
+    # symmetric, codes c1 and c3 about equally frequent).
+    assert abs(plain_kind - 0.5) < 0.15 and abs(plain_code - 0.5) < 0.15, (plain_kind, plain_code)
+    assert conditioned_kind > 0.75 and conditioned_kind > plain_kind + 0.2, (conditioned_kind, plain_kind)
+    assert conditioned_code > 0.75 and conditioned_code > plain_code + 0.2, (conditioned_code, plain_code)
+    assert P_KIND_A["X"] == 1 - P_KIND_A["Y"]
+
+
+def test_per_table_epsilons_compose_within_the_total(conditioned: RelationalGenerator) -> None:
+    split = conditioned.budget
+    assert math.isclose(sum(p.epsilon for p in split.parts()), EPSILON, rel_tol=1e-9)
+    assert math.isclose(sum(p.delta for p in split.parts()), DELTA, rel_tol=1e-9)
+    per_table = conditioned.epsilon_per_table()
+    assert set(per_table) == {"PATIENTS", "ADMISSIONS", "DIAGNOSES"}
+    for name, model in conditioned.tables.items():
+        assert model.outcome.dp_valid and model.outcome.epsilon is not None
+        assert model.outcome.epsilon <= split.training[name].epsilon * (1 + 1e-6)
+        assert per_table[name] == pytest.approx(model.outcome.epsilon)
+    # Recomputed here with Opacus' PRV accountant over every Gaussian mechanism the fit recorded (DP-SGD of each
+    # table, the cardinalities' one step): the composed epsilon at the total delta stays within the total.
+    gaussian = [m for m in conditioned.mechanisms if m.get("noise_multiplier")]
+    assert len(gaussian) == 4  # three trainings and the cardinalities
+    accountant = PRVAccountant()
+    accountant.history = [(m["noise_multiplier"], m["sample_rate"], m["steps"]) for m in gaussian]
+    recomputed = accountant.get_epsilon(delta=sum(m["delta"] for m in gaussian))
+    assert recomputed <= EPSILON
+    assert conditioned.composition.naive <= EPSILON * (1 + 1e-6)
+    assert conditioned.composition.composed <= conditioned.composition.naive
+    assert conditioned.composition.prv == pytest.approx(recomputed, rel=0.05)
+
+
+def test_a_patient_is_one_unit_in_every_table(ehr: RelationalDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = {}
+
+    def spy(*, model, diffusion, units, mask, plan, epsilon, delta, **_):
+        seen[len(seen)] = (units, mask, diffusion.condition_dim)
+        return TrainingOutcome(private=True, epsilon=epsilon, delta=delta, noise_multiplier=None, sample_rate=1.0,
+                               steps=0, epochs=plan.epochs, accountant="prv", grad_sample_mode="bookkeeping",
+                               noise_source="test", dp_valid=True, seconds=1.0, records_per_second=1.0,
+                               final_loss=0.0)
+
+    monkeypatch.setattr(generator_module, "train_private", spy)
+    fitted = fit_relational(database=ehr, epsilon=EPSILON, delta=DELTA, model=TINY)
+    codecs = {name: model.codec for name, model in fitted.tables.items()}
+    patients = encode_rows(codec=codecs["PATIENTS"], frame=ehr.tables["PATIENTS"].frame)
+    for index, name in enumerate(ehr.order):
+        units, mask, condition_dim = seen[index]
+        loaded = ehr.tables[name]
+        rows = np.bincount(loaded.subject, minlength=ehr.n_subjects)
+        # One unit per patient with rows in the table, holding exactly that patient's rows (rows as units would
+        # give one unit per row: 200 patients, about 340 admissions, about 850 diagnoses).
+        assert units.shape[0] == int((rows > 0).sum())
+        assert mask.sum(dim=1).numpy().tolist() == rows[rows > 0].tolist()
+        assert units.shape[0] < loaded.height or name == "PATIENTS"
+        width = codecs[name].width
+        assert units.shape[2] == width + condition_dim
+        if name == "ADMISSIONS":
+            # The condition of every admission in a unit is the encoding of that unit's patient row.
+            owners = np.flatnonzero(rows > 0)
+            for unit in range(units.shape[0]):
+                conditions = units[unit, mask[unit], width:].numpy()
+                assert np.allclose(conditions, patients[owners[unit]])
+
+
+def test_budget_split_rule() -> None:
+    split = split_budget(tables=["P", "A", "D"], epsilon=4.0, delta=1e-6, open_columns={"A": 1, "D": 3},
+                         has_relationships=True)
+    assert split.cardinalities == Part(0.4, 1e-7)
+    assert split.discovery["A"].epsilon == pytest.approx(0.1) and split.discovery["D"].epsilon == pytest.approx(0.3)
+    assert all(split.training[t].epsilon == pytest.approx(3.2 / 3) for t in "PAD")
+    assert sum(p.epsilon for p in split.parts()) == pytest.approx(4.0)
+    declared = split_budget(tables=["P", "A"], epsilon=1.0, delta=1e-6, open_columns={}, has_relationships=False,
+                            table_shares={"P": 1, "A": 3})
+    assert declared.cardinalities is None and not declared.discovery
+    assert declared.training["A"].epsilon == pytest.approx(0.75) and declared.training["P"].epsilon == pytest.approx(0.25)
+    with pytest.raises(BadInputError, match="every table"):
+        split_budget(tables=["P", "A"], epsilon=1.0, delta=1e-6, open_columns={}, has_relationships=True,
+                     table_shares={"P": 1})
+    with pytest.raises(BadInputError, match="below 0.95"):
+        split_budget(tables=["P"], epsilon=1.0, delta=1e-6, open_columns={"P": 1}, has_relationships=True,
+                     cardinality_share=0.5, discovery_share=0.5)
+
+
+def test_refused_before_any_mechanism(ehr: RelationalDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(**_):
+        raise AssertionError("a mechanism ran")
+
+    monkeypatch.setattr(generator_module, "train_private", never)
+    monkeypatch.setattr(generator_module, "measure_cardinalities", never)
+    with pytest.raises(BadInputError, match="delta"):
+        fit_relational(database=ehr, epsilon=1.0, delta=0.1, model=TINY)
+    few = ehr.select_subjects(keep=np.arange(ehr.n_subjects) < 8)
+    with pytest.raises(BadInputError, match="at least 10"):
+        fit_relational(database=few, epsilon=1.0, delta=DELTA, model=TINY)
+
+
+def test_open_domains_learned_with_dp_at_the_tables_bound(ehr: RelationalDatabase, tmp_path) -> None:
+    raw = {**SCHEMA, "tables": {**SCHEMA["tables"]}}
+    admissions = dict(raw["tables"]["ADMISSIONS"])
+    admissions["columns"] = {**admissions["columns"], "kind": {"type": "categorical", "categories": "discover"},
+                             "los": {"type": "numeric"}}
+    raw["tables"]["ADMISSIONS"] = admissions
+    database = RelationalDatabase(schema=parse_relational_schema(raw), folder=ehr.folder, tables={
+        name: (loaded if name != "ADMISSIONS" else _with_schema(loaded, parse_relational_schema(raw)))
+        for name, loaded in ehr.tables.items()}, dictionaries={})
+    codecs, reports = resolve_codecs(database=database, discovery={"ADMISSIONS": Part(8.0, 1e-6)},
+                                     rng=np.random.default_rng(0))
+    learned = codecs["ADMISSIONS"].schema.columns
+    assert {"A", "B"} <= set(learned["kind"].categories)
+    assert learned["los"].min < 5 and learned["los"].max >= 25
+    assert reports["ADMISSIONS"].epsilon == 8.0 and set(reports["ADMISSIONS"].columns) == {"kind", "los"}
+    assert "ADMISSIONS" not in {n for n in reports if n != "ADMISSIONS"}
+    unbounded = raw["tables"]["ADMISSIONS"] | {"max_rows_per_parent": None}
+    schema = parse_relational_schema({**raw, "tables": {**raw["tables"], "ADMISSIONS": unbounded}})
+    database = RelationalDatabase(schema=schema, folder=ehr.folder, tables=database.tables, dictionaries={})
+    with pytest.raises(BadInputError, match="bound on one patient's rows"):
+        resolve_codecs(database=database, discovery={"ADMISSIONS": Part(8.0, 1e-6)}, rng=np.random.default_rng(0))
+
+
+def _with_schema(loaded, schema):
+    """The loaded ADMISSIONS table with the columns of ``schema`` (the same data, domains left open)."""
+    from dataclasses import replace
+
+    from synthdata.modalities.table.schema import TableSchema
+
+    spec = schema.tables["ADMISSIONS"]
+    table_schema = TableSchema(columns=dict(spec.columns), missing_values=loaded.schema.missing_values)
+    return replace(loaded, schema=table_schema, frame=loaded.frame.with_columns(pl.col("kind").cast(pl.String)))
