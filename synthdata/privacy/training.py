@@ -465,6 +465,7 @@ def train_private(
     checkpoint_every: int | None = None,
     device: torch.device | str | None = None,
     world: World | None = None,
+    grad_sample_mode: str | None = None,
 ) -> TrainingOutcome:
     """Train ``model`` in place with DP-SGD so the weights are (epsilon, delta)-DP per privacy unit.
 
@@ -498,6 +499,10 @@ def train_private(
             ``units`` and ``mask``; ``device`` its own, e.g. ``cuda:<rank>``); each trains on its share of
             the units, rank 0 adds the noise once per step, and all end with the same weights and outcome.
             Only rank 0 reports ``progress``.  ``checkpoint`` is refused with a world (not built yet).
+        grad_sample_mode: how per-unit gradient norms are computed (``"bookkeeping"``, ``"ghost"`` or
+            ``"hooks"``); None picks :func:`grad_sample_mode_for` the model.  The clipping, noise and guarantee
+            are the same in every mode; only the cost differs (ghost norms of a unit of R rows cost R^2 per
+            layer, per-sample gradients in-by-out: hooks are cheaper for units of thousands of rows).
 
     Poisson sampling picks each unit independently with rate ``1 / ceil(N / batch)``; each unit's loss
     (averaged over its rows and ``augmentation`` noise draws) gives one gradient, clipped to
@@ -553,7 +558,7 @@ def train_private(
         n_units=n_units, data_fingerprint=data_fingerprint(units, mask), noise_source=rand.source,
     ) if checkpoint is not None else None
     resumed = load_checkpoint(checkpoint, expected=identity) if checkpoint is not None else None
-    mode = grad_sample_mode_for(model)
+    mode = grad_sample_mode or grad_sample_mode_for(model)
     was_training, dp_model = model.training, None
     model.train()
     try:

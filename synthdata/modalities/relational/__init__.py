@@ -11,7 +11,8 @@ synthetic database's structure from it (``sample_skeleton``: row counts, parent 
 The DP generator (``generator.py``): ``fit_relational`` splits one (epsilon, delta) across the cardinalities,
 column discovery and one DP-SGD denoiser per table (``budget.py``), each trained on one unit per patient with
 every child row conditioned on its parent row's encoding (``context.py``); ``sample_relational`` fills a
-skeleton, parents first, children conditioned on their synthetic parent rows.
+skeleton, parents first, children conditioned on their synthetic parent rows; ``storage.py`` saves and loads a
+fitted generator.
 
 Not yet: the modality registration, the CLI and the Dagster assets (issue 17).  The counts a
 ``RelationalDatabase`` holds are exact and computed from the private records: they stay in the private work
@@ -35,6 +36,7 @@ from synthdata.modalities.relational.generator import (
 )
 from synthdata.modalities.relational.loading import load_database
 from synthdata.modalities.relational.schema import RelationalSchema
+from synthdata.modalities.relational.storage import load_generator, save_generator
 
 __all__ = [
     "LoadedTable",
@@ -45,7 +47,9 @@ __all__ = [
     "TableCounts",
     "fit_relational",
     "load_database",
+    "load_generator",
     "load_relational_schema",
     "parse_relational_schema",
     "sample_relational",
+    "save_generator",
 ]

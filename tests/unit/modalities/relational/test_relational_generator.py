@@ -30,8 +30,10 @@ from synthdata.modalities.relational.generator import (
     RelationalGenerator,
     SyntheticDatabase,
     fit_relational,
+    grad_sample_mode,
     sample_relational,
 )
+from synthdata.modalities.relational.storage import load_generator, save_generator
 from synthdata.privacy.training import TrainingOutcome
 
 #: P(admission kind = "A" | patient group): the planted patient -> admission dependency.
@@ -230,8 +232,9 @@ def test_per_table_epsilons_compose_within_the_total(conditioned: RelationalGene
 def test_a_patient_is_one_unit_in_every_table(ehr: RelationalDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
     seen = {}
 
-    def spy(*, model, diffusion, units, mask, plan, epsilon, delta, **_):
+    def spy(*, model, diffusion, units, mask, plan, epsilon, delta, grad_sample_mode, **_):
         seen[len(seen)] = (units, mask, diffusion.condition_dim)
+        assert grad_sample_mode == (None if units.shape[1] * plan.augmentation <= 32 else "hooks")
         return TrainingOutcome(private=True, epsilon=epsilon, delta=delta, noise_multiplier=None, sample_rate=1.0,
                                steps=0, epochs=plan.epochs, accountant="prv", grad_sample_mode="bookkeeping",
                                noise_source="test", dp_valid=True, seconds=1.0, records_per_second=1.0,
@@ -324,3 +327,21 @@ def _with_schema(loaded, schema):
     spec = schema.tables["ADMISSIONS"]
     table_schema = TableSchema(columns=dict(spec.columns), missing_values=loaded.schema.missing_values)
     return replace(loaded, schema=table_schema, frame=loaded.frame.with_columns(pl.col("kind").cast(pl.String)))
+
+
+def test_long_units_get_per_sample_gradients() -> None:
+    assert grad_sample_mode(rows=3, augmentation=4, hidden=256) is None  # the table modality's case: ghost norms
+    assert grad_sample_mode(rows=1533, augmentation=1, hidden=64) == "hooks"  # MIMIC's lab events per patient
+
+
+def test_saved_generator_samples_the_same_database(conditioned: RelationalGenerator, tmp_path: Path) -> None:
+    loaded = load_generator(save_generator(conditioned, tmp_path / "generator.pt"))
+    assert loaded.epsilon_per_table() == conditioned.epsilon_per_table()
+    assert loaded.composition == conditioned.composition and loaded.budget == conditioned.budget
+    first = sample_relational(generator=conditioned, n_subjects=40, seed=2, key_style="sequential")
+    again = sample_relational(generator=loaded, n_subjects=40, seed=2, key_style="sequential")
+    for name, frame in first.tables.items():
+        assert frame.equals(again.tables[name]), name
+    torch.save({"format": "something else"}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a synthdata.relational_generator"):
+        load_generator(tmp_path / "other.pt")
