@@ -38,7 +38,11 @@ from synthdata.modalities.base import Units
 from synthdata.modalities.grouping import group_units
 from synthdata.modalities.relational.budget import Part
 from synthdata.modalities.relational.database import LoadedTable, RelationalDatabase
-from synthdata.modalities.table.discovery import DiscoveryReport, resolve_schema
+from synthdata.modalities.table.discovery import (
+    DiscoveryReport,
+    doomed_columns,
+    resolve_schema,
+)
 from synthdata.modalities.table.encoding import TableCodec
 
 
@@ -73,6 +77,22 @@ def resolve_codecs(*, database: RelationalDatabase, discovery: Mapping[str, Part
                                                          rng=rng)
         codecs[name] = TableCodec(schema=table_schema)
     return codecs, reports
+
+
+def refuse_doomed(*, database: RelationalDatabase, discovery: Mapping[str, Part]) -> None:
+    """Refuse (BadInputError, before any mechanism runs) when a table's open numeric or datetime range would
+    most likely not be learned with DP at its share: the table modality's ``doomed_columns`` rule (a local,
+    noise-free look at the data that names columns, never values)."""
+    doomed = []
+    for name, loaded in database.tables.items():
+        bound = database.schema.rows_per_subject_bound(name)
+        if name in discovery and bound is not None:
+            doomed += [f"{name}.{column}" for column in doomed_columns(
+                frame=loaded.frame, schema=loaded.schema, epsilon=discovery[name].epsilon, sensitivity=bound)]
+    if doomed:
+        raise BadInputError(f"could not learn the range of {', '.join(doomed)} with DP at this discovery budget and "
+                            "the tables' bounds on rows per patient: declare their min and max in the schema or raise "
+                            "discovery_share. Nothing was spent")
 
 
 def encode_rows(*, codec: TableCodec, frame: pl.DataFrame) -> np.ndarray:

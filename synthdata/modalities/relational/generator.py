@@ -68,6 +68,7 @@ from synthdata.modalities.relational.context import (
     context_rows,
     encode_rows,
     open_columns,
+    refuse_doomed,
     resolve_codecs,
     table_units,
 )
@@ -222,6 +223,7 @@ def fit_relational(*, database: RelationalDatabase, epsilon: float, delta: float
                          has_relationships=bool(found), table_shares=table_shares,
                          cardinality_share=cardinality_share, discovery_share=discovery_share)
     _check_trainable(database, split, plan, accountant)
+    refuse_doomed(database=database, discovery=split.discovery)
     dp_rng = np.random.default_rng(secrets.randbits(128) if reproducible_seed is None else [reproducible_seed, 7])
     codecs, reports = resolve_codecs(database=database, discovery=split.discovery, rng=dp_rng)
     mechanisms: list[dict[str, Any]] = [

@@ -318,6 +318,23 @@ def test_open_domains_learned_with_dp_at_the_tables_bound(ehr: RelationalDatabas
         resolve_codecs(database=database, discovery={"ADMISSIONS": Part(8.0, 1e-6)}, rng=np.random.default_rng(0))
 
 
+def test_unlearnable_range_refused_before_any_mechanism(ehr: RelationalDatabase,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(**_):
+        raise AssertionError("a mechanism ran")
+
+    for name in ("train_private", "measure_cardinalities", "resolve_codecs"):
+        monkeypatch.setattr(generator_module, name, never)
+    raw = {**SCHEMA, "tables": {**SCHEMA["tables"]}}
+    raw["tables"]["ADMISSIONS"] = {**raw["tables"]["ADMISSIONS"],
+                                   "columns": {**raw["tables"]["ADMISSIONS"]["columns"], "los": {"type": "numeric"}}}
+    schema = parse_relational_schema(raw)
+    database = RelationalDatabase(schema=schema, folder=ehr.folder, dictionaries={}, tables={
+        **ehr.tables, "ADMISSIONS": _with_schema(ehr.tables["ADMISSIONS"], schema)})
+    with pytest.raises(BadInputError, match=r"ADMISSIONS\.los.*Nothing was spent"):
+        fit_relational(database=database, epsilon=0.5, delta=DELTA, model=TINY)
+
+
 def _with_schema(loaded, schema):
     """The loaded ADMISSIONS table with the columns of ``schema`` (the same data, domains left open)."""
     from dataclasses import replace

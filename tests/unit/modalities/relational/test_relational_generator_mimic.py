@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from synthdata.config import ModelSpec
+from synthdata.errors import BadInputError
 from synthdata.modalities.relational import load_database, load_relational_schema
 from synthdata.modalities.relational.cardinality import relationships
 from synthdata.modalities.relational.generator import fit_relational, sample_relational
@@ -36,6 +37,12 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def test_mimic_demo_lab_values_without_bounds_refused_before_any_mechanism() -> None:
+    database = load_database(schema=SCHEMA, folder=MIMIC)
+    with pytest.raises(BadInputError, match=r"LABEVENTS\.valuenum.*Nothing was spent"):
+        fit_relational(database=database, epsilon=EPSILON, delta=DELTA, model="fast")
 
 
 def test_mimic_demo_fit_and_sample() -> None:
