@@ -19,10 +19,10 @@ from evaluation import gate
 from evaluation.base import AuditResult
 from evaluation.registry import AUDITS
 from pipelines.resources import LedgerResource, WorkAreaResource
-from synthdata.flow.steps import RELEASE, Run, Step, summary_metadata
-from synthdata.config import ReleaseSpec
 from synthdata import home
+from synthdata.config import ReleaseSpec
 from synthdata.errors import AwaitingApprovalError, SynthdataError, redacted
+from synthdata.flow.steps import RELEASE, Run, Step, summary_metadata
 from synthdata.modalities import get_modality
 from synthdata.progress import LogLines, Progress, TerminalBar, combined
 
@@ -83,7 +83,8 @@ def _run_step(step: Step, run: Run):
     """``step.run(run)``; a synthdata error reaches Dagster redacted (``synthdata.errors.redacted``: no input
     file name, no hint), its full text is kept for the CLI at ``home.failure_path``."""
     try:
-        return step.run(run)
+        with run.area.working():  # a second process on the same work area is refused
+            return step.run(run)
     except AwaitingApprovalError:
         raise
     except SynthdataError as error:
@@ -105,15 +106,22 @@ def _step_asset(spec: ReleaseSpec, step: Step, upstream: str | None):
 
     def body(context: dg.AssetExecutionContext, config: StepConfig, work_area: WorkAreaResource,
              ledger: LedgerResource, upstream: str | None):
+        resumed = False
         if config.approve_run_id:  # a sign-off run exports an earlier run's work area
             area, run_id = work_area.existing(config.approve_run_id), config.approve_run_id
+        elif upstream and context.run.parent_run_id:
+            # A re-execution (``synthdata resume``, the UI's "Re-execute from failure") continues the work area
+            # its parent run left, under that area's run id: training resumes from its checkpoint and charges
+            # the reservation the stopped run holds; a model already trained is not trained again.
+            area, resumed = work_area.at(upstream), True
+            run_id = area.root.name
         else:
             run_id = context.run.run_id
             area = work_area.at(upstream) if upstream else work_area.for_run(run_id)
         run = Run(spec=spec, area=area, open_ledger=ledger.ledger, run_id=run_id,
                   progress=_progress(context, terminal=work_area.progress),
                   say=lambda message: _both(context, message), approved_by=config.approved_by or None,
-                  approved_via=f"Dagster run {context.run.run_id} ({context.run.job_name})")
+                  approved_via=f"Dagster run {context.run.run_id} ({context.run.job_name})", resume=resumed)
         try:
             summary = _run_step(step, run)
         except AwaitingApprovalError as waiting:
@@ -153,8 +161,9 @@ def _audit_checks(spec: ReleaseSpec, step: Step, upstream: str):
                           ins={"upstream": dg.AssetIn(key=[prefix, upstream])})
     def audits(context: dg.AssetCheckExecutionContext, upstream: str, work_area: WorkAreaResource,
                ledger: LedgerResource):
-        run = Run(spec=spec, area=work_area.at(upstream), open_ledger=ledger.ledger, run_id=context.run.run_id,
-                  say=lambda message: _both(context, message))
+        area = work_area.at(upstream)
+        run = Run(spec=spec, area=area, open_ledger=ledger.ledger, say=lambda message: _both(context, message),
+                  run_id=area.root.name if context.run.parent_run_id else context.run.run_id)
         results = {r.name: r for r in _run_step(step, run)["results"]}
         for name in names:
             result = results.get(name)

@@ -9,13 +9,13 @@ import dagster as dg
 
 import synthdata
 from pipelines.factory import ReleaseGraph, build_release_graph
-from pipelines.resources import LedgerResource, WorkAreaResource
+from pipelines.resources import LedgerResource, WorkAreaPaths, WorkAreaResource
 from pipelines.sensors import releases_awaiting_sign_off
 from synthdata import home
 from synthdata.config import ReleaseSpec
+from synthdata.errors import BadInputError
 from synthdata.modalities import MODALITIES
 from synthdata.release_spec import load_spec
-from synthdata.errors import BadInputError
 
 DEMO_SPEC = Path(synthdata.__file__).resolve().parent / "data" / "demo.yaml"
 log = logging.getLogger(__name__)
@@ -43,5 +43,6 @@ def build_definitions(specs: list[ReleaseSpec] | None = None, *, progress: bool 
         asset_checks=[c for g in graphs for c in g.checks],
         jobs=[j for g in graphs for j in (g.job, g.approve_job)],
         sensors=[releases_awaiting_sign_off],
-        resources={"work_area": WorkAreaResource(progress=progress), "ledger": LedgerResource()},
+        resources={"work_area": WorkAreaResource(progress=progress), "ledger": LedgerResource(),
+                   "io_manager": WorkAreaPaths()},
     )

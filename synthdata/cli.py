@@ -193,9 +193,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    """A Dagster run (the CLI's and the UI's releases) is re-executed from its failure through Dagster, so the UI
+    shows the resumed run beside the one that stopped; a run of the Python API is continued in-process."""
+    from pipelines.runner import resume_release
     from synthdata import api
 
-    return _released(lambda: api.resume(run_id=args.run_id, progress=not args.quiet))
+    outcome = resume_release(args.run_id, progress=not args.quiet)
+    if outcome is None:
+        return _released(lambda: api.resume(run_id=args.run_id, progress=not args.quiet))
+    return _report_outcome(outcome)
 
 
 def _released(call: Callable[[], Any]) -> int:

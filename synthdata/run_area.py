@@ -6,7 +6,11 @@ before the gates, internal reports); it stays on storage approved for the source
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +58,34 @@ class RunArea:
     @property
     def spec(self) -> Path:
         return self.root / "spec.yaml"
+
+    @contextmanager
+    def working(self) -> Iterator[None]:
+        """Hold the work area while a step runs in it: a second process (``synthdata resume`` of a run that is
+        still going, a second re-execution) is refused instead of training on the same checkpoint.  The hold
+        is an OS file lock on ``.working``: a process that is killed (even with SIGKILL) lets go of it.  A work
+        area that does not exist yet (a new run's first step) is not made here: a refused input leaves none."""
+        if not self.root.is_dir():
+            yield
+            return
+        handle = os.open(self.root / ".working", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise BadInputError(f"run {self.root.name} is running in another process: wait for it to "
+                                    "finish, or stop it before resuming") from None
+            yield
+        finally:
+            os.close(handle)  # closing the descriptor releases the lock
+
+    def is_working(self) -> bool:
+        """Whether some process holds this work area now (see :meth:`working`)."""
+        try:
+            with self.working():
+                return False
+        except BadInputError:
+            return True
 
 
 def read_json(path: Path) -> dict[str, Any]:

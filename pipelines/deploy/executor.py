@@ -15,7 +15,6 @@ import dagster as dg
 import yaml
 
 from pipelines.registry import build_definitions
-from synthdata import home
 from synthdata.privacy.ledger import LEDGER_URL_ENV
 
 CONFIG_ENV = "SYNTHDATA_EXECUTOR_CONFIG"
@@ -44,9 +43,9 @@ def deployed_definitions(executor: dg.ExecutorDefinition, default_config: Path) 
     """Every registered release graph, run by ``executor`` configured from ``default_config`` (or
     ``$SYNTHDATA_EXECUTOR_CONFIG``).
 
-    Steps hand each other the path of the run's work area under ``$SYNTHDATA_HOME`` (and Dagster's IO manager
-    the path's pickle, kept in ``$SYNTHDATA_HOME/dagster/storage``): every pod or worker must mount the same
-    ``$SYNTHDATA_HOME``.  The ledger must be a database server all of them reach (``$SYNTHDATA_LEDGER_URL``):
+    Steps hand each other the path of the run's work area under ``$SYNTHDATA_HOME`` (the IO manager keeps the
+    path per run in ``$SYNTHDATA_HOME/dagster-steps``, ``pipelines.resources.WorkAreaPaths``): every pod or
+    worker must mount the same ``$SYNTHDATA_HOME``.  The ledger must be a database server all of them reach (``$SYNTHDATA_LEDGER_URL``):
     a SQLite file on a shared volume cannot be relied on to lock across machines, and an unlocked ledger can
     overspend a budget.
     """
@@ -56,6 +55,4 @@ def deployed_definitions(executor: dg.ExecutorDefinition, default_config: Path) 
                          "postgresql+psycopg://user:password@host:5432/database) where steps run on other pods "
                          "or machines: a SQLite ledger cannot be relied on to lock across them")
     configured = executor.configured(executor_config(executor, default_config))
-    storage = dg.FilesystemIOManager(base_dir=str(home.home() / "dagster" / "storage"))
-    return dg.Definitions.merge(build_definitions(), dg.Definitions(executor=configured,
-                                                                     resources={"io_manager": storage}))
+    return dg.Definitions.merge(build_definitions(), dg.Definitions(executor=configured))

@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from dataclasses import asdict
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -357,8 +357,14 @@ def train(
     # still composes it with this training.
     charged_pre, charged_delta_pre = epsilon_pre, delta_pre
     open_runs = {c["run_id"] for c in state if c["status"] == "reserved"}
-    if reservation not in open_runs and run_id in open_runs:
-        # A retraining (reserved under its own run id) that was killed: resume it under that reservation.
+    kept = area.model / "reservation.json"  # the reservation an interrupted training of this work area ran under
+    interrupted = read_json(kept)["run_id"] if kept.is_file() and (area.model / "checkpoint.pt").is_file() else None
+    if interrupted in open_runs and interrupted != reservation:
+        # A retraining (reserved under its own run id) that was killed, resumed by whichever run id: resume it
+        # under that reservation.
+        reservation = interrupted
+        charged_pre = charged_delta_pre = 0.0
+    elif reservation not in open_runs and run_id in open_runs:
         reservation = run_id
         charged_pre = charged_delta_pre = 0.0
     elif reservation not in open_runs:
@@ -368,6 +374,7 @@ def train(
             fingerprint=fingerprint, name=spec.dataset.path.name, run_id=run_id, release=spec.name,
             epsilon=epsilon_train, delta=delta_train,
         )
+    write_json(kept, {"run_id": reservation})  # a run id (not private): where a resumed training charges
     torch.manual_seed(spec.seed)  # model initialisation only: public randomness
     model = modality.build_denoiser(codec=codec, model=spec.model)
     diffusion = diffusion_for(spec=spec, modality=modality, codec=codec)

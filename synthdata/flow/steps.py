@@ -138,8 +138,9 @@ def run_steps(run: Run, *, steps: Sequence[Step] = RELEASE) -> dict[str, dict[st
     """Run ``steps`` in order in-process; a resumed run skips those already done in its work area.
     Errors propagate (BadInputError, GateFailedError, BudgetRefusedError, AwaitingApprovalError)."""
     summaries: dict[str, dict[str, Any]] = {}
-    for step in steps:
-        if run.resume and step.done(run):
-            continue
-        summaries[step.name] = step.run(run)
+    with run.area.working():  # a second process on the same work area is refused
+        for step in steps:
+            if run.resume and step.done(run):
+                continue
+            summaries[step.name] = step.run(run)
     return summaries
