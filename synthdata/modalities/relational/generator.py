@@ -8,7 +8,8 @@ holdout is the caller's, ``RelationalDatabase.select_subjects``):
    every part is checked to be trainable before anything reads the data through a mechanism;
 2. open column domains are learned with DP (``context.resolve_codecs``), the children per parent row are
    measured with DP (``cardinality.measure_cardinalities``);
-3. every table, parents first, trains one ``MLPDenoiser`` with DP-SGD (``synthdata.privacy.training.
+3. every table, parents first, measures its column distributions with DP (the table modality's
+   ``marginals.measure``, over the same units) and trains one ``MLPDenoiser`` with DP-SGD (``synthdata.privacy.training.
    train_private``) on one unit per patient (all their rows of the table, ``context.table_units``); a child
    table's rows carry their parent row's encoding as the diffusion process's condition (``condition_dim``,
    with condition dropout so guidance can be used when sampling);
@@ -17,7 +18,9 @@ holdout is the caller's, ``RelationalDatabase.select_subjects``):
 
 ``sample_relational`` is post-processing (no epsilon): ``skeleton.sample_skeleton`` draws the structure (row
 counts, parent rows, fresh keys) from the DP cardinalities; the subject table's rows are sampled first, then
-each child table's rows conditioned on their SYNTHETIC parent rows, parents first; key and foreign key
+each child table's rows conditioned on their SYNTHETIC parent rows, parents first, each table's samples
+calibrated to its DP column distributions (``marginals.calibrate``: the model's ordering of rows, and with it
+the dependence on the parent row, is kept); key and foreign key
 columns come from the skeleton, so every key joins, no orphan is generated and no real key is ever read.
 
 **The guarantee**: the fitted generator (weights, codecs, cardinalities) is (epsilon, delta)-DP with respect
@@ -28,7 +31,9 @@ composed figure is reported beside it).  Not covered: anything read before the f
 domains and dictionaries are public by declaration), orphan rows dropped by loading (they belong to no
 patient: the count of them is exact), the number of patients with rows in each table (it sets the sampling
 rate, unnoised, as the number of patients does for one table), runs with ``reproducible_seed`` (not DP), and
-the non-private losses in ``TrainingOutcome.final_loss``.
+the non-private losses in ``TrainingOutcome.final_loss``.  The column distributions weigh each patient 1 over
+their rows (the table modality's rule), so in a table where patients hold very different numbers of rows
+(lab events) they are distributions over patients, not rows.
 
 What is not modelled: identifier columns other than keys (dropped from the output); a reference off the
 parent chain (a prescription's ICU stay) is left empty, as the skeleton leaves it; absolute dates and the
@@ -52,9 +57,11 @@ from synthdata.diffusion.denoisers.mlp import MLPDenoiser
 from synthdata.diffusion.process import GaussianDiffusion
 from synthdata.diffusion.samplers import ddim_sample
 from synthdata.errors import BadInputError
+from synthdata.modalities.base import Units
 from synthdata.modalities.relational.budget import (
     DEFAULT_CARDINALITY_SHARE,
     DEFAULT_DISCOVERY_SHARE,
+    DEFAULT_MARGINALS_SHARE,
     BudgetSplit,
     composed,
     split_budget,
@@ -77,6 +84,7 @@ from synthdata.modalities.relational.schema import RelationalSchema
 from synthdata.modalities.relational.skeleton import KeyStyle, Skeleton, sample_skeleton
 from synthdata.modalities.table.discovery import DiscoveryReport
 from synthdata.modalities.table.encoding import TableCodec
+from synthdata.modalities.table.marginals import TableMarginals, calibrate, measure
 from synthdata.modalities.table.settings import PRESETS
 from synthdata.privacy.composition import Composition
 from synthdata.privacy.training import (
@@ -93,7 +101,8 @@ from synthdata.progress import Progress
 @dataclass(frozen=True)
 class TableModel:
     """One table's trained denoiser: its codec, the parent table whose row conditions it (None: not
-    conditioned), the condition's width, the weights (CPU), what training did and what discovery learned."""
+    conditioned), the condition's width, the weights (CPU), what training did, what discovery learned and the
+    DP column distributions the samples are calibrated to (None: not measured)."""
 
     table: str
     codec: TableCodec
@@ -103,6 +112,7 @@ class TableModel:
     outcome: TrainingOutcome
     units: int
     discovery: DiscoveryReport | None = None
+    marginals: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -121,10 +131,11 @@ class RelationalGenerator:
     notes: tuple[str, ...] = field(default=())
 
     def epsilon_per_table(self) -> dict[str, float]:
-        """Each table's epsilon as spent: its DP-SGD training (the accountant's figure) plus its column
-        discovery; the cardinalities' epsilon is ``budget.cardinalities`` (one mechanism over every
-        relationship)."""
+        """Each table's epsilon as spent: its DP-SGD training (the accountant's figure), its column discovery
+        and its column distributions; the cardinalities' epsilon is ``budget.cardinalities`` (one mechanism
+        over every relationship)."""
         return {name: float(model.outcome.epsilon or 0.0) + (model.discovery.epsilon if model.discovery else 0.0)
+                + (self.budget.marginals[name].epsilon if model.marginals is not None else 0.0)
                 for name, model in self.tables.items()}
 
     def privacy_unit(self) -> str:
@@ -202,14 +213,17 @@ def _check_trainable(database: RelationalDatabase, split: BudgetSplit, plan: Tra
 def fit_relational(*, database: RelationalDatabase, epsilon: float, delta: float, model: ModelSpec | str = "fast",
                    table_shares: Mapping[str, float] | None = None,
                    cardinality_share: float = DEFAULT_CARDINALITY_SHARE,
-                   discovery_share: float = DEFAULT_DISCOVERY_SHARE, condition_on_parent: bool = True,
+                   discovery_share: float = DEFAULT_DISCOVERY_SHARE,
+                   marginals_share: float = DEFAULT_MARGINALS_SHARE, condition_on_parent: bool = True,
                    accountant: str = "prv", seed: int = 0, reproducible_seed: int | None = None,
                    progress: bool | Progress = False, device: torch.device | str | None = None) -> RelationalGenerator:
     """Fit the DP generator of ``database`` for (epsilon, delta) per patient (see the module docstring).
 
     ``model``: a table preset name or a ``ModelSpec`` (epochs, batch, width, learning rate, clipping norm,
     sampling steps, guidance, condition dropout); ``table_shares``: training weights per table (every table
-    named), else equal; ``condition_on_parent``: False trains every table unconditioned (an ablation).
+    named), else equal; ``marginals_share``: the part of each table's epsilon that measures its column
+    distributions (0: none, samples not calibrated); ``condition_on_parent``: False trains every table
+    unconditioned (an ablation).
     ``seed`` is public (model initialisation only).  ``reproducible_seed`` replays every DP draw: NOT DP.
 
     Raises BadInputError before any mechanism runs when the schema, the shares or the data cannot be trained
@@ -221,7 +235,8 @@ def fit_relational(*, database: RelationalDatabase, epsilon: float, delta: float
     found = relationships(schema)  # refuses a relationship without a declared cap
     split = split_budget(tables=database.order, epsilon=epsilon, delta=delta, open_columns=open_columns(database),
                          has_relationships=bool(found), table_shares=table_shares,
-                         cardinality_share=cardinality_share, discovery_share=discovery_share)
+                         cardinality_share=cardinality_share, discovery_share=discovery_share,
+                         marginals_share=marginals_share)
     _check_trainable(database, split, plan, accountant)
     refuse_doomed(database=database, discovery=split.discovery)
     dp_rng = np.random.default_rng(secrets.randbits(128) if reproducible_seed is None else [reproducible_seed, 7])
@@ -242,6 +257,13 @@ def fit_relational(*, database: RelationalDatabase, epsilon: float, delta: float
         codec = codecs[name]
         condition_dim = codecs[parent].width if parent is not None else 0
         units = table_units(loaded=loaded, codec=codec, parent_encoded=encoded[parent] if parent else None)
+        marginals = None
+        if name in split.marginals:
+            measured, mechanism = measure(units=Units(data=units.data[..., : codec.width], mask=units.mask),
+                                          codec=codec, epsilon=split.marginals[name].epsilon,
+                                          delta=split.marginals[name].delta, rng=dp_rng)
+            marginals = measured.to_dict()
+            mechanisms.append(mechanism.ledger_record(stage=f"marginals ({name})"))
         denoiser = _denoiser(codec=codec, condition_dim=condition_dim, model=spec, seed=seed + index)
         part = split.training[name]
         outcome = train_private(model=denoiser, diffusion=_diffusion(model=spec, condition_dim=condition_dim),
@@ -256,7 +278,8 @@ def fit_relational(*, database: RelationalDatabase, epsilon: float, delta: float
                            "delta": outcome.delta})
         tables[name] = TableModel(table=name, codec=codec, condition_on=parent, condition_dim=condition_dim,
                                   weights={k: v.detach().cpu() for k, v in denoiser.state_dict().items()},
-                                  outcome=outcome, units=units.count, discovery=reports.get(name))
+                                  outcome=outcome, units=units.count, discovery=reports.get(name),
+                                  marginals=marginals)
     composition = composed(mechanisms=mechanisms)
     if not composition.naive <= epsilon * (1 + 1e-6) or not composition.delta <= delta * (1 + 1e-9):
         raise RuntimeError(f"the fit spent epsilon {composition.naive:.6g}, delta {composition.delta:.3g}, above "
@@ -306,7 +329,11 @@ def _sample_table(*, table: TableModel, spec: ModelSpec, n: int, condition: torc
     array = ddim_sample(model=model, diffusion=diffusion, shape=(n, table.codec.width + table.condition_dim),
                         steps=int(spec.resolved("sample_steps")), generator=torch.Generator().manual_seed(seed),
                         condition=condition, guidance=guidance if condition is not None else 0.0, progress=progress)
-    return table.codec.decode(array[:, : table.codec.width].cpu().numpy())
+    data = array[:, : table.codec.width].cpu().numpy()
+    if table.marginals is not None:
+        data = calibrate(array=data, codec=table.codec, marginals=TableMarginals.from_dict(dict(table.marginals)),
+                         rng=np.random.default_rng([seed, 17]))
+    return table.codec.decode(data)
 
 
 def _assemble(schema: RelationalSchema, name: str, skeleton: Skeleton, values: pl.DataFrame) -> pl.DataFrame:

@@ -40,13 +40,15 @@ def save_generator(generator: RelationalGenerator, path: Path) -> Path:
         "model": generator.model.model_dump(mode="json"),
         "tables": [{"table": m.table, "codec": m.codec.to_dict(), "condition_on": m.condition_on,
                     "condition_dim": m.condition_dim, "weights": dict(m.weights), "outcome": asdict(m.outcome),
-                    "units": m.units, "discovery": asdict(m.discovery) if m.discovery else None}
+                    "units": m.units, "discovery": asdict(m.discovery) if m.discovery else None,
+                    "marginals": m.marginals}
                    for m in generator.tables.values()],
         "cardinalities": generator.cardinalities.to_dict(),
         "budget": {"epsilon": budget.epsilon, "delta": budget.delta, "rule": budget.rule,
                    "cardinalities": asdict(budget.cardinalities) if budget.cardinalities else None,
                    "discovery": {t: asdict(p) for t, p in budget.discovery.items()},
-                   "training": {t: asdict(p) for t, p in budget.training.items()}},
+                   "training": {t: asdict(p) for t, p in budget.training.items()},
+                   "marginals": {t: asdict(p) for t, p in budget.marginals.items()}},
         "mechanisms": [dict(m) for m in generator.mechanisms],
         "composition": asdict(generator.composition),
         "notes": list(generator.notes),
@@ -68,13 +70,15 @@ def load_generator(path: Path) -> RelationalGenerator:
             table=entry["table"], codec=TableCodec.from_dict(entry["codec"]), condition_on=entry["condition_on"],
             condition_dim=int(entry["condition_dim"]), weights=entry["weights"],
             outcome=TrainingOutcome(**entry["outcome"]), units=int(entry["units"]),
-            discovery=DiscoveryReport(**entry["discovery"]) if entry["discovery"] else None)
+            discovery=DiscoveryReport(**entry["discovery"]) if entry["discovery"] else None,
+            marginals=entry["marginals"])
     return RelationalGenerator(
         schema=RelationalSchema.model_validate(state["schema"]), model=ModelSpec.model_validate(state["model"]),
         tables=tables, cardinalities=CardinalityModel.from_dict(state["cardinalities"]),
         budget=BudgetSplit(epsilon=budget["epsilon"], delta=budget["delta"], rule=budget["rule"],
                            cardinalities=Part(**budget["cardinalities"]) if budget["cardinalities"] else None,
                            discovery={t: Part(**p) for t, p in budget["discovery"].items()},
-                           training={t: Part(**p) for t, p in budget["training"].items()}),
+                           training={t: Part(**p) for t, p in budget["training"].items()},
+                           marginals={t: Part(**p) for t, p in budget["marginals"].items()}),
         mechanisms=tuple(state["mechanisms"]), composition=Composition(**state["composition"]),
         notes=tuple(state["notes"]))

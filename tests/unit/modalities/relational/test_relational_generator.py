@@ -215,11 +215,12 @@ def test_per_table_epsilons_compose_within_the_total(conditioned: RelationalGene
     for name, model in conditioned.tables.items():
         assert model.outcome.dp_valid and model.outcome.epsilon is not None
         assert model.outcome.epsilon <= split.training[name].epsilon * (1 + 1e-6)
-        assert per_table[name] == pytest.approx(model.outcome.epsilon)
+        assert per_table[name] == pytest.approx(model.outcome.epsilon + split.marginals[name].epsilon)
+        assert per_table[name] <= split.per_table()[name] * (1 + 1e-6)
     # Recomputed here with Opacus' PRV accountant over every Gaussian mechanism the fit recorded (DP-SGD of each
     # table, the cardinalities' one step): the composed epsilon at the total delta stays within the total.
     gaussian = [m for m in conditioned.mechanisms if m.get("noise_multiplier")]
-    assert len(gaussian) == 4  # three trainings and the cardinalities
+    assert len(gaussian) == 7  # three trainings, three tables' column distributions, the cardinalities
     accountant = PRVAccountant()
     accountant.history = [(m["noise_multiplier"], m["sample_rate"], m["steps"]) for m in gaussian]
     recomputed = accountant.get_epsilon(delta=sum(m["delta"] for m in gaussian))
@@ -268,11 +269,14 @@ def test_budget_split_rule() -> None:
                          has_relationships=True)
     assert split.cardinalities == Part(0.4, 1e-7)
     assert split.discovery["A"].epsilon == pytest.approx(0.1) and split.discovery["D"].epsilon == pytest.approx(0.3)
-    assert all(split.training[t].epsilon == pytest.approx(3.2 / 3) for t in "PAD")
+    assert all(split.training[t].epsilon == pytest.approx(1.6 / 3) for t in "PAD")  # half of each table's
+    assert all(split.marginals[t].epsilon == pytest.approx(1.6 / 3) for t in "PAD")  # part: its columns
     assert sum(p.epsilon for p in split.parts()) == pytest.approx(4.0)
+    assert sum(p.delta for p in split.parts()) == pytest.approx(1e-6)
+    assert split.per_table()["D"] == pytest.approx(0.3 + 3.2 / 3)
     declared = split_budget(tables=["P", "A"], epsilon=1.0, delta=1e-6, open_columns={}, has_relationships=False,
-                            table_shares={"P": 1, "A": 3})
-    assert declared.cardinalities is None and not declared.discovery
+                            table_shares={"P": 1, "A": 3}, marginals_share=0)
+    assert declared.cardinalities is None and not declared.discovery and not declared.marginals
     assert declared.training["A"].epsilon == pytest.approx(0.75) and declared.training["P"].epsilon == pytest.approx(0.25)
     with pytest.raises(BadInputError, match="every table"):
         split_budget(tables=["P", "A"], epsilon=1.0, delta=1e-6, open_columns={}, has_relationships=True,
