@@ -176,6 +176,9 @@ class ModelSpec(_Strict):
     device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto", description="where the denoiser trains and samples (auto: cuda when torch sees a GPU, else "
                                     "cpu; cuda without a GPU is refused before anything is charged)")
+    processes: int = Field(default=1, ge=1, le=64, description="processes that run DP-SGD training together on this "
+                                                               "machine (one per GPU on cuda); the same mechanism "
+                                                               "and epsilon as one process; no checkpoints")
     condition_dropout: float = Field(default=0.1, ge=0, lt=1,
                                      description="share of training rows that see no class (learns the "
                                                  "unconditional model guidance needs)")
@@ -261,6 +264,13 @@ class ReleaseSpec(_Strict):
     audits: AuditSpec = Field(default_factory=AuditSpec)
     output: OutputSpec
     seed: int = Field(default_factory=lambda: secrets.randbelow(2**31), ge=0)
+
+    @model_validator(mode="after")
+    def _processes_train_privately(self) -> ReleaseSpec:
+        if self.model.processes > 1 and (self.privacy.reproducible or self.privacy.not_private):
+            raise ValueError("model.processes above 1 trains with DP-SGD across processes: not with "
+                             "privacy.reproducible or privacy.not_private")
+        return self
 
     @model_validator(mode="after")
     def _output_not_input(self) -> ReleaseSpec:

@@ -32,6 +32,7 @@ from synthdata.errors import BadInputError, PreprocessingFailedError
 from synthdata.export.atomic import check_output_free
 from synthdata.export.manifest import sha256_file, write_json
 from synthdata.flow import approvers
+from synthdata.flow.processes import train_across_processes
 from synthdata.modalities import get_modality
 from synthdata.modalities.base import Modality, Units
 from synthdata.privacy.checkpoint import peek_checkpoint
@@ -389,12 +390,17 @@ def train(
         log.info("train: resuming from step %d of %d (checkpoint of an interrupted run, reservation %s)",
                  where[0], where[1], reservation)
     try:
-        outcome = train_private(
-            model=model, diffusion=diffusion, units=units.data, mask=units.mask, plan=plan,
-            epsilon=epsilon_train, delta=delta_train, accountant=spec.privacy.accountant,
-            reproducible_seed=spec.seed if spec.privacy.reproducible else None, progress=progress,
-            checkpoint=checkpoint, device=device,
-        )
+        if spec.model.processes > 1:
+            log.info("train: DP-SGD across %d processes", spec.model.processes)
+            outcome = train_across_processes(area=area, model=model, plan=plan, processes=spec.model.processes,
+                                             epsilon=epsilon_train, delta=delta_train, device=device, progress=progress)
+        else:
+            outcome = train_private(
+                model=model, diffusion=diffusion, units=units.data, mask=units.mask, plan=plan,
+                epsilon=epsilon_train, delta=delta_train, accountant=spec.privacy.accountant,
+                reproducible_seed=spec.seed if spec.privacy.reproducible else None, progress=progress,
+                checkpoint=checkpoint, device=device,
+            )
     except BadInputError:
         if checkpoint.is_file():
             # An interrupted run trained on the private data before this refusal (e.g. its checkpoint does
@@ -435,6 +441,7 @@ def train(
                            "DP column distributions) and DP-SGD training",
             "plan": asdict(plan),
             "device": str(device),
+            "processes": spec.model.processes,
             "pretrain": prior,
             "mechanisms": mechanisms,
             "ledger": ledger_snapshot(ledger=ledger, fingerprint=fingerprint),
