@@ -125,6 +125,7 @@ def purge_run(run_id: str) -> bool:
     """Delete a run's private work area (and its kept error, if any); returns whether there was a work area."""
     path = run_path(run_id)
     failure_path(run_id).unlink(missing_ok=True)
+    shutil.rmtree(home() / "dagster-steps" / path.name, ignore_errors=True)  # its steps' hand-over (paths only)
     if not path.exists():
         return False
     shutil.rmtree(path)

@@ -65,8 +65,11 @@ def status_of(run_id: str) -> RunStatus | None:
     if run_id.startswith("dpaudit-"):  # ``synthdata dp-audit``: the canary check alone
         return RunStatus(run_id, spec.name, "dp-audit", "the empirical DP check only; it exports nothing")
     if not record.is_file():
-        return RunStatus(run_id, spec.name, "not audited", "no audit record yet (running, stopped or refused; "
-                                                           f"`synthdata resume {run_id}` continues a stopped run)")
+        if area.is_working():
+            return RunStatus(run_id, spec.name, "running", "a process is working in it now")
+        return RunStatus(run_id, spec.name, "not audited", "no audit record and no process working in it (stopped "
+                                                           f"or refused; `synthdata resume {run_id}` continues a "
+                                                           "stopped run)")
     audited = dt.datetime.fromtimestamp(record.stat().st_mtime, dt.UTC).isoformat(timespec="seconds")
     report = area.root / "synthetic" / "report.html"
     found = dict(run_id=run_id, release=spec.name, audited=audited, report=report if report.is_file() else None)

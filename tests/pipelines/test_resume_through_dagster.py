@@ -76,6 +76,8 @@ def test_killed_cli_release_resumes_through_dagster_with_one_charge(
         # While it runs, a resume is refused (exit 2) and changes nothing: two processes never train one run.
         assert main(["resume", run_id, "--quiet"]) == 2
         assert "is running in another process" in capsys.readouterr().err
+        assert main(["runs"]) == 0
+        assert f"{run_id}  tiny  running" in capsys.readouterr().out
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=30)
     finally:
@@ -83,6 +85,8 @@ def test_killed_cli_release_resumes_through_dagster_with_one_charge(
             proc.kill()
             proc.communicate()
     assert proc.returncode == -signal.SIGKILL
+    assert main(["runs"]) == 0
+    assert f"{run_id}  tiny  not audited: no audit record and no process working in it" in capsys.readouterr().out
     done, total = peek_checkpoint(checkpoint)
     assert 0 < done < total
     ledger = Ledger(path=synthdata_home / "ledger.sqlite")
