@@ -10,11 +10,20 @@ import torch
 from opacus import GradSampleModule
 from opacus.validators import ModuleValidator
 
-from synthdata.diffusion.denoisers.unet import UNetDenoiser
 from synthdata.diffusion.denoisers import MLPDenoiser
-from synthdata.diffusion.process import DenoisingLoss, GaussianDiffusion, denoising_objective
+from synthdata.diffusion.denoisers.unet import UNetDenoiser
+from synthdata.diffusion.process import (
+    DenoisingLoss,
+    GaussianDiffusion,
+    denoising_objective,
+)
 from synthdata.privacy.randomness import dp_randomness
-from synthdata.privacy.training import TrainingPlan, grad_sample_mode_for, make_private_units, train_private
+from synthdata.privacy.training import (
+    TrainingPlan,
+    grad_sample_mode_for,
+    make_private_units,
+    train_private,
+)
 
 SHAPES = {"1d": (50,), "2d": (10, 12)}
 
@@ -163,3 +172,45 @@ def test_fast_upsampling_equals_nearest_interpolation(shape) -> None:
         assert torch.equal(_upsample(x, size), expected)
     grad, = torch.autograd.grad(_upsample(x, tuple(2 * s for s in shape[2:])).sum(), x)
     assert torch.equal(grad, torch.full_like(x, 2.0 ** (len(shape) - 2)))  # each value used 2^dims times
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 12), (2, 3, 5, 8, 6)], ids=["1d", "2d"])
+def test_the_space_to_depth_stem_is_an_exact_permutation(shape) -> None:
+    from synthdata.diffusion.denoisers.unet import patchify, unpatchify
+
+    x = torch.randn(*shape)
+    blocks = patchify(x, 2)
+    assert blocks.shape == (*shape[:2], shape[2] * 2 ** (len(shape) - 3), *(n // 2 for n in shape[3:]))
+    assert torch.equal(unpatchify(blocks, 2), x)
+    assert torch.equal(torch.sort(blocks.flatten()).values, torch.sort(x.flatten()).values)
+    if len(shape) == 5:  # 2-D: pixel-unshuffle's channel order
+        assert torch.equal(blocks[0, 0], torch.nn.functional.pixel_unshuffle(x[0, 0], 2))
+    else:  # 1-D: channel c * 2 + j holds positions 2i + j of channel c
+        assert torch.equal(blocks[0, 0, 1 * 2 + 1], x[0, 0, 1, 1::2])
+
+
+PATCHED = {"1d": (45,), "2d": (64, 64)}
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")
+@pytest.mark.parametrize("shape", PATCHED.values(), ids=PATCHED)
+def test_a_patched_model_keeps_rows_apart_and_its_per_unit_gradients_exact(shape) -> None:
+    """With a 2-wide stem (64 x 64 images run at 32 x 32): odd sizes are padded and cropped, rows of a unit
+    never mix, and the grouped-convolution per-unit gradients equal each unit's own gradient."""
+    net = model(shape, classes=2, channels=1, patch=2)
+    assert net.input.in_channels == (1 + len(shape)) * 2 ** len(shape)
+    x, t = torch.randn(3, 2, width(net)), torch.randint(0, 100, (3, 2))
+    out = net(x, t)
+    changed = x.clone()
+    changed[0, 1, 0] += 3.0  # the first pixel of row 1
+    assert torch.allclose(net(changed, t)[0, 0], out[0, 0], atol=1e-6)
+    target = torch.randn(3, 2, net.data_dim)
+    gsm = GradSampleModule(net, loss_reduction="sum")
+    ((gsm(x, t) - target) ** 2).mean(dim=(1, 2)).sum().backward()
+    for b in range(3):
+        reference = model(shape, classes=2, channels=1, patch=2)
+        ((reference(x[b:b + 1], t[b:b + 1]) - target[b:b + 1]) ** 2).mean().backward()
+        for (name, p), q in zip(net.named_parameters(), reference.parameters()):
+            assert torch.allclose(p.grad_sample[b], q.grad, atol=1e-5, rtol=1e-4), name
+    with pytest.raises(ValueError, match="patch"):
+        model((3, 40), patch=2)
