@@ -214,3 +214,21 @@ def test_a_patched_model_keeps_rows_apart_and_its_per_unit_gradients_exact(shape
             assert torch.allclose(p.grad_sample[b], q.grad, atol=1e-5, rtol=1e-4), name
     with pytest.raises(ValueError, match="patch"):
         model((3, 40), patch=2)
+
+
+@pytest.mark.parametrize(("size", "stride", "kernel"), [((16, 16), 1, 3), ((9, 9), 2, 3), ((5, 7), 2, 3),
+                                                        ((6, 6), 1, 1)])
+def test_both_per_unit_gradient_recipes_of_a_2d_convolution_agree(size, stride, kernel, monkeypatch) -> None:
+    """Small images take one matrix product per kernel offset, larger ones the grouped convolution: the same sums."""
+    from synthdata.diffusion.denoisers import row_conv
+
+    torch.manual_seed(3)
+    layer = row_conv.RowConv(dims=2, channels_in=5, channels_out=6, stride=stride, kernel=kernel).double()
+    x = torch.randn(4, 3, 5, *size, dtype=torch.float64)
+    grads = torch.randn_like(layer(x))
+    products = row_conv.row_conv_grad_sample(layer, [x], grads)
+    monkeypatch.setattr(row_conv, "OFFSET_PRODUCTS_UP_TO", 0)
+    grouped = row_conv.row_conv_grad_sample(layer, [x], grads)
+    for p in (layer.weight, layer.bias):
+        assert products[p].shape == (4, *p.shape)
+        assert torch.allclose(products[p], grouped[p], atol=1e-10)
