@@ -336,7 +336,11 @@ def _privacy_statement(privacy: Mapping[str, Any], *, internal: bool) -> Privacy
             f"δ = {format_number(privacy.get('delta_marginals'))}")
     if privacy.get("epsilon_training") is not None:
         split.append(f"training the model with DP-SGD: ε = {format_number(privacy.get('epsilon_training'))}")
-    if split:
+    joint = (privacy.get("epsilon_basic_composition") or 0) > (privacy.get("epsilon") or 0) * (1 + 1e-9)
+    if split and joint:  # DP-SGD's noise was chosen with the accountants' composition: the parts add up to more
+        lines.append("The release ran these mechanisms, each with the ε it spends on its own: " + "; and ".join(split)
+                     + f" (added up: ε = {format_number(privacy.get('epsilon_basic_composition'))}).")
+    elif split:
         lines.append("The budget is split between " + "; and ".join(split) + ".")
     if privacy.get("composition"):
         lines.append(f"The parts are combined by {privacy['composition']}.")

@@ -36,6 +36,7 @@ from synthdata.flow.processes import train_across_processes
 from synthdata.modalities import get_modality
 from synthdata.modalities.base import Modality, Units
 from synthdata.privacy.checkpoint import peek_checkpoint
+from synthdata.privacy.joint import alone_epsilon, release_epsilon, training_noise
 from synthdata.privacy.ledger import DEFAULT_TOTAL_EPSILON, Ledger
 from synthdata.privacy.training import (
     TrainingPlan,
@@ -312,6 +313,30 @@ def prepare_mechanisms(prepared: dict[str, Any]) -> list[dict[str, Any]]:
     return mechanisms
 
 
+COMPOSED = ("the privacy accountants (Opacus' RDP and PRV, the tighter of the two) composing the Gaussian "
+            "mechanisms (the column distributions and every DP-SGD step), with the other parts (DP domains) added; "
+            "DP-SGD's noise was chosen so that this composition stays within the release's epsilon, so each part's "
+            "own epsilon is larger than an even split would give it and the parts do not add up to the total")
+
+
+def training_target(*, spec: ReleaseSpec, plan: TrainingPlan, units: int, before: list[dict[str, Any]], delta: float,
+                    epsilon_train: float, delta_train: float) -> float:
+    """The epsilon DP-SGD is calibrated for on its own (at ``delta_train``).  With Gaussian mechanisms ``before``
+    it (the column distributions), DP-SGD's noise is the smallest that keeps the composition of everything within
+    the release's (epsilon, ``delta``) (:mod:`synthdata.privacy.joint`); otherwise its own share,
+    ``epsilon_train``."""
+    if not any(m.get("noise_multiplier") for m in before):
+        return epsilon_train
+    _, sample_rate, _, steps = poisson_schedule(n_units=units, batch_size=plan.batch_size, epochs=plan.epochs)
+    accountant = spec.privacy.accountant
+    standalone = calibrate_noise(epsilon=epsilon_train, delta=delta_train, sample_rate=sample_rate, steps=steps,
+                                 accountant=accountant)
+    sigma = training_noise(before=before, sample_rate=sample_rate, steps=steps, epsilon=spec.privacy.epsilon,
+                           delta=delta, standalone=standalone)
+    return max(epsilon_train, alone_epsilon(noise_multiplier=sigma, sample_rate=sample_rate, steps=steps,
+                                            delta=delta_train, accountant=accountant))
+
+
 def training_plan(spec: ReleaseSpec) -> TrainingPlan:
     """The DP-SGD plan a spec asks for (preset values filled in)."""
     return TrainingPlan(
@@ -382,8 +407,12 @@ def train(
     prior = _pretrain(spec=spec, modality=modality, codec=codec, model=model, diffusion=diffusion, area=area,
                       progress=progress, device=device)
     plan = training_plan(spec)
-    log.info("train: DP-SGD for epsilon %.4g, delta %.2g (%d units, %d epochs, on %s)", epsilon_train, delta_train,
-             units.count, plan.epochs, device)
+    before = prepare_mechanisms(prepared) if charged_pre > 0 else []  # what this charge composes with training
+    target = training_target(spec=spec, plan=plan, units=units.count, before=before, delta=prepared["delta"],
+                             epsilon_train=epsilon_train, delta_train=delta_train)
+    log.info("train: DP-SGD for epsilon %.4g alone (%.4g with everything measured before it), delta %.2g (%d units, "
+             "%d epochs, on %s)", target, spec.privacy.epsilon if before else epsilon_train, delta_train, units.count,
+             plan.epochs, device)
     checkpoint = area.model / "checkpoint.pt"
     where = peek_checkpoint(checkpoint)
     if where is not None:
@@ -393,11 +422,11 @@ def train(
         if spec.model.processes > 1:
             log.info("train: DP-SGD across %d processes", spec.model.processes)
             outcome = train_across_processes(area=area, model=model, plan=plan, processes=spec.model.processes,
-                                             epsilon=epsilon_train, delta=delta_train, device=device, progress=progress)
+                                             epsilon=target, delta=delta_train, device=device, progress=progress)
         else:
             outcome = train_private(
                 model=model, diffusion=diffusion, units=units.data, mask=units.mask, plan=plan,
-                epsilon=epsilon_train, delta=delta_train, accountant=spec.privacy.accountant,
+                epsilon=target, delta=delta_train, accountant=spec.privacy.accountant,
                 reproducible_seed=spec.seed if spec.privacy.reproducible else None, progress=progress,
                 checkpoint=checkpoint, device=device,
             )
@@ -413,17 +442,21 @@ def train(
             ledger.cancel(fingerprint=fingerprint, run_id=reservation)
         raise
     torch.save(_on_cpu(model), area.model / "denoiser.pt")
-    epsilon_total = epsilon_pre + float(outcome.epsilon or 0.0)
+    training_mechanism = {
+        "stage": "training", "mechanism": "DP-SGD (Opacus, Poisson sampling, Gaussian noise)",
+        "noise_multiplier": outcome.noise_multiplier, "sample_rate": outcome.sample_rate,
+        "steps": outcome.steps, "accountant": outcome.accountant, "epsilon": outcome.epsilon,
+        "delta": outcome.delta}
+    mechanisms = [*before, training_mechanism]
+    basic = epsilon_pre + float(outcome.epsilon or 0.0)  # every part's own epsilon, added
     delta_total = delta_pre + float(outcome.delta or 0.0)
-    mechanisms = [
-        {"stage": "training", "mechanism": "DP-SGD (Opacus, Poisson sampling, Gaussian noise)",
-         "noise_multiplier": outcome.noise_multiplier, "sample_rate": outcome.sample_rate,
-         "steps": outcome.steps, "accountant": outcome.accountant, "epsilon": outcome.epsilon,
-         "delta": outcome.delta},
-    ]
-    if charged_pre > 0:
-        mechanisms = [*prepare_mechanisms(prepared), *mechanisms]
-    ledger.settle(fingerprint=fingerprint, run_id=reservation, epsilon=charged_pre + float(outcome.epsilon or 0.0),
+    epsilon_total = (release_epsilon(mechanisms=[*prepare_mechanisms(prepared), training_mechanism], delta=delta_total)
+                     if before else basic)
+    if epsilon_total > spec.privacy.epsilon * (1 + 1e-9):
+        raise RuntimeError(f"the release's mechanisms compose to epsilon {epsilon_total:.6g}, above the "
+                           f"{spec.privacy.epsilon:g} it was calibrated for: the model must be discarded")
+    charged = epsilon_total if before else charged_pre + float(outcome.epsilon or 0.0)
+    ledger.settle(fingerprint=fingerprint, run_id=reservation, epsilon=charged,
                   delta=charged_delta_pre + float(outcome.delta or 0.0), mechanisms=mechanisms)
     return write_json(
         area.model / "training.json",
@@ -436,9 +469,10 @@ def train(
             "epsilon_marginals": prepared.get("epsilon_marginals", 0.0),
             "delta_marginals": prepared.get("delta_marginals", 0.0),
             "epsilon": epsilon_total,
+            "epsilon_basic_composition": basic,
             "delta_total": delta_total,
-            "composition": "basic (sequential) composition of what was measured before training (DP domains, "
-                           "DP column distributions) and DP-SGD training",
+            "composition": (COMPOSED if before else "basic (sequential) composition of what was measured before "
+                            "training (DP domains, DP column distributions) and DP-SGD training"),
             "plan": asdict(plan),
             "device": str(device),
             "processes": spec.model.processes,
@@ -523,7 +557,7 @@ def canary_audit(
     """Empirical DP check: train a throwaway model with this release's DP configuration on the training
     units plus planted canaries, and bound its epsilon from below (``synthdata.privacy.canary``).
 
-    The claim tested is the training epsilon (the release's epsilon minus its DP preprocessing).  The
+    The claim tested is the epsilon the release's DP-SGD was calibrated for on its own (``training_target``).  The
     throwaway training reads the private data: it is charged to the ledger under ``reservation`` (default:
     the release's canary reservation made by ``prepare``), settled with its mechanism; the model is never
     saved.  Writes ``model/canary_audit.json`` (counts and bounds only).
@@ -535,6 +569,10 @@ def canary_audit(
     codec = modality.read_codec(path=area.prepared / "codec.json")
     stored = torch.load(area.prepared / "units.pt", weights_only=True)
     epsilon_train, delta_train = training_budget(spec=spec, prepared=prepared)
+    # the mechanism the release's DP-SGD ran (its noise chosen with everything measured before it)
+    epsilon_train = training_target(spec=spec, plan=training_plan(spec), units=int(stored["data"].shape[0]),
+                                    before=prepare_mechanisms(prepared), delta=prepared["delta"],
+                                    epsilon_train=epsilon_train, delta_train=delta_train)
     fingerprint = prepared["fingerprint"]
     reservation = reservation or canary_reservation(run_id)
     count = canaries or spec.audits.canaries or 1000

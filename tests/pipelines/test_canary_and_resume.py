@@ -31,7 +31,9 @@ def test_release_with_canary_audit_gates_on_it_and_charges_both_trainings(
     assert canary["passed"] is True and canary["threshold"] == 1.0
     assert canary["details"]["canaries"] == 200 and 0 <= canary["value"] <= 1.0
     manifest = json.loads((done.out / "manifest.json").read_text())
-    assert canary["details"]["claimed_training_epsilon"] == pytest.approx(manifest["epsilon_training"], rel=1e-3)
+    # both trainings are calibrated for the same DP-SGD target; what one spends is within the calibration's
+    # tolerance (min(0.01, 0.5% of epsilon)) below it
+    assert canary["details"]["claimed_training_epsilon"] == pytest.approx(manifest["epsilon_training"], abs=0.011)
 
     ledger = Ledger(path=synthdata_home / "ledger.sqlite")
     (state,) = ledger.datasets()

@@ -14,6 +14,7 @@ from synthdata.api import release
 from synthdata.errors import BadInputError
 from synthdata.flow import stages
 from synthdata.privacy.ledger import Ledger
+from synthdata.privacy.training import calibrate_noise
 from synthdata.progress import LogLines
 from synthdata.release_spec import parse_spec
 from synthdata.run_area import RunArea
@@ -24,14 +25,23 @@ def test_release_trained_across_two_processes_states_the_one_process_mechanism(
     data, schema = tiny_table
     raw = tiny_spec_dict(data, schema, tmp_path / "release")
     raw["model"]["processes"] = 2
-    single = stages.plan(spec=parse_spec({**raw, "model": {**raw["model"], "processes": 1}}),
-                         ledger=Ledger(path=tmp_path / "plan.sqlite"))
+    spec_one = parse_spec({**raw, "model": {**raw["model"], "processes": 1}})
+    single = stages.plan(spec=spec_one, ledger=Ledger(path=tmp_path / "plan.sqlite"))
 
     lines: list[str] = []
     done = release(spec=parse_spec(raw), progress=LogLines(say=lines.append))
     training = json.loads((synthdata_home / "runs" / done.run_id / "model" / "training.json").read_text())
     assert training["processes"] == 2 and training["dp_valid"] and training["private"]
-    assert training["noise_multiplier"] == pytest.approx(single["noise_multiplier"], rel=1e-9)
+    # the noise one process would have used for this run's prepared data (chosen with the column distributions)
+    prepared = json.loads((synthdata_home / "runs" / done.run_id / "prepared" / "prepared.json").read_text())
+    target = stages.training_target(spec=spec_one, plan=stages.training_plan(spec_one), units=single["units"],
+                                    before=stages.prepare_mechanisms(prepared), delta=prepared["delta"],
+                                    epsilon_train=single["epsilon_training"],
+                                    delta_train=prepared["delta"] - prepared["delta_marginals"])
+    one_process = calibrate_noise(epsilon=target, delta=prepared["delta"] - prepared["delta_marginals"],
+                                  sample_rate=single["sample_rate"], steps=single["steps"],
+                                  accountant=spec_one.privacy.accountant)
+    assert training["noise_multiplier"] == pytest.approx(one_process, rel=1e-9)
     assert training["sample_rate"] == pytest.approx(single["sample_rate"], rel=1e-12)
     assert training["steps"] == single["steps"]
     assert training["epsilon_training"] <= raw["privacy"]["epsilon"] * (1 + 1e-6)
