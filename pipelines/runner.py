@@ -169,10 +169,8 @@ def resume_release(run_id: str, *, progress: bool = False) -> RunOutcome | None:
         if last.status == dg.DagsterRunStatus.SUCCESS:
             return _outcome(spec, run_id=run_id, success=True, classify=lambda: (1, "the release run failed"))
         if last.status in _ACTIVE:
-            if area.is_working():
-                raise BadInputError(f"run {run_id} is running in another process: wait for it to finish, or stop "
-                                    "it before resuming")
-            instance.report_run_failed(last, "its process stopped; `synthdata resume` re-executes it from there")
+            with area.working(wait=0.0):  # refused (exit 2) while a process still works in it
+                instance.report_run_failed(last, "its process stopped; `synthdata resume` re-executes it from there")
         register_spec(spec)
         job = dg.build_reconstructable_job("pipelines.runner", "release_job",
                                            reconstructable_kwargs={"spec_file": str(area.spec), "progress": progress})

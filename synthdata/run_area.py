@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,21 +61,28 @@ class RunArea:
         return self.root / "spec.yaml"
 
     @contextmanager
-    def working(self) -> Iterator[None]:
+    def working(self, *, wait: float = 2.0) -> Iterator[None]:
         """Hold the work area while a step runs in it: a second process (``synthdata resume`` of a run that is
         still going, a second re-execution) is refused instead of training on the same checkpoint.  The hold
         is an OS file lock on ``.working``: a process that is killed (even with SIGKILL) lets go of it.  A work
-        area that does not exist yet (a new run's first step) is not made here: a refused input leaves none."""
+        area that does not exist yet (a new run's first step) is not made here: a refused input leaves none.
+        ``wait``: seconds to keep trying, so that a momentary look (:meth:`is_working`, from ``synthdata runs`` or
+        the sign-off sensor) never refuses a step that starts at that instant."""
         if not self.root.is_dir():
             yield
             return
         handle = os.open(self.root / ".working", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise BadInputError(f"run {self.root.name} is running in another process: wait for it to "
-                                    "finish, or stop it before resuming") from None
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise BadInputError(f"run {self.root.name} is running in another process: wait for it to "
+                                            "finish, or stop it before resuming") from None
+                    time.sleep(0.05)
             yield
         finally:
             os.close(handle)  # closing the descriptor releases the lock
@@ -82,7 +90,7 @@ class RunArea:
     def is_working(self) -> bool:
         """Whether some process holds this work area now (see :meth:`working`)."""
         try:
-            with self.working():
+            with self.working(wait=0.0):
                 return False
         except BadInputError:
             return True

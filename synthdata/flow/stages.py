@@ -450,12 +450,12 @@ def train(
     mechanisms = [*before, training_mechanism]
     basic = epsilon_pre + float(outcome.epsilon or 0.0)  # every part's own epsilon, added
     delta_total = delta_pre + float(outcome.delta or 0.0)
-    epsilon_total = (release_epsilon(mechanisms=[*prepare_mechanisms(prepared), training_mechanism], delta=delta_total)
-                     if before else basic)
+    joint = target > epsilon_train  # DP-SGD's noise was chosen with the mechanisms before it (training_target)
+    epsilon_total = release_epsilon(mechanisms=mechanisms, delta=delta_total) if joint else basic
     if epsilon_total > spec.privacy.epsilon * (1 + 1e-9):
         raise RuntimeError(f"the release's mechanisms compose to epsilon {epsilon_total:.6g}, above the "
                            f"{spec.privacy.epsilon:g} it was calibrated for: the model must be discarded")
-    charged = epsilon_total if before else charged_pre + float(outcome.epsilon or 0.0)
+    charged = epsilon_total if joint else charged_pre + float(outcome.epsilon or 0.0)
     ledger.settle(fingerprint=fingerprint, run_id=reservation, epsilon=charged,
                   delta=charged_delta_pre + float(outcome.delta or 0.0), mechanisms=mechanisms)
     return write_json(
@@ -471,7 +471,7 @@ def train(
             "epsilon": epsilon_total,
             "epsilon_basic_composition": basic,
             "delta_total": delta_total,
-            "composition": (COMPOSED if before else "basic (sequential) composition of what was measured before "
+            "composition": (COMPOSED if joint else "basic (sequential) composition of what was measured before "
                             "training (DP domains, DP column distributions) and DP-SGD training"),
             "plan": asdict(plan),
             "device": str(device),
