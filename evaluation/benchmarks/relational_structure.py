@@ -117,8 +117,8 @@ def _generate(database: RelationalDatabase, *, epsilons: list[float], delta: flo
         scores = cardinality_fidelity(real=real_counts, synthetic=synthetic.children_per_parent())
         for name, score in scores.items():
             cards.setdefault(name, []).append(f"{score.ks:.3f} ({'in' if score.within_real_range else 'OUT of'} range)")
-        print(f"ε = {epsilon:g}: fit {fit_seconds:.0f} s; cardinalities ε {fitted.budget.cardinalities.epsilon:.3g}; "
-              f"composed ε {fitted.composition.composed:.3g} (naive {fitted.composition.naive:.3g}); "
+        print(f"ε = {epsilon:g}: fit {fit_seconds:.0f} s; composed ε {fitted.composition.composed:.3g} (the parts' own "
+              f"ε added: {fitted.composition.naive:.3g}); noise scaled by {fitted.noise_scale:.3g} from the split "
               f"{fitted.budget.rule}")
     print(f"\nGenerated databases ({database.n_subjects} patients, model {GENERATOR_MODEL.model_dump(exclude_none=True)})")
     print("| table | real rows | " + " | ".join(f"ε = {e:g}: ε spent, training, rows, quality" for e in epsilons) + " |")

@@ -120,7 +120,7 @@ class TrainingOutcome:
     final_loss: float
 
 
-def _check_data(units: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+def _check_data(units: Tensor, mask: Tensor, *, empty_units: bool = False) -> tuple[Tensor, Tensor]:
     if not (torch.is_tensor(units) and torch.is_tensor(mask)):
         raise BadInputError("units and mask must be torch tensors")
     if units.dim() != 3 or not units.is_floating_point():
@@ -130,7 +130,7 @@ def _check_data(units: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     if units.shape[0] < MIN_UNITS:
         raise BadInputError(f"DP training needs at least {MIN_UNITS} privacy units, got {units.shape[0]}")
     empty = int((~mask.any(dim=1)).sum())
-    if empty:
+    if empty and not empty_units:
         raise BadInputError(f"{empty} privacy units have no rows (mask all False); drop them before training")
     # Padding values never reach the loss (weight 0) but must not be NaN (0 * NaN = NaN): zero them.
     units = units.to(torch.float32).masked_fill(~mask.unsqueeze(-1), 0.0)
@@ -466,6 +466,7 @@ def train_private(
     device: torch.device | str | None = None,
     world: World | None = None,
     grad_sample_mode: str | None = None,
+    empty_units: bool = False,
 ) -> TrainingOutcome:
     """Train ``model`` in place with DP-SGD so the weights are (epsilon, delta)-DP per privacy unit.
 
@@ -475,7 +476,8 @@ def train_private(
         diffusion: the forward process that noises the data.
         units: ``(N, R, d)`` float tensor, one item per privacy unit, rows padded to ``R``; values in the
             data space ``[-1, 1]``.
-        mask: ``(N, R)`` bool, True for real rows.  Every unit needs at least one real row.
+        mask: ``(N, R)`` bool, True for real rows.  Every unit needs at least one real row, unless
+            ``empty_units``.
         plan: epochs, expected batch size, learning rate, clipping norm, augmentation multiplicity.
         epsilon, delta: the training budget; delta must be below ``1 / N``.
         accountant: ``"prv"`` (tighter) or ``"rdp"``.
@@ -503,6 +505,10 @@ def train_private(
             ``"hooks"``); None picks :func:`grad_sample_mode_for` the model.  The clipping, noise and guarantee
             are the same in every mode; only the cost differs (ghost norms of a unit of R rows cost R^2 per
             layer, per-sample gradients in-by-out: hooks are cheaper for units of thousands of rows).
+        empty_units: accept units without a real row (mask all False).  Such a unit is a privacy unit with
+            nothing in this training set (a patient without a row in one table of a database): its loss is 0,
+            its gradient zero, and it counts in ``N``, so the sampling rate and the steps are a function of the
+            number of units the caller declares (e.g. every patient) rather than of how many have rows.
 
     Poisson sampling picks each unit independently with rate ``1 / ceil(N / batch)``; each unit's loss
     (averaged over its rows and ``augmentation`` noise draws) gives one gradient, clipped to
@@ -519,7 +525,7 @@ def train_private(
             or spent epsilon above target).  The model was modified and must be discarded.  With a
             ``world``, also when the ranks hold other data or settings than rank 0 (before training).
     """
-    units, mask = _check_data(units, mask)
+    units, mask = _check_data(units, mask, empty_units=empty_units)
     _check_plan(plan)
     n_units = units.shape[0]
     _check_budget(epsilon, delta, accountant, n_units)

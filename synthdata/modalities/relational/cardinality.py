@@ -26,6 +26,14 @@ standard deviation ``noise_multiplier * sqrt(R) * B_r`` (``RelationshipCardinali
 ``1 / B_r`` are public: every relationship gets the same share of the patient's influence, so the per-patient
 relationships (admissions per patient) are not drowned by the noise the per-admission ones need.
 
+**Patients with rows** (``counted_tables``): the same mechanism also measures, for every table but the
+subject table, the number of patients with at least one row in it (one count each, sensitivity 1: a patient
+adds at most one to every count), so the L2 sensitivity of everything it releases is ``sqrt(R + C)`` for ``C``
+such counts.  These noisy counts, clipped to ``0 .. n_subjects`` (post-processing; the number of patients is
+public by declaration, as DP-SGD's sampling rate makes it), are what a table's DP column distributions are
+out of (``CardinalityModel.patients``).  The exact counts are never used outside this mechanism: every
+table's DP-SGD trains on one unit per patient of the database, empty where the patient has no row in it.
+
 **Post-processing** (free): negative noisy counts are clipped to 0 and the rest renormalised to shares; when
 every count is clipped the shares are uniform over ``0 .. cap`` (nothing was learned).  The total number of
 parent rows is not released on its own (only the shares).
@@ -41,7 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -52,7 +60,7 @@ from synthdata.modalities.relational.schema import RelationalSchema
 from synthdata.privacy.gaussian import GaussianMechanism, calibrate_gaussian
 
 _FORMAT = "synthdata.relational_cardinalities"
-_VERSION = 1
+_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -180,9 +188,11 @@ class RelationshipCardinality:
 
 @dataclass(frozen=True)
 class CardinalityModel:
-    """The DP distributions of children per parent row of every relationship, parents first."""
+    """The DP distributions of children per parent row of every relationship, parents first, and per table
+    (the subject table excepted) the DP number of patients with rows in it (``patients``)."""
 
     relationships: tuple[RelationshipCardinality, ...]
+    patients: Mapping[str, float] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> RelationshipCardinality:
         for relationship in self.relationships:
@@ -196,14 +206,16 @@ class CardinalityModel:
     def to_dict(self) -> dict:
         """JSON-able (the run's work area keeps it beside the model)."""
         return {"format": _FORMAT, "version": _VERSION,
-                "relationships": [{**asdict(r), "shares": list(r.shares)} for r in self.relationships]}
+                "relationships": [{**asdict(r), "shares": list(r.shares)} for r in self.relationships],
+                "patients": dict(self.patients)}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> CardinalityModel:
         if data.get("format") != _FORMAT or data.get("version") != _VERSION:
             raise ValueError(f"not a {_FORMAT} v{_VERSION} document")
         return cls(relationships=tuple(RelationshipCardinality(**{**r, "shares": tuple(r["shares"])})
-                                       for r in data["relationships"]))
+                                       for r in data["relationships"]),
+                   patients={name: float(count) for name, count in data["patients"].items()})
 
 
 def histogram(counts: np.ndarray, *, cap: int) -> np.ndarray:
@@ -212,11 +224,17 @@ def histogram(counts: np.ndarray, *, cap: int) -> np.ndarray:
     return np.bincount(np.minimum(np.asarray(counts, dtype=np.int64), cap), minlength=cap + 1).astype(np.float64)
 
 
-def calibrate_cardinalities(*, epsilon: float, delta: float, relationships: int) -> GaussianMechanism:
-    """The Gaussian mechanism for ``relationships`` histograms each scaled to sensitivity 1 (L2 sensitivity
-    ``sqrt(relationships)`` together): (epsilon, delta)-DP, calibrated by ``calibrate_gaussian``."""
+def calibrate_cardinalities(*, epsilon: float, delta: float, relationships: int,
+                            noise_multiplier: float | None = None) -> GaussianMechanism:
+    """The Gaussian mechanism for ``relationships`` histograms (and counts) each scaled to sensitivity 1 (L2
+    sensitivity ``sqrt(relationships)`` together): (epsilon, delta)-DP, calibrated by ``calibrate_gaussian``;
+    or, given ``noise_multiplier`` (chosen jointly with the other mechanisms of a fit, ``budget.plan_noise``),
+    that noise, stated with ``epsilon`` (its own epsilon at ``delta``)."""
     if relationships < 1:
         raise ValueError("no histogram to measure")
+    if noise_multiplier is not None:
+        return GaussianMechanism(noise_multiplier=float(noise_multiplier), sensitivity=math.sqrt(relationships),
+                                 epsilon=float(epsilon), delta=float(delta))
     return calibrate_gaussian(epsilon=epsilon, delta=delta, sensitivity=math.sqrt(relationships))
 
 
@@ -245,23 +263,47 @@ def shares_from_noisy(noisy: np.ndarray) -> np.ndarray:
     return kept / total if total > 0 else np.full(kept.size, 1.0 / kept.size)
 
 
-def measure_cardinalities(*, database: RelationalDatabase, epsilon: float, delta: float,
-                          rng: np.random.Generator) -> tuple[CardinalityModel, GaussianMechanism]:
-    """(epsilon, delta)-DP distributions of children per parent row for every relationship of ``database``
-    (see the module docstring for the mechanism and its sensitivity), and the mechanism to record in the
-    ledger (``mechanism.ledger_record(stage="cardinalities")``).
+def counted_tables(schema: RelationalSchema) -> list[str]:
+    """The tables whose number of patients with rows the structure mechanism measures: all but the subject
+    table, parents first (public: from the schema)."""
+    return [name for name in table_order(schema) if name != schema.subject]
+
+
+def _count_name(table: str) -> str:
+    return f"patients with rows in {table}"
+
+
+def patients_with_rows(database: RelationalDatabase) -> dict[str, int]:
+    """Per counted table, the number of patients with at least one row in it.  EXACT and PRIVATE: only the
+    structure mechanism reads it."""
+    return {name: int(np.unique(database.tables[name].subject).size) for name in counted_tables(database.schema)}
+
+
+def measure_cardinalities(*, database: RelationalDatabase, epsilon: float, delta: float, rng: np.random.Generator,
+                          noise_multiplier: float | None = None) -> tuple[CardinalityModel, GaussianMechanism]:
+    """(epsilon, delta)-DP distributions of children per parent row for every relationship of ``database`` and
+    numbers of patients with rows per table (see the module docstring for the mechanism and its sensitivity),
+    and the mechanism to record in the ledger (``mechanism.ledger_record(stage="cardinalities")``).
+    ``noise_multiplier``: the noise chosen jointly with the fit's other mechanisms (``epsilon`` is then its own
+    epsilon at ``delta``); None calibrates the mechanism for (epsilon, delta) alone.
 
     Privacy: the database must have been loaded with its caps (``load_database``): the caps make the bounds
-    true.  ``rng`` must be seeded from unrecorded OS entropy in a release."""
+    true.  ``database.n_subjects`` is public by declaration.  ``rng`` must be seeded from unrecorded OS entropy
+    in a release."""
     found = relationships(database.schema)
     counts = children_per_parent(database)
     histograms = {r.name: histogram(counts[r.name], cap=r.cap) for r in found}
-    mechanism = calibrate_cardinalities(epsilon=epsilon, delta=delta, relationships=len(found))
-    noisy = noisy_histograms(histograms=histograms, bounds={r.name: r.bound for r in found}, mechanism=mechanism,
-                             rng=rng)
+    bounds = {r.name: r.bound for r in found}
+    with_rows = patients_with_rows(database)
+    for table, count in with_rows.items():
+        histograms[_count_name(table)], bounds[_count_name(table)] = np.array([float(count)]), 1
+    mechanism = calibrate_cardinalities(epsilon=epsilon, delta=delta, relationships=len(histograms),
+                                        noise_multiplier=noise_multiplier)
+    noisy = noisy_histograms(histograms=histograms, bounds=bounds, mechanism=mechanism, rng=rng)
     model = CardinalityModel(relationships=tuple(
         RelationshipCardinality(parent=r.parent, child=r.child, loose=r.loose, cap=r.cap, bound=r.bound,
                                 sigma=mechanism.sigma * r.bound, via=r.via,
                                 shares=tuple(float(s) for s in shares_from_noisy(noisy[r.name])))
-        for r in found))
+        for r in found), patients={table: float(np.clip(noisy[_count_name(table)][0], 0, database.n_subjects))
+                                   for table in with_rows})
     return model, mechanism

@@ -16,13 +16,14 @@ one, which belongs to the same patient as the child row (links that lead to diff
 when loading), so it stays inside that patient's unit; at sampling time it is the synthetic parent row.
 
 **Units** (``table_units``): every row of the table, data then context, grouped by its patient
-(``synthdata.modalities.grouping.group_units`` on the subject positions): one unit per patient holding all
-their rows of this table, so DP-SGD clips one gradient per patient.  Patients without a row in the table
-contribute nothing to its model and are not among its units.
+(``synthdata.modalities.grouping.group_units`` on the subject positions): one unit per patient of the
+database holding all their rows of this table, so DP-SGD clips one gradient per patient.  A patient without
+a row in the table is an empty unit (zero gradient): every table's model has as many units as the database
+has patients, so its sampling rate and steps depend on the number of patients alone (public by
+declaration, as for one table), never on how many patients have rows in that table (a private count, which
+only the DP structure mechanism reads, ``cardinality.py``).
 
-Privacy caveats: the encoded tensors are private (the run's work area only).  The number of units (patients
-with a row in the table) sets the DP-SGD sampling rate, as the number of patients does for one table; it is
-not noised.
+Privacy caveats: the encoded tensors are private (the run's work area only).
 """
 
 from __future__ import annotations
@@ -120,10 +121,24 @@ def table_rows(*, loaded: LoadedTable, codec: TableCodec, parent_encoded: np.nda
     return np.concatenate([data, context_rows(parent_encoded=parent_encoded, parent_row=loaded.parent_row)], axis=1)
 
 
-def table_units(*, loaded: LoadedTable, codec: TableCodec, parent_encoded: np.ndarray | None) -> Units:
-    """One unit per patient with a row in the table: all their rows (data and context), padded; see the
-    module docstring.  Units come in the order of the patients' positions in the subject table."""
+def table_units(*, loaded: LoadedTable, codec: TableCodec, parent_encoded: np.ndarray | None,
+                n_subjects: int) -> Units:
+    """One unit per patient of the database (``n_subjects``, in the order of the subject table): all their
+    rows of the table (data and context), padded; empty (mask all False) for a patient without a row in it.
+    See the module docstring."""
     rows = table_rows(loaded=loaded, codec=codec, parent_encoded=parent_encoded)
     if len(rows) == 0:
         raise BadInputError(f"table {loaded.name} has no rows to train on")
-    return group_units(rows=torch.from_numpy(rows), keys=np.asarray(loaded.subject, dtype=np.int64))
+    subject = np.asarray(loaded.subject, dtype=np.int64)
+    grouped = group_units(rows=torch.from_numpy(rows), keys=subject)
+    present = torch.from_numpy(np.unique(subject))  # group_units' order: sorted keys
+    data = torch.zeros((n_subjects, *grouped.data.shape[1:]), dtype=grouped.data.dtype)
+    mask = torch.zeros((n_subjects, grouped.mask.shape[1]), dtype=torch.bool)
+    data[present], mask[present] = grouped.data, grouped.mask
+    return Units(data=data, mask=mask)
+
+
+def with_rows(units: Units) -> Units:
+    """The units that hold at least one row (what a table's DP column distributions measure)."""
+    keep = units.mask.any(dim=1)
+    return Units(data=units.data[keep], mask=units.mask[keep])

@@ -13,8 +13,9 @@ holdout is the caller's, ``RelationalDatabase.select_subjects``):
    train_private``) on one unit per patient (all their rows of the table, ``context.table_units``); a child
    table's rows carry their parent row's encoding as the diffusion process's condition (``condition_dim``,
    with condition dropout so guidance can be used when sampling);
-4. the mechanisms run are composed by the project's accountant (``budget.composed``) and checked to stay
-   within the total.
+4. every Gaussian mechanism's noise is chosen jointly before any runs (``budget.plan_noise``): the smallest
+   for which the accountants' composition of everything the fit runs stays within (epsilon, delta); the
+   mechanisms run are composed again afterwards (``budget.composed``) and checked to stay within it.
 
 ``sample_relational`` is post-processing (no epsilon): ``skeleton.sample_skeleton`` draws the structure (row
 counts, parent rows, fresh keys) from the DP cardinalities; the subject table's rows are sampled first, then
@@ -23,15 +24,16 @@ calibrated to its DP column distributions (``marginals.calibrate``: the model's 
 the dependence on the parent row, is kept); key and foreign key
 columns come from the skeleton, so every key joins, no orphan is generated and no real key is ever read.
 
-**The guarantee**: the fitted generator (weights, codecs, cardinalities) is (epsilon, delta)-DP with respect
-to adding or removing one PATIENT: the subject table's row with every row that references them, at most the
-declared caps of each table (``load_database`` applied them).  Each table's model clips one gradient per
-patient; the patient is the unit of every mechanism, so the parts add up (basic composition; the accountant's
-composed figure is reported beside it).  Not covered: anything read before the fit (the caps, the declared
-domains and dictionaries are public by declaration), orphan rows dropped by loading (they belong to no
-patient: the count of them is exact), the number of patients with rows in each table (it sets the sampling
-rate, unnoised, as the number of patients does for one table), runs with ``reproducible_seed`` (not DP), and
-the non-private losses in ``TrainingOutcome.final_loss``.  The column distributions weigh each patient 1 over
+**The guarantee**: the fitted generator (weights, codecs, cardinalities, the DP counts of patients with rows
+per table) is (epsilon, delta)-DP with respect to adding or removing one PATIENT: the subject table's row with
+every row that references them, at most the declared caps of each table (``load_database`` applied them).
+Each table's model clips one gradient per patient and trains on one unit per patient of the database (empty
+where the patient has no row in the table); the patient is the unit of every mechanism, and the stated
+epsilon (``composition.composed``) is the accountants' composition of all of them.  The number of patients
+is public by declaration (it sets every table's sampling rate and steps, as it does for one table).  Not
+covered: anything read before the fit (the caps, the declared domains and dictionaries are public by
+declaration), orphan rows dropped by loading (they belong to no patient in the data), runs with
+``reproducible_seed`` (not DP), and the non-private losses in ``TrainingOutcome.final_loss``.  The column distributions weigh each patient 1 over
 their rows (the table modality's rule), so in a table where patients hold very different numbers of rows
 (lab events) they are distributions over patients, not rows.
 
@@ -63,8 +65,11 @@ from synthdata.modalities.relational.budget import (
     DEFAULT_DISCOVERY_SHARE,
     DEFAULT_MARGINALS_SHARE,
     BudgetSplit,
+    NoisePlan,
     composed,
+    plan_noise,
     split_budget,
+    table_of,
 )
 from synthdata.modalities.relational.cardinality import (
     CardinalityModel,
@@ -78,6 +83,7 @@ from synthdata.modalities.relational.context import (
     refuse_doomed,
     resolve_codecs,
     table_units,
+    with_rows,
 )
 from synthdata.modalities.relational.database import RelationalDatabase
 from synthdata.modalities.relational.schema import RelationalSchema
@@ -87,11 +93,11 @@ from synthdata.modalities.table.encoding import TableCodec
 from synthdata.modalities.table.marginals import TableMarginals, calibrate, measure
 from synthdata.modalities.table.settings import PRESETS
 from synthdata.privacy.composition import Composition
+from synthdata.privacy.joint import release_epsilon
 from synthdata.privacy.training import (
     MIN_UNITS,
     TrainingOutcome,
     TrainingPlan,
-    calibrate_noise,
     poisson_schedule,
     train_private,
 )
@@ -119,7 +125,9 @@ class TableModel:
 class RelationalGenerator:
     """A fitted relational generator (see the module docstring): DP output, safe to keep beside a release.
 
-    ``mechanisms``: the ledger records of every mechanism the fit ran; ``composition``: them composed."""
+    ``mechanisms``: the ledger records of every mechanism the fit ran; ``composition``: them composed by the
+    accountants (``composition.composed`` is the database's epsilon at ``composition.delta``); ``noise_scale``:
+    the factor joint calibration put on every Gaussian mechanism's noise (``budget.plan_noise``)."""
 
     schema: RelationalSchema
     model: ModelSpec
@@ -129,14 +137,18 @@ class RelationalGenerator:
     mechanisms: tuple[dict[str, Any], ...]
     composition: Composition
     notes: tuple[str, ...] = field(default=())
+    noise_scale: float = 1.0
 
     def epsilon_per_table(self) -> dict[str, float]:
-        """Each table's epsilon as spent: its DP-SGD training (the accountant's figure), its column discovery
-        and its column distributions; the cardinalities' epsilon is ``budget.cardinalities`` (one mechanism
-        over every relationship)."""
-        return {name: float(model.outcome.epsilon or 0.0) + (model.discovery.epsilon if model.discovery else 0.0)
-                + (self.budget.marginals[name].epsilon if model.marginals is not None else 0.0)
-                for name, model in self.tables.items()}
+        """Each table's epsilon as spent: the accountants' composition of its own mechanisms (column discovery,
+        column distributions, DP-SGD) at the sum of their deltas, what releasing that table's model alone would
+        cost.  The structure mechanism (cardinalities, patients with rows) is shared by every table and not
+        included; the tables' figures do not add up to the database's (``composition.composed``)."""
+        found = {}
+        for name in self.tables:
+            own = [m for m in self.mechanisms if m["stage"] != "cardinalities" and table_of(m["stage"]) == name]
+            found[name] = release_epsilon(mechanisms=own, delta=sum(float(m["delta"]) for m in own))
+        return found
 
     def privacy_unit(self) -> str:
         bounds = {name: self.schema.rows_per_subject_bound(name) for name in self.tables}
@@ -185,7 +197,8 @@ def grad_sample_mode(*, rows: int, augmentation: int, hidden: int) -> str | None
     trainer's default (one-pass ghost clipping).  Ghost norms of a unit of R row evaluations cost about
     R^2 (in + out) per layer, per-sample gradients R in out: measured on MIMIC's LABEVENTS (55 units of up to
     1,533 rows, width 64, one thread, a loaded machine) 0.6 s per DP step with hooks against 21 s.  The
-    clipping, the noise and the guarantee are the same either way."""
+    clipping, the noise and the guarantee are the same either way.  The fit passes the table's public bound
+    on rows per patient (the recorded mode would otherwise tell whether the longest unit passes the mark)."""
     return "hooks" if rows * augmentation > hidden / 2 else None
 
 
@@ -194,20 +207,21 @@ def _diffusion(*, model: ModelSpec, condition_dim: int) -> GaussianDiffusion:
                              condition_dropout=model.condition_dropout)
 
 
-def _check_trainable(database: RelationalDatabase, split: BudgetSplit, plan: TrainingPlan, accountant: str) -> None:
-    """Refuse before any mechanism runs: every table needs MIN_UNITS patients with rows, delta below 1 / units,
-    and a noise the accountant can calibrate at its epsilon (calibrations are cached for the training)."""
-    for name, loaded in database.tables.items():
-        units = int(np.unique(loaded.subject).size)
-        part = split.training[name]
-        if units < MIN_UNITS:
-            raise BadInputError(f"table {name}: {units} patient(s) have rows in it; DP training needs at least "
-                                f"{MIN_UNITS}")
+def _check_trainable(database: RelationalDatabase, split: BudgetSplit, plan: TrainingPlan,
+                     accountant: str) -> NoisePlan:
+    """Refuse before any mechanism runs: every table trains on one unit per patient, so the database needs
+    MIN_UNITS patients and every table's delta must be below 1 / patients, and the noise must be calibratable
+    (``plan_noise``, returned).  Reads only the number of patients (public by declaration)."""
+    units = database.n_subjects
+    if units < MIN_UNITS:
+        raise BadInputError(f"table {database.schema.subject}: {units} patient(s); DP training needs at least "
+                            f"{MIN_UNITS}")
+    for name, part in split.training.items():
         if not part.delta < 1 / units:
-            raise BadInputError(f"table {name}: its delta {part.delta:.3g} is not below 1/{units} (patients with "
-                                "rows in it): use a smaller delta")
-        _, rate, _, steps = poisson_schedule(n_units=units, batch_size=plan.batch_size, epochs=plan.epochs)
-        calibrate_noise(epsilon=part.epsilon, delta=part.delta, sample_rate=rate, steps=steps, accountant=accountant)
+            raise BadInputError(f"table {name}: its delta {part.delta:.3g} is not below 1/{units} (patients): use a "
+                                "smaller delta")
+    _, rate, _, steps = poisson_schedule(n_units=units, batch_size=plan.batch_size, epochs=plan.epochs)
+    return plan_noise(split=split, sample_rate=rate, steps=steps, accountant=accountant)
 
 
 def fit_relational(*, database: RelationalDatabase, epsilon: float, delta: float, model: ModelSpec | str = "fast",
@@ -237,7 +251,7 @@ def fit_relational(*, database: RelationalDatabase, epsilon: float, delta: float
                          has_relationships=bool(found), table_shares=table_shares,
                          cardinality_share=cardinality_share, discovery_share=discovery_share,
                          marginals_share=marginals_share)
-    _check_trainable(database, split, plan, accountant)
+    noise = _check_trainable(database, split, plan, accountant)
     refuse_doomed(database=database, discovery=split.discovery)
     dp_rng = np.random.default_rng(secrets.randbits(128) if reproducible_seed is None else [reproducible_seed, 7])
     codecs, reports = resolve_codecs(database=database, discovery=split.discovery, rng=dp_rng)
@@ -247,8 +261,9 @@ def fit_relational(*, database: RelationalDatabase, epsilon: float, delta: float
     cardinalities = CardinalityModel(relationships=())
     if found:
         assert split.cardinalities is not None
-        cardinalities, mechanism = measure_cardinalities(database=database, epsilon=split.cardinalities.epsilon,
-                                                         delta=split.cardinalities.delta, rng=dp_rng)
+        own = noise.own["cardinalities"]
+        cardinalities, mechanism = measure_cardinalities(database=database, epsilon=own.epsilon, delta=own.delta,
+                                                         rng=dp_rng, noise_multiplier=noise.cardinalities)
         mechanisms.append(mechanism.ledger_record(stage="cardinalities", relationships=cardinalities.names()))
     encoded = {name: encode_rows(codec=codecs[name], frame=loaded.frame) for name, loaded in database.tables.items()}
     tables = {}
@@ -256,22 +271,25 @@ def fit_relational(*, database: RelationalDatabase, epsilon: float, delta: float
         parent = loaded.parent if condition_on_parent else None
         codec = codecs[name]
         condition_dim = codecs[parent].width if parent is not None else 0
-        units = table_units(loaded=loaded, codec=codec, parent_encoded=encoded[parent] if parent else None)
+        units = table_units(loaded=loaded, codec=codec, parent_encoded=encoded[parent] if parent else None,
+                            n_subjects=database.n_subjects)
         marginals = None
         if name in split.marginals:
-            measured, mechanism = measure(units=Units(data=units.data[..., : codec.width], mask=units.mask),
-                                          codec=codec, epsilon=split.marginals[name].epsilon,
-                                          delta=split.marginals[name].delta, rng=dp_rng)
+            own = noise.own[f"marginals ({name})"]
+            filled = with_rows(units)  # out of the DP count of patients with rows (the subject table: all)
+            measured, mechanism = measure(units=Units(data=filled.data[..., : codec.width], mask=filled.mask),
+                                          codec=codec, epsilon=own.epsilon, delta=own.delta, rng=dp_rng,
+                                          total=cardinalities.patients.get(name, float(database.n_subjects)))
             marginals = measured.to_dict()
             mechanisms.append(mechanism.ledger_record(stage=f"marginals ({name})"))
         denoiser = _denoiser(codec=codec, condition_dim=condition_dim, model=spec, seed=seed + index)
-        part = split.training[name]
+        own = noise.own[f"training ({name})"]
         outcome = train_private(model=denoiser, diffusion=_diffusion(model=spec, condition_dim=condition_dim),
-                                units=units.data, mask=units.mask, plan=plan, epsilon=part.epsilon, delta=part.delta,
+                                units=units.data, mask=units.mask, plan=plan, epsilon=own.epsilon, delta=own.delta,
                                 accountant=accountant, reproducible_seed=reproducible_seed, progress=progress,
-                                device=device, grad_sample_mode=grad_sample_mode(
-                                    rows=units.data.shape[1], augmentation=plan.augmentation,
-                                    hidden=int(spec.resolved("hidden"))))
+                                device=device, empty_units=True, grad_sample_mode=grad_sample_mode(
+                                    rows=schema.rows_per_subject_bound(name) or units.data.shape[1],
+                                    augmentation=plan.augmentation, hidden=int(spec.resolved("hidden"))))
         mechanisms.append({"stage": f"training ({name})", "mechanism": "DP-SGD (Opacus, Poisson sampling, Gaussian "
                            "noise)", "noise_multiplier": outcome.noise_multiplier, "sample_rate": outcome.sample_rate,
                            "steps": outcome.steps, "accountant": outcome.accountant, "epsilon": outcome.epsilon,
@@ -281,12 +299,15 @@ def fit_relational(*, database: RelationalDatabase, epsilon: float, delta: float
                                   outcome=outcome, units=units.count, discovery=reports.get(name),
                                   marginals=marginals)
     composition = composed(mechanisms=mechanisms)
-    if not composition.naive <= epsilon * (1 + 1e-6) or not composition.delta <= delta * (1 + 1e-9):
-        raise RuntimeError(f"the fit spent epsilon {composition.naive:.6g}, delta {composition.delta:.3g}, above "
-                           f"its budget ({epsilon:g}, {delta:g})")
-    notes = [f"budget split: {split.rule}"] + [note for report in reports.values() for note in report.notes]
+    if not composition.composed <= epsilon * (1 + 1e-6) or not composition.delta <= delta * (1 + 1e-9):
+        raise RuntimeError(f"the fit's mechanisms compose to epsilon {composition.composed:.6g}, delta "
+                           f"{composition.delta:.3g}, above its budget ({epsilon:g}, {delta:g}): discard the model")
+    notes = [(f"budget split: {split.rule}; every Gaussian mechanism's noise then scaled by {noise.scale:.3g} so "
+              "that the accountants' composition of all of them is the database's epsilon")]
+    notes += [note for report in reports.values() for note in report.notes]
     return RelationalGenerator(schema=schema, model=spec, tables=tables, cardinalities=cardinalities, budget=split,
-                               mechanisms=tuple(mechanisms), composition=composition, notes=tuple(notes))
+                               mechanisms=tuple(mechanisms), composition=composition, notes=tuple(notes),
+                               noise_scale=noise.scale)
 
 
 def sample_relational(*, generator: RelationalGenerator, n_subjects: int, seed: int, key_style: KeyStyle = "uuid",

@@ -28,7 +28,7 @@ from synthdata.privacy.composition import Composition
 from synthdata.privacy.training import TrainingOutcome
 
 _FORMAT = "synthdata.relational_generator"
-_VERSION = 1
+_VERSION = 2
 
 
 def save_generator(generator: RelationalGenerator, path: Path) -> Path:
@@ -52,6 +52,7 @@ def save_generator(generator: RelationalGenerator, path: Path) -> Path:
         "mechanisms": [dict(m) for m in generator.mechanisms],
         "composition": asdict(generator.composition),
         "notes": list(generator.notes),
+        "noise_scale": generator.noise_scale,
     }
     path = Path(path)
     torch.save(state, path)
@@ -81,4 +82,4 @@ def load_generator(path: Path) -> RelationalGenerator:
                            training={t: Part(**p) for t, p in budget["training"].items()},
                            marginals={t: Part(**p) for t, p in budget["marginals"].items()}),
         mechanisms=tuple(state["mechanisms"]), composition=Composition(**state["composition"]),
-        notes=tuple(state["notes"]))
+        notes=tuple(state["notes"]), noise_scale=float(state["noise_scale"]))

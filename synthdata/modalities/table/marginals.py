@@ -283,14 +283,18 @@ def _extend_tails(kept: np.ndarray, *, values: int, rest: float) -> None:
 
 
 def measure(*, units: Units, codec: TableCodec, epsilon: float, delta: float, rng: np.random.Generator,
-            target: str | None = None) -> tuple[TableMarginals, GaussianMechanism]:
+            target: str | None = None, total: float | None = None) -> tuple[TableMarginals, GaussianMechanism]:
     """(epsilon, delta)-DP shares of every column's public cells (see the module docstring).
 
     ``target`` (a categorical column, public by declaration) splits the other columns' histograms by the
     target's level at no extra cost (``splits_by_target``: short ones always, long lists when the noise
     allows), so calibration keeps how each column differs between target classes.
     ``rng`` must be seeded from unrecorded OS entropy in a release (tests pass fixed seeds).
+    ``total``: the number of units the shares are out of, used in post-processing; None takes ``units.count``,
+    which must then be public.  A caller whose unit count is not public passes a DP estimate of it (the
+    relational generator: the DP number of patients with rows in the table).
     """
+    units_total = float(units.count if total is None else total)
     blocks = {block.column: block for block, _ in codec.blocks}
     if target is not None and not isinstance(blocks.get(target), LevelsBlock):
         target = None  # a numeric target is not split by (nor is a missing one)
@@ -301,7 +305,7 @@ def measure(*, units: Units, codec: TableCodec, epsilon: float, delta: float, rn
     if target is not None:  # decided from public facts: the cells, the noise, the unit count
         levels = cell_count(blocks[target])
         split = {column for column, block in blocks.items()
-                 if splits_by_target(block, sigma=mechanism.sigma, levels=levels, units=units.count)}
+                 if splits_by_target(block, sigma=mechanism.sigma, levels=levels, units=round(units_total))}
     histograms = unit_histograms(units=units, codec=codec, target=target, split=split)
     noisy = {column: mechanism.add_noise(weights[column] * counts, rng=rng) / weights[column]
              for column, counts in histograms.items()}
@@ -310,7 +314,6 @@ def measure(*, units: Units, codec: TableCodec, epsilon: float, delta: float, rn
     floors = {column: floor_sigmas(blocks[column]) * sigmas[column] for column in noisy}
     shares: dict[str, list[float]] = {}
     conditional: dict[str, list[list[float] | None]] = {}
-    units_total = float(units.count)  # each unit weighs 1 per column; the count is public (DP-SGD's too)
     uniform = {column: np.full(noisy[column].shape[-1], 1.0 / noisy[column].shape[-1]) for column in noisy}
     target_shares = None
     if target is not None:

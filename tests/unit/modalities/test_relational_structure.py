@@ -13,17 +13,26 @@ import polars as pl
 import pytest
 
 from synthdata.errors import BadInputError
-from synthdata.modalities.relational import RelationalDatabase, load_database, parse_relational_schema
+from synthdata.modalities.relational import (
+    RelationalDatabase,
+    load_database,
+    parse_relational_schema,
+)
 from synthdata.modalities.relational.cardinality import (
     CardinalityModel,
     calibrate_cardinalities,
     children_per_parent,
+    counted_tables,
     histogram,
     measure_cardinalities,
     noisy_histograms,
     relationships,
 )
-from synthdata.modalities.relational.skeleton import Skeleton, fresh_keys, sample_skeleton
+from synthdata.modalities.relational.skeleton import (
+    Skeleton,
+    fresh_keys,
+    sample_skeleton,
+)
 from synthdata.privacy.gaussian import calibrate_gaussian
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -166,16 +175,19 @@ def test_a_tiny_epsilon_is_noisy_but_still_a_distribution(database: RelationalDa
 
 
 def test_the_noise_is_calibrated_at_the_per_patient_bound(database: RelationalDatabase) -> None:
-    """sigma in counts = noise_multiplier x sqrt(R) x B: a sensitivity of 1 for the per-admission histograms
-    (where a patient holds up to 3 admissions) would give a third of the noise."""
+    """sigma in counts = noise_multiplier x sqrt(R + C) x B (R relationships, C counts of patients with rows):
+    a sensitivity of 1 for the per-admission histograms (where a patient holds up to 3 admissions) would give a
+    third of the noise."""
     epsilon = 2.0
     found = relationships(database.schema)
+    measured = len(found) + len(counted_tables(database.schema))
+    assert counted_tables(database.schema) == ["ADMISSIONS", "STAYS", "EVENTS"]
     model, mechanism = measure_cardinalities(database=database, epsilon=epsilon, delta=DELTA,
                                              rng=np.random.default_rng(2))
     reference = calibrate_gaussian(epsilon=epsilon, delta=DELTA, sensitivity=1.0)
-    assert mechanism.sensitivity == pytest.approx(math.sqrt(len(found)))
+    assert mechanism.sensitivity == pytest.approx(math.sqrt(measured))
     assert mechanism.noise_multiplier == reference.noise_multiplier
-    expected = {r.name: reference.noise_multiplier * math.sqrt(len(found)) * r.bound for r in found}
+    expected = {r.name: reference.noise_multiplier * math.sqrt(measured) * r.bound for r in found}
     assert {r.name: r.sigma for r in model.relationships} == pytest.approx(expected)
     assert model["ADMISSIONS->EVENTS"].sigma == pytest.approx(3 * model["PATIENTS->ADMISSIONS"].sigma)
     record = mechanism.ledger_record(stage="cardinalities")
@@ -185,6 +197,8 @@ def test_the_noise_is_calibrated_at_the_per_patient_bound(database: RelationalDa
     counts = children_per_parent(database)
     histograms = {r.name: histogram(counts[r.name], cap=r.cap) for r in found}
     bounds = {r.name: r.bound for r in found}
+    for table in counted_tables(database.schema):  # the counts of patients with rows go through it too
+        histograms[table], bounds[table] = np.array([float(np.unique(database.tables[table].subject).size)]), 1
     rng = np.random.default_rng(3)
     draws = [noisy_histograms(histograms=histograms, bounds=bounds, mechanism=mechanism, rng=rng)
              for _ in range(400)]
@@ -203,6 +217,24 @@ def test_noisy_histograms_refuses_a_missing_bound_or_a_mechanism_for_other_histo
     with pytest.raises(ValueError, match="calibrated for 2"):
         noisy_histograms(histograms={"a": np.ones(3), "b": np.ones(2)}, bounds={"a": 1, "b": 2}, mechanism=one,
                          rng=np.random.default_rng(0))
+
+
+def test_patients_with_rows_are_counted_with_dp_and_noise_of_the_joint_multiplier(
+        database: RelationalDatabase) -> None:
+    """The numbers of patients with rows per table come out of the same mechanism, noisy (sd noise_multiplier x
+    sqrt(R + C)) and clipped to 0 .. patients; a given noise multiplier is used as it is."""
+    exact = {name: int(np.unique(database.tables[name].subject).size) for name in ("ADMISSIONS", "STAYS", "EVENTS")}
+    draws = []
+    for seed in range(60):
+        model, mechanism = measure_cardinalities(database=database, epsilon=1.0, delta=DELTA, noise_multiplier=2.0,
+                                                 rng=np.random.default_rng(seed))
+        assert mechanism.noise_multiplier == 2.0 and mechanism.epsilon == 1.0
+        assert set(model.patients) == set(exact)
+        assert all(0 <= count <= database.n_subjects for count in model.patients.values())
+        draws.append([model.patients[name] - exact[name] for name in exact])
+    noise = np.array(draws)
+    assert noise.std() == pytest.approx(2.0 * mechanism.sensitivity, rel=0.2)
+    assert (noise != 0).all()
 
 
 def test_the_model_round_trips_through_json(database: RelationalDatabase) -> None:
@@ -302,7 +334,7 @@ def test_a_skeleton_of_no_patients_and_a_mismatched_model(database: RelationalDa
 def test_mimic_skeleton_joins_and_keeps_the_caps() -> None:
     real = load_database(schema=MIMIC_SCHEMA, folder=MIMIC)
     model, mechanism = measure_cardinalities(database=real, epsilon=1.0, delta=DELTA, rng=np.random.default_rng(0))
-    assert mechanism.sensitivity == pytest.approx(math.sqrt(6))  # 6 relationships, lab events twice
+    assert mechanism.sensitivity == pytest.approx(math.sqrt(6 + 5))  # 6 relationships (lab events twice), 5 counts
     assert model["ADMISSIONS->LABEVENTS"].bound == 8 and model["PATIENTS->ADMISSIONS"].bound == 1
     skeleton = sample_skeleton(schema=real.schema, model=model, n_subjects=real.n_subjects,
                                rng=np.random.default_rng(1))
