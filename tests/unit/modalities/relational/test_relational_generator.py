@@ -6,6 +6,7 @@ with rows per table is stored."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,68 +42,21 @@ from synthdata.privacy.training import (
     poisson_schedule,
 )
 
-#: P(admission kind = "A" | patient group): the planted patient -> admission dependency.
-P_KIND_A = {"X": 0.9, "Y": 0.1}
-#: The diagnosis code an admission of each kind mostly gets (with probability P_CODE), else another one.
-CODE_OF_KIND = {"A": "c1", "B": "c3"}
-P_CODE = 0.85
+EXAMPLE = Path(__file__).resolve().parents[4] / "synthdata" / "data"
 DELTA = 1e-5
-
-SCHEMA: dict = yaml.safe_load("""
-subject: PATIENTS
-tables:
-  PATIENTS:
-    file: patients.csv
-    keys: [subject_id]
-    columns:
-      subject_id: {type: identifier}
-      group: {type: categorical, categories: [X, Y]}
-      age: {type: numeric, min: 0, max: 100}
-  ADMISSIONS:
-    file: admissions.csv
-    keys: [hadm_id]
-    references: {subject_id: PATIENTS.subject_id}
-    max_rows_per_parent: 3
-    columns:
-      hadm_id: {type: identifier}
-      subject_id: {type: identifier}
-      kind: {type: categorical, categories: [A, B]}
-      los: {type: numeric, min: 0, max: 30}
-  DIAGNOSES:
-    file: diagnoses.csv
-    references: {subject_id: PATIENTS.subject_id, hadm_id: ADMISSIONS.hadm_id}
-    parent: hadm_id
-    max_rows_per_parent: 4
-    columns:
-      row_id: {type: identifier}
-      subject_id: {type: identifier}
-      hadm_id: {type: identifier, nullable: false}
-      code: {type: categorical, categories: [c1, c2, c3]}
-""")
+SCHEMA: dict = yaml.safe_load((EXAMPLE / "ehr_example.schema.yaml").read_text(encoding="utf-8"))
 
 
-def write_ehr(folder: Path, *, patients: int, seed: int) -> Path:
-    """The three tables as CSV, keys in MIMIC's style (large integers), dependencies planted."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    subject_ids = np.array([str(10_000 + i) for i in range(patients)])
-    group = rng.choice(["X", "Y"], patients)
-    pl.DataFrame({"subject_id": subject_ids, "group": group,
-                  "age": rng.uniform(20, 90, patients).round(1)}).write_csv(folder / "patients.csv")
-    n_adm = rng.choice([0, 1, 2, 3], size=patients, p=[0.1, 0.45, 0.27, 0.18])  # some patients never admitted
-    owner = np.repeat(np.arange(patients), n_adm)
-    kind = np.where(rng.random(owner.size) < np.vectorize(P_KIND_A.get)(group[owner]), "A", "B")
-    hadm_ids = np.array([str(100_000 + i) for i in range(owner.size)])
-    pl.DataFrame({"hadm_id": hadm_ids, "subject_id": subject_ids[owner], "kind": kind,
-                  "los": rng.uniform(0, 30, owner.size).round(2)}).write_csv(folder / "admissions.csv")
-    n_dx = rng.choice([1, 2, 3, 4], size=owner.size, p=[0.2, 0.3, 0.3, 0.2])
-    adm = np.repeat(np.arange(owner.size), n_dx)
-    planted = np.vectorize(CODE_OF_KIND.get)(kind[adm])
-    other = rng.choice(["c1", "c2", "c3"], adm.size)
-    code = np.where(rng.random(adm.size) < P_CODE, planted, other)
-    pl.DataFrame({"row_id": [str(900_000 + i) for i in range(adm.size)], "subject_id": subject_ids[owner[adm]],
-                  "hadm_id": hadm_ids[adm], "code": code}).write_csv(folder / "diagnoses.csv")
-    return folder
+def _example_maker():
+    """``synthdata/data/make_ehr_example.py`` (shipped data, not a package): what it planted."""
+    spec = importlib.util.spec_from_file_location("make_ehr_example", EXAMPLE / "make_ehr_example.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MAKER = _example_maker()
+P_KIND_A, CODE_OF_KIND = MAKER.P_KIND_A, MAKER.CODE_OF_KIND
 
 
 #: A tiny model: 40 full-batch steps per table, about a second each on one core.
@@ -121,9 +75,19 @@ def _one_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def ehr(tmp_path_factory: pytest.TempPathFactory) -> RelationalDatabase:
-    folder = write_ehr(tmp_path_factory.mktemp("ehr"), patients=200, seed=3)
-    return load_database(schema=parse_relational_schema(SCHEMA), folder=folder)
+def ehr() -> RelationalDatabase:
+    """The shipped example (``synthdata/data/ehr_example``), its orphans dropped."""
+    return load_database(schema=parse_relational_schema(SCHEMA), folder=EXAMPLE / "ehr_example")
+
+
+def test_the_shipped_example_is_what_its_script_writes(ehr: RelationalDatabase, tmp_path: Path) -> None:
+    written = MAKER.write_ehr(tmp_path / "again")
+    for name in ("patients.csv", "admissions.csv", "diagnoses.csv"):
+        assert (written / name).read_bytes() == (EXAMPLE / "ehr_example" / name).read_bytes(), name
+    counts = {name: loaded.counts for name, loaded in ehr.tables.items()}
+    assert ehr.n_subjects == MAKER.PATIENTS
+    assert counts["ADMISSIONS"].dropped_as_orphans == 4  # of patients absent from patients.csv
+    assert counts["DIAGNOSES"].dropped_as_orphans == 3 + 7  # of absent admissions, and of the orphan ones
 
 
 @pytest.fixture(scope="module")
