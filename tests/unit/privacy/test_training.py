@@ -223,6 +223,25 @@ def test_bad_inputs_are_refused_with_a_helpful_message(change: dict, message: st
         train_private(**kwargs)
 
 
+def test_empty_units_when_asked_count_in_the_sampling_rate_and_give_no_gradient() -> None:
+    """``empty_units=True`` (the relational generator: a patient without a row in one table) keeps them as units:
+    the schedule is that of all N units, and an empty unit's loss and gradient are zero."""
+    units, mask = mixture(n=200)
+    mask[::4] = False  # 50 units without a row
+    units = units.masked_fill(~mask.unsqueeze(-1), 0.0)
+    out = train_private(model=fresh_model(), diffusion=DIFFUSION, units=units, mask=mask, plan=PLAN, epsilon=2.0,
+                        delta=1e-4, progress=False, empty_units=True)
+    _, rate, _, steps = poisson_schedule(n_units=200, batch_size=PLAN.batch_size, epochs=PLAN.epochs)
+    assert (out.sample_rate, out.steps) == (rate, steps) and 0 < out.epsilon <= 2.0 * (1 + 1e-6)
+    model = fresh_model()
+    loss = denoising_objective(model=model, diffusion=DIFFUSION, criterion=DenoisingLoss(reduction="none"),
+                               units=units[:2], mask=mask[:2], augmentation=2,
+                               generator=torch.Generator().manual_seed(0))
+    assert float(loss[0]) == 0.0 and float(loss[1]) > 0  # unit 0 is empty, unit 1 is not
+    grads = torch.autograd.grad(loss[0], list(model.parameters()), allow_unused=True)
+    assert all(g is None or not g.any() for g in grads)
+
+
 def test_rdp_epsilon_matches_independent_accountant() -> None:
     units, mask = mixture()
     out = train_private(model=fresh_model(), diffusion=DIFFUSION, units=units, mask=mask, plan=PLAN, epsilon=1.0,
