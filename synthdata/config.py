@@ -92,6 +92,11 @@ class DatasetSpec(_Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+#: The column distributions' share of epsilon when the spec leaves it unset: where DP-SGD can learn something, and
+#: where it cannot (chosen per release by :func:`synthdata.privacy.joint.marginals_share`).
+SHARE_WITH_MODEL = 0.5
+SHARE_WITHOUT_MODEL = 0.75
+
 #: The largest epsilon a release may state (e^100 bounds nothing; calibration beyond it overflows).
 MAX_EPSILON = 100.0
 
@@ -103,9 +108,10 @@ class PrivacySpec(_Strict):
     defaults to a value well below 1/n (see ``default_delta``).  ``preprocessing_share`` is the part of
     epsilon spent learning missing column domains with DP (only spent when a domain must be learned).
     ``marginals_share`` is the part spent measuring every column's distribution (tables: the synthetic
-    rows are calibrated to it); training gets what remains.  Its default, 0.5, was chosen on the demo slice
-    (three DP releases each at epsilon 1: TSTR lift 0.36 vs 0.27 at 0.3, representation 0.90 vs 0.87,
-    SDMetrics quality 0.91 vs 0.92), never on the benchmark's rows.
+    rows are calibrated to it); training gets what remains.  Unset, the release chooses it from public numbers
+    (:func:`synthdata.privacy.joint.marginals_share`): 0.5, or 0.75 where DP-SGD would be too noisy to learn
+    anything the column distributions do not carry (on the demo slice at epsilon 1); chosen on the demo slice,
+    never on the benchmark's rows.
     ``reproducible`` makes every random draw replay from the seed: useful for debugging, but such a run is
     NOT differentially private: it runs only with ``not_private: true``, which exports it stating no epsilon
     and saying NOT DIFFERENTIALLY PRIVATE in every file and the report.
@@ -114,8 +120,9 @@ class PrivacySpec(_Strict):
     epsilon: float = Field(gt=0, allow_inf_nan=False)
     delta: float | None = Field(default=None, gt=0, lt=1)
     preprocessing_share: float = Field(default=0.1, gt=0, lt=1)
-    marginals_share: float = Field(default=0.5, gt=0, lt=1, description="part of epsilon that measures each "
-                                   "column's distribution (tables), which the synthetic rows are calibrated to")
+    marginals_share: float | None = Field(
+        default=None, gt=0, lt=1, description="part of epsilon that measures each column's distribution (tables), "
+        "which the synthetic rows are calibrated to; unset: 0.5, or 0.75 where DP-SGD would learn nothing")
     max_rows_per_subject: int = Field(default=3, ge=1, le=64)
     total_epsilon: float | None = Field(default=None, gt=0, description="dataset budget, first use only")
     accountant: Literal["prv", "rdp"] = "prv"
@@ -140,8 +147,10 @@ class PrivacySpec(_Strict):
 
     @model_validator(mode="after")
     def _shares_leave_training_budget(self) -> "PrivacySpec":
-        if self.preprocessing_share + self.marginals_share >= 0.95:
-            raise ValueError(f"preprocessing_share + marginals_share is {self.preprocessing_share + self.marginals_share:g}: "
+        marginals = SHARE_WITH_MODEL if self.marginals_share is None else self.marginals_share
+        if self.preprocessing_share + marginals >= 0.95:
+            raise ValueError(f"preprocessing_share + marginals_share is {self.preprocessing_share + marginals:g}"
+                             f"{' (marginals_share unset counts as 0.5)' if self.marginals_share is None else ''}: "
                              "keep it below 0.95, training needs the rest")
         return self
 
@@ -179,6 +188,11 @@ class ModelSpec(_Strict):
     processes: int = Field(default=1, ge=1, le=64, description="processes that run DP-SGD training together on this "
                                                                "machine (one per GPU on cuda); the same mechanism "
                                                                "and epsilon as one process; no checkpoints")
+    data_scale: float | None = Field(
+        default=None, gt=0, le=100,
+        description="the noise schedule treats the data as this many times larger (every step's signal-to-noise ratio "
+                    "times its square; 1: unchanged): for data that fill a small part of [-1, 1], such as signal "
+                    "windows in their declared amplitude range")
     condition_dropout: float = Field(default=0.1, ge=0, lt=1,
                                      description="share of training rows that see no class (learns the "
                                                  "unconditional model guidance needs)")
@@ -193,7 +207,8 @@ class ModelSpec(_Strict):
 
     def filled(self, *, presets: dict[str, dict[str, float | int]]) -> ModelSpec:
         """A copy with every field the chosen preset sets filled in where it was left unset."""
-        preset = {"sample_steps": 50, "guidance": 1.0, **presets[self.preset]}  # unless the preset says otherwise
+        preset = {"sample_steps": 50, "guidance": 1.0, "data_scale": 1.0,  # unless the preset says otherwise
+                  **presets[self.preset]}
         return self.model_copy(update={k: v for k, v in preset.items() if getattr(self, k) is None})
 
 

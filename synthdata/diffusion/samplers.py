@@ -6,7 +6,9 @@ training run and spends no privacy budget.  Its randomness comes from the ``gene
 
 Model contract: ``model(x_t, t)`` with ``x_t`` of shape ``(n, d)`` and ``t`` a ``(n,)`` LongTensor returns
 the prediction (noise or ``x0``, see ``GaussianDiffusion.prediction``) for the data part ``(n, d - K)``.
-Data live in ``[-1, 1]``; ``clip`` clamps each predicted ``x0`` to ``[-clip, clip]`` (``None`` disables it).
+Data live in ``[-1, 1]``; ``clip`` clamps each predicted ``x0`` to ``[-clip, clip]`` (``None`` disables it).  A
+process with ``scale = s`` (``GaussianDiffusion``) runs on ``s`` times the data: its ``x0`` is clamped to ``s``
+times ``clip`` and the result divided by ``s``.
 
 Conditioning: with ``diffusion.condition_dim = K > 0`` the caller passes ``condition`` ``(n, K)`` (one-hot
 classes); it is appended to every model input and to the returned rows.  ``guidance = w`` applies
@@ -117,7 +119,7 @@ def _x0_and_eps(
     output = _prediction(model=model, x=x, t=t_vec, condition=condition, guidance=guidance, precision=precision)
     x0, eps = diffusion.x0_and_eps(x_t=x, output=output, ab=ab)
     if clip is not None:
-        x0 = x0.clamp(-clip, clip)
+        x0 = x0.clamp(-clip * diffusion.scale, clip * diffusion.scale)
         eps = (x - math.sqrt(ab) * x0) / math.sqrt(1 - ab)
     return x0, eps
 
@@ -200,7 +202,7 @@ def ddim_sample(
                     x = x + sigma * _noise_like(x, generator)
                 step()
             out[start : start + batch_size] = x
-    return _with_condition(out, condition)
+    return _with_condition(out, condition, scale=diffusion.scale)
 
 
 @torch.no_grad()
@@ -247,10 +249,12 @@ def ddpm_sample(
                     x = x + math.sqrt(beta * (1 - ab_prev) / (1 - ab)) * _noise_like(x, generator)
                 step()
             out[start : start + batch_size] = x
-    return _with_condition(out, condition)
+    return _with_condition(out, condition, scale=diffusion.scale)
 
 
-def _with_condition(out: Tensor, condition: Tensor | None) -> Tensor:
+def _with_condition(out: Tensor, condition: Tensor | None, *, scale: float) -> Tensor:
+    """The sampled data part back in data space (divided by the process's ``scale``), the condition appended."""
+    out = out / scale if scale != 1 else out
     return out if condition is None else torch.cat([out, condition.to(out.device)], dim=-1)
 
 

@@ -36,7 +36,8 @@ from synthdata.flow.processes import train_across_processes
 from synthdata.modalities import get_modality
 from synthdata.modalities.base import Modality, Units
 from synthdata.privacy.checkpoint import peek_checkpoint
-from synthdata.privacy.joint import alone_epsilon, release_epsilon, training_noise
+from synthdata.privacy.gaussian import calibrate_gaussian
+from synthdata.privacy.joint import alone_epsilon, marginals_share, release_epsilon, training_noise
 from synthdata.privacy.ledger import DEFAULT_TOTAL_EPSILON, Ledger
 from synthdata.privacy.training import (
     TrainingPlan,
@@ -187,8 +188,8 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger | Callable[[], L
     units = modality.to_units(data=train_rows, codec=codec)
     folder = area.prepared
     marginals_mechanism = None
-    if modality.measures_marginals:
-        share = spec.privacy.marginals_share
+    share = column_share(spec=spec, modality=modality, preprocessing=share, n_units=units.count, delta=delta)
+    if share:
         measured, mechanism = modality.measure_marginals(units=units, codec=codec, epsilon=spec.privacy.epsilon * share,
                                                          delta=delta * share, target=spec.dataset.target, rng=dp_rng)
         write_json(folder / "marginals.json", measured)
@@ -218,11 +219,28 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger | Callable[[], L
             "epsilon_marginals": marginals_mechanism["epsilon"] if marginals_mechanism else 0.0,
             "delta_marginals": marginals_mechanism["delta"] if marginals_mechanism else 0.0,
             "marginals_mechanism": marginals_mechanism,
+            "marginals_share": share,
             "notes": pre.notes,
             "privacy_unit": modality.privacy_unit(source=train, privacy=spec.privacy),  # what trained
             "inputs_dp_valid": modality.public_inputs(source=source),
         },
     )
+
+
+def column_share(*, spec: ReleaseSpec, modality: Modality, preprocessing: float, n_units: int,
+                 delta: float) -> float:
+    """The part of epsilon that measures every column's distribution: 0 where the modality measures none, the
+    spec's ``privacy.marginals_share``, else chosen from public numbers (the unit count, epsilon, delta and the
+    DP-SGD plan) by :func:`synthdata.privacy.joint.marginals_share`.  ``preprocessing`` is the share DP domains
+    take in this release (0 when none is learned)."""
+    if not modality.measures_marginals:
+        return 0.0
+    if spec.privacy.marginals_share is not None:
+        return spec.privacy.marginals_share
+    training = training_plan(spec)
+    _, sample_rate, _, steps = poisson_schedule(n_units=n_units, batch_size=training.batch_size, epochs=training.epochs)
+    return marginals_share(epsilon=spec.privacy.epsilon, delta=delta, preprocessing_share=preprocessing,
+                           sample_rate=sample_rate, steps=steps, batch=sample_rate * n_units)
 
 
 def _doomed(*, spec: ReleaseSpec, modality: Modality, train: Any) -> list[str]:
@@ -244,13 +262,19 @@ def plan(*, spec: ReleaseSpec, ledger: Ledger) -> dict[str, Any]:
     modality, source, train, _, n_units, delta = _read_and_split(spec)
     epsilon = spec.privacy.epsilon
     pre = spec.privacy.preprocessing_share if modality.needs_preprocessing(source=train) else 0.0
-    marginals = spec.privacy.marginals_share if modality.measures_marginals else 0.0
+    marginals = column_share(spec=spec, modality=modality, preprocessing=pre, n_units=n_units, delta=delta)
     epsilon_train, delta_train = epsilon * (1 - pre - marginals), delta * (1 - pre - marginals)
     training = training_plan(spec)
     batch, sample_rate, _, steps = poisson_schedule(n_units=n_units, batch_size=training.batch_size,
                                                     epochs=training.epochs)
     noise = calibrate_noise(epsilon=epsilon_train, delta=delta_train, sample_rate=sample_rate, steps=steps,
                             accountant=spec.privacy.accountant)
+    if marginals:  # DP-SGD's noise is chosen with the column distributions' mechanism, as ``train`` will
+        before = [{"stage": "preprocessing", "epsilon": epsilon * pre, "delta": delta * pre}] if pre else []
+        before.append(calibrate_gaussian(epsilon=epsilon * marginals, delta=delta * marginals,
+                                         sensitivity=1.0).ledger_record(stage="marginals"))
+        noise = training_noise(before=before, sample_rate=sample_rate, steps=steps, epsilon=epsilon, delta=delta,
+                               standalone=noise)
     state = ledger.state(fingerprint=ledger.budget_key(
         fingerprint=modality.fingerprint(source=source), legacy=modality.legacy_fingerprints(source=source),
         same_budget_as=spec.privacy.same_budget_as, write=False))
@@ -286,11 +310,12 @@ def describe_plan(plan: dict[str, Any]) -> str:
 
 
 def diffusion_for(*, spec: ReleaseSpec, modality: Modality, codec: Any) -> GaussianDiffusion:
-    """The diffusion process of a release: schedule and prediction from the spec, the class condition's
-    width from the modality's codec (0 for unconditional data such as tables)."""
+    """The diffusion process of a release: schedule, its data scale and prediction from the spec, the class
+    condition's width from the modality's codec (0 for unconditional data such as tables)."""
     return GaussianDiffusion(timesteps=spec.model.timesteps, prediction=spec.model.prediction,
                              condition_dim=modality.condition_dim(codec=codec),
-                             condition_dropout=spec.model.condition_dropout)
+                             condition_dropout=spec.model.condition_dropout,
+                             scale=float(spec.model.resolved("data_scale")))
 
 
 def training_budget(*, spec: ReleaseSpec, prepared: dict[str, Any]) -> tuple[float, float]:

@@ -71,6 +71,19 @@ def test_clip_bounds_the_output() -> None:
         assert float(out.abs().max()) <= 1.0 + 1e-5
 
 
+@pytest.mark.parametrize("prediction", ["eps", "x0"])
+def test_a_scaled_process_samples_records_in_data_space_clipped_at_the_data_range(prediction: str) -> None:
+    """With ``scale`` 4 the process runs on 4 x the data; an exact denoiser of data that is always POINT (0.9 among
+    them: 3.6 in the process, above 1) gives back POINT, neither 4 x POINT nor clipped at 1."""
+    diffusion = GaussianDiffusion(timesteps=200, prediction=prediction, scale=4.0)
+    oracle = PointMassOracle(diffusion, 4 * POINT)
+    if prediction == "x0":
+        oracle.forward = lambda x, t: (4 * POINT).expand_as(x)
+    for sampler in SAMPLERS.values():
+        out = sampler(model=oracle, diffusion=diffusion, shape=(16, 3), generator=torch.Generator().manual_seed(2))
+        assert torch.allclose(out, POINT.expand(16, 3), atol=1e-3)
+
+
 def test_ddim_chunking_matches_one_batch_and_restores_mode() -> None:
     torch.manual_seed(0)
     model = MLPDenoiser(data_dim=3, hidden=16, depth=2, time_dim=8)

@@ -90,3 +90,19 @@ def test_predict_x0_inverts_q_sample() -> None:
     t = t.clamp(max=900)  # at the very last steps sqrt(ab) ~ 1e-4 amplifies float32 rounding
     x_t = diffusion.q_sample(x0=x0, t=t, noise=noise)
     assert torch.allclose(diffusion.predict_x0(x_t=x_t, t=t, eps=noise), x0, atol=1e-3)
+
+
+def test_a_scaled_process_noises_and_targets_scale_times_the_data() -> None:
+    plain, scaled = GaussianDiffusion(timesteps=1000, prediction="x0"), GaussianDiffusion(timesteps=1000, prediction="x0",
+                                                                                          scale=4.0)
+    generator = torch.Generator().manual_seed(5)
+    x0 = (torch.rand(32, 6, generator=generator) * 2 - 1) * 0.1  # data filling a tenth of [-1, 1]
+    noise = torch.randn(32, 6, generator=generator)
+    t = torch.randint(0, 900, (32,), generator=generator)
+    assert torch.allclose(scaled.q_sample(x0=x0, t=t, noise=noise), plain.q_sample(x0=4 * x0, t=t, noise=noise))
+    assert torch.allclose(scaled.training_target(x0=x0, noise=noise), 4 * x0)
+    assert torch.allclose(scaled.predict_x0(x_t=scaled.q_sample(x0=x0, t=t, noise=noise), t=t, eps=noise), x0,
+                          atol=1e-4)
+    for bad in (0.0, -1.0, float("inf")):
+        with pytest.raises(ValueError):
+            GaussianDiffusion(timesteps=10, scale=bad)
