@@ -189,7 +189,7 @@ def audit_area(*, spec: ReleaseSpec, area: RunArea) -> list[AuditResult]:
 
 MODEL_FLAGS: tuple[tuple[str, type], ...] = (
     ("preset", str), ("epochs", int), ("batch_size", int), ("lr", float), ("augmentation", int),
-    ("unet_base", int), ("guidance", float), ("sample_steps", int),
+    ("unet_base", int), ("guidance", float), ("sample_steps", int), ("data_scale", float),
 )
 
 
@@ -257,4 +257,5 @@ def compare(*, name: str, spec: ReleaseSpec, args: argparse.Namespace) -> Compar
     costs = step_costs(spec=spec, area=area, steps=args.step_count, threads=args.threads) if args.step_count > 0 else []
     settings = {key: spec.model.resolved(key) for key in SHOWN}
     return Comparison(name=name, settings={**settings, "guidance": spec.model.guidance,
-                                           "sample_steps": spec.model.sample_steps}, arms=arms, costs=costs)
+                                           "sample_steps": spec.model.sample_steps,
+                                           "data_scale": spec.model.data_scale}, arms=arms, costs=costs)

@@ -1,0 +1,130 @@
+"""Tuning the signal models on the signal benchmark's training windows only, never on its holdout.
+
+    python -m evaluation.benchmarks.signal_tuning [--datasets ecg eeg] [--runs 3] [--dp] [--epsilon 10]
+        [--epochs N] [--batch-size N] [--lr X] [--augmentation N] [--unet-base N] [--guidance X]
+        [--sample-steps N] [--seed 1234] [--threads 1]
+
+MIT-BIH record 100 is the only ECG record in ``../shared/data`` (and eegmmidb S001 the only EEG subject), so the
+tuning set is a disjoint split of the same record, as ``image_tuning`` takes BreastMNIST's train split: each
+dataset is read with the signal benchmark's spec, split as the benchmark splits it (``holdout_fraction`` 0.4,
+seed ``BENCHMARK_SEED``, blocks of time with no sample on both sides), and only the benchmark's TRAINING windows
+are kept; a run then splits those again by blocks of time (``TUNING_HOLDOUT``), trains on three quarters and
+scores on the rest.  The benchmark's holdout (``evaluation.benchmarks.signal``, at its default seed) is never read
+by a run here.  ECG: 1,348 training windows (25 supraventricular) -> about 1,000 trained on, 340 scored on.
+
+Each run is one arm without DP (``train_non_private``: epsilon = infinity, no guarantee, never exported),
+sampled and audited as a release is; ``--dp`` adds the DP release through the real stages first.  Run ``k`` uses
+seed ``--seed + k`` (initialisation, the tuning split's blocks, the diffusion draws without DP, sampling), so the
+runs' spread includes the split's.  Prints per run the ``utility.tstr`` lift with its interval, TRTR / TSTR AUC
+per family, the in-band spectral distance and the times, then the median [min, max] of the lift per arm.
+Not a test: nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+from contextlib import ExitStack
+from dataclasses import replace
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import torch
+
+from evaluation.benchmarks.arms import Arm, add_arguments, model_settings, non_private_arm, release_arm, temporary_home
+from evaluation.benchmarks.rows import audit_cell
+from evaluation.benchmarks.signal import DEFAULTS, SPECS, in_band_db
+from evaluation.benchmarks.step_costs import prepared_area
+from synthdata.modalities.signal.modality import SignalModality, SignalSource
+
+BENCHMARK_HOLDOUT = 0.4  # evaluation.benchmarks.signal's holdout_fraction
+BENCHMARK_SEED = 1234  # the signal benchmark's default seed: its split is the one kept away from tuning
+TUNING_HOLDOUT = 0.25  # of the benchmark's training windows
+
+
+def benchmark_training_windows_only() -> mock._patch:
+    """While active, a signal modality's ``load`` returns only the windows the signal benchmark trains on, the
+    benchmark's held-out stretches of time closed up (:func:`closed_gaps`) so that a run's own split by blocks of
+    time finds windows in every block."""
+    load = SignalModality.load
+
+    def training_only(self: SignalModality, **kwargs):
+        train, _ = self.split(source=load(self, **kwargs), holdout_fraction=BENCHMARK_HOLDOUT, seed=BENCHMARK_SEED)
+        return closed_gaps(train)
+
+    return mock.patch.object(SignalModality, "load", training_only)
+
+
+def closed_gaps(source: SignalSource) -> SignalSource:
+    """The windows with each record's gaps between window starts longer than a window shortened to a window
+    and one sample: windows that did not overlap still do not (the split's overlap rule keeps holding), and the
+    time-block split (``windows.time_blocks``, equal blocks of the span of starts) no longer falls in the
+    benchmark's held-out stretches, where it would find no window."""
+    starts = source.starts.copy()
+    gap = int(source.windows.data.shape[-1]) + 1
+    for record in np.unique(source.records):
+        mine = np.flatnonzero(source.records == record)
+        order = mine[np.argsort(source.starts[mine], kind="stable")]
+        steps = np.minimum(np.diff(source.starts[order]), gap)
+        starts[order] = source.starts[order[0]] + np.concatenate([[0], np.cumsum(steps)])
+    return replace(source, starts=starts)
+
+
+def summary(arm: Arm, *, signal) -> str:
+    tstr = arm.results.get("utility.tstr")
+    families = (tstr.details.get("families") or {}) if tstr else {}
+    aucs = "; ".join(f"{name} {v.get('trtr_auc', float('nan')):.3f} / {v.get('tstr_auc', float('nan')):.3f}"
+                     for name, v in families.items())
+    return (f"{arm.label}: utility.tstr lift {audit_cell(tstr)}; TRTR / TSTR AUC {aucs}; in-band spectrum dB "
+            f"(real-vs-real) {in_band_db(arm, signal)}; {arm.training.get('steps')} steps, training "
+            f"{arm.train_seconds:.0f} s (load {arm.load[0]:.1f} -> {arm.load[1]:.1f}), sampling {arm.records} in "
+            f"{arm.sample_seconds:.0f} s; {arm.gate}")
+
+
+def lift(arm: Arm) -> float:
+    result = arm.results.get("utility.tstr")
+    return float("nan") if result is None or result.value is None else float(result.value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", nargs="+", choices=list(SPECS), default=["ecg"])
+    parser.add_argument("--runs", type=int, default=1, help="runs per dataset (seed, seed + 1, ...)")
+    parser.add_argument("--dp", action="store_true", help="also run the DP release (first)")
+    add_arguments(parser)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    lifts: dict[str, list[float]] = {}
+    for dataset in args.datasets:
+        for run in range(args.runs):
+            run_args = argparse.Namespace(**{**vars(args), "seed": args.seed + run,
+                                             "holdout_fraction": args.holdout_fraction or TUNING_HOLDOUT})
+            with ExitStack() as stack:
+                work = stack.enter_context(temporary_home("synthdata-signal-tuning-"))
+                stack.enter_context(benchmark_training_windows_only())
+                spec = SPECS[dataset](work=work, model=model_settings(args, DEFAULTS[dataset]), args=run_args)
+                spec = spec.model_copy(update={"name": f"{dataset}_tuning"})
+                print(f"{dataset.upper()} run {run + 1}/{args.runs} (seed {run_args.seed}), the benchmark's training "
+                      f"windows only, load {os.getloadavg()[0]:.1f}", flush=True)
+                arms = []
+                if args.dp:
+                    dp, area = release_arm(spec=spec, run_id="tuning-dp", progress=args.progress)
+                    arms.append(dp)
+                else:
+                    area = prepared_area(spec=spec, run_id="tuning-dp", ledger_file=Path(work) / "ledger.sqlite")
+                if not args.dp_only:
+                    arms.append(non_private_arm(spec=spec, source=area, run_id="tuning-nodp", progress=args.progress))
+                for arm in arms:
+                    print("  " + summary(arm, signal=spec.dataset.settings), flush=True)
+                    lifts.setdefault(f"{dataset.upper()} {arm.label}", []).append(lift(arm))
+    for name, values in lifts.items():
+        shown = ", ".join(f"{v:.3f}" for v in values)
+        print(f"{name}: utility.tstr lift median {statistics.median(values):.3f} [{min(values):.3f}, "
+              f"{max(values):.3f}] over {len(values)} run(s): {shown}")
+
+
+if __name__ == "__main__":
+    main()
