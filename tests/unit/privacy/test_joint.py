@@ -13,7 +13,8 @@ from opacus.accountants import PRVAccountant, RDPAccountant
 
 from synthdata.api import release
 from synthdata.flow import stages
-from synthdata.privacy.joint import release_epsilon, training_noise
+from synthdata.config import SHARE_WITH_MODEL, SHARE_WITHOUT_MODEL
+from synthdata.privacy.joint import marginals_share, release_epsilon, training_noise
 from synthdata.privacy.ledger import Ledger
 from synthdata.privacy.training import calibrate_noise, poisson_schedule
 from synthdata.release_spec import parse_spec
@@ -48,7 +49,7 @@ def test_a_table_release_states_what_the_accountants_certify_and_trains_with_les
     data, schema = tiny_table
     raw = tiny_spec_dict(data, schema, tmp_path / "release")
     spec = parse_spec(raw)
-    plan = stages.plan(spec=spec, ledger=Ledger(path=tmp_path / "plan.sqlite"))  # the even split's noise
+    plan = stages.plan(spec=spec, ledger=Ledger(path=tmp_path / "plan.sqlite"))  # the dry run's figures
     done = release(spec=spec, progress=False)
     training = json.loads((synthdata_home / "runs" / done.run_id / "model" / "training.json").read_text())
     marginals, sgd = training["mechanisms"]
@@ -58,7 +59,12 @@ def test_a_table_release_states_what_the_accountants_certify_and_trains_with_les
     gaussians = [(m["noise_multiplier"], m["sample_rate"], m["steps"]) for m in (marginals, sgd)]
     assert _certified(gaussians, delta) <= stated * (1 + 1e-6)  # the statement is never below the accountants'
     assert stated <= raw["privacy"]["epsilon"] * (1 + 1e-9)
-    assert sgd["noise_multiplier"] < plan["noise_multiplier"]  # less noise than the even split's
+    # the dry run states the noise training uses (it stated the even split's before), less than the even split's
+    assert sgd["noise_multiplier"] == pytest.approx(plan["noise_multiplier"], rel=0.02)
+    rest = plan["epsilon_training"] / plan["epsilon"]
+    even = calibrate_noise(epsilon=plan["epsilon_training"], delta=plan["delta"] * rest, sample_rate=sgd["sample_rate"],
+                           steps=sgd["steps"], accountant=spec.privacy.accountant)
+    assert sgd["noise_multiplier"] < 0.95 * even
     _, q, _, steps = poisson_schedule(n_units=plan["units"], batch_size=training["plan"]["batch_size"],
                                       epochs=training["plan"]["epochs"])
     assert (q, steps) == pytest.approx((sgd["sample_rate"], sgd["steps"]))
@@ -71,3 +77,31 @@ def test_a_table_release_states_what_the_accountants_certify_and_trains_with_les
     assert charge["epsilon"] == pytest.approx(stated, rel=1e-12)
     report = (done.out / "report.html").read_text()
     assert "each with the ε it spends on its own" in report and "privacy accountants" in report
+
+
+def test_the_column_distributions_take_more_where_dp_sgd_would_learn_nothing() -> None:
+    # The demo slice's plan (15,658 patients, expected batch 3,914, 60 steps): at epsilon 1 the even split leaves
+    # DP-SGD too noisy to add anything, at epsilon 3 and 10 it learns (module constants' docstring).
+    q, steps, batch, delta = 0.25, 60, 3914.5, 1e-6
+    share = {epsilon: marginals_share(epsilon=epsilon, delta=delta, preprocessing_share=0.1, sample_rate=q,
+                                      steps=steps, batch=batch) for epsilon in (1.0, 3.0, 10.0)}
+    assert share == {1.0: SHARE_WITHOUT_MODEL, 3.0: SHARE_WITH_MODEL, 10.0: SHARE_WITH_MODEL}
+    # a larger batch at the same noise multiplier averages the noise away: the model can learn again
+    assert marginals_share(epsilon=1.0, delta=delta, preprocessing_share=0.1, sample_rate=q, steps=steps,
+                           batch=4 * batch) == SHARE_WITH_MODEL
+    # training keeps at least a tenth of epsilon beside a large preprocessing share
+    assert marginals_share(epsilon=1.0, delta=delta, preprocessing_share=0.3, sample_rate=q, steps=steps,
+                           batch=batch) == pytest.approx(0.6)
+
+
+def test_a_declared_share_is_used_as_it_is(synthdata_home: Path, tiny_table, tmp_path: Path) -> None:
+    data, schema = tiny_table
+    for declared in (None, 0.3):
+        raw = tiny_spec_dict(data, schema, tmp_path / "release")
+        raw["privacy"].pop("marginals_share", None)
+        if declared is not None:
+            raw["privacy"]["marginals_share"] = declared
+        plan = stages.plan(spec=parse_spec(raw), ledger=Ledger(path=tmp_path / "plan.sqlite"))
+        # the tiny table's few patients make DP-SGD's averaged gradient noisy: unset, the larger share is chosen
+        expected = SHARE_WITHOUT_MODEL if declared is None else declared
+        assert plan["epsilon_marginals"] == pytest.approx(raw["privacy"]["epsilon"] * expected)
