@@ -49,7 +49,8 @@ def test_release_materialises_and_exports(synthdata_home: Path, tiny_table, tmp_
         manifest["epsilon_training"] + manifest["epsilon_preprocessing"] + manifest["epsilon_marginals"])
     assert manifest["epsilon"] == pytest.approx(training["epsilon"])
     assert manifest["epsilon"] < manifest["epsilon_basic_composition"] and manifest["epsilon"] <= spec.privacy.epsilon
-    assert manifest["epsilon_marginals"] == pytest.approx(spec.privacy.epsilon * spec.privacy.marginals_share)
+    assert manifest["epsilon_marginals"] == pytest.approx(
+        spec.privacy.epsilon * json.loads((outcome.work_area / "prepared" / "prepared.json").read_text())["marginals_share"])
     assert "PCG64" in manifest["noise_source"]  # the histograms' noise is numpy's, not torch's: both are stated
     assert 0 < manifest["epsilon"] <= 4.0 + 1e-9
     assert manifest["privacy_unit"].startswith("one patient")

@@ -34,7 +34,7 @@ def test_retraining_charges_training_only_and_states_the_composed_epsilon(
         assert run["epsilon_basic_composition"] == pytest.approx(run["epsilon_preprocessing"] + run["epsilon_marginals"]
                                                                  + run["epsilon_training"])
         assert run["epsilon"] <= run["epsilon_basic_composition"] + 1e-9
-        assert run["epsilon_marginals"] == pytest.approx(4.0 * spec.privacy.marginals_share)
+        assert run["epsilon_marginals"] == pytest.approx(4.0 * prepared["marginals_share"])
         assert run["epsilon_preprocessing"] == pytest.approx(1.2)
     (state,) = ledger.datasets()
     assert state.reserved == 0
