@@ -116,6 +116,18 @@ class AuditContext:
                 f"the comparison would separate those units, not members from non-members (at least {minimum} "
                 "units a side are needed); this rests on the DP guarantee here")
 
+    def parts(self) -> dict[str, AuditContext]:
+        """One context per part of a view made of parts (a database's tables, ``synthdata.views.relational``:
+        the view's ``part_view``), each read by every audit written for that part's view; empty for any other
+        view.  A part has no target (no utility audit) and its units are the patients of its rows."""
+        if getattr(self.synthetic, "part_view", None) is None:
+            return {}
+        return {name: AuditContext(
+            modality=self.modality, train=self.train.tables[name], holdout=self.holdout.tables[name],
+            synthetic=self.synthetic.tables[name], schema=self.synthetic.schemas[name], settings=self.settings,
+            groups=split_groups(train=self.train.subjects.get(name), holdout=self.holdout.subjects.get(name)))
+            for name in self.synthetic.tables}
+
     @cached_property
     def cache(self) -> dict[str, Any]:
         """Shared intermediate results (e.g. encoded matrices) so audits don't redo each other's work."""

@@ -140,6 +140,24 @@ def _leak_test(*, audit: Audit, measurement: Measurement, threshold: float) -> t
                   "been caught.")
 
 
+PART = ":"  # between a part's name and an audit's: ``ADMISSIONS:fidelity.quality``
+
+
+def qualified_name(part: str, name: str) -> str:
+    """The name of audit ``name`` run on one part of a view made of parts (a database's table)."""
+    return f"{part}{PART}{name}"
+
+
+def base_name(name: str) -> str:
+    """The registered audit a (possibly qualified) result name is (``ADMISSIONS:fidelity.quality`` ->
+    ``fidelity.quality``)."""
+    return name.rsplit(PART, 1)[-1]
+
+
+def _qualified(result: AuditResult, part: str) -> AuditResult:
+    return replace(result, name=qualified_name(part, result.name), title=f"{result.title} ({part})")
+
+
 def check_gate_names(names: Iterable[str]) -> None:
     """Refuse gate names (from a spec) that are not registered audits."""
     unknown = sorted(set(names).difference(AUDITS))
@@ -169,6 +187,10 @@ def run_audits(
     if names is not None:
         check_gate_names(names)
     results: list[AuditResult] = []
+    for part, part_context in context.parts().items():  # a database: every table audit on every table
+        results += [_qualified(result, part) for result in run_audits(
+            context=part_context, gates=gates, names=names, require_judged=require_judged,
+            on_progress=None if on_progress is None else lambda name, part=part: on_progress(f"{part}: {name}"))]
     expected = set(audits_for(view=type(context.synthetic), target=context.target,
                               optional="canary_audit" in context.extras))
     for name, audit_type in AUDITS.items():
@@ -212,7 +234,7 @@ def unjudged(results: Iterable[AuditResult]) -> list[AuditResult]:
 def threshold(name: str, gates: Mapping[str, float] | None = None) -> float | None:
     """The threshold audit ``name`` is judged at: the spec's override, else the audit's default (None:
     informative, never blocks)."""
-    return (gates or {}).get(name, AUDITS[name].default_threshold)
+    return (gates or {}).get(base_name(name), AUDITS[base_name(name)].default_threshold)
 
 
 def is_gated(name: str, gates: Mapping[str, float] | None = None) -> bool:
@@ -220,17 +242,24 @@ def is_gated(name: str, gates: Mapping[str, float] | None = None) -> bool:
     return threshold(name, gates) is not None
 
 
-def audits_for(*, view: type, target: str | None, optional: bool = False) -> list[str]:
+def audits_for(*, view: type, target: str | None, optional: bool = False, parts: Sequence[str] = ()) -> list[str]:
     """The registered audits that read this kind of data view (``Modality.view``), in registry order:
-    those needing a target only when there is one, the optional ones (the canary audit) only when asked."""
-    return [name for name, cls in AUDITS.items()
-            if cls.reads(view) and (target is not None or not cls.requires_target) and (optional or not cls.optional)]
+    those needing a target only when there is one, the optional ones (the canary audit) only when asked.  A
+    view made of ``parts`` (a database's tables) first has every audit of its ``part_view`` on every part
+    (``qualified_name``; no target, nothing optional), then its own."""
+    own = [name for name, cls in AUDITS.items()
+           if cls.reads(view) and (target is not None or not cls.requires_target) and (optional or not cls.optional)]
+    part_view = getattr(view, "part_view", None)
+    if part_view is None:
+        return own
+    return [qualified_name(part, name) for part in parts for name in audits_for(view=part_view, target=None)] + own
 
 
 def required(*, view: type, target: str | None, gates: Mapping[str, float] | None = None,
-             optional: bool = False) -> list[str]:
-    """The gated audits a release of this view must have in its audit record before export."""
-    return [name for name in audits_for(view=view, target=target, optional=optional) if is_gated(name, gates)]
+             optional: bool = False, parts: Sequence[str] = ()) -> list[str]:
+    """The gated audits a release of this view (of these ``parts``) must have in its audit record before export."""
+    return [name for name in audits_for(view=view, target=target, optional=optional, parts=parts)
+            if is_gated(name, gates)]
 
 
 def enforce(results: Sequence[AuditResult], *, required_names: Sequence[str]) -> None:

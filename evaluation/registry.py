@@ -9,11 +9,13 @@ from evaluation.attack.membership import MembershipInferenceAudit
 from evaluation.attack.singling_out import SinglingOutAudit
 from evaluation.base import Audit
 from evaluation.privacy.canary_audit import CanaryAudit
+from evaluation.fidelity.cardinality import CardinalityAudit
 from evaluation.fidelity.column_distance import ColumnDistanceAudit
 from evaluation.fidelity.correlation import CorrelationAudit
 from evaluation.fidelity.detection import DetectionAudit
 from evaluation.fidelity.quality import QualityAudit
 from evaluation.fidelity.representation import RepresentationAudit
+from evaluation.fidelity.structure import StructureAudit
 from evaluation.attack.membership_features import FeatureMembershipAudit
 from evaluation.fidelity.frechet import FrechetAudit
 from evaluation.fidelity.intensity import IntensityHistogramAudit
@@ -35,6 +37,8 @@ AUDITS: dict[str, type[Audit]] = {
     ColumnDistanceAudit.name: ColumnDistanceAudit,
     CorrelationAudit.name: CorrelationAudit,
     DetectionAudit.name: DetectionAudit,
+    StructureAudit.name: StructureAudit,
+    CardinalityAudit.name: CardinalityAudit,
     SpectrumAudit.name: SpectrumAudit,
     AmplitudeAudit.name: AmplitudeAudit,
     HeartRateAudit.name: HeartRateAudit,
