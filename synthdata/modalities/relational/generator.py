@@ -224,6 +224,25 @@ def _check_trainable(database: RelationalDatabase, split: BudgetSplit, plan: Tra
     return plan_noise(split=split, sample_rate=rate, steps=steps, accountant=accountant)
 
 
+def plan_fit(*, database: RelationalDatabase, epsilon: float, delta: float, model: ModelSpec | str = "fast",
+             table_shares: Mapping[str, float] | None = None,
+             cardinality_share: float = DEFAULT_CARDINALITY_SHARE, discovery_share: float = DEFAULT_DISCOVERY_SHARE,
+             marginals_share: float = DEFAULT_MARGINALS_SHARE, accountant: str = "prv") -> tuple[BudgetSplit, NoisePlan]:
+    """The budget split and the jointly calibrated noise ``fit_relational`` would use, and every refusal it would
+    make before a mechanism runs (BadInputError: a relationship without a cap, too few patients, a delta or an
+    epsilon too small, a column whose range discovery would most likely fail).  Reads the number of patients
+    (public) and, for the discovery check, a noise-free look at the data that is never published; runs no
+    mechanism."""
+    found = relationships(database.schema)  # refuses a relationship without a declared cap
+    split = split_budget(tables=database.order, epsilon=epsilon, delta=delta, open_columns=open_columns(database),
+                         has_relationships=bool(found), table_shares=table_shares,
+                         cardinality_share=cardinality_share, discovery_share=discovery_share,
+                         marginals_share=marginals_share)
+    noise = _check_trainable(database, split, _plan(model_spec(model)), accountant)
+    refuse_doomed(database=database, discovery=split.discovery)
+    return split, noise
+
+
 def fit_relational(*, database: RelationalDatabase, epsilon: float, delta: float, model: ModelSpec | str = "fast",
                    table_shares: Mapping[str, float] | None = None,
                    cardinality_share: float = DEFAULT_CARDINALITY_SHARE,
@@ -246,13 +265,10 @@ def fit_relational(*, database: RelationalDatabase, epsilon: float, delta: float
     schema = database.schema
     spec = model_spec(model)
     plan = _plan(spec)
-    found = relationships(schema)  # refuses a relationship without a declared cap
-    split = split_budget(tables=database.order, epsilon=epsilon, delta=delta, open_columns=open_columns(database),
-                         has_relationships=bool(found), table_shares=table_shares,
-                         cardinality_share=cardinality_share, discovery_share=discovery_share,
-                         marginals_share=marginals_share)
-    noise = _check_trainable(database, split, plan, accountant)
-    refuse_doomed(database=database, discovery=split.discovery)
+    found = relationships(schema)
+    split, noise = plan_fit(database=database, epsilon=epsilon, delta=delta, model=spec, table_shares=table_shares,
+                            cardinality_share=cardinality_share, discovery_share=discovery_share,
+                            marginals_share=marginals_share, accountant=accountant)
     dp_rng = np.random.default_rng(secrets.randbits(128) if reproducible_seed is None else [reproducible_seed, 7])
     codecs, reports = resolve_codecs(database=database, discovery=split.discovery, rng=dp_rng)
     mechanisms: list[dict[str, Any]] = [

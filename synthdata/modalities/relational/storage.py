@@ -1,4 +1,5 @@
-"""A fitted relational generator in one file, and back (for the run's work area and later samples).
+"""A fitted relational generator in one file, and back (for the run's work area and later samples); a loaded
+database in a folder, and back (``save_database``: the run's private work area).
 
 ``save_generator`` writes ``torch.save`` of plain data only (the public schema, the model spec, each table's
 codec settings, weights, training outcome and discovery report, the DP cardinalities, the budget split, the
@@ -11,19 +12,24 @@ Privacy: everything stored is DP output or public (the generator is what a relea
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import polars as pl
 import torch
 
 from synthdata.config import ModelSpec
 from synthdata.modalities.relational.budget import BudgetSplit, Part
 from synthdata.modalities.relational.cardinality import CardinalityModel
+from synthdata.modalities.relational.database import LoadedTable, RelationalDatabase, TableCounts
 from synthdata.modalities.relational.generator import RelationalGenerator, TableModel
 from synthdata.modalities.relational.schema import RelationalSchema
 from synthdata.modalities.table.discovery import DiscoveryReport
 from synthdata.modalities.table.encoding import TableCodec
+from synthdata.modalities.table.schema import TableSchema
 from synthdata.privacy.composition import Composition
 from synthdata.privacy.training import TrainingOutcome
 
@@ -83,3 +89,50 @@ def load_generator(path: Path) -> RelationalGenerator:
                            marginals={t: Part(**p) for t, p in budget["marginals"].items()}),
         mechanisms=tuple(state["mechanisms"]), composition=Composition(**state["composition"]),
         notes=tuple(state["notes"]), noise_scale=float(state["noise_scale"]))
+
+
+_DATABASE_FORMAT = "synthdata.relational_database"
+_SUBJECT = "__subject__"
+_LINK = "__link__"
+
+
+def save_database(database: RelationalDatabase, folder: Path) -> Path:
+    """Write a loaded database (its kept rows, links and patients, as ``load_database`` left them) into
+    ``folder``: one Parquet file per table with its row positions as extra columns, and ``database.json`` (the
+    schema, each table's resolved table schema and what loading removed).
+
+    Privacy: PRIVATE (the rows, and exact counts): only for the run's private work area."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = []
+    for index, (name, loaded) in enumerate(database.tables.items()):
+        extra = [pl.Series(_SUBJECT, loaded.subject, dtype=pl.Int64),
+                 *(pl.Series(f"{_LINK}{column}", positions, dtype=pl.Int64) for column, positions in loaded.links.items())]
+        loaded.frame.hstack(extra).write_parquet(folder / f"table_{index}.parquet")
+        tables.append({"name": name, "file": f"table_{index}.parquet", "schema": loaded.schema.model_dump(mode="json"),
+                       "keys": list(loaded.keys), "parent": loaded.parent, "parent_column": loaded.parent_column,
+                       "links": list(loaded.links), "derived": list(loaded.derived), "counts": asdict(loaded.counts)})
+    (folder / "database.json").write_text(json.dumps({"format": _DATABASE_FORMAT, "folder": str(database.folder),
+                                                      "schema": database.schema.model_dump(mode="json"),
+                                                      "tables": tables}, indent=1), encoding="utf-8")
+    return folder
+
+
+def read_database(folder: Path) -> RelationalDatabase:
+    """A database written by ``save_database`` (without its dictionaries: their categories are resolved in
+    each table's schema already)."""
+    folder = Path(folder)
+    stored = json.loads((folder / "database.json").read_text(encoding="utf-8"))
+    if stored.get("format") != _DATABASE_FORMAT:
+        raise ValueError(f"{folder} holds no {_DATABASE_FORMAT}")
+    tables = {}
+    for entry in stored["tables"]:
+        frame = pl.read_parquet(folder / entry["file"])
+        links = {column: frame[f"{_LINK}{column}"].to_numpy().astype(np.int64) for column in entry["links"]}
+        tables[entry["name"]] = LoadedTable(
+            name=entry["name"], frame=frame.drop([_SUBJECT, *(f"{_LINK}{c}" for c in entry["links"])]),
+            schema=TableSchema.model_validate(entry["schema"]), keys=tuple(entry["keys"]), parent=entry["parent"],
+            parent_column=entry["parent_column"], links=links, subject=frame[_SUBJECT].to_numpy().astype(np.int64),
+            counts=TableCounts(**entry["counts"]), derived=tuple(entry["derived"]))
+    return RelationalDatabase(schema=RelationalSchema.model_validate(stored["schema"]), folder=Path(stored["folder"]),
+                              tables=tables, dictionaries={})
