@@ -89,6 +89,9 @@ def test_the_column_distributions_take_more_where_dp_sgd_would_learn_nothing() -
     # a larger batch at the same noise multiplier averages the noise away: the model can learn again
     assert marginals_share(epsilon=1.0, delta=delta, preprocessing_share=0.1, sample_rate=q, steps=steps,
                            batch=4 * batch) == SHARE_WITH_MODEL
+    # the demo's fast preset at epsilon 3 (14,498 patients, expected batch 967, 300 steps) keeps its model
+    assert marginals_share(epsilon=3.0, delta=6.9e-6, preprocessing_share=0.1, sample_rate=1 / 15, steps=300,
+                           batch=14498 / 15) == SHARE_WITH_MODEL
     # training keeps at least a tenth of epsilon beside a large preprocessing share
     assert marginals_share(epsilon=1.0, delta=delta, preprocessing_share=0.3, sample_rate=q, steps=steps,
                            batch=batch) == pytest.approx(0.6)
