@@ -10,6 +10,7 @@ Metadata carries aggregates only: counts, epsilon, audit figures.
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 
 import dagster as dg
@@ -21,14 +22,17 @@ from evaluation.registry import AUDITS
 from pipelines.resources import LedgerResource, WorkAreaResource
 from synthdata import home
 from synthdata.config import ReleaseSpec
-from synthdata.errors import AwaitingApprovalError, SynthdataError, redacted
+from synthdata.errors import AwaitingApprovalError, BadInputError, SynthdataError, redacted
 from synthdata.flow.steps import RELEASE, Run, Step, summary_metadata
 from synthdata.modalities import get_modality
+from synthdata.modalities.base import DatabaseModality
 from synthdata.progress import LogLines, Progress, TerminalBar, combined
 
 
 def check_name(audit_name: str) -> str:
-    return audit_name.replace(".", "__")
+    """A Dagster check name for an audit (``fidelity.quality`` -> ``fidelity__quality``; a table's audit of a
+    database, ``ADMISSIONS:fidelity.quality`` -> ``ADMISSIONS___fidelity__quality``)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", audit_name.replace(".", "__").replace(gate.PART, "___"))
 
 
 @dataclass(frozen=True)
@@ -148,14 +152,27 @@ def _step_asset(spec: ReleaseSpec, step: Step, upstream: str | None):
     return decorate(first)
 
 
+def _parts(spec: ReleaseSpec) -> list[str]:
+    """The parts (tables) of a database release, from its declared schema; none when the schema cannot be read
+    (the graph still loads: the release itself refuses the schema, exit 2, in its first step)."""
+    modality = get_modality(spec.dataset.modality)
+    if not isinstance(modality, DatabaseModality):
+        return []
+    try:
+        return modality.parts(dataset=spec.dataset)
+    except BadInputError:
+        return []
+
+
 def _audit_checks(spec: ReleaseSpec, step: Step, upstream: str):
     """The audits step as one multi-asset check on ``upstream``: one blocking check per gated audit."""
     prefix = spec.name
     asset = dg.AssetKey([prefix, upstream])
-    names = gate.audits_for(view=get_modality(spec.dataset.modality).view, target=spec.dataset.target,
-                            optional=bool(spec.audits.canaries))
+    modality = get_modality(spec.dataset.modality)
+    names = gate.audits_for(view=modality.view, target=spec.dataset.target, optional=bool(spec.audits.canaries),
+                            parts=_parts(spec))
     specs = [dg.AssetCheckSpec(check_name(name), asset=asset, blocking=gate.is_gated(name, spec.audits.gates),
-                               description=AUDITS[name].title) for name in names]
+                               description=AUDITS[gate.base_name(name)].title) for name in names]
 
     @dg.multi_asset_check(specs=specs, name=f"{prefix}_audits", can_subset=False, description=step.description,
                           ins={"upstream": dg.AssetIn(key=[prefix, upstream])})

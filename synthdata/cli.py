@@ -113,9 +113,10 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 def _print_plan(spec: ReleaseSpec) -> int:
     """``release --dry-run``: the budget split, the DP-SGD plan and the ledger's answer; nothing charged."""
-    from synthdata.flow import stages
+    from synthdata.flow import databases, stages
     from synthdata.privacy.ledger import default_ledger
 
+    databases.refuse(modality=spec.dataset.modality, what="release --dry-run")
     plan = stages.plan(spec=spec, ledger=default_ledger(home_folder=home.home()))
     print(f"plan for {spec.name} (dry run: nothing read through a DP mechanism, nothing charged, nothing written)\n"
           + stages.describe_plan(plan))

@@ -342,6 +342,17 @@ def _privacy_statement(privacy: Mapping[str, Any], *, internal: bool) -> Privacy
                      + f" (added up: ε = {format_number(privacy.get('epsilon_basic_composition'))}).")
     elif split:
         lines.append("The budget is split between " + "; and ".join(split) + ".")
+    per_table = privacy.get("epsilon_per_table")
+    if isinstance(per_table, Mapping) and per_table:  # a database: each table's own figure, then the total's
+        structure = privacy.get("epsilon_structure")
+        lines.append(
+            "Each table's own mechanisms composed (what releasing that table's model alone would cost): "
+            + "; ".join(f"{table} ε = {format_number(value)}" for table, value in per_table.items())
+            + (f"; the structure shared by every table (children per parent row, patients with rows per table) "
+               f"ε = {format_number(structure)}" if structure is not None else "")
+            + f". These figures do not add up to the database's ε = {format_number(epsilon)}: one patient's rows in "
+            "every table are protected together, and the accountants compose every mechanism of the database at "
+            "once.")
     if privacy.get("composition"):
         lines.append(f"The parts are combined by {privacy['composition']}.")
     if privacy.get("epsilon_with_canary_audit") is not None:

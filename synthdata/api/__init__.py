@@ -14,7 +14,7 @@ from pathlib import Path
 
 from evaluation.base import AuditResult
 from synthdata import home
-from synthdata.flow import generation, stages, steps
+from synthdata.flow import databases, generation, stages, steps
 from synthdata.flow.steps import RELEASE, Run, Step, run_steps
 from synthdata.config import ReleaseSpec
 from synthdata.release_spec import load_spec
@@ -109,6 +109,7 @@ def dp_audit(*, spec: ReleaseSpec | Path | str, canaries: int = 1000, progress: 
     """
     if not isinstance(spec, ReleaseSpec):
         spec = load_spec(Path(spec))
+    databases.refuse(modality=spec.dataset.modality, what="the canary audit (dp-audit)")
     stages.check_spec(spec=spec)
     run_id = f"dpaudit-{uuid.uuid4().hex[:12]}"
     area = RunArea(home.run_path(run_id))

@@ -22,6 +22,7 @@ from evaluation.gate import blocking, check_gate_names
 from evaluation.suite import audit_and_report
 from synthdata.export.atomic import atomic_folder, check_output_free
 from synthdata.export.manifest import sha256_tree
+from synthdata.flow import databases
 from synthdata.config import ModalitySettings
 from synthdata.errors import BadInputError
 from synthdata.modalities import get_modality, registration
@@ -53,6 +54,7 @@ def audit_files(
     makes a privacy gate that could not be judged at these sizes fail."""
     check_gate_names(gates or {})
     check_output_free(out)
+    databases.refuse(modality=modality, what="synthdata audit")
     kind = get_modality(modality)
     entry = registration(modality)
     settings = None

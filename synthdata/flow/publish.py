@@ -16,6 +16,7 @@ import logging
 import shutil
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from evaluation import gate
@@ -26,15 +27,16 @@ from synthdata import home
 from synthdata.config import ReleaseSpec
 from synthdata.errors import AwaitingApprovalError, BadInputError, GateFailedError
 from synthdata.export.atomic import atomic_folder, check_output_free
-from synthdata.flow import approvers, generation
+from synthdata.flow import approvers, databases, generation
 from synthdata.export.manifest import (
     file_entries,
     package_versions,
-    sha256_file,
+    sha256_tree,
     write_json,
     write_manifest,
 )
 from synthdata.modalities import get_modality
+from synthdata.modalities.base import AnyModality, DatabaseModality
 from synthdata.run_area import RunArea, read_json
 from synthdata.versions import __version__
 
@@ -49,6 +51,8 @@ def privacy_statement(*, spec: ReleaseSpec, prepared: dict[str, Any], training: 
     same data, and its figures are published with the release, so the release as a whole is stated as the
     composition of both trainings (basic composition)."""
     public_facts = [
+        "The number of privacy units in the training split is treated as public (as DP-SGD's sampling rate is); the "
+        "number of rows of each table is not published." if prepared.get("parts") else
         "The number of privacy units and records in the training split is treated as public "
         "(as DP-SGD's sampling rate is).",
         get_modality(prepared["modality"]).declared_public,
@@ -86,6 +90,8 @@ def privacy_statement(*, spec: ReleaseSpec, prepared: dict[str, Any], training: 
         "sample_rate": training["sample_rate"],
         "ledger": training.get("ledger"),
         **(_with_canary(training, canary) if canary and dp else {}),
+        **({"epsilon_per_table": training["epsilon_per_part"], "epsilon_structure": training.get("epsilon_structure")}
+           if dp and training.get("epsilon_per_part") else {}),
     }
 
 
@@ -123,17 +129,27 @@ def audit(
     training = read_json(area.model / "training.json")
     synthetic_info = read_json(area.synthetic / "synthetic.json")
     modality = get_modality(prepared["modality"])
-    codec = modality.read_codec(path=area.prepared / "codec.json")
-    data = {name: modality.read_data(path=path, codec=codec) for name, path in {
-        "train": area.prepared / modality.data_file("train"),
-        "holdout": area.prepared / modality.data_file("holdout"),
-        "synthetic": area.synthetic / modality.data_file("synthetic"),
-    }.items()}
-    frames = {name: modality.audit_frames(data=side, codec=codec) for name, side in data.items()}
-    groups = split_groups(**{name: modality.audit_groups(data=data[name], codec=codec) for name in ("train", "holdout")})
+    if isinstance(modality, DatabaseModality):  # each table's view is a part (AuditContext.parts)
+        frames = {"train": modality.audit_view(data=area.prepared / "train", model_folder=area.model, synthetic=False),
+                  "holdout": modality.audit_view(data=area.prepared / "holdout", model_folder=area.model,
+                                                 synthetic=False),
+                  "synthetic": modality.audit_view(data=synthetic_path(area, modality), model_folder=area.model,
+                                                   synthetic=True)}
+        groups, schema = {}, None
+    else:
+        codec = modality.read_codec(path=area.prepared / "codec.json")
+        data = {name: modality.read_data(path=path, codec=codec) for name, path in {
+            "train": area.prepared / modality.data_file("train"),
+            "holdout": area.prepared / modality.data_file("holdout"),
+            "synthetic": synthetic_path(area, modality),
+        }.items()}
+        frames = {name: modality.audit_frames(data=side, codec=codec) for name, side in data.items()}
+        groups = split_groups(**{name: modality.audit_groups(data=data[name], codec=codec)
+                                 for name in ("train", "holdout")})
+        schema = modality.audit_schema(codec=codec)
     canary = area.model / "canary_audit.json"
     context = AuditContext(
-        modality=prepared["modality"], **frames, schema=modality.audit_schema(codec=codec), target=spec.dataset.target,
+        modality=prepared["modality"], **frames, schema=schema, target=spec.dataset.target,
         settings=AuditSettings(max_rows=spec.audits.max_rows, seed=spec.seed),
         extras={"canary_audit": read_json(canary)} if canary.is_file() else {},
         groups=groups,
@@ -167,6 +183,13 @@ def audit(
     return results
 
 
+def synthetic_path(area: RunArea, modality: AnyModality) -> Path:
+    """Where the run's synthetic data lies in its work area: a file, or a database's folder of tables."""
+    if isinstance(modality, DatabaseModality):
+        return area.synthetic / databases.SYNTHETIC
+    return area.synthetic / modality.data_file("synthetic")
+
+
 def verified_results(*, area: RunArea, spec: ReleaseSpec) -> list[AuditResult]:
     """The audit results of this run's synthetic data, checked by the export step itself.
 
@@ -174,13 +197,14 @@ def verified_results(*, area: RunArea, spec: ReleaseSpec) -> list[AuditResult]:
     registered gated audit, and none of them failed.
     """
     record = read_json(area.synthetic / "audit.json")
-    synthetic = area.synthetic / get_modality(read_json(area.prepared / "prepared.json")["modality"]).data_file("synthetic")
-    if sha256_file(synthetic) != record["synthetic_sha256"]:
+    prepared = read_json(area.prepared / "prepared.json")
+    modality = get_modality(prepared["modality"])
+    if sha256_tree(synthetic_path(area, modality)) != record["synthetic_sha256"]:
         raise GateFailedError("the synthetic data changed after it was audited; audit it again before export")
     results = [AuditResult.from_dict(r) for r in record["audits"]]
-    view = get_modality(read_json(area.prepared / "prepared.json")["modality"]).view
-    gate.enforce(results, required_names=gate.required(view=view, target=spec.dataset.target, gates=spec.audits.gates,
-                                                       optional=bool(spec.audits.canaries)))
+    gate.enforce(results, required_names=gate.required(view=modality.view, target=spec.dataset.target,
+                                                       gates=spec.audits.gates, optional=bool(spec.audits.canaries),
+                                                       parts=prepared.get("parts", ())))
     return results
 
 
@@ -215,8 +239,7 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
     prepared = read_json(area.prepared / "prepared.json")
     training = read_json(area.model / "training.json")
     modality = get_modality(prepared["modality"])
-    codec = modality.read_codec(path=area.prepared / "codec.json")
-    data = modality.read_data(path=area.synthetic / modality.data_file("synthetic"), codec=codec)
+    synthetic_info = read_json(area.synthetic / "synthetic.json")
     privacy = privacy_statement(spec=spec, prepared=prepared, training=training, canary=_canary(area))
     if not privacy["dp_valid"] and not spec.privacy.not_private:
         raise GateFailedError("export refused: this run is not differentially private (dp_valid false) and the spec "
@@ -232,7 +255,13 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
     log.info("export: %s; writing %s", "no gate failed; could not be judged: " + ", ".join(open_gates)
              if open_gates else "every gate passed", out)
     with atomic_folder(out) as staging:
-        names = modality.write_release(data=data, codec=codec, folder=staging, provenance=provenance)
+        if isinstance(modality, DatabaseModality):
+            names = modality.write_release(synthetic=synthetic_path(area, modality), model_folder=area.model,
+                                           folder=staging, provenance=provenance)
+        else:
+            codec = modality.read_codec(path=area.prepared / "codec.json")
+            names = modality.write_release(data=modality.read_data(path=synthetic_path(area, modality), codec=codec),
+                                           codec=codec, folder=staging, provenance=provenance)
         inputs = ReportInputs.from_json(area.report_inputs.read_text(encoding="utf-8"))
         inputs.release.update(status_of(results, require_approval=spec.audits.require_approval,
                                         approved=approval is not None, exported=True))
@@ -244,8 +273,10 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
             "name": spec.name,
             "synthetic": True,
             "modality": prepared["modality"],
-            "records": modality.count_records(data=data),
+            "records": synthetic_info["records"],
+            **({"rows_per_table": synthetic_info["rows_per_table"]} if "rows_per_table" in synthetic_info else {}),
             "epsilon": privacy["epsilon"],
+            **({key: privacy[key] for key in ("epsilon_per_table", "epsilon_structure") if key in privacy}),
             "epsilon_training": privacy["epsilon_training"],
             "epsilon_preprocessing": privacy["epsilon_preprocessing"],
             "epsilon_marginals": privacy["epsilon_marginals"],

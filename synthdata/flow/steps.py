@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from synthdata.config import ReleaseSpec
-from synthdata.flow import publish, stages
+from synthdata.flow import databases, publish, stages
 from synthdata.privacy.ledger import Ledger
 from synthdata.progress import Progress
 from synthdata.run_area import RunArea, read_json
@@ -59,6 +59,8 @@ class Step:
 
 
 def _prepare(run: Run) -> dict[str, Any]:
+    if databases.is_database(run.spec):
+        return databases.prepare(spec=run.spec, area=run.area, ledger=lambda: run.ledger, run_id=run.run_id)
     return stages.prepare(spec=run.spec, area=run.area, ledger=lambda: run.ledger, run_id=run.run_id)
 
 
@@ -67,6 +69,8 @@ def _train(run: Run) -> dict[str, Any]:
     spec, area = run.spec, run.area
     if run.resume and _trained(run):
         info = read_json(area.model / "training.json")
+    elif databases.is_database(spec):
+        info = databases.train(spec=spec, area=area, ledger=run.ledger, progress=run.progress)
     else:
         info = stages.train(spec=spec, area=area, ledger=run.ledger, run_id=run.run_id, progress=run.progress)
     if spec.audits.canaries and not (run.resume and (area.model / "canary_audit.json").is_file()):
@@ -92,6 +96,8 @@ def _modelled(run: Run) -> bool:
 
 
 def _sample(run: Run) -> dict[str, Any]:
+    if databases.is_database(run.spec):
+        return databases.sample(spec=run.spec, area=run.area, progress=run.progress)
     return stages.sample(spec=run.spec, area=run.area, progress=run.progress)
 
 

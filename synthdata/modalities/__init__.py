@@ -16,7 +16,7 @@ from pathlib import Path
 
 from synthdata.config import ModalitySettings
 from synthdata.errors import BadInputError
-from synthdata.modalities.base import Modality
+from synthdata.modalities.base import AnyModality
 from synthdata.modalities.image import settings as image_settings
 from synthdata.modalities.signal import settings as signal_settings
 from synthdata.modalities.table import settings as table_settings
@@ -29,20 +29,20 @@ class Registration:
     """One modality: its name, how to build it, its declared settings and presets, an example spec."""
 
     name: str
-    factory: Callable[[], Modality]
+    factory: Callable[[], AnyModality]
     presets: Mapping[str, Mapping[str, float | int]]
     settings: type[ModalitySettings] | None = None
     example: Path | None = None
 
 
-def _table() -> Modality:
+def _table() -> AnyModality:
     from synthdata.modalities.table.modality import TableModality
 
     return TableModality()
 
 
-def _signal(kind: str) -> Callable[[], Modality]:
-    def build() -> Modality:
+def _signal(kind: str) -> Callable[[], AnyModality]:
+    def build() -> AnyModality:
         from synthdata.modalities.signal.modality import SignalModality
 
         return SignalModality(kind=kind)
@@ -50,10 +50,16 @@ def _signal(kind: str) -> Callable[[], Modality]:
     return build
 
 
-def _image() -> Modality:
+def _image() -> AnyModality:
     from synthdata.modalities.image.modality import ImageModality
 
     return ImageModality()
+
+
+def _relational() -> AnyModality:
+    from synthdata.modalities.relational.modality import RelationalModality
+
+    return RelationalModality()
 
 
 MODALITIES: dict[str, Registration] = {}
@@ -71,6 +77,7 @@ register(Registration("eeg", _signal("eeg"), signal_settings.PRESETS, signal_set
                       example=_SHIPPED / "eeg.yaml"))
 register(Registration("image", _image, image_settings.PRESETS, image_settings.ImageSpec,
                       example=_SHIPPED / "breastmnist.yaml"))
+register(Registration("relational", _relational, table_settings.PRESETS, example=_SHIPPED / "ehr_example.yaml"))
 
 
 def registration(name: str) -> Registration:
@@ -81,6 +88,6 @@ def registration(name: str) -> Registration:
         raise BadInputError(f"unknown modality '{name}'; known: {', '.join(MODALITIES)}") from None
 
 
-def get_modality(name: str) -> Modality:
+def get_modality(name: str) -> AnyModality:
     """A fresh instance of modality ``name``."""
     return registration(name).factory()

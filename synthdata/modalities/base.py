@@ -225,3 +225,86 @@ class Modality(ABC):
     @abstractmethod
     def write_release(self, *, data: Any, codec: Any, folder: Path, provenance: dict[str, str]) -> list[str]:
         """Write the synthetic data in native formats marked as synthetic; return the file names."""
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What fitting a database's generator spent: the ledger records of every mechanism it ran, their
+    composition (``epsilon`` at ``delta``: the database's guarantee, what the ledger is charged), each part's
+    own mechanisms composed (``epsilon_per_part``: what releasing that table's model alone would cost; they do
+    not add up to ``epsilon``), and the plan's public facts (``summary``: JSON-able, aggregates only)."""
+
+    epsilon: float
+    delta: float
+    mechanisms: list[dict[str, Any]]
+    epsilon_per_part: dict[str, float]
+    composition: str
+    summary: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+class DatabaseModality(ABC):
+    """A modality of several tables released together (a relational database): one privacy unit across the
+    tables and ONE DP generator of its own, whose mechanisms (structure, per table column distributions and
+    DP-SGD) are planned jointly, so the shared stages (``synthdata.flow.databases``) reserve, charge, audit and
+    export it while the modality fits and samples it whole.
+
+    Work-area handles are folders: ``store`` writes a split there, ``fit`` reads one and writes the model,
+    ``sample`` writes the synthetic database, ``audit_view`` reads any of them back in the audits' view.
+    Privacy caveats: as ``Modality``'s; ``check_fit`` reads public numbers only and runs no mechanism."""
+
+    name: ClassVar[str]
+    view: ClassVar[type]
+    declared_public: ClassVar[str]
+
+    @abstractmethod
+    def load(self, *, dataset: DatasetSpec, privacy: PrivacySpec) -> Any:
+        """Read and validate every table; BadInputError naming the file, table and column on bad input."""
+
+    @abstractmethod
+    def fingerprint(self, *, source: Any) -> str:
+        """Content hash of every table of the source (the ledger's key; never published)."""
+
+    @abstractmethod
+    def privacy_unit(self, *, source: Any) -> str: ...
+
+    @abstractmethod
+    def count_units(self, *, source: Any) -> int:
+        """Number of privacy units (patients), treated as public."""
+
+    @abstractmethod
+    def parts(self, *, dataset: DatasetSpec) -> list[str]:
+        """The names of the parts (tables), from the declared schema alone (public)."""
+
+    @abstractmethod
+    def split(self, *, source: Any, holdout_fraction: float, seed: int) -> tuple[Any, Any]:
+        """Train / holdout by privacy unit, each unit on one side with all its rows in every table."""
+
+    @abstractmethod
+    def check_fit(self, *, train: Any, epsilon: float, delta: float, model: ModelSpec, privacy: PrivacySpec) -> None:
+        """Refuse (BadInputError) what ``fit`` would refuse, before any budget is reserved."""
+
+    @abstractmethod
+    def store(self, *, source: Any, folder: Path) -> None: ...
+
+    @abstractmethod
+    def fit(self, *, data: Path, model_folder: Path, epsilon: float, delta: float, model: ModelSpec,
+            privacy: PrivacySpec, seed: int, progress: Any) -> Fit:
+        """Fit the DP generator on the stored split ``data`` for (epsilon, delta) in all; save it in
+        ``model_folder``."""
+
+    @abstractmethod
+    def sample(self, *, model_folder: Path, out: Path, units: int, seed: int, progress: Any) -> dict[str, int]:
+        """A synthetic database of ``units`` privacy units into ``out`` (post-processing); rows per part."""
+
+    @abstractmethod
+    def audit_view(self, *, data: Path, model_folder: Path, synthetic: bool) -> Any:
+        """A stored split (``synthetic`` False) or a synthetic database in the audits' view."""
+
+    @abstractmethod
+    def write_release(self, *, synthetic: Path, model_folder: Path, folder: Path,
+                      provenance: dict[str, str]) -> list[str]:
+        """The synthetic database's release files (every part in native formats, its schema); their names."""
+
+
+AnyModality = Modality | DatabaseModality

@@ -1,0 +1,105 @@
+"""A relational database released through the CLI and its Dagster job: the shipped EHR example (200 invented
+patients, their admissions and diagnoses) with a tiny model, the export read back: every key joins (the
+released schema loads the released tables with on_orphan: error, and a plain join finds no orphan), every
+file matches the manifest's checksum, the ledger holds ONE charge equal to the manifest's epsilon, the report
+states each table's epsilon and the database's, and every table was audited with the table audits as blocking
+checks beside the structure and cardinality audits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from evaluation import gate
+from helpers import DATA, OPEN_GATES
+from pipelines.factory import build_release_graph, check_name
+from pipelines.registry import build_definitions
+from synthdata.cli import main
+from synthdata.export.manifest import sha256_file
+from synthdata.modalities.relational import load_database
+from synthdata.privacy.ledger import Ledger
+from synthdata.release_spec import load_spec
+from synthdata.views.relational import DatabaseAuditSet
+
+TABLES = ("PATIENTS", "ADMISSIONS", "DIAGNOSES")
+
+
+def _spec(tmp_path: Path) -> Path:
+    """The shipped example's spec with a tiny model (5 full-batch DP steps per table) and the privacy gates
+    that cannot judge tiny tables opened (their own tests check them)."""
+    spec = yaml.safe_load((DATA / "ehr_example.yaml").read_text(encoding="utf-8"))
+    spec["dataset"].update(path=str(DATA / "ehr_example"), schema=str(DATA / "ehr_example.schema.yaml"))
+    spec["model"] = {"preset": "fast", "epochs": 5, "batch_size": 256, "hidden": 32, "depth": 1, "augmentation": 1,
+                     "sample_steps": 4}
+    spec["audits"] = {"gates": {**OPEN_GATES, "fidelity.quality": 0.0, "fidelity.representation": 0.0},
+                      "max_rows": 200}
+    spec["output"] = {"out": str(tmp_path / "release")}
+    path = tmp_path / "ehr.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_a_database_releases_through_the_cli_and_reads_back(synthdata_home: Path, tmp_path: Path, capsys) -> None:
+    spec_file = _spec(tmp_path)
+    code = main(["release", "--config", str(spec_file), "--quiet"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    out = tmp_path / "release"
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+    # every file listed, each matching its checksum; Parquet and CSV for every table, the schema with keys named
+    listed = {entry["path"] for entry in manifest["files"]}
+    assert {f"{t}.{suffix}" for t in TABLES for suffix in ("parquet", "csv")} | {"schema.yaml", "report.html"} <= listed
+    for entry in manifest["files"]:
+        assert sha256_file(out / entry["path"]) == entry["sha256"], entry["path"]
+
+    # every key joins: the released schema loads the released tables refusing any orphan, and plain joins agree
+    released = yaml.safe_load((out / "schema.yaml").read_text(encoding="utf-8"))
+    assert released["tables"]["ADMISSIONS"]["keys"] == ["hadm_id"]
+    released["on_orphan"] = "error"
+    strict = tmp_path / "strict.schema.yaml"
+    strict.write_text(yaml.safe_dump(released), encoding="utf-8")
+    database = load_database(schema=strict, folder=out)
+    for name in TABLES:
+        assert database.tables[name].counts.dropped_as_orphans == 0 and database.tables[name].counts.removed_by_caps == 0
+    tables = {name: pl.read_csv(out / f"{name}.csv", infer_schema=False) for name in TABLES}
+    assert tables["PATIENTS"]["subject_id"].n_unique() == tables["PATIENTS"].height > 0
+    assert tables["ADMISSIONS"].join(tables["PATIENTS"], on="subject_id", how="anti").height == 0
+    assert tables["DIAGNOSES"].join(tables["ADMISSIONS"], on="hadm_id", how="anti").height == 0
+    assert tables["DIAGNOSES"]["hadm_id"].null_count() == 0
+    real_keys = set(pl.read_csv(DATA / "ehr_example" / "admissions.csv", infer_schema=False)["hadm_id"])
+    assert not real_keys & set(tables["ADMISSIONS"]["hadm_id"])  # fresh keys, never real ones
+    assert manifest["rows_per_table"] == {name: tables[name].height for name in TABLES}
+
+    # one ledger charge, the database's composed epsilon, stated in the manifest
+    (state,) = Ledger(path=synthdata_home / "ledger.sqlite").datasets()
+    charges = Ledger(path=synthdata_home / "ledger.sqlite").history(fingerprint=state.fingerprint)
+    assert [c["status"] for c in charges] == ["spent"]
+    assert charges[0]["epsilon"] == pytest.approx(manifest["epsilon"]) == pytest.approx(state.spent)
+    assert 0 < manifest["epsilon"] <= 3.0 + 1e-9 and manifest["dp_valid"] is True
+    per_table = manifest["epsilon_per_table"]
+    assert set(per_table) == set(TABLES) and all(0 < e < manifest["epsilon"] for e in per_table.values())
+    assert sum(per_table.values()) > manifest["epsilon"]  # each table's own figure: they do not add up
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "do not add up" in report and all(name in report for name in TABLES)
+
+    # audits: every table audit on every table, the structure and cardinality audits; none failed
+    audited = {a["name"]: a for a in manifest["audits"]}
+    for name in TABLES:
+        assert {f"{name}:fidelity.quality", f"{name}:memorization.exact_copies"} <= set(audited)
+    assert audited["fidelity.structure"]["value"] == 0 and audited["fidelity.structure"]["passed"] is True
+    assert audited["fidelity.cardinality"]["passed"] is True
+    assert not [a for a in audited.values() if a["passed"] is False]
+
+    # in Dagster: the release's job, every audit a check on `synthetic`, blocking where gated
+    spec = load_spec(spec_file)
+    definitions = build_definitions([spec])
+    assert definitions.resolve_job_def("ehr_example_release") is not None
+    checks = {c.name: c for c in build_release_graph(spec).checks[0].check_specs}
+    assert checks[check_name("DIAGNOSES:memorization.exact_copies")].blocking
+    assert checks[check_name("fidelity.structure")].blocking and checks[check_name("fidelity.cardinality")].blocking
+    assert len(checks) == len(gate.audits_for(view=DatabaseAuditSet, target=None, parts=TABLES))
