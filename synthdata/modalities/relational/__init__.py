@@ -14,7 +14,8 @@ every child row conditioned on its parent row's encoding (``context.py``); ``sam
 skeleton, parents first, children conditioned on their synthetic parent rows; ``storage.py`` saves and loads a
 fitted generator.
 
-Not yet: the modality registration, the CLI and the Dagster assets (issue 17).  The counts a
+``modality.py`` makes it the release modality ``relational`` (``synthdata release``, its Dagster job; the
+steps are ``synthdata.flow.databases``).  Not yet: one Dagster asset per table (issue 17).  The counts a
 ``RelationalDatabase`` holds are exact and computed from the private records: they stay in the private work
 area (see ``database.py``).
 """
