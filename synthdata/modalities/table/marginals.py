@@ -219,9 +219,12 @@ def _column_shares(counts: np.ndarray, *, floor: float, sigma: float, total: flo
     column over all target levels; ``counts`` are then one level's), a cell under the floor whose pooled
     share would put it above the floor in this level is measured small here and keeps its clipped count;
     the others take the pooled share of the level's units.  What is left over, the units whose value was too
-    rare to show (when it exceeds the noise of the kept cells' sum), goes to a categorical column's
-    ``other`` category, else evenly over its empty categories (not per level: the pooled share placed them),
-    and continues a numeric column's tails (``_extend_tails``).
+    rare to show, continues a numeric column's tails (``_extend_tails``), and, when it exceeds the noise of the
+    kept cells' sum, goes to a categorical column's ``other`` category, else evenly over its empty categories
+    (not per level: the pooled share placed them).  A numeric rest within that noise used to be dropped too:
+    the tail then vanished in some noise draws (emergency visits at 0.52 of the real spread in one draw of six
+    on the demo slice at epsilon 1; 1.2 numeric columns off per draw against 0.7 now, SDMetrics quality the
+    same); the rest is the unbiased estimate of the tail's mass, and a phantom one stays within the public range.
 
     Renormalising the kept cells instead handed a long tail (diagnosis codes under 1-2% held 60% of the
     rows at epsilon 1) to the few measured codes, inflating them two- or threefold, and cut the tails of
@@ -238,11 +241,12 @@ def _column_shares(counts: np.ndarray, *, floor: float, sigma: float, total: flo
         kept = np.where(above, counts, np.where(measurable, np.clip(counts, 0.0, None), expected))
         above = above | measurable
     rest = max(total - kept.sum(), 0.0)
-    if rest <= THRESHOLD_SIGMAS * sigma * math.sqrt(max(above.sum(), 1)):
-        return _normalised(kept)  # a rest within the noise of the kept cells' sum is noise, not a tail
-    if numeric:
+    if numeric:  # any rest continues the tails: dropped when within the noise, it cut them at random
         _extend_tails(kept, values=values, rest=rest)
-    elif block.other is not None:
+        return _normalised(kept)
+    if rest <= THRESHOLD_SIGMAS * sigma * math.sqrt(max(above.sum(), 1)):
+        return _normalised(kept)  # a rest within the noise of the kept cells' sum is noise, not a category
+    if block.other is not None:
         kept[block.categories.index(block.other)] += rest
     elif (~above).any() and pooled is None:
         kept[~above] += rest / (~above).sum()

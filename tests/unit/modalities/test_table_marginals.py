@@ -265,6 +265,19 @@ def test_a_count_column_keeps_its_spread_without_phantom_far_values() -> None:
     assert sum(0.75 <= r for r in ratios) >= 6
 
 
+def test_a_count_tail_within_the_noise_is_kept_not_cut() -> None:
+    """Counts 0-2 measured above the floor and 1% of the units beyond, under the noise of the kept cells' sum:
+    that rest continues the tail (it was dropped: the column then stopped at 2 and its spread collapsed)."""
+    schema = parse_schema({"columns": {"visits": {"type": "numeric", "min": 0, "max": 40, "integer": True}}})
+    block = TableCodec(schema=schema).blocks[0][0]
+    counts = np.zeros(41)
+    counts[:3] = [9_000.0, 800.0, 100.0]  # 9,900 of 10,000 units; 100 hold 3 visits or more
+    sigma = 30.0  # the rest (100) is under 2 noise sd of the three kept cells' sum (104)
+    shares = _column_shares(counts, floor=2 * sigma, sigma=sigma, total=10_000.0, block=block)
+    assert shares[3:].sum() == pytest.approx(0.01)
+    assert shares[3] > shares[4] > shares[10] > 0  # a decaying tail, inside the public range
+
+
 def test_a_long_list_is_split_by_the_target_only_when_the_noise_allows() -> None:
     """Short columns are always split; a 600-code list only when its 1% codes would show after pooling."""
     codes = [f"d{i:03d}" for i in range(600)]
