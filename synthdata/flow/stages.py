@@ -188,7 +188,7 @@ def prepare(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger | Callable[[], L
     units = modality.to_units(data=train_rows, codec=codec)
     folder = area.prepared
     marginals_mechanism = None
-    share = column_share(spec=spec, modality=modality, preprocessing=share, n_units=units.count, delta=delta)
+    share = column_share(spec=spec, modality=modality, preprocessing=share, n_units=n_units, delta=delta)
     if share:
         measured, mechanism = modality.measure_marginals(units=units, codec=codec, epsilon=spec.privacy.epsilon * share,
                                                          delta=delta * share, target=spec.dataset.target, rng=dp_rng)
