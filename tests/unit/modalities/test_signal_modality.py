@@ -171,3 +171,23 @@ def test_release_files_read_back_with_their_own_libraries(kind: str, tmp_path: P
             assert data.labels[i] in descriptions and "synthdata:SYNTHETIC" in descriptions
     if kind == "ecg":
         assert (tmp_path / "wfdb" / "RECORDS").read_text().split() == [f"synthetic_{i:05d}" for i in range(3)]
+
+
+
+
+def test_a_release_diffuses_at_its_specs_data_scale() -> None:
+    """The ECG example declares data_scale 4 (beats fill a tenth of +-2.5 mV) and its release's process runs on 4x
+    the windows; a spec that says nothing (the EEG example, the table demo) keeps 1."""
+    from synthdata.flow import stages
+    from synthdata.release_spec import load_spec
+
+    shipped = Path(__file__).resolve().parents[3] / "synthdata" / "data"
+    scales = {}
+    for example in ("ecg.yaml", "eeg.yaml"):
+        spec = load_spec(shipped / example)
+        modality = get_modality(spec.dataset.modality)
+        source = modality.load(dataset=spec.dataset, privacy=spec.privacy)
+        codec, _ = modality.resolve(train=source, epsilon=1.0, delta=0.0, privacy=PRIVACY, rng=np.random.default_rng(0))
+        scales[example] = stages.diffusion_for(spec=spec, modality=modality, codec=codec).scale
+    assert scales == {"ecg.yaml": 4.0, "eeg.yaml": 1.0}
+    assert load_spec(shipped / "demo.yaml").model.data_scale == 1.0
