@@ -274,8 +274,8 @@ def _extend_tails(kept: np.ndarray, *, values: int, rest: float) -> None:
     side with room takes a part of ``rest`` in proportion to its edge cell, spread over the cells beyond the
     edge with a geometric decay whose sum is that part (a heavy tail decays slowly, a light one fast)."""
     inside = np.flatnonzero(kept[:values] > 0)
-    if not len(inside):
-        return
+    if not len(inside) or rest <= 0:
+        return  # nothing to place (a geometric tail of sum 0 would be 0 / 0)
     sides = [(edge, step, room) for edge, step, room in ((inside[0], -1, inside[0]),
                                                          (inside[-1], 1, values - 1 - inside[-1])) if room > 0]
     weight = sum(kept[edge] for edge, _, _ in sides)

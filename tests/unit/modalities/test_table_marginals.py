@@ -276,6 +276,10 @@ def test_a_count_tail_within_the_noise_is_kept_not_cut() -> None:
     shares = _column_shares(counts, floor=2 * sigma, sigma=sigma, total=10_000.0, block=block)
     assert shares[3:].sum() == pytest.approx(0.01)
     assert shares[3] > shares[4] > shares[10] > 0  # a decaying tail, inside the public range
+    # kept cells whose noise adds up to more than the units leave no rest: shares, not 0 / 0
+    counts[:3] = [9_100.0, 850.0, 120.0]
+    shares = _column_shares(counts, floor=2 * sigma, sigma=sigma, total=10_000.0, block=block)
+    assert np.isfinite(shares).all() and shares[3:].sum() == 0 and shares.sum() == pytest.approx(1.0)
 
 
 def test_a_long_list_is_split_by_the_target_only_when_the_noise_allows() -> None:
