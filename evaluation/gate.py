@@ -96,8 +96,8 @@ def _not_run(audit: Audit, context: AuditContext, threshold: float) -> AuditResu
     return AuditResult(
         name=audit.name, category=audit.category, title=audit.title, value=None, interval=None, threshold=threshold,
         direction=audit.direction, passed=None, explanation=audit.explanation, details={"records": sizes},
-        note=("Not informative, does not gate: this audit could not run on this data (too few records, or no "
-              f"categorical target or labels where it needs them; training {sizes['train']}, holdout "
+        note=("Not informative, does not gate: this audit could not run on this data (too few records or columns, or "
+              f"no categorical target or labels where it needs them; training {sizes['train']}, holdout "
               f"{sizes['holdout']}, synthetic {sizes['synthetic']} records); the release rests on its DP "
               "guarantee here."),
         unjudged_because=(f"could not run (training {sizes['train']}, holdout {sizes['holdout']}, synthetic "

@@ -46,6 +46,8 @@ class InferenceAudit(RiskAudit):
     )
     default_threshold = 0.25
 
+    min_columns = 2  # a secret and at least one known column (with none, the "nearest" record is arbitrary)
+
     def __init__(self, *, secret: str | None = None) -> None:
         self.secret = secret
 

@@ -41,6 +41,7 @@ class LinkabilityAudit(RiskAudit):
         "training data than for patients the generator never saw (0: no added risk, 1: always linked)."
     )
     default_threshold = 0.10
+    min_columns = 2  # two halves, neither empty (a one-column table has nothing to link: not run)
 
     def __init__(self, *, columns_a: list[str] | None = None, columns_b: list[str] | None = None,
                  neighbours: int = 3) -> None:

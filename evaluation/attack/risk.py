@@ -42,6 +42,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from evaluation.base import Audit, AuditContext, Measurement
+from evaluation.memorization.encoding import modelled_columns
 from evaluation.report.figures import figure_to_base64, new_figure
 from synthdata.views import subsample
 
@@ -97,9 +98,13 @@ class RiskAudit(Audit):
     no_leak_value = 0.0
     max_targets = 5000  # training (and holdout) records attacked per side, besides settings.max_rows
     min_attempts = 50  # fewer attempts give an interval too wide to judge: not informative
+    #: The fewest modelled columns the attack compares anything with: with fewer, a side of it is empty (every
+    #: record at distance 0 of every other, the neighbours arbitrary) and its "risk" is noise that could block.
+    min_columns = 1
 
     def applies_to(self, context: AuditContext) -> bool:
-        return super().applies_to(context) and len(context.holdout) >= 20 and len(context.synthetic) >= 10
+        return (super().applies_to(context) and len(context.holdout) >= 20 and len(context.synthetic) >= 10
+                and len(modelled_columns(context.schema, context.train)) >= self.min_columns)
 
     @abstractmethod
     def attempts(self, *, targets: pd.DataFrame, controls: pd.DataFrame, synthetic: pd.DataFrame,
