@@ -36,6 +36,7 @@ from evaluation.gate import blocking, run_audits, unjudged
 from synthdata import home
 from synthdata.flow import publish, stages
 from synthdata.config import ReleaseSpec
+from synthdata.diffusion.trained import trained_record
 from synthdata.release_spec import parse_spec
 from synthdata.errors import GateFailedError
 from synthdata.export.manifest import write_json
@@ -146,10 +147,10 @@ def non_private_arm(*, spec: ReleaseSpec, source: RunArea, run_id: str, progress
     torch.manual_seed(spec.seed)  # the same initial weights as the DP arm (stages.train seeds the same way)
     model = modality.build_denoiser(codec=codec, model=spec.model)
     load, start = os.getloadavg()[0], time.perf_counter()
-    outcome = train_non_private(model=model, diffusion=stages.diffusion_for(spec=spec, modality=modality, codec=codec),
-                                units=stored["data"], mask=stored["mask"], plan=stages.training_plan(spec),
-                                seed=spec.seed, progress=progress)
-    torch.save(model.state_dict(), area.model / "denoiser.pt")
+    diffusion = stages.diffusion_for(spec=spec, modality=modality, codec=codec)
+    outcome = train_non_private(model=model, diffusion=diffusion, units=stored["data"], mask=stored["mask"],
+                                plan=stages.training_plan(spec), seed=spec.seed, progress=progress)
+    torch.save(trained_record(model=model, diffusion=diffusion), area.model / "denoiser.pt")
     train_seconds, load = time.perf_counter() - start, (load, os.getloadavg()[0])
     training = write_json(area.model / "training_non_private.json", asdict(outcome))
     synthetic, sample_seconds = _timed(stages.sample, spec=spec, area=area)

@@ -51,7 +51,7 @@ from synthdata.release_spec import load_spec, parse_spec
 from synthdata.run_area import RunArea, read_json
 
 FORMAT = "synthdata.synthesizer"
-VERSION = 1
+VERSION = 2  # 2: the model is its trained record, weights with the diffusion settings they learned under
 
 
 class Synthesizer:
@@ -98,7 +98,7 @@ class Synthesizer:
         model = self._fitted()
         modality = get_modality(model["modality"])
         data = stages.draw(spec=self.spec, modality=modality, codec=_codec(modality, model["codec"]),
-                           weights=model["weights"], marginals=model["marginals"], width=model["width"], n=n,
+                           trained=model["trained"], source=f"the model of run {self.run_id}", marginals=model["marginals"], width=model["width"], n=n,
                            seed=secrets.randbits(31) if seed is None else seed)
         return data.to_pandas() if isinstance(data, pl.DataFrame) else data
 
@@ -132,7 +132,7 @@ class Synthesizer:
                                 f"this one reads {VERSION})")
         synth = Synthesizer(spec=parse_spec(yaml.safe_load(saved["spec"]), source=str(path)))
         synth.run_id = saved["run_id"]
-        synth._model = {key: saved[key] for key in ("modality", "codec", "marginals", "width", "weights", "privacy")}
+        synth._model = {key: saved[key] for key in ("modality", "codec", "marginals", "width", "trained", "privacy")}
         return synth
 
     def _fitted(self) -> dict[str, Any]:
@@ -224,7 +224,7 @@ def _model_of(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any
     marginals = area.prepared / "marginals.json"
     return {"modality": prepared["modality"], "codec": (area.prepared / "codec.json").read_text(encoding="utf-8"),
             "marginals": read_json(marginals) if marginals.is_file() else None, "width": prepared["encoded_width"],
-            "weights": torch.load(area.model / "denoiser.pt", weights_only=True),
+            "trained": torch.load(area.model / "denoiser.pt", weights_only=True),
             "privacy": {k: v for k, v in privacy.items() if k != "ledger"} | {"run_id": run_id}}
 
 

@@ -69,6 +69,13 @@ class GaussianDiffusion:
         self._sqrt_ab = self.alphas_cumprod64.sqrt().to(torch.float32)
         self._sqrt_one_minus_ab = (1 - self.alphas_cumprod64).sqrt().to(torch.float32)
 
+    def settings(self) -> dict[str, int | float | str]:
+        """What a denoiser trained on this process learned under, and a sampler must run again: the number of
+        timesteps (the cosine schedule is fixed), the prediction, the data scale and the condition's width.
+        (``condition_dropout`` acts in training only.)"""
+        return {"timesteps": int(self.timesteps), "prediction": self.prediction, "scale": self.scale,
+                "condition_dim": int(self.condition_dim)}
+
     def _coef(self, table: Tensor, t: Tensor, like: Tensor) -> Tensor:
         """``table[t]`` with a trailing axis, on ``like``'s device and dtype, ready to broadcast."""
         return table.to(like.device)[t].to(like.dtype).unsqueeze(-1)

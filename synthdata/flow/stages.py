@@ -28,6 +28,7 @@ from synthdata.config import ReleaseSpec, default_delta
 from synthdata.devices import resolve_device
 from synthdata.diffusion.process import GaussianDiffusion
 from synthdata.diffusion.samplers import SAMPLERS
+from synthdata.diffusion.trained import trained_record, trained_weights
 from synthdata.errors import BadInputError, PreprocessingFailedError
 from synthdata.export.atomic import check_output_free
 from synthdata.export.manifest import sha256_file, write_json
@@ -114,7 +115,7 @@ def _pretrain(*, spec: ReleaseSpec, modality: Modality, codec: Any, model: torch
     epochs = spec.model.pretrain_epochs or int(spec.model.resolved("epochs"))
     weights = area.model / "pretrained.pt"
     if weights.is_file():
-        model.load_state_dict(torch.load(weights, weights_only=True, map_location=device))
+        load_trained(model=model, path=weights, diffusion=diffusion)
     else:
         log.info("train: pretraining on the declared-public prior %s (%d records, %d epochs, no privacy cost)",
                  spec.model.pretrain.name, int(units.mask.sum()), epochs)
@@ -123,7 +124,7 @@ def _pretrain(*, spec: ReleaseSpec, modality: Modality, codec: Any, model: torch
                           plan=TrainingPlan(epochs=epochs, batch_size=plan.batch_size, lr=plan.lr,
                                             max_grad_norm=plan.max_grad_norm, augmentation=plan.augmentation),
                           seed=spec.seed, progress=progress, device=device)
-        torch.save(_on_cpu(model), weights)
+        torch.save(trained_record(model=model, diffusion=diffusion), weights)
     return {"path": spec.model.pretrain.name, "records": int(units.mask.sum()), "epochs": epochs}
 
 
@@ -466,7 +467,7 @@ def train(
         else:
             ledger.cancel(fingerprint=fingerprint, run_id=reservation)
         raise
-    torch.save(_on_cpu(model), area.model / "denoiser.pt")
+    torch.save(trained_record(model=model, diffusion=diffusion), area.model / "denoiser.pt")
     training_mechanism = {
         "stage": "training", "mechanism": "DP-SGD (Opacus, Poisson sampling, Gaussian noise)",
         "noise_multiplier": outcome.noise_multiplier, "sample_rate": outcome.sample_rate,
@@ -508,9 +509,24 @@ def train(
     )
 
 
-def _on_cpu(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The model's weights as CPU tensors (a model trained on a GPU loads and samples anywhere)."""
-    return {name: value.detach().cpu() for name, value in model.state_dict().items()}
+def load_trained(*, model: torch.nn.Module, path: Any, diffusion: GaussianDiffusion,
+                 record: dict[str, Any] | None = None) -> torch.nn.Module:
+    """``model`` with the weights of the trained model saved at ``path`` (or its ``record`` already read from
+    there), which must have been trained under ``diffusion``'s settings (``synthdata.diffusion.trained``).
+    BadInputError naming the file and the setting otherwise, or when the weights do not fit ``model``."""
+    if record is None:
+        try:
+            record = torch.load(path, weights_only=True, map_location="cpu")
+        except Exception:  # torch raises several kinds for a file that is not its own
+            raise BadInputError(f"{path} is not a trained model torch can read: train the model again") from None
+    weights = trained_weights(record, diffusion=diffusion, source=str(path))
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError:
+        raise BadInputError(f"the weights in {path} do not fit the denoiser the spec builds (model.hidden, "
+                            "model.depth, model.unet_base, the codec's width): sample it with the spec it was "
+                            "trained with") from None
+    return model
 
 
 def ledger_snapshot(*, ledger: Ledger, fingerprint: str) -> dict[str, Any]:
@@ -536,7 +552,7 @@ def sample(*, spec: ReleaseSpec, area: RunArea, progress: bool | Progress = Fals
     n = spec.output.records or prepared["train_records"]
     began = time.perf_counter()
     data = draw(spec=spec, modality=modality, codec=codec,
-                weights=torch.load(weights, weights_only=True, map_location="cpu"),
+                trained=torch.load(weights, weights_only=True, map_location="cpu"), source=str(weights),
                 marginals=read_json(marginals) if marginals.is_file() else None, width=prepared["encoded_width"],
                 n=n, seed=spec.seed, progress=progress)
     path = modality.save_data(data=data, path=area.synthetic / modality.data_file("synthetic"))
@@ -548,16 +564,18 @@ def sample(*, spec: ReleaseSpec, area: RunArea, progress: bool | Progress = Fals
     )
 
 
-def draw(*, spec: ReleaseSpec, modality: Modality, codec: Any, weights: dict[str, torch.Tensor],
+def draw(*, spec: ReleaseSpec, modality: Modality, codec: Any, trained: dict[str, Any], source: str,
          marginals: dict[str, Any] | None, width: int, n: int, seed: int, progress: bool | Progress = False) -> Any:
-    """``n`` records from a trained denoiser's ``weights`` (post-processing of DP outputs: no privacy cost),
-    calibrated to the DP-measured column distributions ``marginals`` when the modality measured them.
-    ``seed`` drives the sampler's noise and calibration's tie-breaking: public randomness."""
-    model = modality.build_denoiser(codec=codec, model=spec.model)
-    model.load_state_dict(weights)
+    """``n`` records from a trained denoiser (its saved record ``trained``, read from ``source``; post-processing
+    of DP outputs: no privacy cost), calibrated to the DP-measured column distributions ``marginals`` when the
+    modality measured them.  The spec's diffusion settings must be those the model was trained under
+    (BadInputError naming the setting otherwise).  ``seed`` drives the sampler's noise and calibration's
+    tie-breaking: public randomness."""
+    diffusion = diffusion_for(spec=spec, modality=modality, codec=codec)
+    model = load_trained(model=modality.build_denoiser(codec=codec, model=spec.model), path=source,
+                         diffusion=diffusion, record=trained)
     device = resolve_device(requested=spec.model.device)
     model.to(device)
-    diffusion = diffusion_for(spec=spec, modality=modality, codec=codec)
     log.info("sample: %d synthetic records with %s on %s", n, spec.model.sampler.upper(), device)
     generator = torch.Generator().manual_seed(seed)
     kwargs: dict[str, Any] = {"steps": int(spec.model.resolved("sample_steps"))} if spec.model.sampler == "ddim" else {}
@@ -606,11 +624,13 @@ def canary_audit(
         ledger.reserve(fingerprint=fingerprint, name=spec.dataset.path.name, run_id=reservation,
                        release=f"{spec.name} (canary audit)", epsilon=epsilon_train, delta=delta_train)
 
+    diffusion = diffusion_for(spec=spec, modality=modality, codec=codec)
+
     def build_model() -> torch.nn.Module:
         torch.manual_seed(spec.seed)  # initialisation only: public randomness
         model = modality.build_denoiser(codec=codec, model=spec.model)
         if (area.model / "pretrained.pt").is_file():  # the release's model started from its public prior too
-            model.load_state_dict(torch.load(area.model / "pretrained.pt", weights_only=True))
+            load_trained(model=model, path=area.model / "pretrained.pt", diffusion=diffusion)
         return model
 
     log.info("canary audit: %d canaries, training a throwaway model for epsilon %.4g (charged to the ledger)",
@@ -618,7 +638,7 @@ def canary_audit(
     try:
         result = run_canary_audit(
             units=stored["data"], mask=stored["mask"], build_model=build_model,
-            diffusion=diffusion_for(spec=spec, modality=modality, codec=codec),
+            diffusion=diffusion,
             plan=training_plan(spec), epsilon=epsilon_train, delta=delta_train, accountant=spec.privacy.accountant,
             canaries=count, progress=titled(progress, task="canary audit: DP training (throwaway model)"),
         )

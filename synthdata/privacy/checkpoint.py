@@ -3,11 +3,11 @@
 A checkpoint holds everything the rest of the run depends on: the model's and the optimizer's state, the
 privacy accountant's history ``[(noise_multiplier, sample_rate, steps)]``, the steps done, and what the run
 was planned as (plan, epsilon, delta, accountant, noise multiplier, sample rate, total steps, number of units, a
-SHA-256 fingerprint of the training tensors, the noise source).  ``load_checkpoint`` refuses, with a
-``BadInputError``, a checkpoint made for other data, another plan or budget, or other randomness, so a run
-is never silently continued under a mechanism its noise was not calibrated for.  Files are written
-atomically (a temporary file, fsync, ``os.replace``), so a run killed while writing leaves the previous
-checkpoint intact; they are read with ``torch.load(..., weights_only=True)``, which unpickles tensors and
+SHA-256 fingerprint of the training tensors, the noise source, the diffusion process's settings).
+``load_checkpoint`` refuses, with a ``BadInputError``, a checkpoint made for other data, another plan, budget
+or diffusion process, or other randomness, so a run is never silently continued under a mechanism its noise
+was not calibrated for.  Files are written atomically (a temporary file, fsync, ``os.replace``), so a run
+killed while writing leaves the previous checkpoint intact; they are read with ``torch.load(..., weights_only=True)``, which unpickles tensors and
 plain containers only.
 
 Random streams.  A DP-valid run's checkpoint holds NO generator state: its resumed steps draw from fresh,
@@ -72,6 +72,7 @@ class RunIdentity:
     n_units: int
     data_fingerprint: str
     noise_source: str
+    diffusion: dict[str, Any]  # the process's settings (GaussianDiffusion.settings): timesteps, prediction, scale
 
 
 @dataclass(frozen=True)

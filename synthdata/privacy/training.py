@@ -562,6 +562,7 @@ def train_private(
         plan=asdict(plan), epsilon=float(epsilon), delta=float(delta), accountant=accountant,
         noise_multiplier=float(noise_multiplier), sample_rate=float(sample_rate), total_steps=total_steps,
         n_units=n_units, data_fingerprint=data_fingerprint(units, mask), noise_source=rand.source,
+        diffusion=diffusion.settings(),
     ) if checkpoint is not None else None
     resumed = load_checkpoint(checkpoint, expected=identity) if checkpoint is not None else None
     mode = grad_sample_mode or grad_sample_mode_for(model)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import torch
 
 from helpers import tiny_spec_dict
 from synthdata import api, home
@@ -96,3 +97,25 @@ def test_a_generation_waits_for_sign_off_when_the_spec_asks(released: api.Releas
     assert main(["approve", f"{released.run_id}+gen1", "--by", "Dr. A. Name"]) == 0
     manifest = json.loads((tmp_path / "signed" / "manifest.json").read_text())
     assert manifest["approval"]["by"] == "Dr. A. Name" and manifest["generated_from"]["run_id"] == released.run_id
+
+
+def test_a_model_samples_only_under_the_diffusion_settings_it_was_trained_under(
+        released: api.Release, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run's recorded spec read with another data scale than its model trained at (a default changed since),
+    or a model file that does not say what it trained under: refused, exit 2, naming the setting; never sampled."""
+    area = home.run_path(released.run_id)
+    spec_file, weights = area / "spec.yaml", area / "model" / "denoiser.pt"
+    recorded = spec_file.read_text()
+    assert "data_scale: 1.0" in recorded
+    spec_file.write_text(recorded.replace("data_scale: 1.0", "data_scale: 4.0"))
+    assert main(["generate", released.run_id, "--records", "50", "--out", str(tmp_path / "scaled"), "--quiet"]) == 2
+    said = capsys.readouterr().err
+    assert "model.data_scale 1 when trained, 4 now" in said and "denoiser.pt" in said and "Traceback" not in said
+    assert not list((area / "generations").glob("*/synthetic/*.parquet")) and not (tmp_path / "scaled").exists()
+
+    spec_file.write_text(recorded)
+    torch.save(torch.load(weights, weights_only=True)["weights"], weights)  # weights alone, as saved before
+    assert main(["generate", released.run_id, "--records", "50", "--out", str(tmp_path / "bare"), "--quiet"]) == 2
+    said = capsys.readouterr().err
+    assert "does not record the diffusion settings" in said and "model.data_scale" in said
+    assert not list((area / "generations").glob("*/synthetic/*.parquet")) and not (tmp_path / "bare").exists()

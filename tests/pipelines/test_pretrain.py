@@ -40,8 +40,8 @@ def test_a_public_prior_pretrains_the_model_and_the_report_says_so(synthdata_hom
     area = home.run_path(done.run_id)
     training = json.loads((area / "model" / "training.json").read_text())
     assert training["pretrain"] == {"path": "public.npz", "records": 300, "epochs": 2}
-    pretrained = torch.load(area / "model" / "pretrained.pt", weights_only=True)
-    final = torch.load(area / "model" / "denoiser.pt", weights_only=True)
+    pretrained = torch.load(area / "model" / "pretrained.pt", weights_only=True)["weights"]
+    final = torch.load(area / "model" / "denoiser.pt", weights_only=True)["weights"]
     assert any(not torch.equal(pretrained[k], final[k]) for k in final)  # DP-SGD fine-tuned the prior
     report = (done.out / "report.html").read_text()
     assert "300 records declared public" in report and "public.npz" in report

@@ -201,6 +201,7 @@ def _interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs) -> P
         ({"units": mixture()[0] + 0.01}, "data_fingerprint"),
         ({"epsilon": 2.5}, "epsilon"),
         ({"reproducible_seed": SEED}, "noise_source"),
+        ({"diffusion": GaussianDiffusion(timesteps=50, scale=4.0)}, "diffusion"),
     ],
 )
 def test_checkpoint_of_another_run_is_refused(
