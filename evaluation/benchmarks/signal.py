@@ -76,12 +76,12 @@ ECG_BEFORE_SECONDS = 0.8
 #: [0.015, 0.051]): on 115 windows of one person, the longer a DP model trains at epsilon 10, the closer it
 #: comes to its training windows.  ECG (1,348 windows, 25 supraventricular): batch 256, augmentation 2,
 #: lr 3e-3, 40 epochs gave AUC 0.86 / 0.999 in 3 minutes of training in one run and 0.59 in another.  ECG beats
-#: fill a tenth of their declared +-2.5 mV, so they diffuse at ``data_scale`` 4 (``GaussianDiffusion``'s scale),
-#: chosen on the benchmark's training windows (``evaluation.benchmarks.signal_tuning``, no DP, one run each: lift
-#: 0.566 at 1, 0.853 at 4, 0.752 at 8); at 1 the epsilon-3 model drew no R peak and its classes came out inverted.
+#: fill a tenth of their declared +-2.5 mV, so they diffuse at ``data_scale`` 4, the ECG presets' value
+#: (``synthdata.modalities.signal.settings.ECG_PRESETS``, chosen on this benchmark's training windows); at 1 the
+#: epsilon-3 model drew no R peak and its classes came out inverted.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "eeg": {"preset": "fast"},
-    "ecg": {"preset": "fast", "batch_size": 256, "augmentation": 2, "lr": 3e-3, "data_scale": 4.0},
+    "ecg": {"preset": "fast", "batch_size": 256, "augmentation": 2, "lr": 3e-3},
 }
 
 

@@ -71,7 +71,7 @@ def register(registration: Registration) -> None:
 
 
 register(Registration("table", _table, table_settings.PRESETS, example=_SHIPPED / "demo.yaml"))
-register(Registration("ecg", _signal("ecg"), signal_settings.PRESETS, signal_settings.SignalSpec,
+register(Registration("ecg", _signal("ecg"), signal_settings.ECG_PRESETS, signal_settings.SignalSpec,
                       example=_SHIPPED / "ecg.yaml"))
 register(Registration("eeg", _signal("eeg"), signal_settings.PRESETS, signal_settings.SignalSpec,
                       example=_SHIPPED / "eeg.yaml"))

@@ -175,9 +175,24 @@ def test_release_files_read_back_with_their_own_libraries(kind: str, tmp_path: P
 
 
 
+@pytest.mark.parametrize("preset", ["fast", "standard"])
+def test_an_ecg_spec_that_says_no_data_scale_gets_4_from_its_preset_and_eeg_1(preset: str) -> None:
+    """A steward's own ECG spec (not only the shipped example) diffuses beats at 4; EEG and tables keep 1; a
+    declared value wins over the preset."""
+    from synthdata.release_spec import parse_spec
+
+    def scale(modality: str, **model: object) -> float:
+        section = {"signal": {"sample_rate": 180, "amplitude": [-2.5, 2.5]}} if modality != "table" else {}
+        return parse_spec({"name": "own", "dataset": {"path": "recordings", "modality": modality, **section},
+                           "privacy": {"epsilon": 3.0}, "model": {"preset": preset, **model},
+                           "output": {"out": "out"}}).model.data_scale
+
+    assert (scale("ecg"), scale("eeg"), scale("table"), scale("ecg", data_scale=2.0)) == (4.0, 1.0, 1.0, 2.0)
+
+
 def test_a_release_diffuses_at_its_specs_data_scale() -> None:
-    """The ECG example declares data_scale 4 (beats fill a tenth of +-2.5 mV) and its release's process runs on 4x
-    the windows; a spec that says nothing (the EEG example, the table demo) keeps 1."""
+    """The ECG example (its preset's data_scale 4: beats fill a tenth of +-2.5 mV) has its release's process run on
+    4x the windows; the EEG example and the table demo keep 1."""
     from synthdata.flow import stages
     from synthdata.release_spec import load_spec
 
