@@ -6,7 +6,7 @@ Three tables of an invented hospital, drawn from fixed distributions with a fixe
 a real person, so the folder is public and tests and demos can use it without ``../shared``.  The schema is
 ``synthdata/data/ehr_example.schema.yaml``.
 
-* ``patients.csv``: 200 patients, ``group`` X or Y and ``age``;
+* ``patients.csv``: 1,000 patients, ``group`` X or Y and ``age``;
 * ``admissions.csv``: 0 to 3 admissions per patient (a tenth of them never admitted); an admission's ``kind``
   is A with probability 0.9 for a group-X patient and 0.1 for a group-Y one (the planted patient -> admission
   dependency), ``los`` its length of stay in days;
@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 
 HERE = Path(__file__).resolve().parent
-PATIENTS, SEED = 200, 3
+PATIENTS, SEED = 1000, 3
 #: P(admission kind = "A" | patient group): the planted patient -> admission dependency.
 P_KIND_A = {"X": 0.9, "Y": 0.1}
 #: The diagnosis code an admission of each kind mostly gets (with probability P_CODE), else any code.

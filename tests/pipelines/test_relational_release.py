@@ -1,4 +1,4 @@
-"""A relational database released through the CLI and its Dagster job: the shipped EHR example (200 invented
+"""A relational database released through the CLI and its Dagster job: the shipped EHR example (1,000 invented
 patients, their admissions and diagnoses) with a tiny model, the export read back: every key joins (the
 released schema loads the released tables with on_orphan: error, and a plain join finds no orphan), every
 file matches the manifest's checksum, the ledger holds ONE charge equal to the manifest's epsilon, the report
@@ -33,7 +33,7 @@ def _spec(tmp_path: Path) -> Path:
     that cannot judge tiny tables opened (their own tests check them)."""
     spec = yaml.safe_load((DATA / "ehr_example.yaml").read_text(encoding="utf-8"))
     spec["dataset"].update(path=str(DATA / "ehr_example"), schema=str(DATA / "ehr_example.schema.yaml"))
-    spec["model"] = {"preset": "fast", "epochs": 5, "batch_size": 256, "hidden": 32, "depth": 1, "augmentation": 1,
+    spec["model"] = {"preset": "fast", "epochs": 5, "batch_size": 1024, "hidden": 32, "depth": 1, "augmentation": 1,
                      "sample_steps": 4}
     spec["audits"] = {"gates": {**OPEN_GATES, "fidelity.quality": 0.0, "fidelity.representation": 0.0},
                       "max_rows": 200}

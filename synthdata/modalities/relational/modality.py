@@ -16,6 +16,7 @@ numbers.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -153,16 +154,9 @@ class RelationalModality(DatabaseModality):
         generator = load_generator(Path(model_folder) / _GENERATOR)
         schemas = {name: table.codec.schema for name, table in generator.tables.items()}
         if synthetic:
-            frames = self._synthetic_frames(data, generator.tables)
-            found = check_structure(schema=generator.schema, frames=frames)
-            return DatabaseAuditSet(tables={name: _modelled(frames[name], schemas[name]) for name in schemas},
-                                    schemas=schemas, children=found.children, problems=found.problems)
-        database = read_database(data)
-        patients = database.tables[database.subject_table].frame[database.schema.subject_key].cast(pl.String).to_numpy()
-        return DatabaseAuditSet(
-            tables={name: _modelled(loaded.frame, schemas[name]) for name, loaded in database.tables.items()},
-            schemas=schemas, children=children_per_parent(database),
-            subjects={name: np.asarray(patients)[loaded.subject] for name, loaded in database.tables.items()})
+            return frames_view(schema=generator.schema, frames=self._synthetic_frames(data, generator.tables),
+                               schemas=schemas)
+        return database_view(database=read_database(data), schemas=schemas)
 
     def write_release(self, *, synthetic: Path, model_folder: Path, folder: Path,
                       provenance: dict[str, str]) -> list[str]:
@@ -185,6 +179,27 @@ def _marginals_share(privacy: PrivacySpec) -> float:
     """Each table's share of its epsilon for its column distributions: the spec's, else the generator's default
     (``budget.DEFAULT_MARGINALS_SHARE``; one table's per-release choice is not made for databases yet)."""
     return DEFAULT_MARGINALS_SHARE if privacy.marginals_share is None else privacy.marginals_share
+
+
+def database_view(*, database: RelationalDatabase, schemas: Mapping[str, TableSchema]) -> DatabaseAuditSet:
+    """A loaded (real) database as the audits read it: each table's modelled columns (``schemas``: the table
+    schemas the generator encoded), the children of every parent row and each row's patient (PRIVATE: for
+    the audits' nulls, never reported)."""
+    patients = database.tables[database.subject_table].frame[database.schema.subject_key].cast(pl.String).to_numpy()
+    return DatabaseAuditSet(
+        tables={name: _modelled(loaded.frame, schemas[name]) for name, loaded in database.tables.items()},
+        schemas=dict(schemas), children=children_per_parent(database),
+        subjects={name: np.asarray(patients)[loaded.subject] for name, loaded in database.tables.items()})
+
+
+def frames_view(*, schema: RelationalSchema, frames: Mapping[str, pl.DataFrame],
+                schemas: Mapping[str, TableSchema]) -> DatabaseAuditSet:
+    """Tables given as frames (a synthetic database, as released) as the audits read them: the structure found
+    by their keys alone (``check_structure``: problems, children per parent row) and each table's modelled
+    columns."""
+    found = check_structure(schema=schema, frames=frames)
+    return DatabaseAuditSet(tables={name: _modelled(frames[name], schemas[name]) for name in schemas},
+                            schemas=dict(schemas), children=found.children, problems=found.problems)
 
 
 def _modelled(frame: pl.DataFrame, schema: TableSchema) -> Any:

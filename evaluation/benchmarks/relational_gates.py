@@ -1,0 +1,190 @@
+"""Benchmark: how often a database release's gates block data that leaks nothing, and catch copying, at the
+size of the shipped relational example.
+
+    python -m evaluation.benchmarks.relational_gates [--patients 200] [--draws 40] [--trained-draws 10]
+        [--copier-draws 10] [--epsilon 3] [--cache DIR]
+
+The real database is the invented hospital of ``synthdata/data/make_ehr_example.py`` at ``--patients``
+(200 with its seed is the shipped ``synthdata/data/ehr_example/``), split by patient as a release splits it
+(``RelationalModality.split``, the spec's 20% holdout, a fresh split seed per draw).  Every gate a release
+runs (every table audit on every table, the structure and the cardinality audits; ``evaluation.gate``) judges
+a "synthetic" database that is:
+
+- ``fresh``: another hospital drawn from the same invented population (``write_ehr`` at another seed), as many
+  patients as the training side: it leaks nothing, and its fidelity is what real data reaches;
+- ``trained``: what the release's generator (``fit_relational`` at ``--epsilon``, the ``fast`` preset, as the
+  example spec) produces when it was fitted on such a fresh hospital: it never saw the training patients, so
+  any privacy gate it fails is a false block, and its fidelity is the generator's at this size;
+- ``copies 5%``: a fresh hospital with 5% of its patients replaced by training patients, their whole record
+  (power of the privacy gates).
+
+It prints, per scenario, how many draws any gate blocked (one-sided 95% Clopper-Pearson bound) and each gate
+that failed or could not judge.  A draw is cached as one JSON file under ``--cache``: a killed run resumes.
+The data are invented (public); the cache holds audit figures only.  Not a test: nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from evaluation.base import AuditContext, AuditSettings
+from evaluation.benchmarks.gate_calibration import clopper_pearson
+from evaluation.gate import run_audits
+from synthdata.data.make_ehr_example import write_ehr
+from synthdata.modalities.relational import fit_relational, load_database, load_relational_schema, sample_relational
+from synthdata.modalities.relational.modality import RelationalModality, database_view, frames_view
+
+DATA = Path(__file__).resolve().parents[2] / "synthdata" / "data"
+SCHEMA = DATA / "ehr_example.schema.yaml"
+SCENARIOS = ("fresh", "trained", "copies 5%")
+REAL_SEED = 3  # the shipped example's seed (make_ehr_example.SEED)
+
+
+def _database(folder: Path, *, patients: int, seed: int):
+    return load_database(schema=load_relational_schema(SCHEMA), folder=write_ehr(folder, patients=patients, seed=seed))
+
+
+def _split(database, *, seed: int):
+    return RelationalModality().split(source=database, holdout_fraction=0.2, seed=seed)
+
+
+def _keyed_frames(database, prefix: str) -> dict[str, pl.DataFrame]:
+    """Each table's frame with every key and reference prefixed (two hospitals' keys never collide)."""
+    frames = {}
+    for name, loaded in database.tables.items():
+        spec = database.schema.tables[name]
+        ids = [c for c in loaded.frame.columns if c in spec.keys or c in spec.references]
+        frames[name] = loaded.frame.with_columns([(pl.lit(prefix) + pl.col(c).cast(pl.String)).alias(c) for c in ids])
+    return frames
+
+
+def _copier(fresh, train, *, share: float, seed: int) -> dict[str, pl.DataFrame]:
+    """The fresh hospital with ``share`` of its patients replaced by training patients, whole records."""
+    rng = np.random.default_rng([seed, 5])
+    k = int(round(share * fresh.n_subjects))
+    keep_fresh = np.ones(fresh.n_subjects, dtype=bool)
+    keep_fresh[rng.choice(fresh.n_subjects, size=k, replace=False)] = False
+    copied = np.zeros(train.n_subjects, dtype=bool)
+    copied[rng.choice(train.n_subjects, size=k, replace=False)] = True
+    parts = [_keyed_frames(fresh.select_subjects(keep=keep_fresh), "f"),
+             _keyed_frames(train.select_subjects(keep=copied), "t")]
+    return {name: pl.concat([p[name] for p in parts]) for name in parts[0]}
+
+
+def run_draw(scenario: str, seed: int, *, patients: int, epsilon: float) -> dict:
+    """One draw: the real split, the scenario's synthetic database, every gate of a database release."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        real = _database(Path(tmp) / "real", patients=patients, seed=REAL_SEED)
+        train, holdout = _split(real, seed=seed)
+        fresh = _database(Path(tmp) / "fresh", patients=train.n_subjects, seed=10_000 + seed)
+        schemas = {name: loaded.schema for name, loaded in real.tables.items()}
+        fit_seconds = None
+        if scenario == "fresh":
+            frames = _keyed_frames(fresh, "f")
+        elif scenario == "copies 5%":
+            frames = _copier(fresh, train, share=0.05, seed=seed)
+        else:
+            fitted = time.perf_counter()
+            generator = fit_relational(database=fresh, epsilon=epsilon, delta=1e-5, model="fast", seed=seed)
+            frames = dict(sample_relational(generator=generator, n_subjects=train.n_subjects, seed=seed).tables)
+            schemas = {name: table.codec.schema for name, table in generator.tables.items()}
+            fit_seconds = round(time.perf_counter() - fitted, 1)
+        context = AuditContext(
+            modality="relational", train=database_view(database=train, schemas=schemas),
+            holdout=database_view(database=holdout, schemas=schemas),
+            synthetic=frames_view(schema=real.schema, frames=frames, schemas=schemas), schema=None,
+            settings=AuditSettings(seed=seed))
+        results = run_audits(context=context)
+    return {"scenario": scenario, "seed": seed, "patients": patients, "epsilon": epsilon,
+            "seconds": round(time.perf_counter() - started, 1), "fit_seconds": fit_seconds,
+            "sizes": {"train": train.n_subjects, "holdout": holdout.n_subjects},
+            "audits": {r.name: {"value": r.value, "interval": r.interval, "passed": r.passed,
+                                "threshold": r.threshold, "category": r.category,
+                                "unjudged": r.unjudged_because} for r in results if r.threshold is not None}}
+
+
+def table(records: list[dict]) -> str:
+    """Per scenario: draws, blocked by any gate (with its bound), each gate that failed, gates not judged."""
+    lines = ["| scenario | draws | blocked (any gate) | 95% bound | gates failed (draws) | privacy gates not judged in every draw |",
+             "|---|---|---|---|---|---|"]
+    for scenario in SCENARIOS:
+        done = [r for r in records if r["scenario"] == scenario]
+        if not done:
+            continue
+        blocked = sum(any(a["passed"] is False for a in r["audits"].values()) for r in done)
+        clean = scenario != "copies 5%"
+        failed: dict[str, int] = {}
+        for r in done:
+            for name, a in r["audits"].items():
+                if a["passed"] is False:
+                    failed[name] = failed.get(name, 0) + 1
+        names = done[0]["audits"]
+        never = [n for n in names if names[n]["category"] in ("memorization", "attack")
+                 and all(r["audits"].get(n, {}).get("passed") is None for r in done)]
+        lines.append(f"| {scenario} | {len(done)} | {blocked} | {'≤' if clean else '≥'} "
+                     f"{clopper_pearson(blocked, len(done), upper=clean):.0%} | "
+                     + (", ".join(f"{n} {c}" for n, c in sorted(failed.items())) or "none")
+                     + f" | {len(never)} of {sum(names[n]['category'] in ('memorization', 'attack') for n in names)} |")
+    return "\n".join(lines)
+
+
+def spread(records: list[dict], names: list[str]) -> str:
+    """Median [min, max] of some gates' values per scenario."""
+    lines = []
+    for scenario in SCENARIOS:
+        done = [r for r in records if r["scenario"] == scenario]
+        for name in names:
+            values = [r["audits"][name]["value"] for r in done if r["audits"].get(name, {}).get("value") is not None]
+            if values:
+                lines.append(f"  {scenario:10} {name:40} median {np.median(values):.3f} "
+                             f"[{min(values):.3f}, {max(values):.3f}] over {len(values)}")
+    return "\n".join(lines)
+
+
+WATCHED = ("PATIENTS:fidelity.quality", "ADMISSIONS:fidelity.quality", "DIAGNOSES:fidelity.quality",
+           "DIAGNOSES:fidelity.representation", "PATIENTS:memorization.dcr_share", "ADMISSIONS:memorization.dcr_share",
+           "PATIENTS:attack.membership_inference", "fidelity.cardinality")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--patients", type=int, default=200, help="patients of the invented hospital (200: shipped)")
+    parser.add_argument("--draws", type=int, default=40, help="draws of a fresh hospital (leaks nothing)")
+    parser.add_argument("--trained-draws", type=int, default=10,
+                        help="draws of the DP generator fitted on a fresh hospital (about 20-60 s each)")
+    parser.add_argument("--copier-draws", type=int, default=10, help="draws with 5%% copied training patients")
+    parser.add_argument("--epsilon", type=float, default=3.0)
+    parser.add_argument("--cache", type=Path, default=None, help="default .bench/relational_gates-<patients>")
+    args = parser.parse_args(argv)
+    cache = args.cache or Path(f".bench/relational_gates-{args.patients}")
+    cache.mkdir(parents=True, exist_ok=True)
+    plan = ([("fresh", d) for d in range(args.draws)] + [("trained", d) for d in range(args.trained_draws)]
+            + [("copies 5%", d) for d in range(args.copier_draws)])
+    records = []
+    for i, (scenario, seed) in enumerate(plan, start=1):
+        path = cache / f"{scenario.replace(' ', '_').replace('%', 'pct')}-{seed}.json"
+        if not path.is_file():
+            record = run_draw(scenario, seed, patients=args.patients, epsilon=args.epsilon)
+            path.write_text(json.dumps(record, default=float))
+            failed = [n for n, a in record["audits"].items() if a["passed"] is False]
+            print(f"[{i}/{len(plan)}] {scenario} draw {seed}: {record['seconds']} s; "
+                  f"{'blocked by ' + ', '.join(failed) if failed else 'released'}", flush=True)
+        records.append(json.loads(path.read_text()))
+    sizes = records[0]["sizes"]
+    print(f"\n{args.patients} patients ({sizes['train']} training, {sizes['holdout']} holdout in draw 0), "
+          f"epsilon {args.epsilon} for 'trained'")
+    print(table(records))
+    print(spread(records, list(WATCHED)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
