@@ -8,7 +8,7 @@ Nothing here is learned from the data; the class proportions are declared or DP-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,14 @@ class SignalCodec:
     condition: ClassCondition | None = None
     unit: str = "subject"  # DP-SGD unit: "subject" (all of a subject's windows) or "record" (one window)
     anchor: int = 0  # sample the class annotation marks in a written record: the beat, or the window's centre
+    #: class -> the annotation label a written record marks it with: the spec's first ``labels`` key for it (a beat
+    #: symbol such as ``N``, a rhythm note, an EDF+ ``T0``), so the release reads back with the same ``labels``;
+    #: a class without one (classes from a label table) is written as itself
+    marks: dict[str, str] = field(default_factory=dict)
+
+    def mark(self, label: str) -> str:
+        """The annotation label a written record carries for class ``label``."""
+        return self.marks.get(label, label)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -55,12 +63,12 @@ class SignalCodec:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "fs": self.fs, "channels": list(self.channels), "units": list(self.units),
                 "length": self.length, "amplitude": list(self.amplitude), "unit": self.unit, "anchor": self.anchor,
-                "condition": None if self.condition is None else self.condition.to_dict()}
+                "marks": dict(self.marks), "condition": None if self.condition is None else self.condition.to_dict()}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> SignalCodec:
         condition = raw.get("condition")
         return cls(kind=raw["kind"], fs=float(raw["fs"]), channels=tuple(raw["channels"]), units=tuple(raw["units"]),
                    length=int(raw["length"]), amplitude=tuple(raw["amplitude"]), unit=raw.get("unit", "subject"),
-                   anchor=int(raw.get("anchor", 0)),
+                   anchor=int(raw.get("anchor", 0)), marks=dict(raw.get("marks", {})),
                    condition=None if condition is None else ClassCondition.from_dict(condition))

@@ -201,10 +201,13 @@ class SignalModality(RecordModality):
             unit = "record"
         length = int(train.windows.data.shape[-1])
         beats = train.spec.segment == "beats"
+        marks: dict[str, str] = {}
+        for mark, label in (train.spec.labels or {}).items():  # each class's first declared annotation label
+            marks.setdefault(label, mark)
         codec = SignalCodec(kind=self.kind, fs=train.spec.sample_rate, channels=train.channels, units=train.units,
                             length=length, amplitude=tuple(train.spec.amplitude), condition=condition, unit=unit,
                             anchor=int(np.rint(train.spec.beat_before_seconds * train.spec.sample_rate)) if beats
-                            else length // 2)
+                            else length // 2, marks=marks)
         return codec, pre
 
     def records(self, *, source: SignalSource, codec: SignalCodec, privacy: PrivacySpec, seed: int) -> SignalData:
@@ -242,7 +245,10 @@ class SignalModality(RecordModality):
         """One file per synthetic window, each marked as synthetic: WFDB records under ``wfdb/`` (ECG, with a
         ``RECORDS`` list and the class as an annotation file) or EDF+ files under ``edf/`` (EEG, the class as
         an annotation), plus ``labels.csv`` (record, label) for labelled windows.  Channel names, units and
-        rate are the codec's, i.e. the spec's (public).  ``folder`` is the export's staging folder."""
+        rate are the codec's, i.e. the spec's (public).  A class is annotated with the spec's annotation label
+        for it (``SignalCodec.marks``: a beat as its symbol ``N`` at the beat's place, as real WFDB does), so the
+        folder read back with the same ``signal:`` section yields the same windows and classes.  ``folder`` is the
+        export's staging folder."""
         names = [f"synthetic_{i:05d}" for i in range(len(data))]
         labels = [None] * len(data) if data.labels is None else [str(v) for v in data.labels]
         notes = [f"synthdata {key}: {value}" for key, value in provenance.items()]
@@ -251,13 +257,14 @@ class SignalModality(RecordModality):
             sub = folder / "wfdb"
             for name, window, label in zip(names, data.data, labels):
                 written += writers.write_wfdb(folder=sub, name=name, samples=window, fs=codec.fs,
-                                              channels=codec.channels, units=codec.units, labels=None if label is None else [(codec.anchor, label)],
-                                              comments=notes)
+                                              channels=codec.channels, units=codec.units, comments=notes,
+                                              labels=None if label is None else [(codec.anchor, codec.mark(label))])
             (sub / "RECORDS").write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
             written.append(str(sub / "RECORDS"))
         else:
             for name, window, label in zip(names, data.data, labels):
-                annotations = () if label is None else (Annotation(sample=0, label=label, duration=window.shape[-1]),)
+                annotations = () if label is None else (
+                    Annotation(sample=0, label=codec.mark(label), duration=window.shape[-1]),)
                 written += writers.write_edf(path=folder / "edf" / f"{name}.edf", samples=window, fs=codec.fs,
                                              channels=codec.channels, units=codec.units, annotations=annotations,
                                              provenance=provenance)

@@ -161,7 +161,9 @@ def test_release_files_read_back_with_their_own_libraries(kind: str, tmp_path: P
             assert any("SYNTHETIC" in c for c in record.comments)
             assert np.allclose(record.p_signal.T, data.data[i], atol=0.01)
             annotation = wfdb.rdann(str(tmp_path / "wfdb" / f"synthetic_{i:05d}"), "atr")
-            assert annotation.aux_note == [data.labels[i]] and annotation.sample.tolist() == [codec.anchor]
+            # the beat as real WFDB has it: its symbol at its place (not the class name in a comment)
+            assert annotation.symbol == [{"normal": "N", "sv": "A"}[data.labels[i]]]
+            assert annotation.sample.tolist() == [codec.anchor]
         else:
             raw = mne.io.read_raw_edf(tmp_path / "edf" / f"synthetic_{i:05d}.edf", preload=True, verbose="error")
             assert raw.info["sfreq"] == codec.fs and tuple(raw.ch_names) == codec.channels
@@ -171,6 +173,21 @@ def test_release_files_read_back_with_their_own_libraries(kind: str, tmp_path: P
             assert data.labels[i] in descriptions and "synthdata:SYNTHETIC" in descriptions
     if kind == "ecg":
         assert (tmp_path / "wfdb" / "RECORDS").read_text().split() == [f"synthetic_{i:05d}" for i in range(3)]
+
+
+def test_a_released_ecg_folder_reads_back_with_its_specs_signal_section(tmp_path: Path) -> None:
+    """The release's WFDB folder read by the release's own reader with the same ``signal:`` section (beat windows,
+    ``labels: {N: normal, A: sv}``) gives one window per synthetic record, of the same length, in the same classes."""
+    modality = get_modality("ecg")
+    dataset = ecg_dataset()
+    source = modality.load(dataset=dataset, privacy=PRIVACY)
+    codec, _ = modality.resolve(train=source, epsilon=1.0, delta=0.0, privacy=PRIVACY, rng=np.random.default_rng(0))
+    pick = np.r_[np.flatnonzero(source.windows.labels == "normal")[:4], np.flatnonzero(source.windows.labels == "sv")[:3]]
+    released = source.windows.take(pick)  # real beat windows standing in for a sample
+    modality.write_release(data=released, codec=codec, folder=tmp_path, provenance={"synthetic": "true"})
+    back = modality.load(dataset=dataset.model_copy(update={"path": tmp_path / "wfdb"}), privacy=PRIVACY).windows
+    assert list(back.labels) == list(released.labels) == ["normal"] * 4 + ["sv"] * 3
+    assert back.data.shape == released.data.shape
 
 
 
