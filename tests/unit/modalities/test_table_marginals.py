@@ -300,6 +300,37 @@ def test_a_long_list_is_split_by_the_target_only_when_the_noise_allows() -> None
         assert ("dx" in marginals.conditional) is split and "sex" in marginals.conditional
 
 
+def test_a_one_percent_code_of_a_long_list_survives_the_target_split_rule() -> None:
+    """A 600-code list, a three-level target and epsilon such that the split list's pooled floor would sit at
+    0.9% of the units: the list stays unsplit, so a code held by 1.2% of the units shows in every draw (split,
+    the pooled floor was 0.7 noise sd under it and lost it in about one draw in four)."""
+    codes = [f"d{i:03d}" for i in range(600)]
+    schema = parse_schema({"columns": {"dx": {"type": "categorical", "categories": codes},
+                                       "y": {"type": "categorical", "categories": ["a", "b", "c"]}}})
+    codec = TableCodec(schema=schema)
+    n, rng = 20_000, np.random.default_rng(0)
+    dx = np.where(np.arange(n) < 240, "d000", rng.choice(codes[1:40], n))  # d000: 1.2% of the units
+    frame = pl.DataFrame({"dx": dx, "y": rng.choice(["a", "b", "c"], n)})
+    encoded = torch.from_numpy(codec.encode(frame))
+    units = Units(data=encoded[:, None, :], mask=torch.ones(n, 1, dtype=torch.bool))
+    block = codec.blocks[0][0]
+    epsilon = 0.1
+    for _ in range(40):  # find the epsilon whose pooled floor is 0.9% of the units (public numbers only)
+        _, mechanism = measure(units=units, codec=codec, epsilon=epsilon, delta=1e-6, rng=np.random.default_rng(0))
+        pooled = floor_sigmas(block) * mechanism.sigma / column_weight(block) * math.sqrt(3)
+        if abs(pooled / n - 0.009) < 0.0005:
+            break
+        epsilon *= pooled / n / 0.009
+    assert abs(pooled / n - 0.009) < 0.0005
+    shown = 0
+    for seed in range(20):
+        marginals, _ = measure(units=units, codec=codec, epsilon=epsilon, delta=1e-6, target="y",
+                               rng=np.random.default_rng(seed))
+        assert "dx" not in (marginals.conditional or {})
+        shown += 0.006 <= marginals.shares["dx"][0] <= 0.024
+    assert shown == 20
+
+
 def test_a_short_list_keeps_a_category_between_one_and_two_noise_sd_and_invents_under_half_a_level() -> None:
     """A short list's floor is its phantom count (1.4 sd for 6 cells), not 2 sd: a level held by 1.5 noise sd of
     units shows (with the 2-sd clamp it vanished), while pure noise still survives in at most half a level of
