@@ -48,8 +48,8 @@ def trained_weights(record: Any, *, diffusion: GaussianDiffusion, source: str) -
         said = "; ".join(f"{SETTING_NAMES[name]} {_shown(settings.get(name))} when trained, {_shown(wanted[name])} now"
                          for name in differ)
         raise BadInputError(f"{source} was trained under other diffusion settings than the spec asks to sample with "
-                            f"({said}): sampling it so would draw wrong records. Sample it with the settings it "
-                            "was trained under")
+                            f"({said}): sampling it so would draw wrong records. Set them back to what it was "
+                            "trained under (a run's recorded spec: spec.yaml in its work area)")
     return record["weights"]
 
 
