@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import pickle
 from dataclasses import asdict, dataclass
@@ -128,7 +129,9 @@ def _differences(stored: dict[str, Any], expected: RunIdentity) -> list[str]:
     for key, value in wanted.items():
         have = stored.get(key)
         if isinstance(value, float) and isinstance(have, (int, float)):
-            same = float(have) == value
+            # The same budget computed in another process can differ in its last bit (the accountants' float
+            # arithmetic): 1e-9 apart is the same run; a budget or noise that differs at all meaningfully is not.
+            same = math.isclose(float(have), value, rel_tol=1e-9, abs_tol=0.0)
         else:
             same = have == value
         if not same:

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from synthdata.config import SHARE_WITH_MODEL, SHARE_WITHOUT_MODEL
+from synthdata.errors import BadInputError
 from synthdata.privacy.composition import compose
 
 
@@ -92,8 +93,11 @@ def marginals_share(*, epsilon: float, delta: float, preprocessing_share: float,
     from synthdata.privacy.training import calibrate_noise
 
     rest = 1.0 - preprocessing_share - SHARE_WITH_MODEL
-    noise = calibrate_noise(epsilon=epsilon * rest, delta=delta * rest, sample_rate=sample_rate, steps=steps,
-                            accountant="rdp")
+    try:
+        noise = calibrate_noise(epsilon=epsilon * rest, delta=delta * rest, sample_rate=sample_rate, steps=steps,
+                                accountant="rdp")
+    except BadInputError:  # too little for the RDP accountant: the release's own calibration says what to do
+        return SHARE_WITH_MODEL
     if noise / (batch * math.sqrt(steps)) <= MODEL_NOISE_LIMIT:
         return SHARE_WITH_MODEL
     return max(SHARE_WITH_MODEL, min(SHARE_WITHOUT_MODEL, 0.9 - preprocessing_share))
