@@ -353,6 +353,16 @@ def _privacy_statement(privacy: Mapping[str, Any], *, internal: bool) -> Privacy
             + f". These figures do not add up to the database's ε = {format_number(epsilon)}: one patient's rows in "
             "every table are protected together, and the accountants compose every mechanism of the database at "
             "once.")
+    loading = privacy.get("loading_counts")
+    if isinstance(loading, Mapping) and loading:  # a database: what loading removed, DP estimates only
+        lines.append(
+            "Rows removed before training, per table (DP estimates from the structure mechanism, included in the "
+            "database's ε; each patient counted for at most the table's bound on rows per patient, so they "
+            "estimate clipped counts; never the exact numbers): "
+            + "; ".join(f"{table}: orphans dropped ≈ {format_number(c.get('orphans_dropped'))}, rows removed by the "
+                        f"caps ≈ {format_number(c.get('rows_removed_by_caps'))} (noise sd "
+                        f"{format_number(c.get('noise_sd'))}, at most {c.get('clipped_per_patient')} per patient)"
+                        for table, c in loading.items() if isinstance(c, Mapping)) + ".")
     if privacy.get("composition"):
         lines.append(f"The parts are combined by {privacy['composition']}.")
     if privacy.get("epsilon_with_canary_audit") is not None:

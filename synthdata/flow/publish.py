@@ -92,6 +92,7 @@ def privacy_statement(*, spec: ReleaseSpec, prepared: dict[str, Any], training: 
         **(_with_canary(training, canary) if canary and dp else {}),
         **({"epsilon_per_table": training["epsilon_per_part"], "epsilon_structure": training.get("epsilon_structure")}
            if dp and training.get("epsilon_per_part") else {}),
+        **({"loading_counts": training["loading_counts"]} if dp and training.get("loading_counts") else {}),
     }
 
 
@@ -276,7 +277,8 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
             "records": synthetic_info["records"],
             **({"rows_per_table": synthetic_info["rows_per_table"]} if "rows_per_table" in synthetic_info else {}),
             "epsilon": privacy["epsilon"],
-            **({key: privacy[key] for key in ("epsilon_per_table", "epsilon_structure") if key in privacy}),
+            **({key: privacy[key] for key in ("epsilon_per_table", "epsilon_structure", "loading_counts")
+                if key in privacy}),
             "epsilon_training": privacy["epsilon_training"],
             "epsilon_preprocessing": privacy["epsilon_preprocessing"],
             "epsilon_marginals": privacy["epsilon_marginals"],

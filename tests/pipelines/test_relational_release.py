@@ -13,14 +13,17 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
+from helpers import DATA, OPEN_GATES
 
 from evaluation import gate
-from helpers import DATA, OPEN_GATES
+from evaluation.report.content import format_number
 from pipelines.factory import build_release_graph, check_name
 from pipelines.registry import build_definitions
 from synthdata.cli import main
 from synthdata.export.manifest import sha256_file
+from synthdata.flow.steps import RELEASE, summary_metadata
 from synthdata.modalities.relational import load_database
+from synthdata.modalities.relational.storage import load_generator
 from synthdata.privacy.ledger import Ledger
 from synthdata.release_spec import load_spec
 from synthdata.views.relational import DatabaseAuditSet
@@ -86,6 +89,24 @@ def test_a_database_releases_through_the_cli_and_reads_back(synthdata_home: Path
     assert sum(per_table.values()) > manifest["epsilon"]  # each table's own figure: they do not add up
     report = (out / "report.html").read_text(encoding="utf-8")
     assert "do not add up" in report and all(name in report for name in TABLES)
+
+    # what loading removed per table (4 and 10 orphans are planted): the generator's DP estimates, labelled so,
+    # never the exact counts; the Dagster metadata of the model step does not carry them
+    exact = load_database(schema=DATA / "ehr_example.schema.yaml", folder=DATA / "ehr_example").counts()
+    assert (exact["ADMISSIONS"].orphans_clipped, exact["DIAGNOSES"].orphans_clipped) == (4, 10)
+    (generator_file,) = synthdata_home.rglob("generator.pt")
+    noisy = load_generator(generator_file).cardinalities.loading
+    loading = manifest["loading_counts"]
+    assert set(loading) == set(noisy) == {"ADMISSIONS", "DIAGNOSES"}
+    for name, entry in loading.items():
+        assert "DP estimate" in entry["kind"] and entry["noise_sd"] == round(noisy[name].sigma, 2) > 1
+        assert noisy[name].orphans != exact[name].orphans_clipped
+        assert entry["orphans_dropped"] == round(noisy[name].orphans, 1)
+        assert entry["rows_removed_by_caps"] == round(noisy[name].removed_by_caps, 1)
+        assert f"orphans dropped ≈ {format_number(entry['orphans_dropped'])}" in report
+    assert "DP estimates from the structure mechanism" in report
+    training = json.loads(next(synthdata_home.rglob("training.json")).read_text(encoding="utf-8"))
+    assert "loading_counts" not in summary_metadata(RELEASE[1], training)
 
     # audits: every table audit on every table, the structure and cardinality audits; none failed
     audited = {a["name"]: a for a in manifest["audits"]}

@@ -34,6 +34,23 @@ public by declaration, as DP-SGD's sampling rate makes it), are what a table's D
 out of (``CardinalityModel.patients``).  The exact counts are never used outside this mechanism: every
 table's DP-SGD trains on one unit per patient of the database, empty where the patient has no row in it.
 
+**What loading removed** (``LoadingCounts``, for the report): the same mechanism also measures, for every
+table but the subject table whose rows a cap bounds, the number of orphan rows dropped and the number of rows
+the caps removed, two counts each (``O = 2 x`` such tables).  Neither is bounded per patient as read (a
+patient's 558 prescriptions, or a missing patient's many orphan rows), so each is CLIPPED first
+(``TableCounts.orphans_clipped`` / ``removed_clipped``): every patient counts for at most ``B_T`` removed rows
+of table T, and every would-be patient an orphan's keys name (``loading._claims``: the first patient key its
+references name, directly or through the rows they find) for at most ``B_T`` orphan rows, ``B_T`` the
+table's public bound on rows per patient.  Divided by ``B_T`` each has sensitivity 1 under adding or
+removing one (would-be) patient with every row that names them, so the L2 sensitivity of everything the
+mechanism releases is ``sqrt(R + C + O)``: one noise multiplier, one ledger record, composed jointly with
+every other mechanism of the fit (``budget.plan_noise``), the database's epsilon unchanged by them (the
+multiplier is per unit of sensitivity; every count gets more noise instead).  In rows the noise has standard
+deviation ``noise_multiplier * sqrt(R + C + O) * B_T``.  Caveats: the released figures estimate the CLIPPED
+counts (below the true ones where one patient lost more than ``B_T`` rows); an orphan chain that dangles
+before any patient key (a table with no reference to the patient) is grouped by the key it dangles at, and
+the bound then holds per such key, not per would-be patient.
+
 **Post-processing** (free): negative noisy counts are clipped to 0 and the rest renormalised to shares; when
 every count is clipped the shares are uniform over ``0 .. cap`` (nothing was learned).  The total number of
 parent rows is not released on its own (only the shares).
@@ -60,7 +77,8 @@ from synthdata.modalities.relational.schema import RelationalSchema
 from synthdata.privacy.gaussian import GaussianMechanism, calibrate_gaussian
 
 _FORMAT = "synthdata.relational_cardinalities"
-_VERSION = 2
+_VERSION = 3
+_READS = (2, 3)  # version 2 had no loading counts
 
 
 @dataclass(frozen=True)
@@ -187,12 +205,34 @@ class RelationshipCardinality:
 
 
 @dataclass(frozen=True)
+class LoadingCounts:
+    """One table's DP estimates of what loading removed (see the module docstring): ``orphans`` dropped and
+    rows ``removed_by_caps``, each clipped to ``clip`` rows per (would-be) patient before the noise, whose
+    standard deviation in rows is ``sigma``.  Negative estimates are kept (post-processing may clip them; a
+    report should show them with their noise)."""
+
+    table: str
+    orphans: float
+    removed_by_caps: float
+    sigma: float
+    clip: int
+
+    def describe(self) -> dict[str, float | int | str]:
+        """For the manifest and the report: the estimates rounded to one decimal (never an exact count)."""
+        return {"orphans_dropped": round(self.orphans, 1), "rows_removed_by_caps": round(self.removed_by_caps, 1),
+                "noise_sd": round(self.sigma, 2), "clipped_per_patient": self.clip,
+                "kind": "DP estimate (Gaussian noise, composed in the database's epsilon) of the clipped count"}
+
+
+@dataclass(frozen=True)
 class CardinalityModel:
     """The DP distributions of children per parent row of every relationship, parents first, and per table
-    (the subject table excepted) the DP number of patients with rows in it (``patients``)."""
+    (the subject table excepted) the DP number of patients with rows in it (``patients``) and the DP
+    estimates of the rows loading removed from it (``loading``)."""
 
     relationships: tuple[RelationshipCardinality, ...]
     patients: Mapping[str, float] = field(default_factory=dict)
+    loading: Mapping[str, LoadingCounts] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> RelationshipCardinality:
         for relationship in self.relationships:
@@ -207,15 +247,16 @@ class CardinalityModel:
         """JSON-able (the run's work area keeps it beside the model)."""
         return {"format": _FORMAT, "version": _VERSION,
                 "relationships": [{**asdict(r), "shares": list(r.shares)} for r in self.relationships],
-                "patients": dict(self.patients)}
+                "patients": dict(self.patients), "loading": [asdict(c) for c in self.loading.values()]}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> CardinalityModel:
-        if data.get("format") != _FORMAT or data.get("version") != _VERSION:
+        if data.get("format") != _FORMAT or data.get("version") not in _READS:
             raise ValueError(f"not a {_FORMAT} v{_VERSION} document")
         return cls(relationships=tuple(RelationshipCardinality(**{**r, "shares": tuple(r["shares"])})
                                        for r in data["relationships"]),
-                   patients={name: float(count) for name, count in data["patients"].items()})
+                   patients={name: float(count) for name, count in data["patients"].items()},
+                   loading={c["table"]: LoadingCounts(**c) for c in data.get("loading", [])})
 
 
 def histogram(counts: np.ndarray, *, cap: int) -> np.ndarray:
@@ -273,6 +314,23 @@ def _count_name(table: str) -> str:
     return f"patients with rows in {table}"
 
 
+def _orphans_name(table: str) -> str:
+    return f"orphans dropped from {table}"
+
+
+def _removed_name(table: str) -> str:
+    return f"rows removed by caps from {table}"
+
+
+def loading_clipped(database: RelationalDatabase) -> dict[str, tuple[int, int, int]]:
+    """Per table with a bound on rows per patient (the subject table excepted): its clipped orphan and
+    cap-removed counts of the whole input as loaded, and the clip (``TableCounts``).  EXACT and PRIVATE: only
+    the structure mechanism reads them."""
+    counts = database.counts()
+    return {name: (counts[name].orphans_clipped, counts[name].removed_clipped, counts[name].clip)
+            for name in counted_tables(database.schema) if counts[name].clip is not None}
+
+
 def patients_with_rows(database: RelationalDatabase) -> dict[str, int]:
     """Per counted table, the number of patients with at least one row in it.  EXACT and PRIVATE: only the
     structure mechanism reads it."""
@@ -282,8 +340,9 @@ def patients_with_rows(database: RelationalDatabase) -> dict[str, int]:
 def measure_cardinalities(*, database: RelationalDatabase, epsilon: float, delta: float, rng: np.random.Generator,
                           noise_multiplier: float | None = None) -> tuple[CardinalityModel, GaussianMechanism]:
     """(epsilon, delta)-DP distributions of children per parent row for every relationship of ``database`` and
-    numbers of patients with rows per table (see the module docstring for the mechanism and its sensitivity),
-    and the mechanism to record in the ledger (``mechanism.ledger_record(stage="cardinalities")``).
+    numbers of patients with rows per table and the clipped numbers of rows loading removed per table (orphans,
+    caps; of the whole input as loaded: ``database.counts()``) (see the module docstring for the mechanism and
+    its sensitivity), and the mechanism to record in the ledger (``mechanism.ledger_record(stage="cardinalities")``).
     ``noise_multiplier``: the noise chosen jointly with the fit's other mechanisms (``epsilon`` is then its own
     epsilon at ``delta``); None calibrates the mechanism for (epsilon, delta) alone.
 
@@ -297,6 +356,10 @@ def measure_cardinalities(*, database: RelationalDatabase, epsilon: float, delta
     with_rows = patients_with_rows(database)
     for table, count in with_rows.items():
         histograms[_count_name(table)], bounds[_count_name(table)] = np.array([float(count)]), 1
+    removed = loading_clipped(database)
+    for table, (orphans, capped, clip) in removed.items():
+        histograms[_orphans_name(table)], bounds[_orphans_name(table)] = np.array([float(orphans)]), clip
+        histograms[_removed_name(table)], bounds[_removed_name(table)] = np.array([float(capped)]), clip
     mechanism = calibrate_cardinalities(epsilon=epsilon, delta=delta, relationships=len(histograms),
                                         noise_multiplier=noise_multiplier)
     noisy = noisy_histograms(histograms=histograms, bounds=bounds, mechanism=mechanism, rng=rng)
@@ -305,5 +368,9 @@ def measure_cardinalities(*, database: RelationalDatabase, epsilon: float, delta
                                 sigma=mechanism.sigma * r.bound, via=r.via,
                                 shares=tuple(float(s) for s in shares_from_noisy(noisy[r.name])))
         for r in found), patients={table: float(np.clip(noisy[_count_name(table)][0], 0, database.n_subjects))
-                                   for table in with_rows})
+                                   for table in with_rows},
+        loading={table: LoadingCounts(table=table, orphans=float(noisy[_orphans_name(table)][0]),
+                                      removed_by_caps=float(noisy[_removed_name(table)][0]),
+                                      sigma=mechanism.sigma * clip, clip=clip)
+                 for table, (_, _, clip) in removed.items()})
     return model, mechanism

@@ -11,9 +11,11 @@ Privacy caveats: everything here is private.  The frames are the private rows; t
 patients (never write them outside the run's private work area); and ``TableCounts`` are EXACT counts of
 private records.  The project's rules let no count leave the work area unless the privacy statement names it
 public (today: the privacy units and records in the training split) or it is measured with DP and charged.
-The orphan counts in particular are not bounded by any cap (orphan rows belong to no known patient), so a
-report may show them only as a declared public fact or noised with a mechanism whose sensitivity is made
-bounded first; which of the two is next session's decision.
+Neither the orphan counts nor the numbers of rows the caps removed are bounded per patient (an admission of
+the MIMIC demo has 558 prescriptions), so what a report shows is their clipped forms (``orphans_clipped``,
+``removed_clipped``: each patient, or would-be patient an orphan's keys name, counted for at most the table's
+bound on rows per patient), noised by the structure mechanism and composed with everything else
+(``cardinality.py``).
 """
 
 from __future__ import annotations
@@ -38,7 +40,14 @@ class TableCounts:
     patient); ``orphans_of_orphans``: every key joined, but a row it points at was itself dropped as an
     orphan; ``unlinked``: rows kept whose dangling optional link (``on_orphan: unlink``) was emptied;
     ``capped_per_parent`` / ``capped_per_subject``: removed by this table's own caps;
-    ``removed_with_parent``: removed because a row they reference was removed by a cap."""
+    ``removed_with_parent``: removed because a row they reference was removed by a cap.
+
+    ``clip``: the table's public bound on rows per patient (``RelationalSchema.rows_per_subject_bound``; None:
+    no cap bounds it); ``orphans_clipped`` / ``removed_clipped``: the orphan rows and the rows the caps removed
+    with each (would-be) patient counted for at most ``clip`` of them (the orphans grouped by the patient key
+    their references claim, ``loading._claims``; removed rows by their patient).  These two have a bounded
+    sensitivity, so the structure mechanism can release them with DP (``cardinality.measure_cardinalities``);
+    the exact counts cannot be released at all."""
 
     read: int
     orphans: int = 0
@@ -47,6 +56,9 @@ class TableCounts:
     capped_per_parent: int = 0
     capped_per_subject: int = 0
     removed_with_parent: int = 0
+    clip: int | None = None
+    orphans_clipped: int = 0
+    removed_clipped: int = 0
 
     @property
     def dropped_as_orphans(self) -> int:

@@ -25,9 +25,9 @@ the dependence on the parent row, is kept); key and foreign key
 columns come from the skeleton, so every key joins, no orphan is generated and no real key is ever read.
 
 **The guarantee**: the fitted generator (weights, codecs, cardinalities, the DP counts of patients with rows
-per table) is (epsilon, delta)-DP with respect to adding or removing one PATIENT: the subject table's row with
-every row that references them, at most the declared caps of each table (``load_database`` applied them).
-Each table's model clips one gradient per patient and trains on one unit per patient of the database (empty
+per table and of the rows loading removed per table, ``cardinality.LoadingCounts``) is (epsilon, delta)-DP
+with respect to adding or removing one PATIENT: the subject table's row with every row that references them,
+at most the declared caps of each table (``load_database`` applied them).  Each table's model clips one gradient per patient and trains on one unit per patient of the database (empty
 where the patient has no row in the table); the patient is the unit of every mechanism, and the stated
 epsilon (``composition.composed``) is the accountants' composition of all of them.  The number of patients
 is public by declaration (it sets every table's sampling rate and steps, as it does for one table).  Not
@@ -280,7 +280,8 @@ def fit_relational(*, database: RelationalDatabase, epsilon: float, delta: float
         own = noise.own["cardinalities"]
         cardinalities, mechanism = measure_cardinalities(database=database, epsilon=own.epsilon, delta=own.delta,
                                                          rng=dp_rng, noise_multiplier=noise.cardinalities)
-        mechanisms.append(mechanism.ledger_record(stage="cardinalities", relationships=cardinalities.names()))
+        mechanisms.append(mechanism.ledger_record(stage="cardinalities", relationships=cardinalities.names(),
+                                                  loading_counts=list(cardinalities.loading)))
     encoded = {name: encode_rows(codec=codecs[name], frame=loaded.frame) for name, loaded in database.tables.items()}
     tables = {}
     for index, (name, loaded) in enumerate(database.tables.items()):

@@ -11,7 +11,8 @@ In order, each step over every table before the next, so that bad input is refus
    kept with the link emptied (``unlink``).  Every row's subject is found through its links; links that
    lead to different patients are refused;
 4. caps, parents first: a row whose referenced row a cap removed goes too (or is unlinked), then
-   ``max_rows_per_parent`` and ``max_rows_per_subject`` (``caps.py``: random per group, patient-local);
+   ``max_rows_per_parent`` and ``max_rows_per_subject`` (``caps.py``: random per group, patient-local); the
+   counts of what was removed, exact and clipped per (would-be) patient (``TableCounts``);
 5. derived columns on the kept rows (``derived.py``).
 
 Nothing is written and nothing is charged: every error is a ``BadInputError`` (exit 2) naming the table and
@@ -59,6 +60,7 @@ class _Rows:
     orphan: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     capped: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     unlinked: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    claim: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
     counts: TableCounts = field(default_factory=lambda: TableCounts(read=0))
 
 
@@ -162,12 +164,15 @@ def _resolve_links(schema: RelationalSchema, name: str, rows: dict[str, _Rows]) 
     if name == schema.subject:
         table.subject = np.arange(n)
         table.orphan, table.unlinked = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        table.claim = np.array([f"{_PATIENT}{key}" for key in table.frame[schema.subject_key].cast(pl.String)],
+                               dtype=object)
         table.counts = TableCounts(read=n)
         return []
     problems: list[str] = []
     dangling, of_orphans, unlinked = (np.zeros(n, dtype=bool) for _ in range(3))
     subject = np.full(n, -1, dtype=np.int64)
     disagree = np.zeros(n, dtype=bool)
+    claims: list[np.ndarray] = []
     for column, reference in spec.references.items():
         target = rows[reference.table]
         keys = target.frame[reference.column]
@@ -176,6 +181,8 @@ def _resolve_links(schema: RelationalSchema, name: str, rows: dict[str, _Rows]) 
         missing = (values.is_not_null() & found.is_null()).to_numpy()
         positions = found.fill_null(-1).to_numpy().astype(np.int64)
         dropped = (positions >= 0) & target.orphan[np.clip(positions, 0, None)]
+        claims.append(_claimed(values, positions, target.claim,
+                               prefix=_PATIENT if reference.table == schema.subject else f"{reference.table} "))
         mode = schema.on_orphan_of(name, column)
         if mode == "error" and (missing | dropped).any():
             problems.append(_orphan_problem(name, column, reference.to, missing, dropped))
@@ -198,9 +205,48 @@ def _resolve_links(schema: RelationalSchema, name: str, rows: dict[str, _Rows]) 
         problems.append(f"table {name}: {int((disagree & ~orphan).sum())} row(s) whose foreign keys "
                         f"({', '.join(spec.references)}) lead to different patients ({_rows(disagree & ~orphan)})")
     table.subject, table.orphan, table.unlinked = subject, orphan, unlinked & ~orphan
+    table.claim = _claims(name, claims, n)
     table.counts = TableCounts(read=n, orphans=int((dangling | no_subject).sum()),
                                orphans_of_orphans=int((of_orphans & ~dangling & ~no_subject).sum()))
     return problems
+
+
+_PATIENT = "patient "
+
+
+def _claimed(values: pl.Series, positions: np.ndarray, target_claims: np.ndarray, *, prefix: str) -> np.ndarray:
+    """Per row, the (would-be) patient one foreign key names: the referenced row's claim where it was found,
+    else the dangling key itself (``prefix`` + value: a patient's key when the reference is to the subject
+    table); None where the key is empty."""
+    found = positions >= 0
+    out = np.full(positions.shape, None, dtype=object)
+    out[found] = target_claims[positions[found]]
+    text = values.cast(pl.String).to_list()
+    for row in np.flatnonzero(~found):
+        if text[row] is not None:
+            out[row] = prefix + text[row]
+    return out
+
+
+def _claims(name: str, claims: list[np.ndarray], n: int) -> np.ndarray:
+    """Each row's group for the clipped orphan count: the first patient key its references name (directly,
+    or through the rows they find), else the first key they name at all (a chain that dangles before any
+    patient key: a would-be patient may then span several groups), else the row itself (every key empty)."""
+    out = np.array([f"row {name} {i}" for i in range(n)], dtype=object)
+    for row in range(n):
+        named = [c[row] for c in claims if c[row] is not None]
+        patients = [c for c in named if c.startswith(_PATIENT)]
+        if patients or named:
+            out[row] = (patients or named)[0]
+    return out
+
+
+def _clipped_count(groups: np.ndarray, clip: int | None) -> int:
+    """The number of rows with each group counting for at most ``clip`` of them (0 without a clip)."""
+    if clip is None or groups.size == 0:
+        return 0
+    _, sizes = np.unique(groups.astype(str), return_counts=True)
+    return int(np.minimum(sizes, clip).sum())
 
 
 def _orphan_problem(name: str, column: str, to: str, missing: np.ndarray, dropped: np.ndarray) -> str:
@@ -239,9 +285,12 @@ def _apply_caps(schema: RelationalSchema, name: str, rows: dict[str, _Rows], *, 
         per_subject = alive & ~_kept(_subject_keys(schema, table.subject, rows), alive,
                                      cap=spec.max_rows_per_subject, seed=seed, salt=f"{name}|subject")
     table.capped = with_parent | per_parent | per_subject
+    clip = schema.rows_per_subject_bound(name) if name != schema.subject else None
     table.counts = replace(table.counts, capped_per_parent=int(per_parent.sum()),
                            capped_per_subject=int(per_subject.sum()), removed_with_parent=int(with_parent.sum()),
-                           unlinked=int((table.unlinked & ~table.orphan & ~table.capped).sum()))
+                           unlinked=int((table.unlinked & ~table.orphan & ~table.capped).sum()), clip=clip,
+                           orphans_clipped=_clipped_count(table.claim[table.orphan], clip),
+                           removed_clipped=_clipped_count(table.subject[table.capped], clip))
 
 
 def _kept(groups: pl.Series, alive: np.ndarray, *, cap: int, seed: int, salt: str) -> np.ndarray:

@@ -9,8 +9,9 @@ structure from DP cardinalities, every mechanism's noise planned jointly): the s
 table with the table audits and the database with the structure and cardinality audits, and export.
 
 Privacy caveats: the loading counts (orphans dropped, rows removed by the caps) are exact and stay in the
-run's work area (``database.py``); the release states that orphans were dropped and caps applied, with no
-numbers.
+run's work area (``database.py``); the release states per table their DP estimates (each patient's part
+clipped, noised by the structure mechanism and composed in the database's epsilon:
+``cardinality.LoadingCounts``), never the exact numbers.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class RelationalModality(DatabaseModality):
                        "the caps on rows per parent row and per patient, column domains (bounds, category lists) and "
                        "the dictionaries they name. Rows whose foreign key points nowhere (orphans) were dropped and "
                        "the caps applied before training, as the schema declares; how many rows either removed is "
-                       "not published.")
+                       "published only as a DP estimate (each patient's part clipped), never exactly.")
 
     def _schema(self, dataset: DatasetSpec) -> RelationalSchema:
         if dataset.schema_path is None:
@@ -131,6 +132,8 @@ class RelationalModality(DatabaseModality):
                      "noise_multiplier": {stage: m["noise_multiplier"] for stage, m in trainings.items()},
                      "epsilon_structure": structure["epsilon"] if structure else None,
                      "epsilon_basic_composition": float(generator.composition.naive),
+                     "loading_counts": {table: counts.describe()
+                                        for table, counts in generator.cardinalities.loading.items()},
                      "accountant": privacy.accountant,
                      "dp_valid": all(t.outcome.dp_valid for t in generator.tables.values()),
                      "noise_source": (f"DP-SGD: {next(iter(generator.tables.values())).outcome.noise_source}; the "

@@ -12,7 +12,11 @@ import polars as pl
 import pytest
 
 from synthdata.errors import BadInputError
-from synthdata.modalities.relational import RelationalDatabase, load_database, parse_relational_schema
+from synthdata.modalities.relational import (
+    RelationalDatabase,
+    load_database,
+    parse_relational_schema,
+)
 
 PATIENTS = {"subject_id": ["p1", "p2", "p3"], "gender": ["F", "M", "F"],
             "dob": ["2100-01-01", "2060-06-01", "2080-01-01"]}
@@ -208,6 +212,28 @@ def test_caps_truncate_and_count_what_they_removed(folder: Path) -> None:
     else:  # a2 was kept: a1's three codes went with it
         assert (diagnoses.removed_with_parent, diagnoses.capped_per_parent, diagnoses.kept) == (3, 0, 1)
     assert diagnoses.dropped_as_orphans == 3 and diagnoses.removed_by_caps + diagnoses.kept + 3 == 7
+
+
+def test_the_clipped_counts_count_each_patient_at_most_the_table_s_bound(folder: Path, tmp_path: Path) -> None:
+    """What the report may show (with DP): orphans grouped by the patient their keys name, removed rows by their
+    patient, each group counted for at most the table's bound on rows per patient."""
+    db = _load(folder, _with(ADMISSIONS={"max_rows_per_parent": 1}, DIAGNOSES={"max_rows_per_parent": 1}))
+    admissions, diagnoses = db.tables["ADMISSIONS"].counts, db.tables["DIAGNOSES"].counts
+    assert (admissions.clip, admissions.orphans_clipped, admissions.removed_clipped) == (1, 1, 1)  # p9; p1's a2
+    # p9's two codes (through the orphan a4) count once, a7's code (no such admission, no patient named) once
+    assert (diagnoses.clip, diagnoses.dropped_as_orphans, diagnoses.orphans_clipped) == (1, 3, 2)
+    assert diagnoses.removed_by_caps >= 2 and diagnoses.removed_clipped == 1  # all p1's
+    assert db.tables["PATIENTS"].counts.clip is None
+    many = {"hadm_id": [f"a1{i}" for i in range(12)] + ["a3"], "subject_id": ["p1"] * 12 + ["p2"],
+            "admittime": ["2150-01-01 00:00"] * 13, "dischtime": ["2150-01-02 00:00"] * 13}
+    capped = _load(_write(tmp_path / "many", {"patients.csv": PATIENTS, "admissions.csv": many,
+                                              "diagnoses.csv": DIAGNOSES}),
+                   _with(ADMISSIONS={"max_rows_per_parent": 4}, DIAGNOSES={"max_rows_per_parent": 1, "derived": {}}))
+    assert (capped.tables["ADMISSIONS"].counts.capped_per_parent, capped.tables["ADMISSIONS"].counts.removed_clipped) \
+        == (8, 4)
+    # no cap bounds the table's rows per patient: nothing clipped, nothing to release
+    unbounded = _load(folder).tables["DIAGNOSES"].counts
+    assert (unbounded.clip, unbounded.orphans_clipped) == (None, 0)
 
 
 def test_a_cap_per_subject_counts_across_admissions(folder: Path) -> None:

@@ -175,12 +175,12 @@ def test_a_tiny_epsilon_is_noisy_but_still_a_distribution(database: RelationalDa
 
 
 def test_the_noise_is_calibrated_at_the_per_patient_bound(database: RelationalDatabase) -> None:
-    """sigma in counts = noise_multiplier x sqrt(R + C) x B (R relationships, C counts of patients with rows):
-    a sensitivity of 1 for the per-admission histograms (where a patient holds up to 3 admissions) would give a
-    third of the noise."""
+    """sigma in counts = noise_multiplier x sqrt(R + C + O) x B (R relationships, C counts of patients with rows,
+    O = 2 loading counts per table, orphans and rows removed by caps): a sensitivity of 1 for the per-admission
+    histograms (where a patient holds up to 3 admissions) would give a third of the noise."""
     epsilon = 2.0
     found = relationships(database.schema)
-    measured = len(found) + len(counted_tables(database.schema))
+    measured = len(found) + len(counted_tables(database.schema)) + 2 * len(counted_tables(database.schema))
     assert counted_tables(database.schema) == ["ADMISSIONS", "STAYS", "EVENTS"]
     model, mechanism = measure_cardinalities(database=database, epsilon=epsilon, delta=DELTA,
                                              rng=np.random.default_rng(2))
@@ -199,6 +199,9 @@ def test_the_noise_is_calibrated_at_the_per_patient_bound(database: RelationalDa
     bounds = {r.name: r.bound for r in found}
     for table in counted_tables(database.schema):  # the counts of patients with rows go through it too
         histograms[table], bounds[table] = np.array([float(np.unique(database.tables[table].subject).size)]), 1
+        loaded = database.tables[table].counts  # and what loading removed, clipped (their own test below)
+        for name, count in (("orphans", loaded.orphans_clipped), ("removed", loaded.removed_clipped)):
+            histograms[f"{name} {table}"], bounds[f"{name} {table}"] = np.array([float(count)]), loaded.clip
     rng = np.random.default_rng(3)
     draws = [noisy_histograms(histograms=histograms, bounds=bounds, mechanism=mechanism, rng=rng)
              for _ in range(400)]
@@ -235,6 +238,33 @@ def test_patients_with_rows_are_counted_with_dp_and_noise_of_the_joint_multiplie
     noise = np.array(draws)
     assert noise.std() == pytest.approx(2.0 * mechanism.sensitivity, rel=0.2)
     assert (noise != 0).all()
+
+
+def test_what_loading_removed_is_released_by_the_same_mechanism_clipped_and_noisy(
+        database: RelationalDatabase) -> None:
+    """The orphans and cap-removed rows per table come out of the structure mechanism: centred on the CLIPPED
+    counts (each patient at most the table's bound on rows per patient), with noise sd noise_multiplier x
+    sqrt(R + C + O) x bound, the sd the model states, so they are covered by the mechanism's ledger record
+    (and its joint calibration).  Before this change nothing was released (and no sd stated)."""
+    counts = database.counts()
+    assert counts["EVENTS"].removed_clipped > 0 and counts["EVENTS"].clip == 12  # (clipping: the loading tests)
+    draws = []
+    for seed in range(200):
+        model, mechanism = measure_cardinalities(database=database, epsilon=1.0, delta=DELTA, noise_multiplier=2.0,
+                                                 rng=np.random.default_rng(seed))
+        assert set(model.loading) == {"ADMISSIONS", "STAYS", "EVENTS"}
+        draws.append([(model.loading[t].orphans, model.loading[t].removed_by_caps) for t in ("STAYS", "EVENTS")])
+    assert mechanism.sensitivity == pytest.approx(math.sqrt(len(relationships(database.schema)) + 3 + 6))
+    noise = np.array(draws) - np.array([[(counts[t].orphans_clipped, counts[t].removed_clipped)]
+                                        for t in ("STAYS", "EVENTS")]).reshape(1, 2, 2)
+    for index, table in enumerate(("STAYS", "EVENTS")):
+        stated = model.loading[table].sigma
+        assert stated == pytest.approx(2.0 * mechanism.sensitivity * counts[table].clip)
+        assert noise[:, index].std() == pytest.approx(stated, rel=0.12)
+        assert np.abs(noise[:, index].mean(axis=0)).max() < 0.25 * stated
+    assert (noise != 0).all()
+    described = model.loading["EVENTS"].describe()
+    assert "DP estimate" in described["kind"] and described["clipped_per_patient"] == 12
 
 
 def test_the_model_round_trips_through_json(database: RelationalDatabase) -> None:
@@ -334,7 +364,8 @@ def test_a_skeleton_of_no_patients_and_a_mismatched_model(database: RelationalDa
 def test_mimic_skeleton_joins_and_keeps_the_caps() -> None:
     real = load_database(schema=MIMIC_SCHEMA, folder=MIMIC)
     model, mechanism = measure_cardinalities(database=real, epsilon=1.0, delta=DELTA, rng=np.random.default_rng(0))
-    assert mechanism.sensitivity == pytest.approx(math.sqrt(6 + 5))  # 6 relationships (lab events twice), 5 counts
+    # 6 relationships (lab events twice), 5 counts of patients with rows, 2 x 5 counts of what loading removed
+    assert mechanism.sensitivity == pytest.approx(math.sqrt(6 + 5 + 10))
     assert model["ADMISSIONS->LABEVENTS"].bound == 8 and model["PATIENTS->ADMISSIONS"].bound == 1
     skeleton = sample_skeleton(schema=real.schema, model=model, n_subjects=real.n_subjects,
                                rng=np.random.default_rng(1))

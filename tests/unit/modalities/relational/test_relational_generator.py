@@ -256,10 +256,39 @@ def test_the_generator_file_holds_no_exact_count_of_patients_with_rows(
     assert {entry["units"] for entry in state["tables"]} == {ehr.n_subjects}
     patients = conditioned.cardinalities.patients
     assert set(patients) == {"ADMISSIONS", "DIAGNOSES"}
-    for name, count in patients.items():
-        assert count != exact[name] and abs(count - exact[name]) < 5  # noisy, and close at epsilon 30
     structure = next(m for m in conditioned.mechanisms if m["stage"] == "cardinalities")
-    assert structure["sensitivity"] == pytest.approx(math.sqrt(2 + 2))  # two relationships, two counts
+    sigma = structure["noise_multiplier"] * structure["sensitivity"]  # about 2.3 patients at epsilon 30
+    for name, count in patients.items():
+        assert count != exact[name] and abs(count - exact[name]) < 4 * sigma  # noisy, and close at epsilon 30
+    # two relationships, two counts of patients with rows, two tables' orphans and rows removed by caps
+    assert structure["sensitivity"] == pytest.approx(math.sqrt(2 + 2 + 4))
+
+
+def test_what_loading_removed_is_released_noisy_and_composed_in_the_database_epsilon(
+        conditioned: RelationalGenerator, ehr: RelationalDatabase) -> None:
+    """The orphans dropped and rows removed by the caps, per table, are DP estimates released by the structure
+    mechanism: the noise they carry (their stated sd over clip x sqrt(components)) is the ledger record's noise
+    multiplier, and the database's epsilon recomputed with Opacus at THAT multiplier stays within the budget.
+    Counts noised apart from the record (or with a sensitivity that left them out) would imply less noise, and
+    this composition exceeds epsilon (the plan spends all of it: 3% less noise exceeds it)."""
+    counts = ehr.counts()
+    assert (counts["ADMISSIONS"].orphans_clipped, counts["DIAGNOSES"].orphans_clipped) == (4, 3 + 7)  # planted
+    loading = conditioned.cardinalities.loading
+    assert set(loading) == {"ADMISSIONS", "DIAGNOSES"}
+    structure = next(m for m in conditioned.mechanisms if m["stage"] == "cardinalities")
+    assert structure["loading_counts"] == ["ADMISSIONS", "DIAGNOSES"]
+    components = len(conditioned.cardinalities.relationships) + len(conditioned.cardinalities.patients) + 2 * len(loading)
+    implied = []
+    for name, released in loading.items():
+        assert released.clip == ehr.schema.rows_per_subject_bound(name)
+        assert released.orphans != counts[name].orphans_clipped  # noisy, never the exact count
+        assert released.removed_by_caps != counts[name].removed_clipped
+        implied.append(released.sigma / (released.clip * math.sqrt(components)))
+    assert implied == pytest.approx([structure["noise_multiplier"]] * 2, rel=1e-9)
+    gaussian = [m if m is not structure else {**m, "noise_multiplier": min(implied)} for m in conditioned.mechanisms]
+    recomputed = _recomputed(gaussian, delta=sum(m["delta"] for m in gaussian))
+    assert recomputed <= EPSILON * (1 + 1e-6)
+    assert recomputed == pytest.approx(conditioned.composition.composed, rel=0.01)
 
 
 def test_a_patient_is_one_unit_in_every_table(ehr: RelationalDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
