@@ -28,7 +28,7 @@ patients with several rows differ from the others.  All histograms are released 
 empty cell of a short list; in one numeric column in twenty, never above 2.3% per cell) is read as empty; a
 numeric column's kept cell far from every other kept cell is read as noise.  The units left over (the public unit count minus the kept counts:
 values too rare to show) go to a categorical column's ``other`` category, or evenly over its empty
-categories, and continue a numeric column's tails geometrically.  Split by a target (columns of at most
+categories, and continue a numeric column's tails (half geometric, half power-law).  Split by a target (columns of at most
 ``SPLIT_CELLS`` cells, and longer lists when the noise lets their 1% codes show after pooling:
 ``splits_by_target``), a level's unmeasurable cells take the pooled shape.  A category held by fewer units
 than the floor is therefore absent from the release: the report's representation audit says which.
@@ -72,6 +72,7 @@ PHANTOMS_PER_NUMBER = 0.05  # ... a numeric column's in one cell in twenty colum
 NEIGHBOURS = 2  # a numeric column's kept cell needs another within this many cells (or be the largest)
 SPLIT_CELLS = 64  # columns of at most this many cells are split by the target ...
 SPLIT_FLOOR = 0.0075  # ... and longer ones when their pooled floor is under this share of the units
+TAIL_POWER_MIN = 3.0  # the power tail decays at least as fast as (distance from the mode) ** -3
 _FORMAT = "synthdata.table_marginals"
 _VERSION = 1
 _FIT_ROUNDS = 200
@@ -278,19 +279,45 @@ def _without_isolated(above: np.ndarray, *, counts: np.ndarray, values: int) -> 
 
 def _extend_tails(kept: np.ndarray, *, values: int, rest: float) -> None:
     """The units under the floor (``rest``) continue a numeric column beyond its outermost kept cells: each
-    side with room takes a part of ``rest`` in proportion to its edge cell, spread over the cells beyond the
-    edge with a geometric decay whose sum is that part (a heavy tail decays slowly, a light one fast)."""
+    side with room takes a part of ``rest`` in proportion to its edge cell, spread as the mean of two tails that
+    each start at the edge cell's level and sum to the part: one decaying geometrically from the edge, one as a
+    power of the distance from the column's mode (``_power_tail``).
+
+    A geometric tail alone cut heavy-tailed counts short, and a power tail alone overshot; their mean, the
+    power no heavier than ``TAIL_POWER_MIN`` (unbounded it spread a negative-binomial column's noisy rest out
+    to the public maximum, 1.5 times its spread), kept them closer: on the demo slice (the column distributions
+    alone at epsilon 0.75, 12 noise draws) emergency visits at 1.02 [0.72, 1.19] of the real spread against
+    0.82 [0.67, 1.00], outpatient visits 0.78 [0.59, 1.11] against 0.72 [0.59, 1.02], inpatient stays 1.03
+    [0.79, 1.18] against 0.95 [0.76, 1.10]; spreads off by more than [0.75, 1.33] fell from 0.83 to 0.50 of
+    eight count columns per draw, light-tailed columns unchanged."""
     inside = np.flatnonzero(kept[:values] > 0)
     if not len(inside) or rest <= 0:
-        return  # nothing to place (a geometric tail of sum 0 would be 0 / 0)
+        return  # nothing to place (a tail of sum 0 would be 0 / 0)
+    mode = inside[np.argmax(kept[inside])]
     sides = [(edge, step, room) for edge, step, room in ((inside[0], -1, inside[0]),
                                                          (inside[-1], 1, values - 1 - inside[-1])) if room > 0]
     weight = sum(kept[edge] for edge, _, _ in sides)
     for edge, step, room in sides:
         part = rest * kept[edge] / weight
         ratio = part / (kept[edge] + part)
-        tail = kept[edge] * ratio ** np.arange(1, room + 1)
-        kept[edge + step * np.arange(1, room + 1)] = tail * part / tail.sum()
+        geometric = kept[edge] * ratio ** np.arange(1, room + 1)
+        power = _power_tail(start=kept[edge], distance=max(abs(int(edge - mode)), 1), room=room, total=part)
+        kept[edge + step * np.arange(1, room + 1)] = (geometric * part / geometric.sum() + power) / 2
+
+
+def _power_tail(*, start: float, distance: int, room: int, total: float) -> np.ndarray:
+    """``room`` cells beyond an edge cell of count ``start`` at ``distance`` cells from the mode, decaying as
+    ``start * (d / distance) ** -a`` at distance ``d`` from the mode and summing to ``total`` (``a`` found by
+    bisection, at least ``TAIL_POWER_MIN``; that tail scaled up when even it sums to less)."""
+    ratio = (distance + np.arange(1, room + 1)) / distance
+    low, high = TAIL_POWER_MIN, 64.0
+    if start * (ratio ** -low).sum() <= total:
+        high = low  # even the flattest allowed tail starting at the edge's level sums to less: scale it up
+    for _ in range(60 if high > low else 0):
+        middle = (low + high) / 2
+        low, high = (middle, high) if start * (ratio ** -middle).sum() > total else (low, middle)
+    tail = ratio ** -high
+    return tail * total / tail.sum()
 
 
 def measure(*, units: Units, codec: TableCodec, epsilon: float, delta: float, rng: np.random.Generator,
