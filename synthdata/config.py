@@ -95,7 +95,7 @@ class DatasetSpec(_Strict):
 #: The column distributions' share of epsilon when the spec leaves it unset: where DP-SGD can learn something, and
 #: where it cannot (chosen per release by :func:`synthdata.privacy.joint.marginals_share`).
 SHARE_WITH_MODEL = 0.5
-SHARE_WITHOUT_MODEL = 0.75
+SHARE_WITHOUT_MODEL = 0.9
 
 #: The largest epsilon a release may state (e^100 bounds nothing; calibration beyond it overflows).
 MAX_EPSILON = 100.0
@@ -109,7 +109,7 @@ class PrivacySpec(_Strict):
     epsilon spent learning missing column domains with DP (only spent when a domain must be learned).
     ``marginals_share`` is the part spent measuring every column's distribution (tables: the synthetic
     rows are calibrated to it); training gets what remains.  Unset, the release chooses it from public numbers
-    (:func:`synthdata.privacy.joint.marginals_share`): 0.5, or 0.75 where DP-SGD would be too noisy to learn
+    (:func:`synthdata.privacy.joint.marginals_share`): 0.5, or 0.9 where DP-SGD would be too noisy to learn
     anything the column distributions do not carry (on the demo slice at epsilon 1); chosen on the demo slice,
     never on the benchmark's rows.
     ``reproducible`` makes every random draw replay from the seed: useful for debugging, but such a run is
@@ -122,7 +122,7 @@ class PrivacySpec(_Strict):
     preprocessing_share: float = Field(default=0.1, gt=0, lt=1)
     marginals_share: float | None = Field(
         default=None, gt=0, lt=1, description="part of epsilon that measures each column's distribution (tables), "
-        "which the synthetic rows are calibrated to; unset: 0.5, or 0.75 where DP-SGD would learn nothing")
+        "which the synthetic rows are calibrated to; unset: 0.5, or 0.9 where DP-SGD would learn nothing")
     max_rows_per_subject: int = Field(default=3, ge=1, le=64)
     total_epsilon: float | None = Field(default=None, gt=0, description="dataset budget, first use only")
     accountant: Literal["prv", "rdp"] = "prv"

@@ -76,7 +76,9 @@ def alone_epsilon(*, noise_multiplier: float, sample_rate: float, steps: int, de
 #: (epsilon 3) the model lifted SDMetrics quality from 0.893 to 0.940 and pair trends from 0.797 to 0.890 over
 #: the column distributions alone; at 3.8e-4 (epsilon 2) and 7.1e-4 (epsilon 1) it added nothing (0.896 against
 #: 0.892, 0.887 against 0.888), and the larger share then kept more of the 1% categories and the readmission
-#: signal at epsilon 1 (lift 0.62 against 0.36).  The demo's fast preset at epsilon 3 sits at 2.6e-4 too.
+#: signal at epsilon 1 (lift 0.62 against 0.36 at 0.75 of epsilon); at 0.9 rather than 0.75, categories of 1% or
+#: more off by over a factor 2 fell from 0.83 to 0.33 per release (12 noise draws of the column distributions on
+#: the demo slice at epsilon 1).  The demo's fast preset at epsilon 3 sits at 2.6e-4 too.
 MODEL_NOISE_LIMIT = 3.2e-4
 
 

@@ -100,8 +100,8 @@ def test_dry_run_states_the_split_and_the_ledgers_answer_and_charges_nothing(
     out = tmp_path / "release"
     assert main(_release(data, schema, out, "--dry-run")) == 0
     printed = capsys.readouterr().out
-    # epsilon 2: the tiny table's few patients leave DP-SGD too noisy to learn, so 0.75 to the distributions
-    assert "column distributions 1.5" in printed and "DP-SGD training 0.5" in printed
+    # epsilon 2: the tiny table's few patients leave DP-SGD too noisy to learn, so 0.9 to the distributions
+    assert "column distributions 1.8" in printed and "DP-SGD training 0.2" in printed
     assert "noise multiplier" in printed and "a new dataset: its budget would be 10" in printed and "fits" in printed
     _assert_nothing_written(synthdata_home, out)
     assert main(["budget", "show"]) == 0 and "no datasets" in capsys.readouterr().out

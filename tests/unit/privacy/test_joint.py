@@ -85,7 +85,8 @@ def test_the_column_distributions_take_more_where_dp_sgd_would_learn_nothing() -
     q, steps, batch, delta = 0.25, 60, 3914.5, 1e-6
     share = {epsilon: marginals_share(epsilon=epsilon, delta=delta, preprocessing_share=0.1, sample_rate=q,
                                       steps=steps, batch=batch) for epsilon in (1.0, 3.0, 10.0)}
-    assert share == {1.0: SHARE_WITHOUT_MODEL, 3.0: SHARE_WITH_MODEL, 10.0: SHARE_WITH_MODEL}
+    # (at most 0.9 - 0.1 here: training keeps a tenth of epsilon beside the preprocessing share)
+    assert share == {1.0: pytest.approx(min(SHARE_WITHOUT_MODEL, 0.8)), 3.0: SHARE_WITH_MODEL, 10.0: SHARE_WITH_MODEL}
     # a larger batch at the same noise multiplier averages the noise away: the model can learn again
     assert marginals_share(epsilon=1.0, delta=delta, preprocessing_share=0.1, sample_rate=q, steps=steps,
                            batch=4 * batch) == SHARE_WITH_MODEL
