@@ -12,6 +12,7 @@ from evaluation.privacy.canary_audit import CanaryAudit
 from evaluation.fidelity.cardinality import CardinalityAudit
 from evaluation.fidelity.column_distance import ColumnDistanceAudit
 from evaluation.fidelity.correlation import CorrelationAudit
+from evaluation.fidelity.cross_table import CrossTableTrendsAudit
 from evaluation.fidelity.detection import DetectionAudit
 from evaluation.fidelity.quality import QualityAudit
 from evaluation.fidelity.representation import RepresentationAudit
@@ -24,10 +25,12 @@ from evaluation.memorization.image_ssim import SSIMCopiesAudit
 from evaluation.memorization.dcr import DCRShareAudit
 from evaluation.memorization.exact_copies import ExactCopiesAudit
 from evaluation.memorization.near_copies import NearCopiesAudit
+from evaluation.memorization.patients import PatientDCRAudit, PatientNearCopiesAudit
 from evaluation.fidelity.amplitude import AmplitudeAudit
 from evaluation.fidelity.heart_rate import HeartRateAudit
 from evaluation.fidelity.spectrum import SpectrumAudit
 from evaluation.utility.subgroups import SubgroupUtilityAudit
+from evaluation.utility.cross_table import CrossTableTSTRAudit
 from evaluation.utility.tstr import TSTRAudit
 
 AUDITS: dict[str, type[Audit]] = {
@@ -39,6 +42,7 @@ AUDITS: dict[str, type[Audit]] = {
     DetectionAudit.name: DetectionAudit,
     StructureAudit.name: StructureAudit,
     CardinalityAudit.name: CardinalityAudit,
+    CrossTableTrendsAudit.name: CrossTableTrendsAudit,
     SpectrumAudit.name: SpectrumAudit,
     AmplitudeAudit.name: AmplitudeAudit,
     HeartRateAudit.name: HeartRateAudit,
@@ -47,7 +51,10 @@ AUDITS: dict[str, type[Audit]] = {
     IntensityHistogramAudit.name: IntensityHistogramAudit,
     TSTRAudit.name: TSTRAudit,
     SubgroupUtilityAudit.name: SubgroupUtilityAudit,
+    CrossTableTSTRAudit.name: CrossTableTSTRAudit,
     DCRShareAudit.name: DCRShareAudit,
+    PatientDCRAudit.name: PatientDCRAudit,
+    PatientNearCopiesAudit.name: PatientNearCopiesAudit,
     ExactCopiesAudit.name: ExactCopiesAudit,
     NearCopiesAudit.name: NearCopiesAudit,
     SSIMCopiesAudit.name: SSIMCopiesAudit,

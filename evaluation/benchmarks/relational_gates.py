@@ -2,7 +2,7 @@
 size of the shipped relational example.
 
     python -m evaluation.benchmarks.relational_gates [--patients 200] [--draws 40] [--trained-draws 10]
-        [--copier-draws 10] [--epsilon 3] [--cache DIR]
+        [--copier-draws 10] [--epsilon 3] [--cache DIR] [--audits NAME ...]
 
 The real database is the invented hospital of ``synthdata/data/make_ehr_example.py`` at ``--patients``
 (200 with its seed is the shipped ``synthdata/data/ehr_example/``), split by patient as a release splits it
@@ -19,7 +19,8 @@ a "synthetic" database that is:
   (power of the privacy gates).
 
 It prints, per scenario, how many draws any gate blocked (one-sided 95% Clopper-Pearson bound) and each gate
-that failed or could not judge.  A draw is cached as one JSON file under ``--cache``: a killed run resumes.
+that failed or could not judge, and the spread of the watched audits' values (the audits across tables,
+gated or not, among them: ``ACROSS``).  ``--audits`` runs only the named audits (a calibration of a few).  A draw is cached as one JSON file under ``--cache``: a killed run resumes.
 The data are invented (public); the cache holds audit figures only.  Not a test: nothing here asserts.
 """
 
@@ -78,7 +79,12 @@ def _copier(fresh, train, *, share: float, seed: int) -> dict[str, pl.DataFrame]
     return {name: pl.concat([p[name] for p in parts]) for name in parts[0]}
 
 
-def run_draw(scenario: str, seed: int, *, patients: int, epsilon: float) -> dict:
+#: The audits across tables: recorded whether gated or not (their spread is what a threshold is chosen from).
+ACROSS = ("fidelity.cross_table_trends", "utility.cross_table_tstr", "memorization.patient_dcr_share",
+          "memorization.patient_near_copies")
+
+
+def run_draw(scenario: str, seed: int, *, patients: int, epsilon: float, audits: list[str] | None = None) -> dict:
     """One draw: the real split, the scenario's synthetic database, every gate of a database release."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,13 +108,15 @@ def run_draw(scenario: str, seed: int, *, patients: int, epsilon: float) -> dict
             holdout=database_view(database=holdout, schemas=schemas),
             synthetic=frames_view(schema=real.schema, frames=frames, schemas=schemas), schema=None,
             settings=AuditSettings(seed=seed))
-        results = run_audits(context=context)
+        results = run_audits(context=context, names=audits)
     return {"scenario": scenario, "seed": seed, "patients": patients, "epsilon": epsilon,
             "seconds": round(time.perf_counter() - started, 1), "fit_seconds": fit_seconds,
             "sizes": {"train": train.n_subjects, "holdout": holdout.n_subjects},
             "audits": {r.name: {"value": r.value, "interval": r.interval, "passed": r.passed,
                                 "threshold": r.threshold, "category": r.category,
-                                "unjudged": r.unjudged_because} for r in results if r.threshold is not None}}
+                                "unjudged": r.unjudged_because,
+                                **({"reference": r.details.get("real_vs_real_reference")} if r.name in ACROSS else {})}
+                       for r in results if r.threshold is not None or r.name in ACROSS}}
 
 
 def table(records: list[dict]) -> str:
@@ -146,12 +154,17 @@ def spread(records: list[dict], names: list[str]) -> str:
             if values:
                 lines.append(f"  {scenario:10} {name:40} median {np.median(values):.3f} "
                              f"[{min(values):.3f}, {max(values):.3f}] over {len(values)}")
+            references = [r["audits"][name]["reference"] for r in done
+                          if r["audits"].get(name, {}).get("reference") is not None]
+            if references:
+                lines.append(f"  {scenario:10} {name + ' (holdout vs train)':40} median {np.median(references):.3f} "
+                             f"[{min(references):.3f}, {max(references):.3f}] over {len(references)}")
     return "\n".join(lines)
 
 
 WATCHED = ("PATIENTS:fidelity.quality", "ADMISSIONS:fidelity.quality", "DIAGNOSES:fidelity.quality",
            "DIAGNOSES:fidelity.representation", "PATIENTS:memorization.dcr_share", "ADMISSIONS:memorization.dcr_share",
-           "PATIENTS:attack.membership_inference", "fidelity.cardinality")
+           "PATIENTS:attack.membership_inference", "fidelity.cardinality", *ACROSS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copier-draws", type=int, default=10, help="draws with 5%% copied training patients")
     parser.add_argument("--epsilon", type=float, default=3.0)
     parser.add_argument("--cache", type=Path, default=None, help="default .bench/relational_gates-<patients>")
+    parser.add_argument("--audits", nargs="+", default=None, help="run only these audits (default: every one)")
     args = parser.parse_args(argv)
-    cache = args.cache or Path(f".bench/relational_gates-{args.patients}")
+    cache = args.cache or Path(f".bench/relational_gates-{args.patients}" + ("-some" if args.audits else ""))
     cache.mkdir(parents=True, exist_ok=True)
     plan = ([("fresh", d) for d in range(args.draws)] + [("trained", d) for d in range(args.trained_draws)]
             + [("copies 5%", d) for d in range(args.copier_draws)])
@@ -172,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     for i, (scenario, seed) in enumerate(plan, start=1):
         path = cache / f"{scenario.replace(' ', '_').replace('%', 'pct')}-{seed}.json"
         if not path.is_file():
-            record = run_draw(scenario, seed, patients=args.patients, epsilon=args.epsilon)
+            record = run_draw(scenario, seed, patients=args.patients, epsilon=args.epsilon, audits=args.audits)
             path.write_text(json.dumps(record, default=float))
             failed = [n for n, a in record["audits"].items() if a["passed"] is False]
             print(f"[{i}/{len(plan)}] {scenario} draw {seed}: {record['seconds']} s; "

@@ -198,6 +198,20 @@ def _report(
     return report
 
 
+def pair_trend_scores(real: pd.DataFrame, synthetic: pd.DataFrame, *, schema: TableSchema, columns: list[str],
+                      pairs: set[tuple[str, str]], max_categories: int = 20) -> dict[tuple[str, str], float]:
+    """SDMetrics' Column Pair Trends score of each of ``pairs`` (in ``columns``' order, as
+    ``itertools.combinations(columns, 2)`` gives them), with this module's adjustments (rare categories folded,
+    numbers binned on the real edges) and no association threshold; NaN where SDMetrics gives none."""
+    metadata = sdmetrics_metadata(schema=schema, columns=columns)
+    real_frame, synthetic_frame, _ = collapse_rare_categories(
+        sdmetrics_frame(real, schema=schema, columns=columns), sdmetrics_frame(synthetic, schema=schema, columns=columns),
+        schema=schema, max_categories=max_categories)
+    details = _report(real_frame, synthetic_frame, metadata, pairs=pairs).get_details("Column Pair Trends")
+    return {(a, b): float(score) for a, b, score in zip(details["Column 1"], details["Column 2"], details["Score"])
+            if (a, b) in pairs}
+
+
 def counted_pairs(report: Any) -> set[tuple[str, str]]:
     """The column pairs that count towards a (default-threshold) report's Column Pair Trends score."""
     pairs = report.get_details("Column Pair Trends")

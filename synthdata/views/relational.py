@@ -7,7 +7,8 @@ set itself is read by the audits across tables: the number of children of every 
 (cardinality fidelity) and, on the synthetic side, the structural problems of its keys (every key joins).
 
 Privacy caveat: on the real sides ``subjects`` are PRIVATE patient ids (for audits whose null moves whole
-patients; never reported) and ``children`` exact private counts; audits report aggregates only.
+patients; never reported), ``children`` exact private counts and ``parents`` / ``owners`` private links;
+audits report aggregates only.
 """
 
 from __future__ import annotations
@@ -27,13 +28,19 @@ class DatabaseAuditSet:
     ``tables``: table name -> its modelled columns (parents first); ``schemas``: table name -> the public table
     schema the audits read them with; ``subjects``: table name -> each row's patient id (real sides only);
     ``children``: relationship name -> children of each parent row; ``problems``: structural problems found in
-    the keys (a sentence naming table and column -> rows concerned; the synthetic side)."""
+    the keys (a sentence naming table and column -> rows concerned; the synthetic side); ``parents``: table ->
+    each row's parent row (a position in the parent table's frame, -1 where none); ``owners``: table -> each
+    row's patient (a position in the subject table's frame, -1 where none); ``relational``: the relational
+    schema (public), for the audits across tables (``evaluation.joined``)."""
 
     tables: Mapping[str, pd.DataFrame]
     schemas: Mapping[str, Any]
     children: Mapping[str, np.ndarray] = field(default_factory=dict)
     subjects: Mapping[str, np.ndarray] = field(default_factory=dict)
     problems: Mapping[str, int] = field(default_factory=dict)
+    parents: Mapping[str, np.ndarray] = field(default_factory=dict)
+    owners: Mapping[str, np.ndarray] = field(default_factory=dict)
+    relational: Any = None
 
     #: The view of each part: a table's audits read its frame.
     part_view: ClassVar[type] = pd.DataFrame

@@ -38,7 +38,9 @@ def _spec(tmp_path: Path) -> Path:
     spec["dataset"].update(path=str(DATA / "ehr_example"), schema=str(DATA / "ehr_example.schema.yaml"))
     spec["model"] = {"preset": "fast", "epochs": 5, "batch_size": 1024, "hidden": 32, "depth": 1, "augmentation": 1,
                      "sample_steps": 4}
-    spec["audits"] = {"gates": {**OPEN_GATES, "fidelity.quality": 0.0, "fidelity.representation": 0.0},
+    spec["audits"] = {"gates": {**OPEN_GATES, "fidelity.quality": 0.0, "fidelity.representation": 0.0,
+                                "memorization.patient_dcr_share": 1.0, "memorization.patient_near_copies": 1.0,
+                                "fidelity.cross_table_trends": 0.0, "utility.cross_table_tstr": -1e6},
                       "max_rows": 200}
     spec["output"] = {"out": str(tmp_path / "release")}
     path = tmp_path / "ehr.yaml"
@@ -114,6 +116,12 @@ def test_a_database_releases_through_the_cli_and_reads_back(synthdata_home: Path
         assert {f"{name}:fidelity.quality", f"{name}:memorization.exact_copies"} <= set(audited)
     assert audited["fidelity.structure"]["value"] == 0 and audited["fidelity.structure"]["passed"] is True
     assert audited["fidelity.cardinality"]["passed"] is True
+    # the audits across tables, every one a gate (opened here for the tiny model, as the tables' own): pair trends
+    # and utility on joined admissions, whole patients' memorization
+    assert audited["fidelity.cross_table_trends"]["threshold"] == 0.0 and audited["fidelity.cross_table_trends"]["value"]
+    assert audited["utility.cross_table_tstr"]["threshold"] == -1e6
+    assert audited["memorization.patient_near_copies"]["threshold"] == 1.0
+    assert audited["memorization.patient_dcr_share"]["value"] is not None
     assert not [a for a in audited.values() if a["passed"] is False]
 
     # in Dagster: the release's job, every audit a check on `synthetic`, blocking where gated

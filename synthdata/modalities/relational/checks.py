@@ -65,7 +65,21 @@ def check_graph(schema: RelationalSchema) -> list[str]:
     elif not problems:
         for name, table in schema.tables.items():
             problems += _derived_problems(schema, name, table)
-    return problems
+    return problems + _audit_target_problems(schema)
+
+
+def _audit_target_problems(schema: RelationalSchema) -> list[str]:
+    """``audit_target`` must name a categorical column of a table (TABLE.column)."""
+    if schema.audit_target is None:
+        return []
+    table, _, column = schema.audit_target.partition(".")
+    spec = schema.tables.get(table)
+    if spec is None or column not in spec.columns:
+        return [f"audit_target '{schema.audit_target}' names no column of a table (TABLE.column)"]
+    if spec.columns[column].type not in ("categorical", "boolean", "dictionary"):
+        return [f"table {table}: audit_target column '{column}' must be categorical (the utility audit predicts "
+                "classes)"]
+    return []
 
 
 def _table_problems(schema: RelationalSchema, name: str, table: RelationalTable) -> list[str]:

@@ -192,7 +192,9 @@ def database_view(*, database: RelationalDatabase, schemas: Mapping[str, TableSc
     return DatabaseAuditSet(
         tables={name: _modelled(loaded.frame, schemas[name]) for name, loaded in database.tables.items()},
         schemas=dict(schemas), children=children_per_parent(database),
-        subjects={name: np.asarray(patients)[loaded.subject] for name, loaded in database.tables.items()})
+        subjects={name: np.asarray(patients)[loaded.subject] for name, loaded in database.tables.items()},
+        parents={name: loaded.parent_row for name, loaded in database.tables.items() if loaded.parent_row is not None},
+        owners={name: loaded.subject for name, loaded in database.tables.items()}, relational=database.schema)
 
 
 def frames_view(*, schema: RelationalSchema, frames: Mapping[str, pl.DataFrame],
@@ -202,7 +204,8 @@ def frames_view(*, schema: RelationalSchema, frames: Mapping[str, pl.DataFrame],
     columns."""
     found = check_structure(schema=schema, frames=frames)
     return DatabaseAuditSet(tables={name: _modelled(frames[name], schemas[name]) for name in schemas},
-                            schemas=dict(schemas), children=found.children, problems=found.problems)
+                            schemas=dict(schemas), children=found.children, problems=found.problems,
+                            parents=dict(found.parent_rows), owners=dict(found.owners), relational=schema)
 
 
 def _modelled(frame: pl.DataFrame, schema: TableSchema) -> Any:

@@ -221,6 +221,10 @@ class RelationalSchema(BaseModel):
     missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING_VALUES))
     on_orphan: OnOrphan = "drop"
     description: str | None = None
+    audit_target: str | None = Field(
+        default=None, description="TABLE.column, a categorical column the utility audit across tables predicts "
+        "from its row, its parent rows and its child rows' aggregates (``utility.cross_table_tstr``); not modelled "
+        "differently")
 
     @property
     def subject_key(self) -> str:

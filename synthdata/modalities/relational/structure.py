@@ -30,10 +30,13 @@ from synthdata.modalities.relational.schema import RelationalSchema
 class Structure:
     """What ``check_structure`` found: ``problems`` (a sentence naming table and column -> the number of rows
     or keys concerned; empty when every key holds and joins) and ``children`` (relationship name -> the number
-    of children of each parent row)."""
+    of children of each parent row); ``parent_rows`` (table -> each row's parent row, -1 where none) and
+    ``owners`` (table -> each row's patient, a row of the subject table, -1 where none), as the keys join."""
 
     problems: Mapping[str, int] = field(default_factory=dict)
     children: Mapping[str, np.ndarray] = field(default_factory=dict)
+    parent_rows: Mapping[str, np.ndarray] = field(default_factory=dict)
+    owners: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -91,7 +94,7 @@ def check_structure(*, schema: RelationalSchema, frames: Mapping[str, pl.DataFra
             children[relationship.name] = count_children(
                 relationship=relationship, parent_row=parent_row[relationship.child],
                 subject=subject[relationship.child], n_parents=frames[relationship.parent].height)
-    return Structure(problems=problems, children=children)
+    return Structure(problems=problems, children=children, parent_rows=parent_row, owners=subject)
 
 
 def _check_keys(name: str, schema: RelationalSchema, frame: pl.DataFrame, problems: dict[str, int]) -> None:

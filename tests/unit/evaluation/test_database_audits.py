@@ -102,9 +102,11 @@ def test_the_gate_requires_every_table_audit_on_every_table_and_the_database_aud
     for table in TABLES:
         assert f"{table}:fidelity.quality" in required and f"{table}:memorization.exact_copies" in required
     assert {"fidelity.structure", "fidelity.cardinality"} <= set(required)
-    assert not any(name.startswith("utility") or ":utility" in name for name in required)
+    assert not any(":utility" in name for name in required)  # no table audit of utility (no target per table)
     assert gate.threshold("ADMISSIONS:fidelity.quality", {"fidelity.quality": 0.5}) == 0.5
-    assert gate.required(view=DatabaseAuditSet, target=None) == ["fidelity.structure", "fidelity.cardinality"]
+    assert gate.required(view=DatabaseAuditSet, target=None) == [  # and the audits across tables
+        "fidelity.structure", "fidelity.cardinality", "fidelity.cross_table_trends", "utility.cross_table_tstr",
+        "memorization.patient_dcr_share", "memorization.patient_near_copies"]  # (test_audits_across_tables.py)
 
 
 def test_a_structure_drawn_from_the_wrong_distribution_or_with_orphans_is_blocked(ehr) -> None:
