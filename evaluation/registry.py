@@ -25,7 +25,11 @@ from evaluation.memorization.image_ssim import SSIMCopiesAudit
 from evaluation.memorization.dcr import DCRShareAudit
 from evaluation.memorization.exact_copies import ExactCopiesAudit
 from evaluation.memorization.near_copies import NearCopiesAudit
-from evaluation.memorization.patients import PatientDCRAudit, PatientNearCopiesAudit
+from evaluation.memorization.patients import (
+    PatientDCRAudit,
+    PatientMembershipAudit,
+    PatientNearCopiesAudit,
+)
 from evaluation.fidelity.amplitude import AmplitudeAudit
 from evaluation.fidelity.heart_rate import HeartRateAudit
 from evaluation.fidelity.spectrum import SpectrumAudit
@@ -59,6 +63,7 @@ AUDITS: dict[str, type[Audit]] = {
     NearCopiesAudit.name: NearCopiesAudit,
     SSIMCopiesAudit.name: SSIMCopiesAudit,
     MembershipInferenceAudit.name: MembershipInferenceAudit,
+    PatientMembershipAudit.name: PatientMembershipAudit,
     FeatureMembershipAudit.name: FeatureMembershipAudit,
     SinglingOutAudit.name: SinglingOutAudit,
     LinkabilityAudit.name: LinkabilityAudit,

@@ -81,7 +81,7 @@ def _copier(fresh, train, *, share: float, seed: int) -> dict[str, pl.DataFrame]
 
 #: The audits across tables: recorded whether gated or not (their spread is what a threshold is chosen from).
 ACROSS = ("fidelity.cross_table_trends", "utility.cross_table_tstr", "memorization.patient_dcr_share",
-          "memorization.patient_near_copies")
+          "memorization.patient_near_copies", "attack.patient_membership_inference")
 
 
 def run_draw(scenario: str, seed: int, *, patients: int, epsilon: float, audits: list[str] | None = None) -> dict:

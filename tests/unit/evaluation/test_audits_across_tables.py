@@ -2,7 +2,8 @@
 shipped EHR example, without training: the joined rows hold the right parent columns and child aggregates,
 the same from a loaded database and from frames joined by their keys; the cross-table pair trends and the
 utility on the join drop when a dependency across tables is broken (admission kinds shuffled); whole-patient
-copies are caught by the per-patient memorization gates; the gated ones are required by the gate."""
+copies are caught by the per-patient memorization and membership gates; all of them are gates a database
+release requires."""
 
 from __future__ import annotations
 
@@ -112,11 +113,10 @@ def test_trends_and_utility_across_tables_drop_when_a_dependency_across_tables_i
 
 
 def test_whole_patient_copies_are_caught_by_the_per_patient_gates(ehr) -> None:
-    names = ["memorization.patient_near_copies", "memorization.patient_dcr_share"]
+    names = ["memorization.patient_near_copies", "memorization.patient_dcr_share", "attack.patient_membership_inference"]
     copied = {r.name: r for r in gate.run_audits(context=_context(ehr, "copies"), names=names)}
     assert copied["memorization.patient_near_copies"].value > 0.9  # measured 0.988
     assert all(result.passed is False for result in copied.values())
     assert copied["memorization.patient_dcr_share"].details["rows"] == "one per patient"
     required = gate.required(view=DatabaseAuditSet, target=None)
-    assert {"memorization.patient_near_copies", "memorization.patient_dcr_share", "fidelity.cross_table_trends",
-            "utility.cross_table_tstr"} <= set(required)
+    assert set(names) | {"fidelity.cross_table_trends", "utility.cross_table_tstr"} <= set(required)
