@@ -1,5 +1,5 @@
 """One Dagster asset graph per release spec, built from the release steps: raw -> prepared -> model ->
-synthetic -> audits -> export.
+synthetic -> audits -> export (a database release adds one asset per table below ``synthetic``).
 
 Assets hand each other the *path* of the run's private work area, never private rows (Dagster's IO manager
 pickles outputs into the instance storage).  Every audit is a blocking asset check on the synthetic data:
@@ -23,6 +23,7 @@ from pipelines.resources import LedgerResource, WorkAreaResource
 from synthdata import home
 from synthdata.config import ReleaseSpec
 from synthdata.errors import AwaitingApprovalError, BadInputError, SynthdataError, redacted
+from synthdata.flow import databases
 from synthdata.flow.steps import RELEASE, Run, Step, summary_metadata
 from synthdata.modalities import get_modality
 from synthdata.modalities.base import DatabaseModality
@@ -164,6 +165,24 @@ def _parts(spec: ReleaseSpec) -> list[str]:
         return []
 
 
+def _table_asset(spec: ReleaseSpec, table: str, upstream: str):
+    """One table of a database release as its own asset, downstream of the synthetic database (the tables are
+    fitted together under one noise plan, so they are sampled together; each then shows on its own): its
+    synthetic rows, its own epsilon and the DP estimates of what loading removed from it
+    (``synthdata.flow.databases.table_summary``).  Below the blocking audit checks on ``upstream``: a table
+    materialises only when its database passed the gates.  Its value is the work area's path, as every step's."""
+    prefix = spec.name
+
+    @dg.asset(name=re.sub(r"[^A-Za-z0-9_]", "_", table), key_prefix=[prefix, "tables"], group_name=prefix,
+              ins={"upstream": dg.AssetIn(key=[prefix, upstream])},
+              description=f"Table {table} of the synthetic database (sampled with the others; DP figures only).")
+    def table_asset(context: dg.AssetExecutionContext, work_area: WorkAreaResource, upstream: str):
+        summary = databases.table_summary(area=work_area.at(upstream), table=table)
+        yield dg.Output(upstream, metadata={key: value for key, value in summary.items() if value is not None})
+
+    return table_asset
+
+
 def _audit_checks(spec: ReleaseSpec, step: Step, upstream: str):
     """The audits step as one multi-asset check on ``upstream``: one blocking check per gated audit."""
     prefix = spec.name
@@ -211,6 +230,8 @@ def build_release_graph(spec: ReleaseSpec) -> ReleaseGraph:
             continue
         assets.append(_step_asset(spec, step, upstream))
         upstream = step.name
+        if step.name == "synthetic":  # a database: one asset per table below the synthetic database
+            assets += [_table_asset(spec, table, upstream) for table in _parts(spec)]
     job = dg.define_asset_job(f"{prefix}_release", selection=dg.AssetSelection.groups(prefix),
                               description=f"Release {prefix}: train, audit and (if every gate passes) export.")
     approve_job = dg.define_asset_job(

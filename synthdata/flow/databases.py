@@ -126,6 +126,22 @@ def train(*, spec: ReleaseSpec, area: RunArea, ledger: Ledger, progress: bool | 
         "ledger": ledger_snapshot(ledger=ledger, fingerprint=fingerprint)})
 
 
+def table_summary(*, area: RunArea, table: str) -> dict[str, Any]:
+    """What one table of the synthetic database is, for its own asset (``pipelines.factory``): its synthetic
+    rows, its own epsilon (its mechanisms composed; the database's is the release's) and the DP estimates of
+    the orphans dropped and rows removed by the caps from its real table.  Public or DP figures only: never a
+    count of the real table."""
+    synthetic = read_json(area.synthetic / "synthetic.json")
+    training = read_json(area.model / "training.json")
+    loading = (training.get("loading_counts") or {}).get(table) or {}
+    return {"table": table, "synthetic_rows": synthetic["rows_per_table"][table],
+            "epsilon_table": (training.get("epsilon_per_part") or {}).get(table),
+            "epsilon_database": training["epsilon"],
+            **({"orphans_dropped_dp_estimate": loading["orphans_dropped"],
+                "rows_removed_by_caps_dp_estimate": loading["rows_removed_by_caps"],
+                "dp_estimate_noise_sd": loading["noise_sd"]} if loading else {})}
+
+
 def sample(*, spec: ReleaseSpec, area: RunArea, progress: bool | Progress = False) -> dict[str, Any]:
     """The synthetic database: as many patients as the training split unless ``output.records`` says."""
     prepared = read_json(area.prepared / "prepared.json")

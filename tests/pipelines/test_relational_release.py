@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
 import yaml
@@ -40,7 +41,8 @@ def _spec(tmp_path: Path) -> Path:
                      "sample_steps": 4}
     spec["audits"] = {"gates": {**OPEN_GATES, "fidelity.quality": 0.0, "fidelity.representation": 0.0,
                                 "memorization.patient_dcr_share": 1.0, "memorization.patient_near_copies": 1.0,
-                                "fidelity.cross_table_trends": 0.0, "utility.cross_table_tstr": -1e6},
+                                "fidelity.cross_table_trends": 0.0, "utility.cross_table_tstr": -1e6,
+                                "attack.patient_membership_inference": 1.0},
                       "max_rows": 200}
     spec["output"] = {"out": str(tmp_path / "release")}
     path = tmp_path / "ehr.yaml"
@@ -110,6 +112,19 @@ def test_a_database_releases_through_the_cli_and_reads_back(synthdata_home: Path
     training = json.loads(next(synthdata_home.rglob("training.json")).read_text(encoding="utf-8"))
     assert "loading_counts" not in summary_metadata(RELEASE[1], training)
 
+    # one Dagster asset per table, materialised below the synthetic database: its synthetic rows, its epsilon and
+    # the DP estimates of what loading removed, the same figures as the manifest (never the exact 4 and 10)
+    with dg.DagsterInstance.get() as instance:
+        for name in TABLES:
+            event = instance.get_latest_materialization_event(dg.AssetKey(["ehr_example", "tables", name]))
+            assert event is not None, name
+            metadata = {key: value.value for key, value in event.asset_materialization.metadata.items()}
+            assert metadata["synthetic_rows"] == manifest["rows_per_table"][name]
+            assert metadata["epsilon_table"] == pytest.approx(per_table[name])
+            if name in loading:
+                assert metadata["orphans_dropped_dp_estimate"] == loading[name]["orphans_dropped"]
+                assert metadata["orphans_dropped_dp_estimate"] != exact[name].orphans_clipped
+
     # audits: every table audit on every table, the structure and cardinality audits; none failed
     audited = {a["name"]: a for a in manifest["audits"]}
     for name in TABLES:
@@ -132,3 +147,5 @@ def test_a_database_releases_through_the_cli_and_reads_back(synthdata_home: Path
     assert checks[check_name("DIAGNOSES:memorization.exact_copies")].blocking
     assert checks[check_name("fidelity.structure")].blocking and checks[check_name("fidelity.cardinality")].blocking
     assert len(checks) == len(gate.audits_for(view=DatabaseAuditSet, target=None, parts=TABLES))
+    keys = {tuple(key.path) for asset in build_release_graph(spec).assets for key in getattr(asset, "keys", ())}
+    assert {("ehr_example", "tables", name) for name in TABLES} <= keys
