@@ -348,8 +348,8 @@ def _privacy_statement(privacy: Mapping[str, Any], *, internal: bool) -> Privacy
         lines.append(
             "Each table's own mechanisms composed (what releasing that table's model alone would cost): "
             + "; ".join(f"{table} ε = {format_number(value)}" for table, value in per_table.items())
-            + (f"; the structure shared by every table (children per parent row, patients with rows per table) "
-               f"ε = {format_number(structure)}" if structure is not None else "")
+            + ("; the structure shared by every table (children per parent row, patients with rows and rows "
+               f"loading removed per table) ε = {format_number(structure)}" if structure is not None else "")
             + f". These figures do not add up to the database's ε = {format_number(epsilon)}: one patient's rows in "
             "every table are protected together, and the accountants compose every mechanism of the database at "
             "once.")

@@ -126,8 +126,9 @@ class RelationalModality(DatabaseModality):
             epsilon=float(generator.composition.composed), delta=float(generator.composition.delta),
             mechanisms=[dict(m) for m in generator.mechanisms], epsilon_per_part=generator.epsilon_per_table(),
             composition=("the accountants' composition (Opacus RDP and PRV, the tighter) of every mechanism of the "
-                         "database's fit: the structure (children per parent row, patients with rows per table), "
-                         "each table's column distributions and DP-SGD, their noise chosen jointly"),
+                         "database's fit: the structure (children per parent row, patients with rows and rows "
+                         "loading removed per table), each table's column distributions and DP-SGD, their noise "
+                         "chosen jointly"),
             summary={"noise_scale": generator.noise_scale, "steps": first["steps"], "sample_rate": first["sample_rate"],
                      "noise_multiplier": {stage: m["noise_multiplier"] for stage, m in trainings.items()},
                      "epsilon_structure": structure["epsilon"] if structure else None,
