@@ -22,7 +22,7 @@ import os
 import resource
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,15 +34,15 @@ from evaluation.base import AuditContext, AuditResult, AuditSettings
 from evaluation.benchmarks.step_costs import StepCost, step_costs
 from evaluation.gate import blocking, run_audits, unjudged
 from synthdata import home
-from synthdata.flow import publish, stages
 from synthdata.config import ReleaseSpec
 from synthdata.diffusion.trained import trained_record
-from synthdata.release_spec import parse_spec
 from synthdata.errors import GateFailedError
 from synthdata.export.manifest import write_json
+from synthdata.flow import publish, stages
 from synthdata.modalities import get_modality
 from synthdata.privacy.ledger import Ledger
 from synthdata.privacy.training import train_non_private
+from synthdata.release_spec import parse_spec
 from synthdata.run_area import RunArea, read_json
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -170,9 +170,9 @@ def _unjudged(results: list[AuditResult]) -> str:
     return f" (not judged: {', '.join(names)})" if names else " (every gate passed)"
 
 
-def audit_area(*, spec: ReleaseSpec, area: RunArea) -> list[AuditResult]:
-    """Every registered audit on a work area's train / holdout / synthetic data, with the context and gates
-    ``publish.audit`` uses (no report, no audit record)."""
+def audit_area(*, spec: ReleaseSpec, area: RunArea, names: Sequence[str] | None = None) -> list[AuditResult]:
+    """Every registered audit (or those in ``names``) on a work area's train / holdout / synthetic data, with
+    the context and gates ``publish.audit`` uses (no report, no audit record)."""
     modality = get_modality(read_json(area.prepared / "prepared.json")["modality"])
     codec = modality.read_codec(path=area.prepared / "codec.json")
     paths = {"train": area.prepared / modality.data_file("train"),
@@ -183,7 +183,7 @@ def audit_area(*, spec: ReleaseSpec, area: RunArea) -> list[AuditResult]:
     context = AuditContext(modality=modality.name, **frames, schema=modality.audit_schema(codec=codec),
                            target=spec.dataset.target,
                            settings=AuditSettings(max_rows=spec.audits.max_rows, seed=spec.seed))
-    return run_audits(context=context, gates=spec.audits.gates)
+    return run_audits(context=context, gates=spec.audits.gates, names=names)
 
 
 # --- command line -------------------------------------------------------------------------------------------

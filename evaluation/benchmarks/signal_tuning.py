@@ -2,7 +2,7 @@
 
     python -m evaluation.benchmarks.signal_tuning [--datasets ecg eeg] [--runs 3] [--dp] [--epsilon 10]
         [--epochs N] [--batch-size N] [--lr X] [--augmentation N] [--unet-base N] [--guidance X]
-        [--sample-steps N] [--seed 1234] [--threads 1]
+        [--sample-steps N] [--guidance-sweep 1 2 3 4] [--seed 1234] [--threads 1]
 
 MIT-BIH record 100 is the only ECG record in ``../shared/data`` (and eegmmidb S001 the only EEG subject), so the
 tuning set is a disjoint split of the same record, as ``image_tuning`` takes BreastMNIST's train split: each
@@ -17,6 +17,9 @@ sampled and audited as a release is; ``--dp`` adds the DP release through the re
 seed ``--seed + k`` (initialisation, the tuning split's blocks, the diffusion draws without DP, sampling), so the
 runs' spread includes the split's.  Prints per run the ``utility.tstr`` lift with its interval, TRTR / TSTR AUC
 per family, the in-band spectral distance and the times, then the median [min, max] of the lift per arm.
+``--guidance-sweep W ...`` samples each run's no-DP model again at every classifier-free guidance weight ``W``
+(sampling only: one trained model, the same sampling seed) and scores ``utility.tstr`` on each, so weights are
+compared on the same model; their medians are printed as arms ``... guidance W``.
 Not a test: nothing here asserts.
 """
 
@@ -33,11 +36,22 @@ from unittest import mock
 import numpy as np
 import torch
 
-from evaluation.benchmarks.arms import Arm, add_arguments, model_settings, non_private_arm, release_arm, temporary_home
+from evaluation.benchmarks.arms import (
+    Arm,
+    add_arguments,
+    audit_area,
+    model_settings,
+    non_private_arm,
+    release_arm,
+    temporary_home,
+)
 from evaluation.benchmarks.rows import audit_cell
 from evaluation.benchmarks.signal import DEFAULTS, SPECS, in_band_db
 from evaluation.benchmarks.step_costs import prepared_area
+from synthdata.config import ReleaseSpec
+from synthdata.flow import stages
 from synthdata.modalities.signal.modality import SignalModality, SignalSource
+from synthdata.run_area import RunArea
 
 BENCHMARK_HOLDOUT = 0.4  # evaluation.benchmarks.signal's holdout_fraction
 BENCHMARK_SEED = 1234  # the signal benchmark's default seed: its split is the one kept away from tuning
@@ -88,11 +102,28 @@ def lift(arm: Arm) -> float:
     return float("nan") if result is None or result.value is None else float(result.value)
 
 
+def guidance_sweep(*, spec: ReleaseSpec, arm: Arm, weights: list[float]) -> dict[float, float]:
+    """``utility.tstr``'s lift of ``arm``'s trained model sampled again at each guidance weight (the spec's
+    sampler, steps and seed otherwise; the arm's synthetic file is overwritten).  Prints one line per weight."""
+    area, lifts = RunArea(arm.root), {}
+    for weight in weights:
+        resampled = spec.model_copy(update={"model": spec.model.model_copy(update={"guidance": weight})})
+        stages.sample(spec=resampled, area=area)
+        result = audit_area(spec=resampled, area=area, names=["utility.tstr"])[0]
+        families = result.details.get("families") or {}
+        aucs = "; ".join(f"{name} {v.get('tstr_auc', float('nan')):.3f}" for name, v in families.items())
+        print(f"    guidance {weight:g}: utility.tstr lift {audit_cell(result)}; TSTR AUC {aucs}", flush=True)
+        lifts[weight] = float("nan") if result.value is None else float(result.value)
+    return lifts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", nargs="+", choices=list(SPECS), default=["ecg"])
     parser.add_argument("--runs", type=int, default=1, help="runs per dataset (seed, seed + 1, ...)")
     parser.add_argument("--dp", action="store_true", help="also run the DP release (first)")
+    parser.add_argument("--guidance-sweep", type=float, nargs="+", default=None, metavar="W",
+                        help="also sample each no-DP model at these guidance weights and score each")
     add_arguments(parser)
     args = parser.parse_args()
     if args.threads:
@@ -120,6 +151,10 @@ def main() -> None:
                 for arm in arms:
                     print("  " + summary(arm, signal=spec.dataset.settings), flush=True)
                     lifts.setdefault(f"{dataset.upper()} {arm.label}", []).append(lift(arm))
+                if args.guidance_sweep and not args.dp_only:
+                    swept = guidance_sweep(spec=spec, arm=arms[-1], weights=args.guidance_sweep)
+                    for weight, value in swept.items():
+                        lifts.setdefault(f"{dataset.upper()} {arms[-1].label} guidance {weight:g}", []).append(value)
     for name, values in lifts.items():
         shown = ", ".join(f"{v:.3f}" for v in values)
         print(f"{name}: utility.tstr lift median {statistics.median(values):.3f} [{min(values):.3f}, "
