@@ -9,8 +9,11 @@ real holdout or synthetic) into one row per row of table ``T``:
   ``PATIENTS.age``: an admission with its patient's columns);
 - for every table below ``T`` (whose parent chain passes through ``T``), aggregates of its rows under that row:
   ``DIAGNOSES: rows`` (how many), ``DIAGNOSES.code: most frequent`` (a categorical column's commonest
-  category, ties to the first declared), ``LABEVENTS.valuenum: mean`` (a numeric column's mean).  Datetime
-  columns of child tables are left out.
+  category, ties to the first declared), ``LABEVENTS.valuenum: mean`` (a numeric column's mean).
+
+Datetime columns are left out everywhere: extracts like MIMIC shift every patient's dates by their own offset,
+so absolute dates pair with nothing; the relative times the schema derives (length of stay, age at admission,
+days since admission) are numeric columns and are kept.
 
 At ``level`` = the subject table each row is one patient's whole record (``PATIENTS: rows`` of nothing,
 ``ADMISSIONS: rows``, ``DIAGNOSES: rows`` ...).  ``joined_schema`` gives the public ``TableSchema`` of the
@@ -108,7 +111,7 @@ def joined_schema(view: DatabaseAuditSet, level: str) -> TableSchema:
     columns: dict = {}
     for table in _chain(view, level):
         for name, column in view.schemas[table].columns.items():
-            if name in view.tables[table].columns:
+            if name in view.tables[table].columns and not isinstance(column, DatetimeColumn):
                 columns[f"{table}.{name}"] = column.model_copy(update={"nullable": True})
     for table in _below(view, level):
         columns[f"{table}{ROWS}"] = NumericColumn(min=0, max=_bound(view, table, level), integer=True)

@@ -14,7 +14,10 @@ both sides, the full-sample value plus or minus t(0.975) standard deviations of 
 ``fidelity.quality``).  ``details["real_vs_real_reference"]`` is the same score of the real holdout against
 the real training rows: what real data of these sizes reaches.
 
-Gated at 0.70 (the lower end of the interval), the table quality gate's bar (``fidelity.quality``).  Measured
+Gated at 0.70 (the lower end of the interval), the table quality gate's bar (``fidelity.quality``), and
+only where real data clears it: when the real holdout itself scores under 0.70 against the training rows (a
+small extract: 0.55 on the MIMIC-III demo subset's 17 held-out patients) the figure is reported as not
+informative.  Measured
 with ``evaluation.benchmarks.relational_gates`` at the shipped example's size (1,000 patients; docs/benchmarks.md):
 another hospital of the same population as the "synthetic" side scored 0.948 [0.927, 0.965] (median [range],
 60 draws; lower ends from 0.899), so none of the 60 real-vs-real draws was blocked (95% bound on the
@@ -102,6 +105,12 @@ class CrossTableTrendsAudit(Audit):
             half = float(stats.t.ppf(0.975, len(replicates) - 1) * np.std(replicates, ddof=1))
             interval = (max(0.0, value - half), min(1.0, value + half))
         reference = _mean(score(real, subsample(joined.holdout, m, rng)))
+        if math.isfinite(reference) and reference < self.default_threshold:
+            return Measurement(value=value, interval=interval, details={
+                "level": level, "cross_table_pairs": len(pairs), "real_vs_real_reference": round(reference, 4)},
+                not_informative=(f"the real holdout scores {reference:.3f} against the real training rows, under the "
+                                 f"gate's {self.default_threshold:g}: at these sizes real data itself would fail, so "
+                                 "the figure cannot judge the synthetic database"))
         worst = sorted(((s, f"{a} x {b}") for (a, b), s in scores.items() if math.isfinite(s)))[:10]
         return Measurement(value=value, interval=interval, details={
             "level": level, "joined_columns": columns, "cross_table_pairs": len(pairs),
