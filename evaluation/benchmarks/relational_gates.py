@@ -2,7 +2,7 @@
 size of the shipped relational example.
 
     python -m evaluation.benchmarks.relational_gates [--patients 200] [--draws 40] [--trained-draws 10]
-        [--copier-draws 10] [--epsilon 3] [--cache DIR] [--audits NAME ...]
+        [--copier-draws 10] [--epsilon 3] [--marginals-share S] [--cache DIR] [--audits NAME ...]
 
 The real database is the invented hospital of ``synthdata/data/make_ehr_example.py`` at ``--patients``
 (200 with its seed is the shipped ``synthdata/data/ehr_example/``), split by patient as a release splits it
@@ -14,7 +14,8 @@ a "synthetic" database that is:
   patients as the training side: it leaks nothing, and its fidelity is what real data reaches;
 - ``trained``: what the release's generator (``fit_relational`` at ``--epsilon``, the ``fast`` preset, as the
   example spec) produces when it was fitted on such a fresh hospital: it never saw the training patients, so
-  any privacy gate it fails is a false block, and its fidelity is the generator's at this size;
+  any privacy gate it fails is a false block, and its fidelity is the generator's at this size (each table's
+  column distributions share chosen as a release chooses it, or ``--marginals-share`` for every table);
 - ``copies 5%``: a fresh hospital with 5% of its patients replaced by training patients, their whole record
   (power of the privacy gates).
 
@@ -84,7 +85,8 @@ ACROSS = ("fidelity.cross_table_trends", "utility.cross_table_tstr", "memorizati
           "memorization.patient_near_copies", "attack.patient_membership_inference")
 
 
-def run_draw(scenario: str, seed: int, *, patients: int, epsilon: float, audits: list[str] | None = None) -> dict:
+def run_draw(scenario: str, seed: int, *, patients: int, epsilon: float, audits: list[str] | None = None,
+             marginals_share: float | None = None) -> dict:
     """One draw: the real split, the scenario's synthetic database, every gate of a database release."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,7 +101,9 @@ def run_draw(scenario: str, seed: int, *, patients: int, epsilon: float, audits:
             frames = _copier(fresh, train, share=0.05, seed=seed)
         else:
             fitted = time.perf_counter()
-            generator = fit_relational(database=fresh, epsilon=epsilon, delta=1e-5, model="fast", seed=seed)
+            generator = fit_relational(database=fresh, epsilon=epsilon, delta=1e-5, model="fast", seed=seed,
+                                       marginals_share=marginals_share)
+            shares = generator.budget.marginals_shares()
             frames = dict(sample_relational(generator=generator, n_subjects=train.n_subjects, seed=seed).tables)
             schemas = {name: table.codec.schema for name, table in generator.tables.items()}
             fit_seconds = round(time.perf_counter() - fitted, 1)
@@ -112,6 +116,7 @@ def run_draw(scenario: str, seed: int, *, patients: int, epsilon: float, audits:
     return {"scenario": scenario, "seed": seed, "patients": patients, "epsilon": epsilon,
             "seconds": round(time.perf_counter() - started, 1), "fit_seconds": fit_seconds,
             "sizes": {"train": train.n_subjects, "holdout": holdout.n_subjects},
+            **({"marginals_shares": shares} if scenario == "trained" else {}),
             "audits": {r.name: {"value": r.value, "interval": r.interval, "passed": r.passed,
                                 "threshold": r.threshold, "category": r.category,
                                 "unjudged": r.unjudged_because,
@@ -175,10 +180,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="draws of the DP generator fitted on a fresh hospital (about 20-60 s each)")
     parser.add_argument("--copier-draws", type=int, default=10, help="draws with 5%% copied training patients")
     parser.add_argument("--epsilon", type=float, default=3.0)
+    parser.add_argument("--marginals-share", type=float, default=None,
+                        help="every table's column distributions share (default: chosen per table, as a release)")
     parser.add_argument("--cache", type=Path, default=None, help="default .bench/relational_gates-<patients>")
     parser.add_argument("--audits", nargs="+", default=None, help="run only these audits (default: every one)")
     args = parser.parse_args(argv)
-    cache = args.cache or Path(f".bench/relational_gates-{args.patients}" + ("-some" if args.audits else ""))
+    cache = args.cache or Path(f".bench/relational_gates-{args.patients}" + ("-some" if args.audits else "")
+                               + (f"-share{args.marginals_share:g}" if args.marginals_share is not None else ""))
     cache.mkdir(parents=True, exist_ok=True)
     plan = ([("fresh", d) for d in range(args.draws)] + [("trained", d) for d in range(args.trained_draws)]
             + [("copies 5%", d) for d in range(args.copier_draws)])
@@ -186,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     for i, (scenario, seed) in enumerate(plan, start=1):
         path = cache / f"{scenario.replace(' ', '_').replace('%', 'pct')}-{seed}.json"
         if not path.is_file():
-            record = run_draw(scenario, seed, patients=args.patients, epsilon=args.epsilon, audits=args.audits)
+            record = run_draw(scenario, seed, patients=args.patients, epsilon=args.epsilon, audits=args.audits,
+                              marginals_share=args.marginals_share)
             path.write_text(json.dumps(record, default=float))
             failed = [n for n, a in record["audits"].items() if a["passed"] is False]
             print(f"[{i}/{len(plan)}] {scenario} draw {seed}: {record['seconds']} s; "

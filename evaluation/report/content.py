@@ -353,6 +353,12 @@ def _privacy_statement(privacy: Mapping[str, Any], *, internal: bool) -> Privacy
             + f". These figures do not add up to the database's ε = {format_number(epsilon)}: one patient's rows in "
             "every table are protected together, and the accountants compose every mechanism of the database at "
             "once.")
+    shares = privacy.get("marginals_share_per_table")
+    if isinstance(shares, Mapping) and shares:  # a database: each table's split between its two mechanisms
+        lines.append(
+            "Each table's ε is split between its column distributions and its model's DP-SGD: "
+            + "; ".join(f"{table} {format_number(share)} / {format_number(1 - share)}" for table, share in shares.items())
+            + f" ({privacy.get('marginals_share_chosen') or 'as declared'}).")
     loading = privacy.get("loading_counts")
     if isinstance(loading, Mapping) and loading:  # a database: what loading removed, DP estimates only
         lines.append(

@@ -92,6 +92,8 @@ def privacy_statement(*, spec: ReleaseSpec, prepared: dict[str, Any], training: 
         **(_with_canary(training, canary) if canary and dp else {}),
         **({"epsilon_per_table": training["epsilon_per_part"], "epsilon_structure": training.get("epsilon_structure")}
            if dp and training.get("epsilon_per_part") else {}),
+        **({key: training[key] for key in ("marginals_share_per_table", "marginals_share_chosen")}
+           if dp and training.get("marginals_share_per_table") else {}),
         **({"loading_counts": training["loading_counts"]} if dp and training.get("loading_counts") else {}),
     }
 
@@ -277,7 +279,8 @@ def export(*, spec: ReleaseSpec, area: RunArea, run_id: str) -> dict[str, Any]:
             "records": synthetic_info["records"],
             **({"rows_per_table": synthetic_info["rows_per_table"]} if "rows_per_table" in synthetic_info else {}),
             "epsilon": privacy["epsilon"],
-            **({key: privacy[key] for key in ("epsilon_per_table", "epsilon_structure", "loading_counts")
+            **({key: privacy[key] for key in ("epsilon_per_table", "epsilon_structure", "marginals_share_per_table",
+                                              "marginals_share_chosen", "loading_counts")
                 if key in privacy}),
             "epsilon_training": privacy["epsilon_training"],
             "epsilon_preprocessing": privacy["epsilon_preprocessing"],

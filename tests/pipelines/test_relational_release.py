@@ -2,7 +2,7 @@
 patients, their admissions and diagnoses) with a tiny model, the export read back: every key joins (the
 released schema loads the released tables with on_orphan: error, and a plain join finds no orphan), every
 file matches the manifest's checksum, the ledger holds ONE charge equal to the manifest's epsilon, the report
-states each table's epsilon and the database's, and every table was audited with the table audits as blocking
+states each table's epsilon and the database's and each table's column distributions share, and every table was audited with the table audits as blocking
 checks beside the structure and cardinality audits."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from evaluation.report.content import format_number
 from pipelines.factory import build_release_graph, check_name
 from pipelines.registry import build_definitions
 from synthdata.cli import main
+from synthdata.config import SHARE_WITHOUT_MODEL
 from synthdata.export.manifest import sha256_file
 from synthdata.flow.steps import RELEASE, summary_metadata
 from synthdata.modalities.relational import load_database
@@ -94,11 +95,21 @@ def test_a_database_releases_through_the_cli_and_reads_back(synthdata_home: Path
     report = (out / "report.html").read_text(encoding="utf-8")
     assert "do not add up" in report and all(name in report for name in TABLES)
 
+    # each table's column distributions share, left to the release: as the generator split the budget (and the
+    # joint plan composed it), each table's DP-SGD here too noisy (5 full-batch steps at epsilon 3): 0.9
+    (generator_file,) = synthdata_home.rglob("generator.pt")
+    split = load_generator(generator_file).budget
+    shares = manifest["marginals_share_per_table"]
+    assert shares == {name: round(share, 4) for name, share in split.marginals_shares().items()}
+    assert shares == dict.fromkeys(TABLES, SHARE_WITHOUT_MODEL) and "chosen per table" in manifest["marginals_share_chosen"]
+    for name in TABLES:
+        assert split.marginals[name].epsilon == pytest.approx(9 * split.training[name].epsilon)
+        assert f"{name} {format_number(SHARE_WITHOUT_MODEL)} / {format_number(1 - SHARE_WITHOUT_MODEL)}" in report
+
     # what loading removed per table (4 and 10 orphans are planted): the generator's DP estimates, labelled so,
     # never the exact counts; the Dagster metadata of the model step does not carry them
     exact = load_database(schema=DATA / "ehr_example.schema.yaml", folder=DATA / "ehr_example").counts()
     assert (exact["ADMISSIONS"].orphans_clipped, exact["DIAGNOSES"].orphans_clipped) == (4, 10)
-    (generator_file,) = synthdata_home.rglob("generator.pt")
     noisy = load_generator(generator_file).cardinalities.loading
     loading = manifest["loading_counts"]
     assert set(loading) == set(noisy) == {"ADMISSIONS", "DIAGNOSES"}

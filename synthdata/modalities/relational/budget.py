@@ -14,7 +14,9 @@ modality's DP marginals, one Gaussian mechanism, which the samples are calibrate
    epsilon, as the table modality's even split within one table);
 3. the rest to the tables, split in proportion to ``table_shares`` (declared weights, every table named,
    each > 0) or, when none are declared, equally; within a table ``marginals_share`` measures its column
-   distributions (the table modality's ``privacy.marginals_share``, 0.5 by default) and DP-SGD gets the rest.
+   distributions (the table modality's ``privacy.marginals_share``, one figure for every table or one per table)
+   and DP-SGD gets the rest.  Left to the release, each table's share is chosen by the table modality's rule
+   (``marginal_shares``: 0.5, or ``SHARE_WITHOUT_MODEL`` where that table's DP-SGD would be too noisy).
 
 Delta is split in the same proportions.  The parts sum to the total, so calibrated each on its own they
 would make the database (epsilon, delta)-DP by basic composition; composed by the accountants instead, those
@@ -34,6 +36,7 @@ adaptive one.  Each part's own epsilon is then larger than its share and the par
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -42,10 +45,12 @@ from typing import Any
 import numpy as np
 from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
 
+from synthdata.config import SHARE_WITH_MODEL, SHARE_WITHOUT_MODEL
 from synthdata.errors import BadInputError
 from synthdata.privacy.composition import ORDERS, Composition, compose
 from synthdata.privacy.gaussian import calibrate_gaussian
-from synthdata.privacy.joint import alone_epsilon, release_epsilon
+from synthdata.privacy.joint import MODEL_NOISE_LIMIT, alone_epsilon, release_epsilon
+from synthdata.privacy.joint import marginals_share as table_rule
 from synthdata.privacy.training import calibrate_noise
 
 DEFAULT_CARDINALITY_SHARE = 0.1
@@ -78,6 +83,12 @@ class BudgetSplit:
         return [*([self.cardinalities] if self.cardinalities else []), *self.discovery.values(),
                 *self.marginals.values(), *self.training.values()]
 
+    def marginals_shares(self) -> dict[str, float]:
+        """Each table's share of its own epsilon (column distributions and DP-SGD) that measures its column
+        distributions, as split (0: not measured)."""
+        return {table: (self.marginals[table].epsilon / (self.marginals[table].epsilon + part.epsilon)
+                        if table in self.marginals else 0.0) for table, part in self.training.items()}
+
     def per_table(self) -> dict[str, float]:
         """Each table's epsilon as planned (its discovery, marginals and training), for the report."""
         return {table: part.epsilon + sum(parts[table].epsilon for parts in (self.discovery, self.marginals)
@@ -89,10 +100,12 @@ def split_budget(*, tables: Iterable[str], epsilon: float, delta: float, open_co
                  has_relationships: bool, table_shares: Mapping[str, float] | None = None,
                  cardinality_share: float = DEFAULT_CARDINALITY_SHARE,
                  discovery_share: float = DEFAULT_DISCOVERY_SHARE,
-                 marginals_share: float = DEFAULT_MARGINALS_SHARE) -> BudgetSplit:
+                 marginals_share: float | Mapping[str, float] = DEFAULT_MARGINALS_SHARE) -> BudgetSplit:
     """Split (epsilon, delta) by the module's rule.  ``open_columns``: per table, how many columns it leaves to
-    ``discover`` (public: from the schema).  Raises BadInputError on shares that leave nothing to train."""
+    ``discover`` (public: from the schema); ``marginals_share``: one share for every table, or one per table
+    (every table named).  Raises BadInputError on shares that leave nothing to train."""
     tables = list(tables)
+    shares = _per_table(tables, marginals_share)
     if not (epsilon > 0 and 0 < delta < 1):
         raise BadInputError(f"need epsilon > 0 and 0 < delta < 1, got {epsilon!r}, {delta!r}")
     cards = cardinality_share if has_relationships else 0.0
@@ -101,8 +114,10 @@ def split_budget(*, tables: Iterable[str], epsilon: float, delta: float, open_co
     if not (0 <= cards < 1 and 0 <= disc < 1 and cards + disc < 0.95):
         raise BadInputError(f"cardinality_share {cards:g} + discovery_share {disc:g} must stay below 0.95: "
                             "training needs the rest")
-    if not 0 <= marginals_share < 0.95:
-        raise BadInputError(f"marginals_share must be in [0, 0.95), got {marginals_share:g}: training needs the rest")
+    for table, share in shares.items():
+        if not 0 <= share < 0.95:
+            raise BadInputError(f"marginals_share must be in [0, 0.95), got {share:g} for table {table}: training "
+                                "needs the rest")
     weights = _weights(tables, table_shares)
     train = 1.0 - cards - disc
     total_open = sum(discovering.values())
@@ -111,13 +126,77 @@ def split_budget(*, tables: Iterable[str], epsilon: float, delta: float, open_co
         cardinalities=Part(epsilon * cards, delta * cards) if cards else None,
         discovery={t: Part(epsilon * disc * n / total_open, delta * disc * n / total_open)
                    for t, n in discovering.items()},
-        marginals={t: Part(epsilon * train * w * marginals_share, delta * train * w * marginals_share)
-                   for t, w in weights.items()} if marginals_share else {},
-        training={t: Part(epsilon * train * w * (1 - marginals_share), delta * train * w * (1 - marginals_share))
+        marginals={t: Part(epsilon * train * w * shares[t], delta * train * w * shares[t])
+                   for t, w in weights.items() if shares[t]},
+        training={t: Part(epsilon * train * w * (1 - shares[t]), delta * train * w * (1 - shares[t]))
                   for t, w in weights.items()},
         rule=(f"cardinalities {cards:g}, column discovery {disc:g} (by open columns), tables {train:g} "
-              + ("by declared table shares" if table_shares else "split equally")
-              + f", of which column distributions {marginals_share:g} and DP-SGD {1 - marginals_share:g}"))
+              + ("by declared table shares" if table_shares else "split equally") + ", of which "
+              + (f"column distributions {shares[tables[0]]:g} and DP-SGD {1 - shares[tables[0]]:g}"
+                 if len(set(shares.values())) == 1 else
+                 "column distributions / DP-SGD " + ", ".join(f"{t} {s:g} / {1 - s:g}" for t, s in shares.items()))))
+
+
+def _per_table(tables: list[str], share: float | Mapping[str, float]) -> dict[str, float]:
+    """``share`` as one figure per table (a mapping must name every table and only those)."""
+    if not isinstance(share, Mapping):
+        return {t: float(share) for t in tables}
+    unknown, missing = sorted(set(share) - set(tables)), [t for t in tables if t not in share]
+    if unknown or missing:
+        raise BadInputError(f"marginals_share per table must name every table and only those: unknown {unknown}, "
+                            f"missing {missing}")
+    return {t: float(share[t]) for t in tables}
+
+
+def marginal_shares(*, tables: Iterable[str], epsilon: float, delta: float, open_columns: Mapping[str, int],
+                    has_relationships: bool, sample_rate: float, steps: int, batch: float,
+                    table_shares: Mapping[str, float] | None = None,
+                    cardinality_share: float = DEFAULT_CARDINALITY_SHARE,
+                    discovery_share: float = DEFAULT_DISCOVERY_SHARE) -> dict[str, float]:
+    """Each table's share of its epsilon for its column distributions when the spec leaves it to the release:
+    the table modality's rule (``synthdata.privacy.joint.marginals_share``) applied to that table's part of the
+    split (its epsilon and delta, no DP domains inside it) and its DP-SGD plan (``sample_rate``, ``steps`` and
+    ``batch``, the expected number of patients per step).
+
+    Privacy: a function of public numbers only (the split's shares, epsilon, delta, the schedule), fixed before
+    any mechanism runs; the shares it returns change the split, and the split is what the joint noise plan
+    (``plan_noise``) calibrates and the accountants compose, so the choice costs no epsilon.  Every table trains
+    on one unit per patient of the database (the number public by declaration), so ``batch`` counts every
+    patient, also those without a row in the table: the number with rows is known only from the structure
+    mechanism, which runs after the plan (choosing noise from it would make the plan adaptive).  For a table
+    most patients have no row in, the rule then sees less noise per patient with rows than there is."""
+    tables = list(tables)
+    whole = split_budget(tables=tables, epsilon=epsilon, delta=delta, open_columns=open_columns,
+                         has_relationships=has_relationships, table_shares=table_shares,
+                         cardinality_share=cardinality_share, discovery_share=discovery_share, marginals_share=0.0)
+    return {t: (table_rule(epsilon=part.epsilon, delta=part.delta, preprocessing_share=0.0, sample_rate=sample_rate,
+                           steps=steps, batch=round(batch))
+                if _rdp_calibrates(part, sample_rate=sample_rate, steps=steps)
+                else _share_by_prv(part, sample_rate=sample_rate, steps=steps, batch=batch))
+            for t, part in whole.training.items()}
+
+
+def _rdp_calibrates(part: Part, *, sample_rate: float, steps: int) -> bool:
+    """Whether the RDP accountant (the table rule's) can calibrate DP-SGD at half of ``part``."""
+    try:
+        calibrate_noise(epsilon=part.epsilon * (1 - SHARE_WITH_MODEL), delta=part.delta * (1 - SHARE_WITH_MODEL),
+                        sample_rate=sample_rate, steps=steps, accountant="rdp")
+    except BadInputError:
+        return False
+    return True
+
+
+def _share_by_prv(part: Part, *, sample_rate: float, steps: int, batch: float) -> float:
+    """The table rule's threshold where RDP cannot calibrate half of ``part`` (a table's part is a fraction of
+    the database's epsilon; RDP's orders stop short of epsilons about log(1/delta)/62, where the table rule
+    returns 0.5 to let the release's calibration decide): the noise by PRV, as the fit calibrates it.  When
+    PRV cannot either, the fit is refused anyway."""
+    try:
+        noise = calibrate_noise(epsilon=part.epsilon * (1 - SHARE_WITH_MODEL), delta=part.delta * (1 - SHARE_WITH_MODEL),
+                                sample_rate=sample_rate, steps=steps, accountant="prv")
+    except BadInputError:
+        return SHARE_WITH_MODEL
+    return SHARE_WITH_MODEL if noise / (batch * math.sqrt(steps)) <= MODEL_NOISE_LIMIT else SHARE_WITHOUT_MODEL
 
 
 def _weights(tables: list[str], shares: Mapping[str, float] | None) -> dict[str, float]:

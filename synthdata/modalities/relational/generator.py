@@ -63,10 +63,10 @@ from synthdata.modalities.base import Units
 from synthdata.modalities.relational.budget import (
     DEFAULT_CARDINALITY_SHARE,
     DEFAULT_DISCOVERY_SHARE,
-    DEFAULT_MARGINALS_SHARE,
     BudgetSplit,
     NoisePlan,
     composed,
+    marginal_shares,
     plan_noise,
     split_budget,
     table_of,
@@ -210,15 +210,17 @@ def _diffusion(*, model: ModelSpec, condition_dim: int) -> GaussianDiffusion:
 def _check_trainable(database: RelationalDatabase, split: BudgetSplit, plan: TrainingPlan,
                      accountant: str) -> NoisePlan:
     """Refuse before any mechanism runs: every table trains on one unit per patient, so the database needs
-    MIN_UNITS patients and every table's delta must be below 1 / patients, and the noise must be calibratable
+    MIN_UNITS patients and every table's delta (its column distributions' and DP-SGD's, whatever their split)
+    must be below 1 / patients, and the noise must be calibratable
     (``plan_noise``, returned).  Reads only the number of patients (public by declaration)."""
     units = database.n_subjects
     if units < MIN_UNITS:
         raise BadInputError(f"table {database.schema.subject}: {units} patient(s); DP training needs at least "
                             f"{MIN_UNITS}")
-    for name, part in split.training.items():
-        if not part.delta < 1 / units:
-            raise BadInputError(f"table {name}: its delta {part.delta:.3g} is not below 1/{units} (patients): use a "
+    for name, part in split.training.items():  # the table's delta: its DP-SGD's and its column distributions'
+        delta = part.delta + (split.marginals[name].delta if name in split.marginals else 0.0)
+        if not delta < 1 / units:
+            raise BadInputError(f"table {name}: its delta {delta:.3g} is not below 1/{units} (patients): use a "
                                 "smaller delta")
     _, rate, _, steps = poisson_schedule(n_units=units, batch_size=plan.batch_size, epochs=plan.epochs)
     return plan_noise(split=split, sample_rate=rate, steps=steps, accountant=accountant)
@@ -227,18 +229,26 @@ def _check_trainable(database: RelationalDatabase, split: BudgetSplit, plan: Tra
 def plan_fit(*, database: RelationalDatabase, epsilon: float, delta: float, model: ModelSpec | str = "fast",
              table_shares: Mapping[str, float] | None = None,
              cardinality_share: float = DEFAULT_CARDINALITY_SHARE, discovery_share: float = DEFAULT_DISCOVERY_SHARE,
-             marginals_share: float = DEFAULT_MARGINALS_SHARE, accountant: str = "prv") -> tuple[BudgetSplit, NoisePlan]:
+             marginals_share: float | Mapping[str, float] | None = None,
+             accountant: str = "prv") -> tuple[BudgetSplit, NoisePlan]:
     """The budget split and the jointly calibrated noise ``fit_relational`` would use, and every refusal it would
     make before a mechanism runs (BadInputError: a relationship without a cap, too few patients, a delta or an
-    epsilon too small, a column whose range discovery would most likely fail).  Reads the number of patients
-    (public) and, for the discovery check, a noise-free look at the data that is never published; runs no
-    mechanism."""
+    epsilon too small, a column whose range discovery would most likely fail).  ``marginals_share`` None: each
+    table's is chosen by the table modality's rule (``budget.marginal_shares``, from public numbers).  Reads the
+    number of patients (public) and, for the discovery check, a noise-free look at the data that is never
+    published; runs no mechanism."""
     found = relationships(database.schema)  # refuses a relationship without a declared cap
-    split = split_budget(tables=database.order, epsilon=epsilon, delta=delta, open_columns=open_columns(database),
-                         has_relationships=bool(found), table_shares=table_shares,
-                         cardinality_share=cardinality_share, discovery_share=discovery_share,
-                         marginals_share=marginals_share)
-    noise = _check_trainable(database, split, _plan(model_spec(model)), accountant)
+    plan = _plan(model_spec(model))
+    shared: dict[str, Any] = {"tables": database.order, "epsilon": epsilon, "delta": delta,
+                              "open_columns": open_columns(database), "has_relationships": bool(found),
+                              "table_shares": table_shares, "cardinality_share": cardinality_share,
+                              "discovery_share": discovery_share}
+    if marginals_share is None:
+        _, rate, _, steps = poisson_schedule(n_units=database.n_subjects, batch_size=plan.batch_size,
+                                             epochs=plan.epochs)
+        marginals_share = marginal_shares(**shared, sample_rate=rate, steps=steps, batch=rate * database.n_subjects)
+    split = split_budget(**shared, marginals_share=marginals_share)
+    noise = _check_trainable(database, split, plan, accountant)
     refuse_doomed(database=database, discovery=split.discovery)
     return split, noise
 
@@ -247,7 +257,7 @@ def fit_relational(*, database: RelationalDatabase, epsilon: float, delta: float
                    table_shares: Mapping[str, float] | None = None,
                    cardinality_share: float = DEFAULT_CARDINALITY_SHARE,
                    discovery_share: float = DEFAULT_DISCOVERY_SHARE,
-                   marginals_share: float = DEFAULT_MARGINALS_SHARE, condition_on_parent: bool = True,
+                   marginals_share: float | Mapping[str, float] | None = None, condition_on_parent: bool = True,
                    accountant: str = "prv", seed: int = 0, reproducible_seed: int | None = None,
                    progress: bool | Progress = False, device: torch.device | str | None = None) -> RelationalGenerator:
     """Fit the DP generator of ``database`` for (epsilon, delta) per patient (see the module docstring).
@@ -255,7 +265,10 @@ def fit_relational(*, database: RelationalDatabase, epsilon: float, delta: float
     ``model``: a table preset name or a ``ModelSpec`` (epochs, batch, width, learning rate, clipping norm,
     sampling steps, guidance, condition dropout); ``table_shares``: training weights per table (every table
     named), else equal; ``marginals_share``: the part of each table's epsilon that measures its column
-    distributions (0: none, samples not calibrated); ``condition_on_parent``: False trains every table
+    distributions (one figure or one per table; 0: none, samples not calibrated; None: chosen per table by the
+    table modality's rule, ``budget.marginal_shares``, from public numbers only: 0.5, or ``SHARE_WITHOUT_MODEL``
+    where the table's DP-SGD would be too noisy to learn; the split, and with it every noise, is planned and
+    composed after the choice); ``condition_on_parent``: False trains every table
     unconditioned (an ablation).
     ``seed`` is public (model initialisation only).  ``reproducible_seed`` replays every DP draw: NOT DP.
 
@@ -319,12 +332,17 @@ def fit_relational(*, database: RelationalDatabase, epsilon: float, delta: float
     if not composition.composed <= epsilon * (1 + 1e-6) or not composition.delta <= delta * (1 + 1e-9):
         raise RuntimeError(f"the fit's mechanisms compose to epsilon {composition.composed:.6g}, delta "
                            f"{composition.delta:.3g}, above its budget ({epsilon:g}, {delta:g}): discard the model")
-    notes = [(f"budget split: {split.rule}; every Gaussian mechanism's noise then scaled by {noise.scale:.3g} so "
-              "that the accountants' composition of all of them is the database's epsilon")]
+    notes = [(f"budget split: {split.rule}{'' if marginals_share is not None else _RULE}; every Gaussian mechanism's "
+              f"noise then scaled by {noise.scale:.3g} so that the accountants' composition of all of them is the "
+              "database's epsilon")]
     notes += [note for report in reports.values() for note in report.notes]
     return RelationalGenerator(schema=schema, model=spec, tables=tables, cardinalities=cardinalities, budget=split,
                                mechanisms=tuple(mechanisms), composition=composition, notes=tuple(notes),
                                noise_scale=noise.scale)
+
+
+_RULE = (" (each table's column distributions share chosen by the table rule: 0.5, or more where its DP-SGD "
+         "would add more noise than the model can learn through)")
 
 
 def sample_relational(*, generator: RelationalGenerator, n_subjects: int, seed: int, key_style: KeyStyle = "uuid",

@@ -31,7 +31,6 @@ from synthdata.errors import BadInputError
 from synthdata.export.tables import write_table_files
 from synthdata.modalities.base import DatabaseModality, Fit
 from synthdata.modalities.grouping import split_by_subject
-from synthdata.modalities.relational.budget import DEFAULT_MARGINALS_SHARE
 from synthdata.modalities.relational.cardinality import children_per_parent
 from synthdata.modalities.relational.checks import load_relational_schema
 from synthdata.modalities.relational.database import RelationalDatabase
@@ -132,6 +131,10 @@ class RelationalModality(DatabaseModality):
             summary={"noise_scale": generator.noise_scale, "steps": first["steps"], "sample_rate": first["sample_rate"],
                      "noise_multiplier": {stage: m["noise_multiplier"] for stage, m in trainings.items()},
                      "epsilon_structure": structure["epsilon"] if structure else None,
+                     "marginals_share_per_table": {table: round(share, 4) for table, share
+                                                   in generator.budget.marginals_shares().items()},
+                     "marginals_share_chosen": ("declared (privacy.marginals_share)"
+                                                if privacy.marginals_share is not None else _CHOSEN),
                      "epsilon_basic_composition": float(generator.composition.naive),
                      "loading_counts": {table: counts.describe()
                                         for table, counts in generator.cardinalities.loading.items()},
@@ -179,10 +182,15 @@ class RelationalModality(DatabaseModality):
         return [*names, "schema.yaml", "README.txt"]
 
 
-def _marginals_share(privacy: PrivacySpec) -> float:
-    """Each table's share of its epsilon for its column distributions: the spec's, else the generator's default
-    (``budget.DEFAULT_MARGINALS_SHARE``; one table's per-release choice is not made for databases yet)."""
-    return DEFAULT_MARGINALS_SHARE if privacy.marginals_share is None else privacy.marginals_share
+_CHOSEN = ("chosen per table from public numbers (the table's epsilon and delta, the DP-SGD plan of one unit per "
+           "patient of the database): 0.5, or more where the table's DP-SGD would add more noise than its model "
+           "can learn through")
+
+
+def _marginals_share(privacy: PrivacySpec) -> float | None:
+    """Each table's share of its epsilon for its column distributions: the spec's for every table, else None (the
+    generator chooses it per table by the table modality's rule from public numbers: ``budget.marginal_shares``)."""
+    return privacy.marginals_share
 
 
 def database_view(*, database: RelationalDatabase, schemas: Mapping[str, TableSchema]) -> DatabaseAuditSet:
