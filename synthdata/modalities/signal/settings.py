@@ -31,9 +31,11 @@ PRESETS: dict[str, dict[str, float | int]] = {
 #:
 #: They also sample with classifier-free guidance 3 (the image presets' value), not the default 1.  The
 #: benchmark's rare class (supraventricular beats, 15-21 of about 1,070 tuning windows) is seen in few steps,
-#: so the conditional model alone draws it close to a normal beat: the no-DP tuning models (one model per seed,
-#: sampled at each weight) kept lift 0.844 / 0.152 / 0.564 (seeds 1234 / 1235 / 1236) at guidance 1 and
-#: 0.980 / 0.806 / 0.923 at 3 (2: 0.958 / - / 0.836; 4: 0.993 / - / 0.922).  The price: guided rare-class windows
+#: and sampled at guidance 1 the no-DP model's rare class kept too little of what tells it apart: the no-DP tuning
+#: models (``signal_tuning --guidance-sweep 0 1 2 3 4 6 --runs 3``, one model per seed sampled at each weight)
+#: kept lift 0.853 / 0.216 / 0.645 (seeds 1234 / 1235 / 1236) at guidance 1 and 0.981 / 0.799 / 0.930 at 3
+#: (2: 0.961 / 0.410 / 0.816; 4: 0.995 / 0.767 / 0.926; 6: 0.987 / 0.876 / 0.983; 3 on seeds 1237-1239: 0.794 /
+#: 0.971 / 0.800; with DP at 3: median 0.957 at epsilon 10, 0.890 at 3, 3 runs each).  The price: guided rare-class windows
 #: exaggerate the class difference (their mean window correlates less with the real rare class's mean, and
 #: their spread is larger); docs/benchmarks.md has the figures.
 ECG_PRESETS: dict[str, dict[str, float | int]] = {name: {**values, "data_scale": 4.0, "guidance": 3.0}
