@@ -335,7 +335,8 @@ def _run_epochs(
 def grad_sample_mode_for(model: nn.Module) -> str:
     """``"bookkeeping"`` when every layer with trainable parameters of its own is ``nn.Linear`` (one backward
     pass: :mod:`synthdata.privacy.bookkeeping`; a DP step of the table MLP on 1,024 demo-slice units, one
-    thread, median of 3: 0.435 s against 0.502 s for Opacus' two-pass ghost step and 0.272 s without DP),
+    thread, median of 3: 0.435 s against 0.502 s for Opacus' two-pass ghost step and 0.272 s without DP;
+    0.38-0.40 s since its backward pass stops at the layer outputs),
     ``"ghost"`` when they are all in ``GHOST_NORM_LAYERS``, else ``"hooks"``.  Ghost clipping gets a Linear
     layer's per-unit norm without its per-unit gradient, but for any other layer it computes the per-sample gradients anyway and then still runs its second backward
     pass.  Measured on one batch (``python -m evaluation.benchmarks.signal`` / ``image``), a ghost step of
