@@ -173,6 +173,11 @@ class ModelSpec(_Strict):
     sample_steps: int | None = Field(default=None, ge=2, description="DDIM steps when sampling")
     guidance: float | None = Field(default=None, ge=0, le=20,
                                    description="classifier-free guidance weight for class-conditional data (0: none)")
+    ema: float | None = Field(
+        default=None, ge=0, le=1,
+        description="keep an exponential moving average of the denoiser's weights over about this share of the "
+                    "last training steps, and release the average (0: off, the last iterate; unset: the preset's, "
+                    "off for tables); post-processing of the DP-SGD iterates, no privacy cost")
     sample_precision: Literal["auto", "float32", "bfloat16"] = Field(
         default="auto", description="the denoiser's arithmetic when sampling (auto: bfloat16 for the U-Net on CPUs "
                                     "with native bfloat16, else float32)")

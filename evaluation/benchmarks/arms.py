@@ -190,7 +190,7 @@ def audit_area(*, spec: ReleaseSpec, area: RunArea, names: Sequence[str] | None 
 
 MODEL_FLAGS: tuple[tuple[str, type], ...] = (
     ("preset", str), ("epochs", int), ("batch_size", int), ("lr", float), ("augmentation", int),
-    ("unet_base", int), ("guidance", float), ("sample_steps", int), ("data_scale", float),
+    ("unet_base", int), ("guidance", float), ("sample_steps", int), ("data_scale", float), ("ema", float),
 )
 
 
@@ -259,4 +259,5 @@ def compare(*, name: str, spec: ReleaseSpec, args: argparse.Namespace) -> Compar
     settings = {key: spec.model.resolved(key) for key in SHOWN}
     return Comparison(name=name, settings={**settings, "guidance": spec.model.guidance,
                                            "sample_steps": spec.model.sample_steps,
-                                           "data_scale": spec.model.data_scale}, arms=arms, costs=costs)
+                                           "data_scale": spec.model.data_scale, "ema": spec.model.ema},
+                      arms=arms, costs=costs)

@@ -177,7 +177,7 @@ def setting_rows(runs: Sequence[Comparison]) -> list[Row]:
     return [
         row("preset, epochs, batch size, lr", ("preset", "epochs", "batch_size", "lr")),
         row("augmentation, unet_base", ("augmentation", "unet_base")),
-        row("guidance, DDIM steps, data scale", ("guidance", "sample_steps", "data_scale")),
+        row("guidance, DDIM steps, data scale, EMA share", ("guidance", "sample_steps", "data_scale", "ema")),
         ("training units / holdout records", [f"{run.arms[0].prepared['units']} / "
                                               f"{run.arms[0].prepared['holdout_records']}"
                                               for run in runs for _ in run.arms]),

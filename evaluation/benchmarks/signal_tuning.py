@@ -2,7 +2,8 @@
 
     python -m evaluation.benchmarks.signal_tuning [--datasets ecg eeg] [--runs 3] [--dp] [--epsilon 10]
         [--epochs N] [--batch-size N] [--lr X] [--augmentation N] [--unet-base N] [--guidance X]
-        [--sample-steps N] [--guidance-sweep 1 2 3 4] [--seed 1234] [--threads 1]
+        [--sample-steps N] [--ema S] [--guidance-sweep 1 2 3 4] [--ema-sweep 0.05 0.1 0.2] [--seed 1234]
+        [--threads 1]
 
 MIT-BIH record 100 is the only ECG record in ``../shared/data`` (and eegmmidb S001 the only EEG subject), so the
 tuning set is a disjoint split of the same record, as ``image_tuning`` takes BreastMNIST's train split: each
@@ -19,7 +20,12 @@ runs' spread includes the split's.  Prints per run the ``utility.tstr`` lift wit
 per family, the in-band spectral distance and the times, then the median [min, max] of the lift per arm.
 ``--guidance-sweep W ...`` samples each run's no-DP model again at every classifier-free guidance weight ``W``
 (sampling only: one trained model, the same sampling seed) and scores ``utility.tstr`` on each, so weights are
-compared on the same model; their medians are printed as arms ``... guidance W``.
+compared on the same model; their medians are printed as arms ``... guidance W``.  ``--ema-sweep S ...`` keeps,
+in every arm's training (the DP one too), the moving average of the weights (``synthdata.privacy.ema``) at each
+share ``S`` of the steps beside the last iterate, which the arm itself is sampled from (``model.ema`` is then
+ignored: the arm is the plan without an average); each average is then sampled (same sampling seed) and scored
+like the guidance sweep, as arms ``... ema S``: the averages and the last iterate of ONE training run, compared
+without the spread between training runs.
 Not a test: nothing here asserts.
 """
 
@@ -51,6 +57,8 @@ from evaluation.benchmarks.step_costs import prepared_area
 from synthdata.config import ReleaseSpec
 from synthdata.flow import stages
 from synthdata.modalities.signal.modality import SignalModality, SignalSource
+from synthdata.privacy import training
+from synthdata.privacy.ema import WeightAverage, ema_decay
 from synthdata.run_area import RunArea
 
 BENCHMARK_HOLDOUT = 0.4  # evaluation.benchmarks.signal's holdout_fraction
@@ -102,18 +110,55 @@ def lift(arm: Arm) -> float:
     return float("nan") if result is None or result.value is None else float(result.value)
 
 
+def resampled_lift(*, spec: ReleaseSpec, area: RunArea, label: str) -> float:
+    """Sample the work area's model again under ``spec`` (its synthetic file overwritten), score
+    ``utility.tstr`` alone, print one line named ``label`` and return the lift."""
+    stages.sample(spec=spec, area=area)
+    result = audit_area(spec=spec, area=area, names=["utility.tstr"])[0]
+    families = result.details.get("families") or {}
+    aucs = "; ".join(f"{name} {v.get('tstr_auc', float('nan')):.3f}" for name, v in families.items())
+    print(f"    {label}: utility.tstr lift {audit_cell(result)}; TSTR AUC {aucs}", flush=True)
+    return float("nan") if result.value is None else float(result.value)
+
+
 def guidance_sweep(*, spec: ReleaseSpec, arm: Arm, weights: list[float]) -> dict[float, float]:
     """``utility.tstr``'s lift of ``arm``'s trained model sampled again at each guidance weight (the spec's
     sampler, steps and seed otherwise; the arm's synthetic file is overwritten).  Prints one line per weight."""
+    area = RunArea(arm.root)
+    return {weight: resampled_lift(spec=spec.model_copy(update={"model": spec.model.model_copy(
+        update={"guidance": weight})}), area=area, label=f"guidance {weight:g}") for weight in weights}
+
+
+class AverageSweep:
+    """Stands in for a training run's weight average (``training._weight_average``): keeps one average per
+    share and, at the end, leaves the model at its last iterate and the averages in ``kept``."""
+
+    def __init__(self, *, model: torch.nn.Module, total_steps: int, shares: list[float]) -> None:
+        self.averages = {share: WeightAverage(model=model, decay=ema_decay(share=share, total_steps=total_steps))
+                         for share in shares}
+        self.kept: dict[float, dict[str, torch.Tensor]] = {}
+
+    def update(self) -> None:
+        for average in self.averages.values():
+            average.update()
+
+    def state_dict(self) -> dict:  # what a checkpoint of the release's training stores (never resumed here)
+        return next(iter(self.averages.values())).state_dict()
+
+    def copy_to(self, model: torch.nn.Module) -> None:
+        self.kept = {share: average.state_dict()["shadow"] for share, average in self.averages.items()}
+
+
+def ema_sweep(*, spec: ReleaseSpec, arm: Arm, sweep: AverageSweep) -> dict[float, float]:
+    """``utility.tstr``'s lift of each of ``sweep``'s averages of ``arm``'s training, sampled as the arm was (its
+    model file and synthetic file are overwritten).  Prints one line per share."""
     area, lifts = RunArea(arm.root), {}
-    for weight in weights:
-        resampled = spec.model_copy(update={"model": spec.model.model_copy(update={"guidance": weight})})
-        stages.sample(spec=resampled, area=area)
-        result = audit_area(spec=resampled, area=area, names=["utility.tstr"])[0]
-        families = result.details.get("families") or {}
-        aucs = "; ".join(f"{name} {v.get('tstr_auc', float('nan')):.3f}" for name, v in families.items())
-        print(f"    guidance {weight:g}: utility.tstr lift {audit_cell(result)}; TSTR AUC {aucs}", flush=True)
-        lifts[weight] = float("nan") if result.value is None else float(result.value)
+    path = area.model / "denoiser.pt"
+    record = torch.load(path, weights_only=True)
+    for share, shadow in sweep.kept.items():
+        torch.save({**record, "weights": {**record["weights"], **shadow}}, path)
+        lifts[share] = resampled_lift(spec=spec, area=area, label=f"ema {share:g}")
+    torch.save(record, path)
     return lifts
 
 
@@ -124,6 +169,8 @@ def main() -> None:
     parser.add_argument("--dp", action="store_true", help="also run the DP release (first)")
     parser.add_argument("--guidance-sweep", type=float, nargs="+", default=None, metavar="W",
                         help="also sample each no-DP model at these guidance weights and score each")
+    parser.add_argument("--ema-sweep", type=float, nargs="+", default=None, metavar="S",
+                        help="also keep each arm's weight average at these shares of the steps; score each")
     add_arguments(parser)
     args = parser.parse_args()
     if args.threads:
@@ -140,7 +187,13 @@ def main() -> None:
                 spec = spec.model_copy(update={"name": f"{dataset}_tuning"})
                 print(f"{dataset.upper()} run {run + 1}/{args.runs} (seed {run_args.seed}), the benchmark's training "
                       f"windows only, load {os.getloadavg()[0]:.1f}", flush=True)
-                arms = []
+                arms, sweeps = [], []
+                if args.ema_sweep:
+                    def averages(model, plan, total_steps, sweeps=sweeps):
+                        sweeps.append(AverageSweep(model=model, total_steps=total_steps, shares=args.ema_sweep))
+                        return sweeps[-1]
+
+                    stack.enter_context(mock.patch.object(training, "_weight_average", averages))
                 if args.dp:
                     dp, area = release_arm(spec=spec, run_id="tuning-dp", progress=args.progress)
                     arms.append(dp)
@@ -148,9 +201,13 @@ def main() -> None:
                     area = prepared_area(spec=spec, run_id="tuning-dp", ledger_file=Path(work) / "ledger.sqlite")
                 if not args.dp_only:
                     arms.append(non_private_arm(spec=spec, source=area, run_id="tuning-nodp", progress=args.progress))
-                for arm in arms:
+                for index, arm in enumerate(arms):
                     print("  " + summary(arm, signal=spec.dataset.settings), flush=True)
                     lifts.setdefault(f"{dataset.upper()} {arm.label}", []).append(lift(arm))
+                    if args.ema_sweep:  # one average sweep per training: the arms' trainings in order
+                        swept = ema_sweep(spec=spec, arm=arm, sweep=sweeps[index])
+                        for share, value in swept.items():
+                            lifts.setdefault(f"{dataset.upper()} {arm.label} ema {share:g}", []).append(value)
                 if args.guidance_sweep and not args.dp_only:
                     swept = guidance_sweep(spec=spec, arm=arms[-1], weights=args.guidance_sweep)
                     for weight, value in swept.items():

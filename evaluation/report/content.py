@@ -371,6 +371,9 @@ def _privacy_statement(privacy: Mapping[str, Any], *, internal: bool) -> Privacy
                         for table, c in loading.items() if isinstance(c, Mapping)) + ".")
     if privacy.get("composition"):
         lines.append(f"The parts are combined by {privacy['composition']}.")
+    if privacy.get("weight_average"):
+        text = str(privacy["weight_average"])
+        lines.append(f"{text[:1].upper()}{text[1:]}.")
     if privacy.get("epsilon_with_canary_audit") is not None:
         lines.append(
             "The canary audit trained a second, throwaway model on the same data (ε = "

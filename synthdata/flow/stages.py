@@ -364,13 +364,14 @@ def training_target(*, spec: ReleaseSpec, plan: TrainingPlan, units: int, before
 
 
 def training_plan(spec: ReleaseSpec) -> TrainingPlan:
-    """The DP-SGD plan a spec asks for (preset values filled in)."""
+    """The DP-SGD plan a spec asks for (preset values filled in; ``model.ema`` unset or 0 keeps no average)."""
     return TrainingPlan(
         epochs=int(spec.model.resolved("epochs")),
         batch_size=int(spec.model.resolved("batch_size")),
         lr=float(spec.model.resolved("lr")),
         max_grad_norm=spec.model.max_grad_norm,
         augmentation=int(spec.model.resolved("augmentation")),
+        ema=float(spec.model.ema) if spec.model.ema else None,
     )
 
 

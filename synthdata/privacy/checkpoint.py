@@ -1,7 +1,8 @@
 """Checkpoints of a DP training run, so a killed run resumes without miscounting epsilon.
 
-A checkpoint holds everything the rest of the run depends on: the model's and the optimizer's state, the
-privacy accountant's history ``[(noise_multiplier, sample_rate, steps)]``, the steps done, and what the run
+A checkpoint holds everything the rest of the run depends on: the model's and the optimizer's state (and the
+weights' moving average when the plan keeps one, :mod:`synthdata.privacy.ema`), the privacy accountant's
+history ``[(noise_multiplier, sample_rate, steps)]``, the steps done, and what the run
 was planned as (plan, epsilon, delta, accountant, noise multiplier, sample rate, total steps, number of units, a
 SHA-256 fingerprint of the training tensors, the noise source, the diffusion process's settings).
 ``load_checkpoint`` refuses, with a ``BadInputError``, a checkpoint made for other data, another plan, budget
@@ -90,6 +91,7 @@ class Checkpoint:
     loss_sum: float
     loss_count: int
     seconds: float
+    ema: dict[str, Any] | None = None  # the weights' moving average (synthdata.privacy.ema), when the plan keeps one
 
 
 def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
@@ -105,6 +107,7 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
         "loss_sum": float(checkpoint.loss_sum),
         "loss_count": int(checkpoint.loss_count),
         "seconds": float(checkpoint.seconds),
+        **({"ema": checkpoint.ema} if checkpoint.ema is not None else {}),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -175,6 +178,7 @@ def load_checkpoint(path: Path, *, expected: RunIdentity) -> Checkpoint | None:
         identity=RunIdentity(**identity), steps=int(steps), model=raw["model"], optimizer=raw["optimizer"],
         history=history, generators=generators,
         loss_sum=float(raw["loss_sum"]), loss_count=int(raw["loss_count"]), seconds=float(raw["seconds"]),
+        ema=raw.get("ema"),
     )
 
 

@@ -39,8 +39,9 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,6 +75,7 @@ from synthdata.privacy.checkpoint import (
     save_checkpoint,
 )
 from synthdata.privacy.distributed import World, check_same_run, local_units
+from synthdata.privacy.ema import WeightAverage, ema_decay
 from synthdata.privacy.randomness import DPRandomness, dp_randomness
 from synthdata.progress import Progress, as_progress
 
@@ -87,13 +89,29 @@ CHECKPOINT_SECONDS = 30.0  # default checkpoint interval when no step count is g
 @dataclass(frozen=True)
 class TrainingPlan:
     """How to train: ``batch_size`` is the EXPECTED Poisson batch size (clamped to the number of units);
-    ``augmentation`` is the number of (timestep, noise) draws averaged per record before clipping."""
+    ``augmentation`` is the number of (timestep, noise) draws averaged per record before clipping.
+
+    ``ema`` (keyword only): None trains and returns the last iterate; a share in (0, 1] keeps an exponential
+    moving average of the weights whose time constant is that share of the run's steps
+    (:mod:`synthdata.privacy.ema`), and the trained model holds the average.  Privacy: the average is
+    post-processing of the DP-SGD iterates (the accountant already counts every one of them as released), so
+    it costs no epsilon and changes nothing in the guarantee."""
 
     epochs: int
     batch_size: int
     lr: float
     max_grad_norm: float
     augmentation: int
+    ema: float | None = field(default=None, kw_only=True)
+
+
+def plan_record(plan: TrainingPlan) -> dict[str, Any]:
+    """The plan as a checkpoint's identity records it: without ``ema`` when it is off, so a run without an
+    average has the identity (and resumes the checkpoints) it had before the average existed."""
+    record = asdict(plan)
+    if record["ema"] is None:
+        del record["ema"]
+    return record
 
 
 @dataclass(frozen=True)
@@ -156,6 +174,16 @@ def _check_plan(plan: TrainingPlan) -> None:
         value = getattr(plan, name)
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise BadInputError(f"plan.{name} must be a finite number > 0, got {value!r}")
+    if plan.ema is not None and (isinstance(plan.ema, bool) or not isinstance(plan.ema, (int, float))
+                                 or not 0 < plan.ema <= 1):
+        raise BadInputError(f"plan.ema must be None or a share of the steps in (0, 1], got {plan.ema!r}")
+
+
+def _weight_average(model: nn.Module, plan: TrainingPlan, total_steps: int) -> WeightAverage | None:
+    """The plan's moving average over ``model`` (the plain module), or None when the plan keeps none."""
+    if plan.ema is None:
+        return None
+    return WeightAverage(model=model, decay=ema_decay(share=float(plan.ema), total_steps=total_steps))
 
 
 def _check_budget(epsilon: float, delta: float, accountant: str, n_units: int) -> None:
@@ -282,13 +310,15 @@ def _run_epochs(
     start: LoopState | None = None,
     on_resume: Callable[[], None] | None = None,
     after_step: Callable[[LoopState], None] | None = None,
+    average: WeightAverage | None = None,
 ) -> tuple[int, float, float]:
     """The training loop shared by both trainers: returns ``(steps, final_loss, seconds)``.
 
     ``start`` resumes at a step offset (a restored checkpoint): the epoch it falls in runs only its
     remaining steps.  Batches are drawn independently (Poisson), so this is the same run.  ``on_resume``
     is called once, right after the resumed epoch's iterator is made (it draws a seed from the sampling
-    generator, which the caller restores afterwards).  ``after_step`` sees the state after every step.
+    generator, which the caller restores afterwards).  ``average`` (the weights' moving average) takes in
+    the iterate after every step, before ``after_step`` sees the state (so a checkpoint holds both).
     """
     state = dataclasses.replace(start) if start is not None else LoopState()
     steps_per_epoch = total_steps // plan.epochs
@@ -315,6 +345,8 @@ def _run_epochs(
                     loss = _step(model=model, diffusion=diffusion, optimizer=optimizer, criterion=criterion,
                                  units=units_b, mask=mask_b, augmentation=plan.augmentation, generator=generator)
                     state.steps += 1
+                    if average is not None:
+                        average.update()
                     if units_b.shape[0]:  # a Poisson batch may be empty: it still stepped (noise only)
                         state.loss_sum += loss * units_b.shape[0]
                         state.loss_count += units_b.shape[0]
@@ -479,7 +511,9 @@ def train_private(
             data space ``[-1, 1]``.
         mask: ``(N, R)`` bool, True for real rows.  Every unit needs at least one real row, unless
             ``empty_units``.
-        plan: epochs, expected batch size, learning rate, clipping norm, augmentation multiplicity.
+        plan: epochs, expected batch size, learning rate, clipping norm, augmentation multiplicity, and
+            ``ema``: the model returned holds a moving average of the DP-SGD iterates (post-processing: the
+            same guarantee and epsilon; a checkpoint carries the average).
         epsilon, delta: the training budget; delta must be below ``1 / N``.
         accountant: ``"prv"`` (tighter) or ``"rdp"``.
         reproducible_seed: None for a DP-valid run; an integer replays the run and voids the guarantee.
@@ -560,7 +594,7 @@ def train_private(
     rand = dp_randomness(reproducible_seed=reproducible_seed, device=device,
                          rank=world.rank if world is not None else 0)
     identity = RunIdentity(
-        plan=asdict(plan), epsilon=float(epsilon), delta=float(delta), accountant=accountant,
+        plan=plan_record(plan), epsilon=float(epsilon), delta=float(delta), accountant=accountant,
         noise_multiplier=float(noise_multiplier), sample_rate=float(sample_rate), total_steps=total_steps,
         n_units=n_units, data_fingerprint=data_fingerprint(units, mask), noise_source=rand.source,
         diffusion=diffusion.settings(),
@@ -582,11 +616,17 @@ def train_private(
         if len(dp_loader) != steps_per_epoch or dp_loader.sample_rate != sample_rate:
             raise RuntimeError("Opacus' Poisson schedule differs from the one the noise was calibrated for")
         start, on_resume = LoopState(), None
+        average = _weight_average(model, plan, total_steps)  # over the plain module: Opacus' wrapper shares its tensors
         if resumed is not None:
             optimizer.load_state_dict(resumed.optimizer)
             engine.accountant.history = list(resumed.history)
             start = LoopState(steps=resumed.steps, loss_sum=resumed.loss_sum, loss_count=resumed.loss_count,
                               seconds=resumed.seconds)
+            if average is not None:
+                if resumed.ema is None or int(resumed.ema["steps"]) != resumed.steps:
+                    raise BadInputError(f"checkpoint {checkpoint} is inconsistent (no moving average of the "
+                                        "weights for its steps); delete it to start over")
+                average.load_state_dict(resumed.ema)
             if resumed.generators:  # replayable runs only; DP-valid ones go on with fresh OS entropy
                 for name in STREAMS:
                     getattr(rand, name).set_state(resumed.generators[name])
@@ -596,18 +636,20 @@ def train_private(
         if checkpoint is not None:
             after_step = _checkpointer(
                 path=checkpoint, identity=identity, model=model, optimizer=optimizer, engine=engine, rand=rand,
-                total_steps=total_steps, every=checkpoint_every, last_seconds=start.seconds,
+                total_steps=total_steps, every=checkpoint_every, last_seconds=start.seconds, average=average,
             )
         steps, final_loss, seconds = _run_epochs(
             model=dp_model, diffusion=diffusion, loader=dp_loader, optimizer=optimizer, criterion=criterion,
             plan=plan, generator=rand.diffusion, total_steps=total_steps, progress=as_progress(progress),
             desc="DP training", spent=lambda: _epsilon_spent(engine, delta), epsilon_target=float(epsilon),
-            device=device, start=start, on_resume=on_resume, after_step=after_step,
+            device=device, start=start, on_resume=on_resume, after_step=after_step, average=average,
         )
     finally:
         if dp_model is not None:
             _strip_opacus(dp_model, model)
         model.train(was_training)
+    if average is not None:
+        average.copy_to(model)  # the average of the DP iterates: post-processing, no privacy cost
 
     accounted = sum(entry[2] for entry in engine.accountant.history)
     spent = _epsilon_spent(engine, delta)
@@ -634,9 +676,11 @@ def _checkpointer(
     total_steps: int,
     every: int | None,
     last_seconds: float,
+    average: WeightAverage | None = None,
 ) -> Callable[[LoopState], None]:
     """A hook for ``_run_epochs`` that saves a checkpoint every ``every`` steps (or every
-    ``CHECKPOINT_SECONDS`` of training), never after the last step (training is about to finish)."""
+    ``CHECKPOINT_SECONDS`` of training), never after the last step (training is about to finish); the
+    weights' moving average, when the plan keeps one, goes with it."""
     last = [last_seconds]
 
     def after_step(state: LoopState) -> None:
@@ -652,6 +696,7 @@ def _checkpointer(
             # Never a DP-valid run's streams: a stored state is a recorded seed (see synthdata.privacy.checkpoint).
             generators={} if rand.dp_valid else {name: getattr(rand, name).get_state() for name in STREAMS},
             loss_sum=state.loss_sum, loss_count=state.loss_count, seconds=state.seconds,
+            ema=average.state_dict() if average is not None else None,
         ))
         last[0] = state.seconds
 
@@ -675,7 +720,7 @@ def train_non_private(
     DECLARED-PUBLIC data (``model.pretrain``, checked to share no record with the private data), never on
     private data.
     ``plan.max_grad_norm`` is ignored; shuffling and diffusion draws are seeded from ``seed``.  ``progress`` and
-    ``device`` as in :func:`train_private`.
+    ``device`` as in :func:`train_private`; ``plan.ema`` as there (the model ends with the average).
     """
     units, mask = _check_data(units, mask)
     _check_plan(plan)
@@ -686,18 +731,22 @@ def train_non_private(
     rand = dp_randomness(reproducible_seed=seed, device=device)
     loader = DataLoader(TensorDataset(units, mask), batch_size=batch, shuffle=True, generator=rand.sampling)
     was_training = model.training
+    total_steps = plan.epochs * len(loader)
+    average = _weight_average(model, plan, total_steps)
     model.train()
     try:
         steps, final_loss, seconds = _run_epochs(
             model=model, diffusion=diffusion, loader=loader,
             optimizer=torch.optim.Adam(model.parameters(), lr=plan.lr), criterion=DenoisingLoss(), plan=plan,
-            generator=rand.diffusion, total_steps=plan.epochs * len(loader), progress=as_progress(progress),
-            desc="non-private training", device=device,
+            generator=rand.diffusion, total_steps=total_steps, progress=as_progress(progress),
+            desc="non-private training", device=device, average=average,
         )
     finally:
         for p in model.parameters():
             p.grad = None
         model.train(was_training)
+    if average is not None:
+        average.copy_to(model)
     return TrainingOutcome(
         private=False, epsilon=None, delta=None, noise_multiplier=None, sample_rate=batch / n_units,
         steps=steps, epochs=plan.epochs, accountant=None, grad_sample_mode=None,

@@ -3,6 +3,7 @@ run, refuses checkpoints of other runs, and the train stage charges the ledger e
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -197,6 +198,8 @@ def _interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs) -> P
     ("change", "differs"),
     [
         ({"plan": TrainingPlan(epochs=4, batch_size=32, lr=2e-2, max_grad_norm=1.0, augmentation=1)}, "plan"),
+        ({"plan": TrainingPlan(epochs=4, batch_size=32, lr=1e-2, max_grad_norm=1.0, augmentation=1, ema=0.1)},
+         "plan"),
         ({"units": mixture(n=201)[0], "mask": mixture(n=201)[1]}, "data_fingerprint"),
         ({"units": mixture()[0] + 0.01}, "data_fingerprint"),
         ({"epsilon": 2.5}, "epsilon"),
@@ -214,6 +217,39 @@ def test_checkpoint_of_another_run_is_refused(
     with pytest.raises(BadInputError, match=f"another training run .*{differs}"):
         train_private(**{**kwargs, **change})
     assert checkpoint.is_file(), "a refused checkpoint must stay (its partial run has spent budget)"
+
+
+def test_a_run_with_a_weight_average_resumes_to_the_uninterrupted_average(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread
+) -> None:
+    """The checkpoint carries the moving average (``plan.ema``) with its step count: the resumed run ends with
+    the same averaged weights, bit for bit, as a run never interrupted; one without it is refused."""
+    units, mask = mixture()
+    plan = TrainingPlan(epochs=4, batch_size=32, lr=1e-2, max_grad_norm=1.0, augmentation=1, ema=0.2)
+    kwargs = dict(diffusion=DIFFUSION, units=units, mask=mask, plan=plan, reproducible_seed=SEED, progress=False,
+                  **BUDGET)
+    checkpoint = tmp_path / "checkpoint.pt"
+    _stop_at_first_checkpoint(monkeypatch, lambda: train_private(model=fresh_model(), checkpoint=checkpoint,
+                                                                 checkpoint_every=5, **kwargs))
+    stored = torch.load(checkpoint, weights_only=True)
+    assert stored["steps"] == stored["ema"]["steps"] == 5 and stored["identity"]["plan"]["ema"] == 0.2
+    assert not torch.equal(stored["ema"]["shadow"]["input.weight"], stored["model"]["input.weight"])
+
+    resumed_model, whole_model, last_model = fresh_model(), fresh_model(), fresh_model()
+    resumed = train_private(model=resumed_model, checkpoint=checkpoint, checkpoint_every=5, **kwargs)
+    whole = train_private(model=whole_model, **kwargs)
+    train_private(model=last_model, **{**kwargs, "plan": dataclasses.replace(plan, ema=None)})
+    assert resumed.steps == whole.steps == 28 and resumed.epsilon == whole.epsilon
+    assert torch.equal(flat(resumed_model), flat(whole_model))
+    assert not torch.allclose(flat(whole_model), flat(last_model), atol=1e-4), "the average is not the last iterate"
+
+    _stop_at_first_checkpoint(monkeypatch, lambda: train_private(model=fresh_model(), checkpoint=checkpoint,
+                                                                 checkpoint_every=5, **kwargs))
+    lost = torch.load(checkpoint, weights_only=True)
+    del lost["ema"]
+    torch.save(lost, checkpoint)
+    with pytest.raises(BadInputError, match="no moving average"):
+        train_private(model=fresh_model(), checkpoint=checkpoint, **kwargs)
 
 
 def test_unreadable_or_foreign_checkpoint_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
