@@ -203,8 +203,26 @@ COPIERS = {  # scenario -> its description per kind of record (the report quotes
 
 
 def _floor(audit: dict) -> float | None:
-    match = re.search(r"above about (-?[0-9.]+)", audit.get("note") or "")
+    match = re.search(r"above about (-?[0-9.]+)", audit.get("note") or audit.get("unjudged") or "")
     return float(match.group(1)) if match else None
+
+
+def scenario_rates(done: list[dict], names: list[str], *, clean: bool, description: str) -> dict:
+    """One scenario's entry of ``gate_rates.json``: its draws, how many the gates ``names`` together blocked
+    and each gate failed or could not judge, with one-sided 95% bounds (upper for clean data, else lower)."""
+    blocked = sum(any(r["audits"].get(name, {}).get("passed") is False for name in names) for r in done)
+    gates = {}
+    for name in names:
+        failed = sum(r["audits"].get(name, {}).get("passed") is False for r in done)
+        unjudged = [r["audits"][name] for r in done if r["audits"].get(name, {}).get("passed", True) is None]
+        floors = [f for a in unjudged if (f := _floor(a)) is not None]
+        gates[name] = {"failed": failed, "unjudged": len(unjudged),
+                       "bound": round(clopper_pearson(failed, len(done), upper=clean), 4),
+                       "floor": round(float(np.median(floors)), 3) if floors else None,
+                       "too_few_units": sum("privacy unit" in (a.get("note") or a.get("unjudged") or "")
+                                            for a in unjudged)}
+    return {"draws": len(done), "blocked": blocked, "bound": round(clopper_pearson(blocked, len(done), upper=clean), 4),
+            "description": description, "gates": gates}
 
 
 def measured_rates(records: list[dict], names: list[str], *, modality: str, demos: list[dict] = ()) -> dict:
@@ -216,23 +234,10 @@ def measured_rates(records: list[dict], names: list[str], *, modality: str, demo
     scenarios = {}
     for scenario in SCENARIOS:
         done = [r for r in records if r["scenario"] == scenario]
-        if not done:
-            continue
-        clean = scenario == "fresh"
-        blocked = sum(any(a["passed"] is False for a in r["audits"].values()) for r in done)
-        gates = {}
-        for name in names:
-            failed = sum(r["audits"].get(name, {}).get("passed") is False for r in done)
-            unjudged = [r["audits"][name] for r in done if r["audits"].get(name, {}).get("passed", True) is None]
-            floors = [f for a in unjudged if (f := _floor(a)) is not None]
-            gates[name] = {"failed": failed, "unjudged": len(unjudged),
-                           "bound": round(clopper_pearson(failed, len(done), upper=clean), 4),
-                           "floor": round(float(np.median(floors)), 3) if floors else None,
-                           "too_few_units": sum("privacy unit" in (a.get("note") or "") for a in unjudged)}
-        scenarios[scenario] = {"draws": len(done), "blocked": blocked,
-                               "bound": round(clopper_pearson(blocked, len(done), upper=clean), 4),
-                               "description": "real records never seen" if clean else COPIERS[scenario][word],
-                               "gates": gates}
+        if done:
+            clean = scenario == "fresh"
+            scenarios[scenario] = scenario_rates(done, names, clean=clean, description=(
+                "real records never seen" if clean else COPIERS[scenario][word]))
     rates = {"example": example, "records": word,
              "sizes": {k: int(np.median([r["sizes"][k] for r in fresh])) for k in ("train", "holdout", "synthetic")},
              "scenarios": scenarios}
