@@ -3,9 +3,10 @@
 A privacy gate is a statistical test, so it can be wrong both ways: block a release that leaks nothing, or
 pass one that copies.  ``python -m evaluation.benchmarks.gate_calibration --write-rates`` measures both over
 repeated draws on the shipped examples (the demo table, the EEG and ECG recordings, BreastMNIST) and writes
-``gate_rates.json`` beside this module; this module only reads that file and says what it holds, per gate
-and for the gates together, with the examples' sizes (rates at other sizes differ: each gate's own note
-states the smallest leak it could catch on the data at hand).
+``gate_rates.json`` beside this module (database releases: ``python -m evaluation.benchmarks.relational_gates
+--write-rates`` on the shipped invented hospital, whose entry names that command); this module only reads
+that file and says what it holds, per gate and for the gates together, with the examples' sizes (rates at
+other sizes differ: each gate's own note states the smallest leak it could catch on the data at hand).
 
 Privacy: the file holds counts of benchmark draws on public data, nothing of any release's data.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 RATES_FILE = Path(__file__).with_name("gate_rates.json")
-BENCHMARK = "python -m evaluation.benchmarks.gate_calibration"
+BENCHMARK = "python -m evaluation.benchmarks.gate_calibration"  # unless a modality's entry names its own
 CLEAN = "fresh"
 
 
@@ -38,6 +39,11 @@ def _sizes(example: dict[str, Any]) -> str:
             f"{sizes['synthetic']:,} synthetic {example['records']}")
 
 
+def _benchmark(example: dict[str, Any]) -> str:
+    """The command that measured a modality's rates (database releases: ``relational_gates``)."""
+    return str(example.get("benchmark") or BENCHMARK)
+
+
 def _why(gate: dict[str, Any]) -> str:
     """Why a gate could not judge in the benchmark draws, in words."""
     if gate.get("too_few_units"):
@@ -55,7 +61,7 @@ def gate_error_rates(name: str, *, modality: str) -> str | None:
         return None
     clean = example["scenarios"][CLEAN]
     gate = clean["gates"][name]
-    text = (f"How often this gate is wrong, measured ({BENCHMARK}) on {_sizes(example)}: given as synthetic "
+    text = (f"How often this gate is wrong, measured ({_benchmark(example)}) on {_sizes(example)}: given as synthetic "
             f"data real {example['records']} that no model was trained on (they copy nothing), it blocked the "
             f"release {gate['failed']} times in {clean['draws']} (at most {_percent(gate['bound'])} of such "
             "releases, with 95% confidence)")
@@ -84,7 +90,7 @@ def release_error_rates(*, modality: str) -> str | None:
     if not example:
         return None
     clean = example["scenarios"][CLEAN]
-    text = (f"Measured error rates of the privacy gates together ({BENCHMARK}, on {_sizes(example)}): a release "
+    text = (f"Measured error rates of the privacy gates together ({_benchmark(example)}, on {_sizes(example)}): a release "
             f"of real {example['records']} that no model was trained on, which copies nothing, was blocked by some "
             f"privacy gate {clean['blocked']} times in {clean['draws']} (at most {_percent(clean['bound'])}, with "
             "95% confidence)")

@@ -205,6 +205,7 @@ def measured_rates(records: list[dict]) -> dict:
     train, holdout = (int(np.median([r["sizes"][k] for r in fresh])) for k in ("train", "holdout"))
     return {"example": (f"the shipped relational example (an invented hospital of {fresh[0]['patients']:,} patients "
                         "with their admissions and diagnoses, split by patient)"),
+            "benchmark": "python -m evaluation.benchmarks.relational_gates",
             "records": "patients", "sizes": {"train": train, "holdout": holdout, "synthetic": train},
             "scenarios": scenarios}
 

@@ -376,3 +376,34 @@ def test_measured_rates_cover_exactly_the_privacy_gates_each_shipped_example_run
     assert measured["scenarios"]["fresh"]["draws"] >= 60
     for scenario in measured["scenarios"].values():
         assert set(scenario["gates"]) == gates
+
+
+def test_a_database_release_states_each_whole_patient_gates_measured_error_rates():
+    """The relational entry (relational_gates --write-rates at the shipped example's size) reaches a database
+    release's report: each whole-patient gate's false blocks on fresh hospitals and catches of whole-patient
+    copiers, and the gates together in the headline's paragraph."""
+    from evaluation.gate_rates import measured_rates
+    from evaluation.registry import AUDITS
+    from synthdata.views.relational import DatabaseAuditSet
+
+    measured = measured_rates()["relational"]
+    whole = sorted(name for name, cls in AUDITS.items() if cls.category in ("memorization", "attack")
+                   and cls.default_threshold is not None and cls.reads(DatabaseAuditSet))
+    assert whole == ["attack.patient_membership_inference", "memorization.patient_dcr_share",
+                     "memorization.patient_near_copies"]
+    assert measured["scenarios"]["fresh"]["draws"] >= 60 and {"copies 5%", "copies 20%"} <= set(measured["scenarios"])
+    results = [decide(audit=AUDITS[name](), measurement=Measurement(value=0.5, interval=(0.45, 0.55)),
+                      threshold=AUDITS[name].default_threshold) for name in whole]
+    content = build_report_content(release={**RELEASE, "modality": "relational"}, privacy=PRIVACY, results=results,
+                                   column_plots=[], notes=[])
+    clean, copier = measured["scenarios"]["fresh"], measured["scenarios"]["copies 20%"]
+    for section in content.audits:
+        assert all(section.name in m["gates"] for m in measured["scenarios"].values())
+        assert (f"blocked the release {clean['gates'][section.name]['failed']} times in {clean['draws']}"
+                in section.error_rates)
+        assert (f"20% of the patients replaced by training patients, their whole record (every table): caught "
+                f"{copier['gates'][section.name]['failed']} times in {copier['draws']}" in section.error_rates)
+        assert "real patients that no model was trained on" in section.error_rates
+    assert "invented hospital of 1,000 patients" in content.gate_rates
+    assert "evaluation.benchmarks.relational_gates" in content.gate_rates and "gate_calibration" not in content.gate_rates
+    assert f"blocked by some privacy gate {clean['blocked']} times in {clean['draws']}" in content.gate_rates
