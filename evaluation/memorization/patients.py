@@ -16,8 +16,28 @@ mean length of stay, ...).  Three table audits then run on those rows, their mea
 The per-table audits compare single rows (one admission); a generator that reproduced a patient's
 combination of rows across tables, each row ordinary on its own, shows here only.  All three are gated as their
 table audits are (leak tests: evidence beyond chance blocks, too few patients is not judged); their error
-rates on the shipped example's size were measured with ``evaluation.benchmarks.relational_gates``
-(docs/benchmarks.md).
+rates at the shipped example's size are measured with ``evaluation.benchmarks.relational_gates`` and stored
+as the ``relational`` entry of ``evaluation/gate_rates.json``, which a database release's report quotes.
+
+Measured (``python -m evaluation.benchmarks.relational_gates --patients 1000 --draws 60 --trained-draws 5
+--copier-draws 20``: the invented hospital at the shipped size, 802 training, 198 holdout and 802 synthetic
+patients), draws blocked among fresh hospitals (leak nothing: 60) / 5% of the patients replaced by whole
+training patients (20) / 20% (20): near copies 0 / 6 / 20 (not judged in the 60 fresh draws: there it could
+only catch a share above about 0.05); DCR share 0 / 0 / 0; membership 0 / 0 / 1.  At 200 patients (159 / 40):
+near copies 0 / 0 / 18, DCR share 0 / 0 / 0, membership 1 / 0 / 1 (the fresh block: the density-ratio
+attack's AUC 0.80 on 18 members and 18 non-members, about 3 sd).  Fresh hospitals blocked: at most 4.9%
+(1,000) and 7.7% (200) of such releases, one-sided 95%.
+
+Why the DCR share and the membership attack miss even a 20% copier (what they measure, not a bug): the DCR
+share looks for each synthetic patient's nearest training patient in a holdout-sized subsample of training
+(198 of 802), so a copy shows only when its source was drawn: 20% copies move the share by about
+0.2 x 198 / 802 / 2 = 0.025 (measured median 0.533 against 0.501 fresh), while the gate needs the lower end
+of its +-0.05 interval above 0.55, about 80% copies at this size.  The attack's ROC AUC over about 100
+members and 100 non-members: a copied share c of the training patients gives the distance attack an AUC of
+about 0.5 + c / 2, 0.6 at 20% (measured median 0.590), the gate itself, and the leak test needs the lower end
+of a +-0.07 interval above it, about 35% copied.  The copier shows at a low false-positive rate (TPR 0.27
+at 1% FPR in one 20% draw at 1,000) but the AUC averages it away.  Whole-record copies are the near-copies
+gate's to catch: its value is about the copied share (median 0.201 at 20%, 0.054 at 5%).
 
 Privacy caveat: distances are computed from private records outside the DP guarantee; only their aggregates
 are reported.
