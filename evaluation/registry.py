@@ -27,6 +27,7 @@ from evaluation.memorization.exact_copies import ExactCopiesAudit
 from evaluation.memorization.near_copies import NearCopiesAudit
 from evaluation.memorization.patients import (
     PatientDCRAudit,
+    PatientExactCopiesAudit,
     PatientMembershipAudit,
     PatientNearCopiesAudit,
 )
@@ -60,6 +61,7 @@ AUDITS: dict[str, type[Audit]] = {
     PatientDCRAudit.name: PatientDCRAudit,
     PatientNearCopiesAudit.name: PatientNearCopiesAudit,
     ExactCopiesAudit.name: ExactCopiesAudit,
+    PatientExactCopiesAudit.name: PatientExactCopiesAudit,
     NearCopiesAudit.name: NearCopiesAudit,
     SSIMCopiesAudit.name: SSIMCopiesAudit,
     MembershipInferenceAudit.name: MembershipInferenceAudit,

@@ -106,7 +106,7 @@ def test_the_gate_requires_every_table_audit_on_every_table_and_the_database_aud
     assert gate.threshold("ADMISSIONS:fidelity.quality", {"fidelity.quality": 0.5}) == 0.5
     assert gate.required(view=DatabaseAuditSet, target=None) == [  # and the audits across tables
         "fidelity.structure", "fidelity.cardinality", "fidelity.cross_table_trends", "utility.cross_table_tstr",
-        "memorization.patient_dcr_share", "memorization.patient_near_copies",
+        "memorization.patient_dcr_share", "memorization.patient_near_copies", "memorization.patient_exact_copies",
         "attack.patient_membership_inference"]  # (test_audits_across_tables.py)
 
 

@@ -390,7 +390,7 @@ def test_a_database_release_states_each_whole_patient_gates_measured_error_rates
     whole = sorted(name for name, cls in AUDITS.items() if cls.category in ("memorization", "attack")
                    and cls.default_threshold is not None and cls.reads(DatabaseAuditSet))
     assert whole == ["attack.patient_membership_inference", "memorization.patient_dcr_share",
-                     "memorization.patient_near_copies"]
+                     "memorization.patient_exact_copies", "memorization.patient_near_copies"]
     assert measured["scenarios"]["fresh"]["draws"] >= 60 and {"copies 5%", "copies 20%"} <= set(measured["scenarios"])
     results = [decide(audit=AUDITS[name](), measurement=Measurement(value=0.5, interval=(0.45, 0.55)),
                       threshold=AUDITS[name].default_threshold) for name in whole]
