@@ -2,7 +2,7 @@
 demo subset (issue 17, item 6).
 
     make .venv-peers/.installed          # SDV 2 in the peers' own venv (``make bench-peers`` creates it too)
-    python -m evaluation.benchmarks.relational_hma [--epsilons 1 10] [--labevents] [--cap 1800]
+    python -m evaluation.benchmarks.relational_hma [--epsilons 1 10] [--runs 3] [--labevents] [--cap 1800]
 
 Both get the same input: the subset loaded with the shipped schema (``synthdata/data/mimic3_demo.schema.yaml``:
 orphans dropped, caps applied, derived relative times), all 66 patients (no holdout: fidelity figures, not an
@@ -13,7 +13,8 @@ Each table gets its key, its parent's foreign key (one relationship per table, t
 models) and the modelled columns with SDV's sdtypes; a prescription's optional ICU-stay link is left empty (as
 synthdata leaves it).  HMA runs in ``.venv-peers`` (``peer_hma_runner.py``) under a wall-clock cap.  LABEVENTS is left out by
 default (its loose rows have an empty admission key, which HMA's foreign keys do not take; ``--labevents``
-tries it); synthdata fits the same tables (``relational_structure.GENERATOR_MODEL``, one run per epsilon).
+tries it); synthdata fits the same tables (``relational_structure.GENERATOR_MODEL``); every arm runs
+``--runs`` times (fresh DP noise each time; HMA as SDV seeds it) and the table gives median [min, max].
 
 Scored on each synthetic database, by the release's own code: the structure (``relational.structure.
 check_structure``: keys filled and unique, every foreign key joins, rows tied to one patient; the number of
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -164,10 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epsilons", type=float, nargs="+", default=[1.0, 10.0])
     parser.add_argument("--delta", type=float, default=1e-5)
+    parser.add_argument("--runs", type=int, default=3, help="runs per arm (fresh DP noise and HMA seed each)")
     parser.add_argument("--labevents", action="store_true", help="include LABEVENTS (HMA may refuse its empty keys)")
     parser.add_argument("--peers-python", type=Path, default=PEERS_PYTHON)
     parser.add_argument("--cap", type=float, default=1800, help="wall-clock cap on HMA, seconds")
     args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     if not MIMIC.is_dir():
         print(f"skipped: {MIMIC} is not there (the MIMIC-III demo subset is not shipped)")
         return 0
@@ -175,48 +180,65 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {args.peers_python} is missing (make .venv-peers/.installed)")
         return 0
     database = _database(args.labevents)
-    arms: dict[str, dict] = {}
-    for epsilon in args.epsilons:
-        began = time.perf_counter()
-        fitted = fit_relational(database=database, epsilon=epsilon, delta=args.delta, model=GENERATOR_MODEL)
-        seconds = time.perf_counter() - began
-        synthetic = sample_relational(generator=fitted, n_subjects=database.n_subjects, seed=secrets.randbits(31))
-        arms[f"synthdata ε = {epsilon:g}"] = {"fit_seconds": seconds,
-                                              **_score(database, dict(synthetic.tables), database.schema)}
-        print(f"synthdata ε = {epsilon:g}: fit {seconds:.0f} s", flush=True)
     below = _below_patients(database.schema)
-    frames, info = _run_hma(database, below, python=args.peers_python, cap=args.cap)
-    print(f"HMA: {info}", flush=True)
-    if frames is not None:
-        arms[f"HMA (SDV 2, not private; from {below.subject} down)"] = {"fit_seconds": info["fit_seconds"],
-                                                                       **_score(database, frames, below)}
-    _print(database, arms)
+    arms: dict[str, list[dict]] = {}
+    for run in range(args.runs):
+        for epsilon in args.epsilons:
+            began = time.perf_counter()
+            fitted = fit_relational(database=database, epsilon=epsilon, delta=args.delta, model=GENERATOR_MODEL)
+            seconds = time.perf_counter() - began
+            synthetic = sample_relational(generator=fitted, n_subjects=database.n_subjects, seed=secrets.randbits(31))
+            arms.setdefault(f"synthdata ε = {epsilon:g}", []).append(
+                {"fit_seconds": seconds, **_score(database, dict(synthetic.tables), database.schema)})
+            print(f"run {run + 1}: synthdata ε = {epsilon:g}: fit {seconds:.0f} s", flush=True)
+        frames, info = _run_hma(database, below, python=args.peers_python, cap=args.cap)
+        print(f"run {run + 1}: HMA: {info}", flush=True)
+        if frames is not None:
+            arms.setdefault(f"HMA (SDV 2, not private; from {below.subject} down)", []).append(
+                {"fit_seconds": info["fit_seconds"], **_score(database, frames, below)})
+    _print(database, arms, runs=args.runs)
     return 0
 
 
-def _print(database: RelationalDatabase, arms: dict[str, dict]) -> None:
+def _spread(values: list[float], digits: int) -> str:
+    """Median [min, max] of the runs' values (the value alone for one run)."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f}, {max(values):.{digits}f}]"
+
+
+def _print(database: RelationalDatabase, arms: dict[str, list[dict]], *, runs: int) -> None:
     names = list(arms)
-    print(f"\nMIMIC-III demo subset, {database.n_subjects} patients, tables {', '.join(database.tables)}; one run per arm")
+    print(f"\nMIMIC-III demo subset, {database.n_subjects} patients, tables {', '.join(database.tables)}; "
+          f"median [min, max] over {runs} run(s) per arm")
     print("| | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
-    print("| fit time | " + " | ".join(f"{arms[a]['fit_seconds']:.0f} s" for a in names) + " |")
-    print("| structure problems (keys, joins, orphans) | " + " | ".join(str(arms[a]["problems"]) for a in names) + " |")
+    print("| fit time, s | " + " | ".join(_spread([r["fit_seconds"] for r in arms[a]], 0) for a in names) + " |")
+    print("| structure problems (keys, joins, orphans), most in a run | "
+          + " | ".join(str(max(r["problems"] for r in arms[a])) for a in names) + " |")
     for relationship in children_per_parent(database):
         print(f"| KS children per parent, {relationship} | " + " | ".join(_ks(arms[a], relationship) for a in names) + " |")
     for table, loaded in database.tables.items():
-        print(f"| quality {table} ({loaded.height} rows) | " + " | ".join(
-            f"{arms[a]['quality'][table]:.3f} ({arms[a]['rows'][table]} rows)" if table in arms[a]["quality"]
-            else "not modelled" for a in names) + " |")
+        print(f"| quality {table} ({loaded.height} rows) | " + " | ".join(_table(arms[a], table) for a in names) + " |")
     for a in names:
-        if arms[a]["problem_list"]:
-            print(f"{a}: {arms[a]['problem_list']}")
+        for r in arms[a]:
+            if r["problem_list"]:
+                print(f"{a}: {r['problem_list']}")
 
 
-def _ks(arm: dict, relationship: str) -> str:
-    if relationship not in arm["ks"]:
+def _table(runs: list[dict], table: str) -> str:
+    if table not in runs[0]["quality"]:
         return "not modelled"
-    ks, inside = arm["ks"][relationship]
-    return f"{ks:.3f}{'' if inside else ' (out of range)'}"
+    rows = statistics.median(r["rows"][table] for r in runs)
+    return f"{_spread([r['quality'][table] for r in runs], 3)} ({rows:.0f} rows)"
+
+
+def _ks(runs: list[dict], relationship: str) -> str:
+    if relationship not in runs[0]["ks"]:
+        return "not modelled"
+    outside = sum(not r["ks"][relationship][1] for r in runs)
+    return (f"{_spread([r['ks'][relationship][0] for r in runs], 3)}"
+            f"{f' (out of the real range in {outside} of {len(runs)})' if outside else ''}")
 
 
 if __name__ == "__main__":
