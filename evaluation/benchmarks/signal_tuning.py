@@ -151,13 +151,14 @@ class AverageSweep:
 
 def ema_sweep(*, spec: ReleaseSpec, arm: Arm, sweep: AverageSweep) -> dict[float, float]:
     """``utility.tstr``'s lift of each of ``sweep``'s averages of ``arm``'s training, sampled as the arm was (its
-    model file and synthetic file are overwritten).  Prints one line per share."""
+    model file and synthetic file are overwritten).  Prints the lift and the in-band spectral distance per share."""
     area, lifts = RunArea(arm.root), {}
     path = area.model / "denoiser.pt"
     record = torch.load(path, weights_only=True)
     for share, shadow in sweep.kept.items():
         torch.save({**record, "weights": {**record["weights"], **shadow}}, path)
         lifts[share] = resampled_lift(spec=spec, area=area, label=f"ema {share:g}")
+        print(f"      in-band spectrum dB (real-vs-real) {in_band_db(arm, spec.dataset.settings)}", flush=True)
     torch.save(record, path)
     return lifts
 
