@@ -15,6 +15,7 @@ import pytest
 from synthdata.errors import BadInputError
 from synthdata.modalities.relational import (
     RelationalDatabase,
+    cardinality,
     load_database,
     parse_relational_schema,
 )
@@ -26,7 +27,10 @@ from synthdata.modalities.relational.cardinality import (
     histogram,
     measure_cardinalities,
     noisy_histograms,
+    parent_weights,
     relationships,
+    shares_from_noisy,
+    support_threshold,
 )
 from synthdata.modalities.relational.skeleton import (
     Skeleton,
@@ -130,7 +134,8 @@ def test_relationships_from_the_schema_with_caps_and_per_patient_bounds() -> Non
     assert list(found) == ["PATIENTS->ADMISSIONS", "ADMISSIONS->STAYS", "ADMISSIONS->EVENTS",
                            "PATIENTS->EVENTS (no ADMISSIONS)"]
     assert (found["PATIENTS->ADMISSIONS"].cap, found["PATIENTS->ADMISSIONS"].bound) == (3, 1)
-    # a patient has up to 3 admissions: the events-per-admission histogram moves by up to 3 per patient
+    # a patient has up to 3 admissions (public; the weights 1 / admissions of the patient keep the histograms'
+    # sensitivity at 1 whatever it is: test_one_patient_with_8_admissions_moves_each_histogram_by_at_most_one)
     assert (found["ADMISSIONS->EVENTS"].cap, found["ADMISSIONS->EVENTS"].bound) == (5, 3)
     assert (found["ADMISSIONS->STAYS"].cap, found["ADMISSIONS->STAYS"].bound) == (2, 3)
     loose = found["PATIENTS->EVENTS (no ADMISSIONS)"]
@@ -170,14 +175,15 @@ def test_a_tiny_epsilon_is_noisy_but_still_a_distribution(database: RelationalDa
         shares = np.array(relationship.shares)
         assert shares.shape == (relationship.cap + 1,)
         assert (shares >= 0).all() and math.isclose(shares.sum(), 1.0)
-    # noise sd about 3,000 counts per bin on 4,800 admissions: far from the truth
+    # noise sd about 9,000 patients per bin on about 2,700 patients with admissions: far from the truth
     assert _ks(np.array(model["ADMISSIONS->EVENTS"].shares), EVENTS_PER_ADMISSION) > 0.1
 
 
-def test_the_noise_is_calibrated_at_the_per_patient_bound(database: RelationalDatabase) -> None:
-    """sigma in counts = noise_multiplier x sqrt(R + C + O) x B (R relationships, C counts of patients with rows,
-    O = 2 loading counts per table, orphans and rows removed by caps): a sensitivity of 1 for the per-admission
-    histograms (where a patient holds up to 3 admissions) would give a third of the noise."""
+def test_the_noise_is_calibrated_at_one_patient_per_histogram(database: RelationalDatabase) -> None:
+    """sigma = noise_multiplier x sqrt(R + C + O) for every relationship (R relationships, C counts of patients
+    with rows, O = 2 loading counts per table, orphans and rows removed by caps), in patient units: the
+    per-admission histograms weigh each patient's admissions 1 / (their number), so they need no factor B (3
+    admissions per patient here; before format version 4 they counted admissions and got 3 times the noise)."""
     epsilon = 2.0
     found = relationships(database.schema)
     measured = len(found) + len(counted_tables(database.schema)) + 2 * len(counted_tables(database.schema))
@@ -187,16 +193,16 @@ def test_the_noise_is_calibrated_at_the_per_patient_bound(database: RelationalDa
     reference = calibrate_gaussian(epsilon=epsilon, delta=DELTA, sensitivity=1.0)
     assert mechanism.sensitivity == pytest.approx(math.sqrt(measured))
     assert mechanism.noise_multiplier == reference.noise_multiplier
-    expected = {r.name: reference.noise_multiplier * math.sqrt(measured) * r.bound for r in found}
-    assert {r.name: r.sigma for r in model.relationships} == pytest.approx(expected)
-    assert model["ADMISSIONS->EVENTS"].sigma == pytest.approx(3 * model["PATIENTS->ADMISSIONS"].sigma)
+    expected = reference.noise_multiplier * math.sqrt(measured)
+    assert {r.name: r.sigma for r in model.relationships} == pytest.approx({r.name: expected for r in found})
+    assert mechanism.sigma == pytest.approx(expected)
     record = mechanism.ledger_record(stage="cardinalities")
     assert (record["sample_rate"], record["steps"], record["epsilon"]) == (1.0, 1, epsilon)
 
-    # The noise actually drawn, over many draws, has that standard deviation in every bin.
-    counts = children_per_parent(database)
-    histograms = {r.name: histogram(counts[r.name], cap=r.cap) for r in found}
-    bounds = {r.name: r.bound for r in found}
+    # The noise actually drawn, over many draws, has that standard deviation in every bin of the weighted ones.
+    counts, weights = children_per_parent(database), parent_weights(database)
+    histograms = {r.name: histogram(counts[r.name], cap=r.cap, weights=weights[r.name]) for r in found}
+    bounds = {r.name: 1 for r in found}
     for table in counted_tables(database.schema):  # the counts of patients with rows go through it too
         histograms[table], bounds[table] = np.array([float(np.unique(database.tables[table].subject).size)]), 1
         loaded = database.tables[table].counts  # and what loading removed, clipped (their own test below)
@@ -207,8 +213,109 @@ def test_the_noise_is_calibrated_at_the_per_patient_bound(database: RelationalDa
              for _ in range(400)]
     for r in found:
         noise = np.stack([d[r.name] for d in draws]) - histograms[r.name]
-        assert noise.std() == pytest.approx(expected[r.name], rel=0.06)
-        assert abs(noise.mean()) < 0.2 * expected[r.name]
+        assert noise.std() == pytest.approx(expected, rel=0.06)
+        assert abs(noise.mean()) < 0.2 * expected
+
+
+def test_the_weights_make_each_patient_s_parent_rows_weigh_one(database: RelationalDatabase) -> None:
+    """Every patient with admissions weighs 1 in each per-admission histogram (its total is the number of patients
+    with admissions), the per-patient histograms count patients, and at a large epsilon the weighted shares are
+    still the planted distribution (drawn independently of the number of admissions, so the weighting's bias is
+    nil here)."""
+    weights, counts = parent_weights(database), children_per_parent(database)
+    with_admissions = np.unique(database.tables["ADMISSIONS"].subject).size
+    for r in relationships(database.schema):
+        total = histogram(counts[r.name], cap=r.cap, weights=weights[r.name]).sum()
+        assert total == pytest.approx(with_admissions if r.parent == "ADMISSIONS" else database.n_subjects)
+    assert (weights["PATIENTS->ADMISSIONS"] == 1).all() and (weights["PATIENTS->EVENTS (no ADMISSIONS)"] == 1).all()
+    admissions = np.bincount(database.tables["ADMISSIONS"].subject, minlength=database.n_subjects)
+    assert weights["ADMISSIONS->STAYS"] == pytest.approx(1 / admissions[database.tables["ADMISSIONS"].subject])
+
+
+def test_one_patient_with_8_admissions_moves_each_histogram_by_at_most_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the mechanism measures (the histograms handed to ``noisy_histograms``, whose noise sd is
+    ``mechanism.sigma`` per bin) moves by at most 1 in L1 when one patient is removed, in every relationship,
+    here a patient with 8 admissions of 2 ICU stays each: their admissions weigh 1/8 each.  Before format
+    version 4 the histograms counted parent rows: the stays histogram moved by 8 (and got 8 times the noise)."""
+    tables = {name: dict(spec) for name, spec in SCHEMA["tables"].items()}
+    tables["ADMISSIONS"]["max_rows_per_parent"] = 8
+    schema = parse_relational_schema({**SCHEMA, "tables": tables})
+    folder = _write_database(tmp_path / "db", patients=40, seed=11)
+    hadm = [str(300_000 + i) for i in range(8)]
+    for name, extra in (
+            ("patients", {"subject_id": ["99999"], "gender": ["F"]}),
+            ("admissions", {"hadm_id": hadm, "subject_id": ["99999"] * 8, "kind": ["A"] * 8}),
+            ("stays", {"stay_id": [str(400_000 + i) for i in range(16)], "subject_id": ["99999"] * 16,
+                       "hadm_id": [h for h in hadm for _ in range(2)], "unit": ["ICU"] * 16}),
+            ("events", {"subject_id": ["99999"] * 8, "hadm_id": hadm, "stay_id": [None] * 8, "value": ["1.0"] * 8})):
+        frame = pl.read_csv(folder / f"{name}.csv", infer_schema=False)
+        pl.concat([frame, pl.DataFrame(extra, schema={c: pl.String for c in frame.columns})]).write_csv(
+            folder / f"{name}.csv")
+    real = load_database(schema=schema, folder=folder)
+    patient = real.n_subjects - 1  # the last patient row
+    assert (real.tables["ADMISSIONS"].subject == patient).sum() == 8
+    seen: list[dict[str, np.ndarray]] = []
+    measured = cardinality.noisy_histograms
+
+    def recording(**kwargs):
+        seen.append({name: np.asarray(counts, dtype=np.float64) for name, counts in kwargs["histograms"].items()})
+        return measured(**kwargs)
+
+    monkeypatch.setattr(cardinality, "noisy_histograms", recording)
+    keep = np.arange(real.n_subjects) != patient
+    for database in (real, real.select_subjects(keep=keep)):
+        measure_cardinalities(database=database, epsilon=1.0, delta=DELTA, rng=np.random.default_rng(0))
+    present, absent = seen
+    for relationship in relationships(schema):
+        assert np.abs(present[relationship.name] - absent[relationship.name]).sum() <= 1 + 1e-9, relationship.name
+    moved = present["ADMISSIONS->STAYS"] - absent["ADMISSIONS->STAYS"]
+    assert moved == pytest.approx([0.0, 0.0, 1.0])  # 8 admissions of 2 stays: one patient in bin 2
+
+
+def test_the_support_threshold_is_a_bonferroni_quantile_of_the_noise() -> None:
+    assert support_threshold(bins=5, sigma=1.0) == pytest.approx(2.652, abs=1e-3)
+    assert support_threshold(bins=31, sigma=2.0) == pytest.approx(2 * 3.218, abs=2e-3)
+    assert support_threshold(bins=101, sigma=1.0) == pytest.approx(3.543, abs=1e-3)
+    with pytest.raises(ValueError):
+        support_threshold(bins=0, sigma=1.0)
+
+
+def test_the_support_drops_tail_bins_below_the_threshold_and_keeps_real_bins() -> None:
+    sigma = 2.0
+    line = support_threshold(bins=31, sigma=sigma)
+    noisy = np.zeros(31)
+    noisy[0], noisy[1], noisy[2], noisy[3], noisy[10] = 0.99 * line, 40.0, 20.0, -1.0, 0.99 * line
+    shares = shares_from_noisy(noisy, sigma=sigma)
+    assert shares[1:3] == pytest.approx([2 / 3, 1 / 3])
+    assert shares[0] == 0 and shares[3:].sum() == 0  # empty tails under the threshold: no mass
+    # a far bin above the threshold opens the support up to it: the clipped counts between keep their mass
+    noisy[10], noisy[5] = 1.01 * line, 1.0
+    shares = shares_from_noisy(noisy, sigma=sigma)
+    assert shares[10] > 0 and shares[5] > 0 and shares[11:].sum() == 0 and shares[0] == 0 and shares[3] == 0
+    assert shares.sum() == pytest.approx(1.0)
+    # no bin above it: all the mass on the largest noisy bin
+    assert shares_from_noisy(np.array([1.0, 3.0, -2.0]), sigma=5.0).tolist() == [0.0, 1.0, 0.0]
+
+
+def test_the_support_keeps_pure_noise_out_where_clipping_alone_never_does() -> None:
+    """500 fixed-seed draws of a histogram of 90 patients at 1 and 2 children only (31 bins, noise sd 5): the
+    shares put mass outside 1 .. 2 in at most 2% of the draws (the union bound; about 1% expected), clipping
+    alone in every draw, and the real bins keep their shares."""
+    sigma, truth = 5.0, np.zeros(31)
+    truth[1:3] = [60.0, 30.0]
+    rng = np.random.default_rng(0)
+    outside = clipped_outside = 0
+    errors = []
+    for _ in range(500):
+        noisy = truth + rng.normal(0.0, sigma, truth.size)
+        shares = shares_from_noisy(noisy, sigma=sigma)
+        outside += int(shares[0] > 0 or shares[3:].sum() > 0)
+        kept = np.clip(noisy, 0.0, None)
+        clipped_outside += int(kept[0] > 0 or kept[3:].sum() > 0)
+        errors.append(abs(shares[1] - 2 / 3))
+    assert outside <= 10 and clipped_outside == 500
+    assert float(np.median(errors)) < 0.05
 
 
 def test_noisy_histograms_refuses_a_missing_bound_or_a_mechanism_for_other_histograms() -> None:
