@@ -50,6 +50,7 @@ BENCHMARKS = (
                   "`synthdata release --config synthdata/data/ecg.yaml` (and eeg.yaml)"),
     Benchmark("image"),
     Benchmark("image_prior"),
+    Benchmark("sampling", shipped=("--datasets", "breastmnist")),
 )
 
 
