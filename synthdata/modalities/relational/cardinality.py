@@ -66,11 +66,15 @@ noisy bin.  Clipping alone left about 0.4 sigma of spurious mass in every empty 
 to the caps, outside the real range.  The total number of parent rows is not released on its own (only the
 shares).
 
-Privacy caveats: the exact histograms (``children_per_parent``) are private and stay in the run's work area;
-only the noisy shares may leave it.  ``rng`` must be seeded from unrecorded OS entropy in a release (tests
-pass fixed seeds).  The noise is drawn in floating point, whose low-order bits can leak (Mironov, CCS 2012):
-the shares are used to draw synthetic counts, and the guarantee is stated for the idealised real-valued
-mechanism, as for every Gaussian mechanism of the project.
+Privacy caveats: the exact histograms (``children_per_parent``) and the weights (``parent_weights``: how many
+parent rows each patient has) are private and stay in the run's work area; only the noisy shares may leave it.
+The weights change what is estimated, not the guarantee: the shares are a patient-weighted distribution, biased
+against the per-row one wherever a parent row's number of children depends on its patient's number of parent
+rows (see Measurement); the support rule may cut real counts at the ends of the range (see Post-processing).
+``rng`` must be seeded from unrecorded OS entropy in a release (tests pass fixed seeds).  The noise is drawn in
+floating point, whose low-order bits can leak (Mironov, CCS 2012): the shares are used to draw synthetic counts,
+and the guarantee is stated for the idealised real-valued mechanism, as for every Gaussian mechanism of the
+project.
 """
 
 from __future__ import annotations
@@ -419,7 +423,8 @@ def measure_cardinalities(*, database: RelationalDatabase, epsilon: float, delta
     """(epsilon, delta)-DP distributions of children per parent row (patient-weighted, post-processed by
     ``shares_from_noisy``) for every relationship of ``database`` and numbers of patients with rows per table and
     the clipped numbers of rows loading removed per table (orphans, caps; of the whole input as loaded:
-    ``database.counts()``) (see the module docstring for the mechanism and its sensitivity), and the mechanism to record in the ledger (``mechanism.ledger_record(stage="cardinalities")``).
+    ``database.counts()``) (see the module docstring for the mechanism and its sensitivity), and the mechanism
+    to record in the ledger (``mechanism.ledger_record(stage="cardinalities")``).
     ``noise_multiplier``: the noise chosen jointly with the fit's other mechanisms (``epsilon`` is then its own
     epsilon at ``delta``); None calibrates the mechanism for (epsilon, delta) alone.
 
