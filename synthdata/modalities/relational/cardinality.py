@@ -57,13 +57,14 @@ counts (below the true ones where one patient lost more than ``B_T`` rows); an o
 before any patient key (a table with no reference to the patient) is grouped by the key it dangles at, and
 the bound then holds per such key, not per would-be patient.
 
-**Post-processing** (free; ``shares_from_noisy``): a relationship's support is the smallest interval of bins
-holding every bin whose noisy count reaches ``support_threshold`` (``k * sigma``, ``k`` the normal quantile that
-keeps the chance that the noise alone lifts any empty bin to it at most ``SUPPORT_FALSE_RATE``, 2%: about 2.65
-sigma for 5 bins, 3.2 for 31, 3.5 for 101); inside it negative noisy counts are clipped to 0 and the rest
-renormalised to shares, outside it the shares are 0; when no bin reaches it, all the mass goes to the largest
-noisy bin.  Clipping alone left about 0.4 sigma of spurious mass in every empty bin, so synthetic counts went up
-to the caps, outside the real range.  The total number of parent rows is not released on its own (only the
+**Post-processing** (free; ``shares_from_noisy``): a relationship's support is an interval of bins: its core
+is the smallest interval holding every bin whose noisy count reaches ``support_threshold`` (``k * sigma``, ``k``
+the normal quantile that keeps the chance that the noise alone lifts any empty bin to it at most
+``SUPPORT_FALSE_RATE``, 2%: about 2.65 sigma for 5 bins, 3.2 for 31, 3.5 for 101; the largest noisy bin when
+none does), grown on each side while the next bin reaches ``SUPPORT_EDGE_SIGMAS`` (2) sigma; inside it
+negative noisy counts are clipped to 0 and the rest renormalised to shares, outside it the shares are 0.
+Clipping alone left about 0.4 sigma of spurious mass in every empty bin, so synthetic counts went up to the
+caps, outside the real range.  The total number of parent rows is not released on its own (only the
 shares).
 
 Privacy caveats: the exact histograms (``children_per_parent``) and the weights (``parent_weights``: how many
@@ -100,6 +101,8 @@ _READS = (2, 3, 4)
 #: ``shares_from_noisy``: the most chance that the noise alone opens the support at a bin no parent row has
 #: (chosen on invented hospitals; see ``shares_from_noisy``).
 SUPPORT_FALSE_RATE = 0.02
+#: ``shares_from_noisy``: the support grows by a neighbouring bin whose noisy count reaches this many sigmas.
+SUPPORT_EDGE_SIGMAS = 2.0
 
 
 @dataclass(frozen=True)
@@ -356,33 +359,35 @@ def support_threshold(*, bins: int, sigma: float, false_rate: float = SUPPORT_FA
     return float(sigma) * NormalDist().inv_cdf(1.0 - false_rate / bins)
 
 
-def shares_from_noisy(noisy: np.ndarray, *, sigma: float, false_rate: float = SUPPORT_FALSE_RATE) -> np.ndarray:
+def shares_from_noisy(noisy: np.ndarray, *, sigma: float, false_rate: float = SUPPORT_FALSE_RATE,
+                      edge_sigmas: float = SUPPORT_EDGE_SIGMAS) -> np.ndarray:
     """Post-processing of one noisy histogram (noise sd ``sigma`` per bin) into shares over 0 .. cap.
 
-    The SUPPORT is the smallest interval of bins holding every bin whose noisy count reaches
-    ``support_threshold`` (about 2.6-3.8 sigma); inside it, negative counts are clipped to 0 and the rest
-    renormalised; outside it every share is 0.  When no bin reaches the threshold, all the mass goes to the
-    largest noisy bin (nothing else was told apart from the noise).  Why: with clipping alone every empty bin
-    keeps about 0.4 sigma of spurious mass, so a synthetic database drew counts all the way to the cap (outside
-    the real range) in almost every draw; a bin with no real parent row opens the support with a chance of at
-    most ``false_rate`` for the whole histogram.  What it costs: real bins below the threshold at the ends of
-    the real range are cut (the synthetic range is then narrower than the real one; at a few hundred patients
-    and epsilon 10 most of a wide or two-humped distribution can be cut).  Measured on invented hospitals
-    (never on MIMIC; the figures in the caller's notes).  Free: reads only the noisy counts and ``sigma``."""
+    The SUPPORT is an interval of bins: its core is the smallest interval holding every bin whose noisy count
+    reaches ``support_threshold`` (about 2.6-3.8 sigma; when none does, the largest noisy bin alone), and it
+    grows on each side, one bin at a time, while the next bin's noisy count reaches ``edge_sigmas * sigma``.
+    Inside it, negative counts are clipped to 0 and the rest renormalised; outside it every share is 0.  Why:
+    with clipping alone every empty bin keeps about 0.4 sigma of spurious mass, so a synthetic database drew
+    counts all the way to the cap (outside the real range) in almost every draw.  Here a bin no parent row has
+    enters the support only when its noise alone reaches the core's threshold (chance at most ``false_rate``
+    over the whole histogram) or, lying just past the support's edge, 2 sigma (2.3% per side).  What it costs:
+    real bins below these at the ends of the real range are cut (the synthetic range is then narrower than the
+    real one; when the noise is as large as the real bins, most of a wide or two-humped distribution can be
+    cut, and a histogram where no bin stands out gets one count for every parent row).  Chosen on invented
+    hospitals, never on MIMIC.  Free: reads only the noisy counts and ``sigma``."""
     noisy = np.asarray(noisy, dtype=np.float64)
-    above = np.flatnonzero(noisy >= support_threshold(bins=noisy.size, sigma=sigma, false_rate=false_rate))
-    if above.size == 0:
-        shares = np.zeros(noisy.size)
-        shares[int(np.argmax(noisy))] = 1.0
-        return shares
+    core = np.flatnonzero(noisy >= support_threshold(bins=noisy.size, sigma=sigma, false_rate=false_rate))
+    low, high = (int(core[0]), int(core[-1])) if core.size else (int(np.argmax(noisy)),) * 2
+    edge = edge_sigmas * float(sigma)
+    while low > 0 and noisy[low - 1] >= edge:
+        low -= 1
+    while high < noisy.size - 1 and noisy[high + 1] >= edge:
+        high += 1
     kept = np.zeros(noisy.size)
-    inside = slice(int(above[0]), int(above[-1]) + 1)
-    kept[inside] = np.clip(noisy[inside], 0.0, None)
-    total = kept.sum()
-    if total <= 0:  # only with sigma 0 and an empty histogram
-        kept[inside] = 1.0
-        total = kept.sum()
-    return kept / total
+    kept[low:high + 1] = np.clip(noisy[low:high + 1], 0.0, None)
+    if kept.sum() <= 0:  # the largest bin is not positive (an empty histogram with sigma 0, or all noise below 0)
+        kept[low:high + 1] = 1.0
+    return kept / kept.sum()
 
 
 def counted_tables(schema: RelationalSchema) -> list[str]:
