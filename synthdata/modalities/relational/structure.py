@@ -73,7 +73,8 @@ def check_structure(*, schema: RelationalSchema, frames: Mapping[str, pl.DataFra
             if dangling.any():
                 problems[f"table {name}: '{column}' matches no {reference.to} (orphans)"] = int(dangling.sum())
             positions = found.fill_null(-1).to_numpy().astype(np.int64)
-            theirs = np.where(positions >= 0, subject[target][np.clip(positions, 0, None)], -1)
+            theirs = np.full(positions.size, -1, dtype=np.int64)  # -1: no row found (an empty target too)
+            theirs[positions >= 0] = subject[target][positions[positions >= 0]]
             disagree |= (owner >= 0) & (theirs >= 0) & (owner != theirs)
             owner = np.where(owner < 0, theirs, owner)
             if column == spec.parent_column:

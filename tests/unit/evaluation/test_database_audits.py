@@ -59,6 +59,19 @@ def test_the_structure_check_finds_repeated_and_missing_keys(ehr) -> None:
     assert any("DIAGNOSES" in problem and "hadm_id" in problem for problem in found.problems)
 
 
+def test_the_structure_check_reports_rows_whose_parent_table_is_empty_without_failing(ehr) -> None:
+    """A synthetic database may draw no row at all for a parent table (every admission with 0 ICU stays, when
+    the DP counts say so) while a child table still names it: every such row is an orphan, counted, and the
+    check must not fail on the empty table (it raised IndexError)."""
+    frames = {name: t.frame for name, t in ehr.tables.items()}
+    frames["ADMISSIONS"] = frames["ADMISSIONS"].head(0)
+    found = check_structure(schema=ehr.schema, frames=frames)
+    named = frames["DIAGNOSES"]["hadm_id"].is_not_null().sum()
+    assert named > 0
+    assert found.problems["table DIAGNOSES: 'hadm_id' matches no ADMISSIONS.hadm_id (orphans)"] == named
+    assert found.children["PATIENTS->ADMISSIONS"].sum() == 0
+
+
 def _side(database: RelationalDatabase, *, ids: bool, structure: bool = False) -> DatabaseAuditSet:
     subjects = database.tables["PATIENTS"].frame["subject_id"].cast(pl.String).to_numpy()
     frames = {name: t.frame for name, t in database.tables.items()}
