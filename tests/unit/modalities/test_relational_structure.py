@@ -29,8 +29,6 @@ from synthdata.modalities.relational.cardinality import (
     noisy_histograms,
     parent_weights,
     relationships,
-    shares_from_noisy,
-    support_threshold,
 )
 from synthdata.modalities.relational.skeleton import (
     Skeleton,
@@ -271,59 +269,6 @@ def test_one_patient_with_8_admissions_moves_each_histogram_by_at_most_one(
         assert np.abs(present[relationship.name] - absent[relationship.name]).sum() <= 1 + 1e-9, relationship.name
     moved = present["ADMISSIONS->STAYS"] - absent["ADMISSIONS->STAYS"]
     assert moved == pytest.approx([0.0, 0.0, 1.0])  # 8 admissions of 2 stays: one patient in bin 2
-
-
-def test_the_support_threshold_is_a_bonferroni_quantile_of_the_noise() -> None:
-    assert support_threshold(bins=5, sigma=1.0) == pytest.approx(2.652, abs=1e-3)
-    assert support_threshold(bins=31, sigma=2.0) == pytest.approx(2 * 3.218, abs=2e-3)
-    assert support_threshold(bins=101, sigma=1.0) == pytest.approx(3.543, abs=1e-3)
-    with pytest.raises(ValueError):
-        support_threshold(bins=0, sigma=1.0)
-
-
-def test_the_support_drops_tail_bins_below_the_thresholds_and_keeps_real_bins() -> None:
-    sigma = 2.0
-    line = support_threshold(bins=31, sigma=sigma)
-    noisy = np.zeros(31)
-    noisy[0], noisy[1], noisy[2], noisy[3], noisy[4], noisy[10] = 1.99 * sigma, 40.0, 20.0, -1.0, 2.5 * sigma, 0.99 * line
-    shares = shares_from_noisy(noisy, sigma=sigma)
-    assert shares[1:3] == pytest.approx([2 / 3, 1 / 3])
-    # empty tails: next to the core under 2 sigma (bins 0 and 3), or away from it under the core's threshold
-    # (bins 4 and 10): no mass
-    assert shares[0] == 0 and shares[3:].sum() == 0
-    # a neighbour at 2 sigma or more grows the support by one bin, and the next one again
-    noisy[3] = 2.0 * sigma
-    shares = shares_from_noisy(noisy, sigma=sigma)
-    assert shares[3] > 0 and shares[4] > 0 and shares[5:].sum() == 0 and shares[0] == 0
-    # a far bin at the core's threshold opens the support up to it: the clipped counts between keep their mass
-    noisy[10], noisy[7] = 1.01 * line, 1.0
-    shares = shares_from_noisy(noisy, sigma=sigma)
-    assert shares[10] > 0 and shares[7] > 0 and shares[11:].sum() == 0 and shares[0] == 0
-    assert shares.sum() == pytest.approx(1.0)
-    # no bin at the core's threshold: the largest noisy bin, grown by neighbours at 2 sigma
-    assert shares_from_noisy(np.array([1.0, 3.0, -2.0]), sigma=5.0).tolist() == [0.0, 1.0, 0.0]
-    assert shares_from_noisy(np.array([0.0, 12.0, 10.0, 9.0]), sigma=5.0) == pytest.approx([0, 12 / 22, 10 / 22, 0])
-
-
-def test_the_support_keeps_pure_noise_out_where_clipping_alone_never_does() -> None:
-    """500 fixed-seed draws of a histogram of 90 patients at 1 and 2 children only (31 bins, noise sd 5): the
-    shares put mass outside 1 .. 2 in at most about 7% of the draws (2% for the core's threshold over all bins,
-    2.3% for each empty bin next to the real ones; 5.5% expected), clipping alone in every draw, and the real
-    bins keep their shares."""
-    sigma, truth = 5.0, np.zeros(31)
-    truth[1:3] = [60.0, 30.0]
-    rng = np.random.default_rng(0)
-    outside = clipped_outside = 0
-    errors = []
-    for _ in range(500):
-        noisy = truth + rng.normal(0.0, sigma, truth.size)
-        shares = shares_from_noisy(noisy, sigma=sigma)
-        outside += int(shares[0] > 0 or shares[3:].sum() > 0)
-        kept = np.clip(noisy, 0.0, None)
-        clipped_outside += int(kept[0] > 0 or kept[3:].sum() > 0)
-        errors.append(abs(shares[1] - 2 / 3))
-    assert outside <= 35 and clipped_outside == 500
-    assert float(np.median(errors)) < 0.05
 
 
 def test_noisy_histograms_refuses_a_missing_bound_or_a_mechanism_for_other_histograms() -> None:
