@@ -64,10 +64,7 @@ def _untrained(*, spec: ReleaseSpec, name: str, ledger: Path) -> dict[str, Any]:
     codec = modality.read_codec(path=area.prepared / "codec.json")
     model = modality.build_denoiser(codec=codec, model=spec.model)
     record = trained_record(model=model, diffusion=stages.diffusion_for(spec=spec, modality=modality, codec=codec))
-    source = area.model / "untrained.pt"
-    source.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(record, source)
-    return {"modality": modality, "codec": codec, "trained": record, "source": str(source),
+    return {"modality": modality, "codec": codec, "trained": record, "source": f"untrained {name} denoiser",
             "width": prepared["encoded_width"]}
 
 

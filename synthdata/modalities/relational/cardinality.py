@@ -61,11 +61,8 @@ the bound then holds per such key, not per would-be patient.
 renormalised to shares; when every count is clipped the shares are uniform over ``0 .. cap`` (nothing was
 learned).  The total number of parent rows is not released on its own (only the shares).  Clipping leaves about
 0.4 sigma of spurious mass in every empty bin, so where the noise is as large as the real bins synthetic counts
-reach past the real range (up to the cap).  Cutting the bins the noise cannot tell from empty was tried (a
-support of the bins above a Bonferroni threshold, grown by neighbours above 2 sigma; invented hospitals, never
-MIMIC): it kept counts inside the real range in 93-100% of draws at 1,000 patients and on MIMIC at epsilon 10,
-but at 158 training patients and epsilon 3 it cut real bins too, and the cardinality gate (KS <= 0.4) blocked
-64% of simulated clean releases (1% with clipping); so it is not used (docs/benchmarks.md).
+reach past the real range; a rule cutting such bins was tried and not kept, since at 200 patients it made the
+cardinality gate block most clean releases (docs/benchmarks.md, "Children per parent weighted per patient").
 
 Privacy caveats: the exact histograms (``children_per_parent``) and the weights (``parent_weights``: how many
 parent rows each patient has) are private and stay in the run's work area; only the noisy shares may leave it.
@@ -186,13 +183,8 @@ def parent_weights(database: RelationalDatabase) -> dict[str, np.ndarray]:
     parent row per patient).  PRIVATE like the counts (the weights say how many admissions a patient has)."""
     weights = {}
     for relationship in relationships(database.schema):
-        parent = database.tables[relationship.parent]
-        if relationship.loose or relationship.parent == database.schema.subject:
-            weights[relationship.name] = np.ones(parent.height)
-            continue
-        subject = np.asarray(parent.subject, dtype=np.int64)
-        rows_of_patient = np.bincount(subject, minlength=database.n_subjects)
-        weights[relationship.name] = 1.0 / rows_of_patient[subject]
+        subject = np.asarray(database.tables[relationship.parent].subject, dtype=np.int64)
+        weights[relationship.name] = 1.0 / np.bincount(subject, minlength=database.n_subjects)[subject]
     return weights
 
 
