@@ -2,8 +2,8 @@
 
     python -m evaluation.benchmarks.signal_tuning [--datasets ecg eeg] [--runs 3] [--dp] [--epsilon 10]
         [--epochs N] [--batch-size N] [--lr X] [--augmentation N] [--unet-base N] [--guidance X]
-        [--sample-steps N] [--ema S] [--guidance-sweep 1 2 3 4] [--ema-sweep 0.05 0.1 0.2] [--seed 1234]
-        [--threads 1]
+        [--sample-steps N] [--ema S] [--dp-only] [--guidance-sweep 1 2 3 4] [--ema-sweep 0.05 0.1 0.2]
+        [--seed 1234] [--threads 1]
 
 MIT-BIH record 100 is the only ECG record in ``../shared/data`` (and eegmmidb S001 the only EEG subject), so the
 tuning set is a disjoint split of the same record, as ``image_tuning`` takes BreastMNIST's train split: each
@@ -14,18 +14,20 @@ scores on the rest.  The benchmark's holdout (``evaluation.benchmarks.signal``, 
 by a run here.  ECG: 1,348 training windows (25 supraventricular) -> about 1,000 trained on, 340 scored on.
 
 Each run is one arm without DP (``train_non_private``: epsilon = infinity, no guarantee, never exported),
-sampled and audited as a release is; ``--dp`` adds the DP release through the real stages first.  Run ``k`` uses
-seed ``--seed + k`` (initialisation, the tuning split's blocks, the diffusion draws without DP, sampling), so the
-runs' spread includes the split's.  Prints per run the ``utility.tstr`` lift with its interval, TRTR / TSTR AUC
-per family, the in-band spectral distance and the times, then the median [min, max] of the lift per arm.
-``--guidance-sweep W ...`` samples each run's no-DP model again at every classifier-free guidance weight ``W``
-(sampling only: one trained model, the same sampling seed) and scores ``utility.tstr`` on each, so weights are
-compared on the same model; their medians are printed as arms ``... guidance W``.  ``--ema-sweep S ...`` keeps,
-in every arm's training (the DP one too), the moving average of the weights (``synthdata.privacy.ema``) at each
-share ``S`` of the steps beside the last iterate, which the arm itself is sampled from (``model.ema`` is then
-ignored: the arm is the plan without an average); each average is then sampled (same sampling seed) and scored
-like the guidance sweep, as arms ``... ema S``: the averages and the last iterate of ONE training run, compared
-without the spread between training runs.
+sampled and audited as a release is; ``--dp`` adds the DP release through the real stages first, and
+``--dp-only`` then leaves out the arm without DP.  Run ``k`` uses seed ``--seed + k`` (initialisation, the
+tuning split's blocks, the diffusion draws without DP, sampling), so the runs' spread includes the split's.
+Prints per run the ``utility.tstr`` lift with its interval, TRTR / TSTR AUC per family, the in-band spectral
+distance and the times, then the median [min, max] of the lift per arm.  ``--guidance-sweep W ...`` samples
+each arm's trained model (the DP one too) again at every classifier-free guidance weight ``W`` (sampling only,
+no epsilon: one trained model, the same sampling seed; ``evaluation.benchmarks.sweeps``) and scores
+``utility.tstr`` on each, so weights are compared on the same model; their medians are printed per arm, as
+``ECG ε=10 guidance W`` and ``ECG ε=∞ (no DP) guidance W``.  ``--ema-sweep S ...`` keeps, in every arm's
+training (the DP one too), the moving average of the weights (``synthdata.privacy.ema``) at each share ``S`` of
+the steps beside the last iterate, which the arm itself is sampled from (``model.ema`` is then ignored: the arm
+is the plan without an average); each average is then sampled (same sampling seed) and scored like the guidance
+sweep, as arms ``... ema S``: the averages and the last iterate of ONE training run, compared without the spread
+between training runs.
 Not a test: nothing here asserts.
 """
 
@@ -33,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -45,7 +46,6 @@ import torch
 from evaluation.benchmarks.arms import (
     Arm,
     add_arguments,
-    audit_area,
     model_settings,
     non_private_arm,
     release_arm,
@@ -54,8 +54,8 @@ from evaluation.benchmarks.arms import (
 from evaluation.benchmarks.rows import audit_cell
 from evaluation.benchmarks.signal import DEFAULTS, SPECS, in_band_db
 from evaluation.benchmarks.step_costs import prepared_area
+from evaluation.benchmarks.sweeps import Lifts, guidance_sweep, lift, resampled_lift
 from synthdata.config import ReleaseSpec
-from synthdata.flow import stages
 from synthdata.modalities.signal.modality import SignalModality, SignalSource
 from synthdata.privacy import training
 from synthdata.privacy.ema import WeightAverage, ema_decay
@@ -105,30 +105,6 @@ def summary(arm: Arm, *, signal) -> str:
             f"{arm.sample_seconds:.0f} s; {arm.gate}")
 
 
-def lift(arm: Arm) -> float:
-    result = arm.results.get("utility.tstr")
-    return float("nan") if result is None or result.value is None else float(result.value)
-
-
-def resampled_lift(*, spec: ReleaseSpec, area: RunArea, label: str) -> float:
-    """Sample the work area's model again under ``spec`` (its synthetic file overwritten), score
-    ``utility.tstr`` alone, print one line named ``label`` and return the lift."""
-    stages.sample(spec=spec, area=area)
-    result = audit_area(spec=spec, area=area, names=["utility.tstr"])[0]
-    families = result.details.get("families") or {}
-    aucs = "; ".join(f"{name} {v.get('tstr_auc', float('nan')):.3f}" for name, v in families.items())
-    print(f"    {label}: utility.tstr lift {audit_cell(result)}; TSTR AUC {aucs}", flush=True)
-    return float("nan") if result.value is None else float(result.value)
-
-
-def guidance_sweep(*, spec: ReleaseSpec, arm: Arm, weights: list[float]) -> dict[float, float]:
-    """``utility.tstr``'s lift of ``arm``'s trained model sampled again at each guidance weight (the spec's
-    sampler, steps and seed otherwise; the arm's synthetic file is overwritten).  Prints one line per weight."""
-    area = RunArea(arm.root)
-    return {weight: resampled_lift(spec=spec.model_copy(update={"model": spec.model.model_copy(
-        update={"guidance": weight})}), area=area, label=f"guidance {weight:g}") for weight in weights}
-
-
 class AverageSweep:
     """Stands in for a training run's weight average (``training._weight_average``): keeps one average per
     share and, at the end, leaves the model at its last iterate and the averages in ``kept``."""
@@ -169,14 +145,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="runs per dataset (seed, seed + 1, ...)")
     parser.add_argument("--dp", action="store_true", help="also run the DP release (first)")
     parser.add_argument("--guidance-sweep", type=float, nargs="+", default=None, metavar="W",
-                        help="also sample each no-DP model at these guidance weights and score each")
+                        help="also sample each arm's model (DP and no DP) at these guidance weights; score each")
     parser.add_argument("--ema-sweep", type=float, nargs="+", default=None, metavar="S",
                         help="also keep each arm's weight average at these shares of the steps; score each")
     add_arguments(parser)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    lifts: dict[str, list[float]] = {}
+    lifts = Lifts()
     for dataset in args.datasets:
         for run in range(args.runs):
             run_args = argparse.Namespace(**{**vars(args), "seed": args.seed + run,
@@ -204,19 +180,14 @@ def main() -> None:
                     arms.append(non_private_arm(spec=spec, source=area, run_id="tuning-nodp", progress=args.progress))
                 for index, arm in enumerate(arms):
                     print("  " + summary(arm, signal=spec.dataset.settings), flush=True)
-                    lifts.setdefault(f"{dataset.upper()} {arm.label}", []).append(lift(arm))
+                    name = f"{dataset.upper()} {arm.label}"
+                    lifts.add(name, lift(arm))
                     if args.ema_sweep:  # one average sweep per training: the arms' trainings in order
-                        swept = ema_sweep(spec=spec, arm=arm, sweep=sweeps[index])
-                        for share, value in swept.items():
-                            lifts.setdefault(f"{dataset.upper()} {arm.label} ema {share:g}", []).append(value)
-                if args.guidance_sweep and not args.dp_only:
-                    swept = guidance_sweep(spec=spec, arm=arms[-1], weights=args.guidance_sweep)
-                    for weight, value in swept.items():
-                        lifts.setdefault(f"{dataset.upper()} {arms[-1].label} guidance {weight:g}", []).append(value)
-    for name, values in lifts.items():
-        shown = ", ".join(f"{v:.3f}" for v in values)
-        print(f"{name}: utility.tstr lift median {statistics.median(values):.3f} [{min(values):.3f}, "
-              f"{max(values):.3f}] over {len(values)} run(s): {shown}")
+                        lifts.add_sweep(name, ema_sweep(spec=spec, arm=arm, sweep=sweeps[index]), kind="ema")
+                    if args.guidance_sweep:  # after the average sweep, which puts the last iterate back
+                        lifts.add_sweep(name, guidance_sweep(spec=spec, arm=arm, weights=args.guidance_sweep),
+                                        kind="guidance")
+    lifts.print_medians()
 
 
 if __name__ == "__main__":
