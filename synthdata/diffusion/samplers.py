@@ -23,13 +23,22 @@ arithmetic (the DDIM/DDPM updates, the noise) stays in float32.  :func:`precisio
 Device and progress: sampling runs where the model is (its initial noise is drawn on the CPU from
 ``generator``, so a seed gives the same records on any device up to float rounding); ``progress`` (a bool or
 a :class:`synthdata.progress.Progress`) hears of every denoising step of every batch.
+
+Parallel chunks: deterministic DDIM (``eta = 0``) on a CPU with ``n`` torch threads runs up to ``n`` batches
+at once, one per Python thread, each on one torch thread (:func:`_each_chunk`), instead of one batch at a
+time on ``n`` threads: a batch's arithmetic does not depend on the other batches, and small convolutions
+split badly over threads (measured on 2 cores, ``evaluation/benchmarks/sampling.py``).  The records are the
+same up to float rounding.  Samplers that draw noise at every step (DDPM, DDIM with ``eta > 0``) keep one
+batch at a time, so a seed keeps drawing the same noise in the same order.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import Tensor, nn
@@ -129,12 +138,13 @@ def _reporting(progress: bool | Progress, *, n: int, batch_size: int, steps: int
     """Reports every denoising step of every batch to ``progress`` (:func:`synthdata.progress.as_progress`);
     yields the function to call after each step.  Sampling reads only the DP-trained model: no epsilon to show."""
     reporter = as_progress(progress)
-    total, done = math.ceil(n / batch_size) * steps, [0]
+    total, done, lock = math.ceil(n / batch_size) * steps, [0], threading.Lock()
     reporter.start(task="sampling", total=total)
 
-    def step() -> None:
-        done[0] += 1
-        reporter.advance(done=done[0])
+    def step() -> None:  # batches may run in parallel threads (_each_chunk)
+        with lock:
+            done[0] += 1
+            reporter.advance(done=done[0])
 
     try:
         yield step
@@ -144,6 +154,34 @@ def _reporting(progress: bool | Progress, *, n: int, batch_size: int, steps: int
 
 def _noise_like(x: Tensor, generator: torch.Generator) -> Tensor:
     return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+
+
+def _each_chunk(*, n: int, batch_size: int, device: torch.device, parallel: bool,
+                work: Callable[[int], None]) -> None:
+    """Calls ``work(start)`` for every batch start ``0, batch_size, ...`` below ``n``.  With ``parallel`` on a
+    CPU with more than one torch thread and more than one batch, the batches run in a pool of as many Python
+    threads (at most one per torch thread), torch's intra-op threads set to ``threads // workers`` meanwhile and
+    restored after (the setting is process-wide: other torch work in the process meanwhile runs on as few
+    threads); each call runs without autograd (grad mode is per thread).  ``work`` must not depend on the order
+    of the calls."""
+    starts = list(range(0, n, batch_size))
+    threads = torch.get_num_threads()
+    if not parallel or device.type != "cpu" or threads < 2 or len(starts) < 2:
+        for start in starts:
+            work(start)
+        return
+    workers = min(threads, len(starts))
+
+    def run(start: int) -> None:
+        with torch.no_grad():
+            work(start)
+
+    torch.set_num_threads(threads // workers)
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synthdata-sampling") as pool:
+            list(pool.map(run, starts))  # re-raises the first batch's error
+    finally:
+        torch.set_num_threads(threads)
 
 
 def ddim_timesteps(*, timesteps: int, steps: int) -> list[int]:
@@ -175,7 +213,8 @@ def ddim_sample(
     """DDIM (Song et al., 2021) with ``steps`` steps; ``eta=0`` is deterministic given the initial noise.
 
     The initial noise for all ``n`` records is drawn at once, so with ``eta=0`` the result does not depend
-    on ``batch_size`` (up to float rounding).  Returns a float32 ``(n, d)`` tensor on the model's device
+    on ``batch_size`` (up to float rounding) and batches run in parallel on a multi-threaded CPU (module
+    docstring).  Returns a float32 ``(n, d)`` tensor on the model's device
     (the condition, if any, in its last ``K`` columns).
     """
     condition = _check_common(shape, clip, batch_size, diffusion, condition, guidance)
@@ -188,7 +227,7 @@ def ddim_sample(
     out = torch.randn((shape[0], shape[1] - diffusion.condition_dim), generator=generator,
                       dtype=torch.float32).to(device)
     with _eval_mode(model), _reporting(progress, n=shape[0], batch_size=batch_size, steps=len(ts)) as step:
-        for start in range(0, shape[0], batch_size):
+        def denoise(start: int) -> None:
             x = out[start : start + batch_size]
             cond = None if condition is None else condition[start : start + batch_size].to(device)
             for i, t in enumerate(ts):
@@ -202,6 +241,8 @@ def ddim_sample(
                     x = x + sigma * _noise_like(x, generator)
                 step()
             out[start : start + batch_size] = x
+
+        _each_chunk(n=shape[0], batch_size=batch_size, device=device, parallel=eta == 0, work=denoise)
     return _with_condition(out, condition, scale=diffusion.scale)
 
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import pytest
 import torch
 from torch import nn
 
 from synthdata.diffusion.denoisers import MLPDenoiser
 from synthdata.diffusion.process import GaussianDiffusion
-from synthdata.diffusion.samplers import SAMPLERS, ddim_sample, ddim_timesteps, ddpm_sample
+from synthdata.diffusion.samplers import (
+    SAMPLERS,
+    ddim_sample,
+    ddim_timesteps,
+    ddpm_sample,
+)
 
 POINT = torch.tensor([0.3, -0.5, 0.9])
 
@@ -28,6 +36,23 @@ class PointMassOracle(nn.Module):
         self.calls += 1
         ab = self.ab[t].unsqueeze(-1)
         return (x - ab.sqrt() * self.c) / (1 - ab).sqrt()
+
+
+class CountingProgress:
+    """A progress sink that keeps the total and the highest ``done`` it heard."""
+
+    def __init__(self) -> None:
+        self.total, self.done, self.calls = 0, 0, 0
+
+    def start(self, *, task: str, total: int, done: int = 0, elapsed: float = 0.0,
+              epsilon_target: float | None = None) -> None:
+        self.total = total
+
+    def advance(self, *, done: int, epsilon: Callable[[], float] | None = None) -> None:
+        self.done, self.calls = max(self.done, done), self.calls + 1
+
+    def finish(self) -> None:
+        pass
 
 
 def test_registry() -> None:
@@ -159,3 +184,70 @@ def test_bfloat16_runs_only_the_network_in_autocast_and_returns_float32() -> Non
     assert not any(model.autocast)
     # bfloat16 keeps ~3 significant digits of the network's output; the float32 updates keep the result close
     assert torch.allclose(low, full, atol=0.05) and torch.allclose(full, POINT.expand(64, 3), atol=1e-3)
+
+
+class _ThreadNoter(nn.Module):
+    """An MLP denoiser that notes, per forward call, its Python thread, torch's thread count and grad mode."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.inner = MLPDenoiser(data_dim=3, hidden=16, depth=2, time_dim=8)
+        self.seen: list[tuple[str, int, bool]] = []
+        self.fail_after = fail_after
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        self.seen.append((threading.current_thread().name, torch.get_num_threads(), torch.is_grad_enabled()))
+        if self.fail_after is not None and len(self.seen) > self.fail_after:
+            raise RuntimeError("a batch failed")
+        return self.inner(x, t)
+
+
+def test_ddim_batches_run_in_parallel_threads_with_the_same_records() -> None:
+    diffusion = GaussianDiffusion(timesteps=100)
+    kwargs = {"diffusion": diffusion, "shape": (50, 3), "steps": 4, "eta": 0.0, "batch_size": 7}
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _ThreadNoter()
+        sequential = ddim_sample(model=one, generator=torch.Generator().manual_seed(5), **kwargs)
+        torch.set_num_threads(2)
+        two = _ThreadNoter()
+        progress = CountingProgress()
+        parallel = ddim_sample(model=two, generator=torch.Generator().manual_seed(5), progress=progress, **kwargs)
+        assert torch.get_num_threads() == 2  # restored
+    finally:
+        torch.set_num_threads(before)
+    assert {name for name, _, _ in one.seen} == {threading.current_thread().name}
+    workers = {name for name, _, _ in two.seen}
+    assert len(workers) == 2 and threading.current_thread().name not in workers
+    assert {threads for _, threads, _ in two.seen} == {1}  # one torch thread per batch meanwhile
+    assert not any(grad for _, _, grad in two.seen)  # no autograd in the pool's threads
+    assert progress.done == progress.calls == progress.total == 8 * 4  # every step of every batch, once
+    assert torch.allclose(sequential, parallel, atol=1e-5)
+
+
+def test_ddim_parallel_batches_reraise_and_restore_threads() -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with pytest.raises(RuntimeError, match="a batch failed"):
+            ddim_sample(model=_ThreadNoter(fail_after=5), diffusion=GaussianDiffusion(timesteps=100), shape=(50, 3),
+                        steps=4, batch_size=7, generator=torch.Generator().manual_seed(5))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_noisy_samplers_keep_one_batch_at_a_time() -> None:
+    """DDPM and DDIM with eta > 0 draw noise at every step: batches in order keep a seed's noise in order."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        for sampler, extra in ((ddim_sample, {"steps": 4, "eta": 1.0}), (ddpm_sample, {})):
+            model = _ThreadNoter()
+            sampler(model=model, diffusion=GaussianDiffusion(timesteps=20), shape=(20, 3), batch_size=7,
+                    generator=torch.Generator().manual_seed(5), **extra)
+            assert {name for name, _, _ in model.seen} == {threading.current_thread().name}
+    finally:
+        torch.set_num_threads(before)
