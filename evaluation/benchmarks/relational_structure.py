@@ -1,6 +1,7 @@
 """Benchmark: the structure of a synthetic MIMIC-III demo database (issue 17, in progress).
 
-    python -m evaluation.benchmarks.relational_structure [--epsilons 1 10] [--draws 5] [--delta 1e-5] [--generate]
+    python -m evaluation.benchmarks.relational_structure [--epsilons 1 10] [--draws 5] [--delta 1e-5]
+        [--release-noise] [--generate]
 
 Loads the MIMIC-III demo subset beside the checkout (``../shared/data/ehr/mimic3_demo_subset_iso``, with the
 shipped schema ``synthdata/data/mimic3_demo.schema.yaml``: orphans dropped, caps applied), measures children
@@ -8,8 +9,12 @@ per parent row for every relationship with DP (``measure_cardinalities``: the wh
 cardinalities, fresh OS entropy per draw), draws a skeleton of as many patients as the real database holds,
 and scores each relationship with the two-sample KS distance and whether every synthetic count lies in the real
 range (``evaluation.fidelity.cardinality``).  Prints, per relationship and epsilon, the median KS over the draws
-[min, max] and in how many draws the counts stayed in range, beside the sampling floor (the exact shares, no
-DP).
+[min, max], in how many draws the counts stayed in range and the median share of synthetic parent rows outside
+it, beside the sampling floor (the exact shares, no DP), and where the declared range ``0 .. cap`` is wider
+than the real counts (a development figure on the demo subset, never in a release's report: only there can noise
+put synthetic counts outside the real range).  ``--release-noise`` gives the cardinalities the noise a release
+at that epsilon gives them (``plan_fit``: the budget split with the generator's other mechanisms) instead of
+the whole epsilon (the schema then bounds LABEVENTS' ``valuenum`` as ``--generate`` does).
 
 ``--generate`` then fits the whole DP generator once per epsilon (``fit_relational``: the epsilon split over
 the cardinalities, DP column discovery and one DP-SGD denoiser per table, children conditioned on their parent
@@ -52,6 +57,7 @@ from synthdata.modalities.relational.cardinality import (
     measure_cardinalities,
     relationships,
 )
+from synthdata.modalities.relational.generator import plan_fit
 from synthdata.modalities.relational.skeleton import sample_skeleton
 from synthdata.modalities.table.schema import NumericColumn
 
@@ -68,6 +74,16 @@ def _exact_model(database) -> CardinalityModel:
                                 via=r.via, shares=tuple(float(s) for s in histogram(counts[r.name], cap=r.cap)
                                                         / max(1, counts[r.name].size)))
         for r in found))
+
+
+def _wider(counts: np.ndarray, *, cap: int) -> str:
+    """Where the declared range ``0 .. cap`` reaches beyond the real counts (capped): the only places noise can
+    put synthetic counts outside the real range."""
+    if counts.size == 0:
+        return "no real parent row"
+    low, high = int(counts.min()) > 0, int(np.minimum(counts, cap).max()) < cap
+    return {(True, True): "below and above", (True, False): "below (real minimum above 0)",
+            (False, True): "above (cap above the real maximum)"}.get((low, high), "no")
 
 
 def _scores(database, model: CardinalityModel, *, rng: np.random.Generator) -> dict:
@@ -136,32 +152,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epsilons", type=float, nargs="+", default=[1.0, 10.0])
     parser.add_argument("--delta", type=float, default=1e-5)
     parser.add_argument("--draws", type=int, default=5)
+    parser.add_argument("--release-noise", action="store_true",
+                        help="the noise a release's budget split gives the cardinalities, not the whole epsilon")
     parser.add_argument("--generate", action="store_true", help="also fit the DP generator once per epsilon")
     args = parser.parse_args(argv)
     if not MIMIC.is_dir():
         print(f"skipped: {MIMIC} is not there (the MIMIC-III demo subset is not shipped)")
         return 0
-    database = load_database(schema=_schema_with_lab_bounds() if args.generate else SCHEMA, folder=MIMIC)
+    bounded = args.generate or args.release_noise  # a release must be able to plan LABEVENTS.valuenum
+    database = load_database(schema=_schema_with_lab_bounds() if bounded else SCHEMA, folder=MIMIC)
     arms = {f"ε = {e:g}": e for e in args.epsilons} | {"exact shares (no DP)": None}
     results: dict[str, dict[str, list]] = {}
+    sigmas: dict[str, float] = {}
     for arm, epsilon in arms.items():
+        noise = {}
+        if epsilon is not None and args.release_noise:
+            plan = plan_fit(database=database, epsilon=epsilon, delta=args.delta, model=GENERATOR_MODEL)[1]
+            own = plan.own["cardinalities"]
+            noise = {"epsilon": own.epsilon, "delta": own.delta, "noise_multiplier": plan.cardinalities}
         for _ in range(args.draws):
             rng = np.random.default_rng(secrets.randbits(128))
-            model = (_exact_model(database) if epsilon is None else
-                     measure_cardinalities(database=database, epsilon=epsilon, delta=args.delta, rng=rng)[0])
+            if epsilon is None:
+                model = _exact_model(database)
+            else:
+                model, mechanism = measure_cardinalities(database=database, rng=rng, **(
+                    noise or {"epsilon": epsilon, "delta": args.delta}))
+                sigmas[arm] = mechanism.sigma
             for name, score in _scores(database, model, rng=rng).items():
                 results.setdefault(name, {}).setdefault(arm, []).append(score)
+    counts = children_per_parent(database)
+    wider = {r.name: _wider(counts[r.name], cap=r.cap) for r in relationships(database.schema)}
     print(f"MIMIC-III demo subset: {database.n_subjects} patients; median KS [min, max] over {args.draws} skeletons "
-          f"(draws with every count in the real range); δ = {args.delta:g}")
-    print("| relationship | " + " | ".join(arms) + " |")
-    print("|---|" + "---|" * len(arms))
+          f"(draws with every count in the real range; median share of synthetic parent rows outside it); δ = "
+          f"{args.delta:g}; noise per bin in patients: "
+          + ", ".join(f"{arm} {sigma:.2f}" for arm, sigma in sigmas.items())
+          + (" (the release's split)" if args.release_noise else " (the whole epsilon on the cardinalities)"))
+    print("| relationship | declared 0 .. cap wider than the real range | " + " | ".join(arms) + " |")
+    print("|---|---|" + "---|" * len(arms))
     for name, by_arm in results.items():
         cells = []
         for arm in arms:
             ks = np.array([s.ks for s in by_arm[arm]])
             inside = sum(s.within_real_range for s in by_arm[arm])
-            cells.append(f"{np.median(ks):.3f} [{ks.min():.3f}, {ks.max():.3f}] ({inside}/{len(ks)})")
-        print(f"| {name} | " + " | ".join(cells) + " |")
+            outside = float(np.median([s.outside_share for s in by_arm[arm]]))
+            cells.append(f"{np.median(ks):.3f} [{ks.min():.3f}, {ks.max():.3f}] ({inside}/{len(ks)}; {outside:.3f})")
+        print(f"| {name} | {wider[name]} | " + " | ".join(cells) + " |")
     if args.generate:
         _generate(database, epsilons=args.epsilons, delta=args.delta)
     return 0
