@@ -32,9 +32,10 @@ membership 0 / 0 / 1. At 200 patients (159 / 40): exact copies 0 / 20 / 20, near
 non-members, about 3 sd). Fresh hospitals blocked: at most 4.9% (1,000) and 7.7% (200) of such releases,
 one-sided 95%. The DP generator fitted on another hospital (it never saw the training patients; epsilon 3): at
 1,000 none of the four blocked in 3 draws (nor near copies, DCR share and membership in 6 earlier ones); at 200
-exact copies 0 of 10, near copies 0, DCR share 1 (0.761 [0.603, 0.919]) and membership 1 (AUC 0.799): at 200
-patients those two block DP releases that leak nothing (1 in 10 each, at most 39%), an open problem of their
-intervals at about 40 held-out patients. The exact-copies gate was added after the other three caught only 6 of
+(40 draws, with the per-patient cardinality weighting) exact copies 0, near copies 0, DCR share 3 and membership
+1: at 200 patients those two block about one DP release in ten that leaks nothing (4 of 40, at most 21%), an open
+problem of their intervals at about 40 held-out patients (docs/benchmarks.md: the DCR share's spread across
+draws was 1.5 times what its intervals assumed; the best attack's AUC centred at 0.549). The exact-copies gate was added after the other three caught only 6 of
 20 draws with 5% whole-patient copies at 1,000 (0 of 20 at 200).
 
 Why the DCR share and the membership attack miss even a 20% copier (what they measure, not a bug): the DCR
