@@ -12,7 +12,7 @@ setting.  By default one arm without DP (``train_non_private``: epsilon = infini
 exported), sampled and audited as a release is; ``--dp`` adds the DP release through the real stages first, and
 ``--dp-only`` then leaves out the arm without DP.  ``--size 64`` resizes the images bilinearly to 64 x 64;
 ``--patch`` overrides the stem the image size picks (1: no stem), to compare against the model without it.
-Run ``k`` of ``--runs`` uses seed ``--seed + k`` (initialisation, the 409 / 137 split, sampling), so the runs'
+Run ``k`` of ``--runs`` uses seed ``--seed + k`` (initialisation, the tuning split, sampling), so the runs'
 spread includes the split's.  Prints per run and arm the ``utility.tstr`` lift with its interval, TRTR / TSTR
 AUC, the Fréchet distance and the training and sampling times with the load, then the median [min, max] of the
 lift per arm.  ``--guidance-sweep W ...`` samples each arm's trained model (the DP one too) again at every

@@ -62,15 +62,16 @@ def _closer(d_train: np.ndarray, d_holdout: np.ndarray) -> np.ndarray:
     return np.where(tie, 0.5, (d_train < d_holdout).astype(np.float64))
 
 
-def _relabelled(distances: np.ndarray, units: np.ndarray, n_train_units: int, rng: np.random.Generator) -> float:
-    """The share once the union's units are relabelled at random, ``n_train_units`` of them "training": each
-    synthetic row's nearest candidate of either label (``distances`` ``(n, 2k)``: its k nearest training and k
-    nearest holdout references; ``units`` their unit codes).  Where no candidate carries a label (probability
-    about 2^-k) the farthest candidate's distance stands in (a lower bound)."""
-    labels = np.zeros(int(units.max()) + 1, dtype=bool)
-    labels[rng.choice(labels.size, size=n_train_units, replace=False)] = True
+def _relabelled(distances: np.ndarray, farthest: np.ndarray, units: np.ndarray, *, n_train_units: int,
+                n_units: int, rng: np.random.Generator) -> float:
+    """The share once the ``n_units`` units of the two reference sets are relabelled at random, ``n_train_units``
+    of them "training": each synthetic row's nearest candidate of either label (``distances`` ``(n, 2k)``: its k
+    nearest training and k nearest holdout references; ``units`` their unit codes, ``0 .. n_units - 1``; units
+    near no synthetic row appear in none).  Where no candidate carries a label (probability about 2^-k)
+    ``farthest``, each row's farthest candidate distance, stands in (a lower bound)."""
+    labels = np.zeros(n_units, dtype=bool)
+    labels[rng.choice(n_units, size=n_train_units, replace=False)] = True
     train = labels[units]
-    farthest = distances.max(axis=1)
     d_train = np.where(train, distances, np.inf).min(axis=1)
     d_holdout = np.where(~train, distances, np.inf).min(axis=1)
     return float(_closer(np.where(np.isfinite(d_train), d_train, farthest),
@@ -108,11 +109,14 @@ def _interval(closer: np.ndarray, to_train: np.ndarray, index_train: np.ndarray,
     synthetic_var = float(np.var(closer[rows].mean(axis=1), ddof=1))
     # unit codes are per side (0 .. units - 1, ``AuditContext.units``): the holdout's follow the training's
     codes_train = np.unique(units_train, return_inverse=True)[1]
-    codes_holdout = np.unique(units_holdout, return_inverse=True)[1] + int(codes_train.max()) + 1
-    candidates = np.concatenate([to_train, to_holdout], axis=1)
-    candidate_units = np.concatenate([codes_train[index_train], codes_holdout[index_holdout]], axis=1)
     n_train_units = int(codes_train.max()) + 1
-    shares = np.array([_relabelled(candidates, candidate_units, n_train_units, rng) for _ in range(replicates)])
+    codes_holdout = np.unique(units_holdout, return_inverse=True)[1] + n_train_units
+    n_units = int(codes_holdout.max()) + 1
+    candidates = np.concatenate([to_train, to_holdout], axis=1)
+    farthest = candidates.max(axis=1)
+    candidate_units = np.concatenate([codes_train[index_train], codes_holdout[index_holdout]], axis=1)
+    shares = np.array([_relabelled(candidates, farthest, candidate_units, n_train_units=n_train_units,
+                                   n_units=n_units, rng=rng) for _ in range(replicates)])
     reference_var = float(np.var(shares, ddof=1))
     spread = 1.959964 * float(np.sqrt(synthetic_var + reference_var))
     value = float(closer.mean())

@@ -190,3 +190,17 @@ def test_dcr_interval_covers_the_null_when_synthetic_rows_crowd_round_a_few_real
         blocked += low > 0.55
     assert covered / trials >= 0.92
     assert blocked / trials <= 0.02
+
+
+def test_dcr_relabelling_draws_from_every_reference_unit_not_only_those_near_a_synthetic_row():
+    """Two training and 100 holdout units; only the four nearest sit among the synthetic row's candidates.  A
+    relabelling must choose its 2 "training" units among all 102: the nearest unit is then labelled training in
+    about 2% of relabellings (drawing among the 4 candidates only would make it about 50%)."""
+    from evaluation.memorization.dcr import _relabelled
+
+    distances = np.array([[1.0, 5.0, 2.0, 3.0]])  # training units 0, 1; holdout units 2, 3 (of 2 .. 101)
+    units = np.array([[0, 1, 2, 3]])
+    rng = np.random.default_rng(0)
+    shares = [_relabelled(distances, distances.max(axis=1), units, n_train_units=2, n_units=102, rng=rng)
+              for _ in range(2000)]
+    assert np.mean(shares) < 0.05
