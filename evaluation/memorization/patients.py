@@ -34,7 +34,7 @@ one-sided 95%. The DP generator fitted on another hospital (it never saw the tra
 1,000 none of the four blocked in 3 draws (nor near copies, DCR share and membership in 6 earlier ones); at 200
 (40 draws, with the per-patient cardinality weighting) exact copies 0, near copies 0, DCR share 3 and membership
 1 with the DCR share's earlier interval (its spread across draws was 1.5 times what that interval assumed);
-with the relabelling interval the DCR share blocked none of 40 new draws (docs/benchmarks.md).  Membership
+with the relabelling interval the DCR share blocked 1 of 80 new draws (docs/benchmarks.md).  Membership
 still blocks now and then at 200 patients: the best attack's AUC centred at 0.549 over 42 members and 42
 non-members. The exact-copies gate was added after the other three caught only 6 of
 20 draws with 5% whole-patient copies at 1,000 (0 of 20 at 200).
